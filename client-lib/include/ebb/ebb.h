@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* libebb: the client library of ebb, per-job burst buffer file systems.
+ *
+ * An ebb instance is one file system striped over the bbd daemons of a
+ * job's nodes.  ebb_attach() connects to all of its members; the calls
+ * below then behave like their POSIX namesakes on paths inside the
+ * instance ("/" is the instance's root; a relative path is taken from it).
+ *
+ * Errors: every call returns -1 (or NULL) and sets errno, as POSIX does.
+ * A node that is down or does not answer within the handle's timeout gives
+ * EIO or ETIMEDOUT; no call waits longer than the timeout per round trip.
+ *
+ * Threads: an ebb_t and its ebb_file_t may be used from any number of
+ * threads at once.  One ebb_file_t must not be closed while another thread
+ * uses it.
+ *
+ * Consistency: close-to-open between clients (docs/semantics.md).  A file's
+ * size is published to other clients at ebb_fsync() and ebb_close().
+ */
+#ifndef EBB_EBB_H
+#define EBB_EBB_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EBB_API_VERSION 1
+
+typedef struct ebb ebb_t;
+typedef struct ebb_file ebb_file_t;
+typedef struct ebb_dir ebb_dir_t;
+
+struct ebb_options {
+	/* Per round-trip timeout in milliseconds; 0 = $EBB_TIMEOUT_MS or
+	 * 30000.  Connecting to a node is bounded by it too. */
+	unsigned timeout_ms;
+	/* munged socket; NULL = $EBB_MUNGE_SOCKET or libmunge's default. */
+	const char *munge_socket;
+	/* Bytes in flight per node for large reads and writes; 0 = 16 MiB. */
+	size_t window_bytes;
+};
+
+/* ---- instances (admin) ----------------------------------------------- */
+
+struct ebb_instance_spec {
+	const char *id;            /* [A-Za-z0-9._-]{1,64}, e.g. the job id */
+	const char *const *members;/* "host:port" in rank order */
+	unsigned nmembers;
+	uint64_t stripe_size;      /* 0 = 1 MiB */
+	uint64_t capacity;         /* bytes per node; 0 = refuse (EINVAL) */
+	uid_t uid;                 /* owner */
+	gid_t gid;
+};
+
+/* Create the instance on every member in parallel.  Idempotent: a member
+ * that already has an identical instance answers success.  On failure the
+ * members that did create it are destroyed again, and errmsg (if not NULL)
+ * gets "host:port: reason".  Needs root or the configured Slurm user. */
+int ebb_instance_create(const struct ebb_instance_spec *spec,
+			const struct ebb_options *opts, char *errmsg,
+			size_t errlen);
+
+/* Destroy the instance on every member (removes all its data).  Members
+ * that do not have it count as success.  errmsg as above. */
+int ebb_instance_destroy(const char *id, const char *const *members,
+			 unsigned nmembers, const struct ebb_options *opts,
+			 char *errmsg, size_t errlen);
+
+/* Information about one instance as one node sees it. */
+struct ebb_instance_info {
+	char id[65];
+	unsigned rank;
+	unsigned nmembers;
+	char **members;            /* nmembers "host:port" strings */
+	uint64_t stripe_size;
+	uint64_t capacity;         /* this node's share, bytes */
+	uint64_t used;             /* bytes used on this node */
+	uid_t uid;
+	gid_t gid;
+	char state[16];            /* "active", ... */
+};
+
+/* Node health and capacity, from one bbd. */
+struct ebb_node_status {
+	char node[256];            /* node name */
+	char version[32];          /* bbd version */
+	unsigned proto_version;
+	uint64_t uptime_s;
+	uint64_t capacity;         /* bytes this node offers to instances */
+	uint64_t reserved;         /* sum of its instances' capacities */
+	uint64_t used;             /* bytes used by instances */
+	unsigned ninstances;
+};
+
+/* Ask one bbd ("host:port") for its status.  0 or -1/errno. */
+int ebb_node_status(const char *addr, const struct ebb_options *opts,
+		    struct ebb_node_status *st);
+
+/* List the instances one bbd holds.  *list is malloc'd; free with
+ * ebb_instance_list_free(*list, *n). */
+int ebb_instance_list(const char *addr, const struct ebb_options *opts,
+		      struct ebb_instance_info **list, unsigned *n);
+/* One instance as one bbd sees it; free with ebb_instance_info_free(). */
+int ebb_instance_get(const char *addr, const char *id,
+		     const struct ebb_options *opts,
+		     struct ebb_instance_info *info);
+void ebb_instance_info_free(struct ebb_instance_info *info);
+void ebb_instance_list_free(struct ebb_instance_info *list, unsigned n);
+
+/* ---- attaching ------------------------------------------------------- */
+
+/* Attach to instance id whose members are given in rank order.  Connects
+ * lazily (the first call to a node connects).  NULL/errno on bad
+ * arguments or no memory.  Free with ebb_detach(). */
+ebb_t *ebb_attach(const char *id, const char *const *members,
+		  unsigned nmembers, const struct ebb_options *opts);
+/* Attach by asking one member for the instance's member list. */
+ebb_t *ebb_attach_via(const char *addr, const char *id,
+		      const struct ebb_options *opts);
+/* Close all connections and free h.  Open files must be closed first. */
+int ebb_detach(ebb_t *h);
+
+/* ---- files ------------------------------------------------------------ */
+
+struct ebb_stat {
+	uint64_t ino;
+	mode_t mode;
+	uint32_t nlink;
+	uid_t uid;
+	gid_t gid;
+	uint64_t size;
+	uint64_t blocks;           /* 512-byte units (estimated from size) */
+	uint32_t blksize;          /* the stripe size */
+	struct timespec atime, mtime, ctime;
+};
+
+/* flags: O_RDONLY/O_WRONLY/O_RDWR | O_CREAT | O_EXCL | O_TRUNC | O_APPEND
+ * | O_NOFOLLOW | O_DIRECTORY is refused (EISDIR on directories). */
+ebb_file_t *ebb_open(ebb_t *h, const char *path, int flags, mode_t mode);
+ssize_t ebb_pread(ebb_file_t *f, void *buf, size_t count, off_t offset);
+ssize_t ebb_pwrite(ebb_file_t *f, const void *buf, size_t count,
+		   off_t offset);
+/* Makes data and size durable on every node that holds part of the file. */
+int ebb_fsync(ebb_file_t *f);
+int ebb_ftruncate(ebb_file_t *f, off_t length);
+int ebb_fstat(ebb_file_t *f, struct ebb_stat *st);
+/* Publishes the size; returns an earlier write error if one is pending. */
+int ebb_close(ebb_file_t *f);
+
+int ebb_stat(ebb_t *h, const char *path, struct ebb_stat *st);
+int ebb_lstat(ebb_t *h, const char *path, struct ebb_stat *st);
+int ebb_mkdir(ebb_t *h, const char *path, mode_t mode);
+int ebb_rmdir(ebb_t *h, const char *path);
+int ebb_unlink(ebb_t *h, const char *path);
+int ebb_rename(ebb_t *h, const char *from, const char *to);
+int ebb_truncate(ebb_t *h, const char *path, off_t length);
+int ebb_symlink(ebb_t *h, const char *target, const char *linkpath);
+/* Like readlink(2): not NUL-terminated, returns the length. */
+ssize_t ebb_readlink(ebb_t *h, const char *path, char *buf, size_t size);
+int ebb_chmod(ebb_t *h, const char *path, mode_t mode);
+int ebb_chown(ebb_t *h, const char *path, uid_t uid, gid_t gid);
+/* times[0] = atime, times[1] = mtime; NULL = now; UTIME_NOW/UTIME_OMIT. */
+int ebb_utimens(ebb_t *h, const char *path, const struct timespec times[2]);
+
+struct ebb_statfs {
+	uint64_t capacity;         /* bytes, sum over nodes */
+	uint64_t used;
+	uint64_t free;
+	uint64_t files;            /* entries in the namespace */
+	uint32_t bsize;            /* the stripe size */
+	uint32_t namemax;
+	unsigned nodes;
+};
+int ebb_statfs(ebb_t *h, struct ebb_statfs *st);
+
+/* ---- directories ------------------------------------------------------ */
+
+struct ebb_dirent {
+	uint64_t ino;
+	mode_t mode;               /* S_IFMT bits and permissions */
+	char name[256];
+	struct ebb_stat st;        /* full attributes (readdirplus) */
+};
+
+/* Entries are listed node by node; "." and ".." are not listed.  Each
+ * entry present for the whole listing is returned exactly once. */
+ebb_dir_t *ebb_opendir(ebb_t *h, const char *path);
+/* 1 with *ent filled, 0 at the end, -1/errno on error. */
+int ebb_readdir(ebb_dir_t *d, struct ebb_dirent *ent);
+int ebb_closedir(ebb_dir_t *d);
+
+/* ---- misc -------------------------------------------------------------- */
+
+/* Number of members and the instance's stripe size. */
+unsigned ebb_nmembers(const ebb_t *h);
+uint64_t ebb_stripe_size(const ebb_t *h);
+/* "0.1.0" */
+const char *ebb_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

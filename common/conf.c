@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Configuration file reader (see conf.h). */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conf.h"
+
+static char *_trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+ebb_err conf_load(const char *path, int optional, conf_set_fn set, void *ctx,
+		  char *err, size_t errlen)
+{
+	char line[4096], why[512];
+	FILE *f;
+	int lineno = 0;
+	ebb_err rc = EBB_OK;
+
+	f = fopen(path, "r");
+	if (!f) {
+		if (errno == ENOENT && optional)
+			return EBB_OK;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return ebb_err_from_errno(errno);
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *p, *eq, *key, *value;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: line too long", path,
+				 lineno);
+			rc = EBB_E_CONFIG;
+			break;
+		}
+		if ((p = strchr(line, '#')))
+			*p = '\0';
+		p = _trim(line);
+		if (*p == '\0')
+			continue;
+		eq = strchr(p, '=');
+		if (!eq) {
+			snprintf(err, errlen, "%s:%d: expected 'key = value', "
+				 "got '%s'", path, lineno, p);
+			rc = EBB_E_CONFIG;
+			break;
+		}
+		*eq = '\0';
+		key = _trim(p);
+		value = _trim(eq + 1);
+		why[0] = '\0';
+		rc = set(ctx, key, value, why, sizeof(why));
+		if (rc != EBB_OK) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno,
+				 why[0] ? why : ebb_strerror(rc));
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+ebb_err conf_parse_bool(const char *value, int *out)
+{
+	static const char *yes[] = {"yes", "true", "1", "on"};
+	static const char *no[] = {"no", "false", "0", "off"};
+
+	for (int i = 0; i < 4; i++) {
+		if (strcasecmp(value, yes[i]) == 0) {
+			*out = 1;
+			return EBB_OK;
+		}
+		if (strcasecmp(value, no[i]) == 0) {
+			*out = 0;
+			return EBB_OK;
+		}
+	}
+	return EBB_EINVAL;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* A "key = value" configuration file reader.
+ *
+ * One setting per line; '#' starts a comment; blank lines are skipped;
+ * whitespace around keys and values is trimmed.  The reader calls `set` for
+ * each setting; `set` returns EBB_OK or an error and writes its reason into
+ * err, which conf_load() prefixes with "FILE:LINE: ". */
+#ifndef EBB_CONF_H
+#define EBB_CONF_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+typedef ebb_err (*conf_set_fn)(void *ctx, const char *key, const char *value,
+			       char *err, size_t errlen);
+
+/* Read path and call set for every setting.  A missing file is an error
+ * (EBB_ENOENT) unless optional is nonzero.  err gets "FILE:LINE: reason". */
+ebb_err conf_load(const char *path, int optional, conf_set_fn set, void *ctx,
+		  char *err, size_t errlen);
+
+/* Parse "yes/no/true/false/1/0/on/off". */
+ebb_err conf_parse_bool(const char *value, int *out);
+
+#endif

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The opcode table: the one list both bbd and libebb are built from.
+ *
+ * PROTO_OP(NAME, number, class, "args" -> "results")
+ * class: AUTH (no credential needed), ADMIN (root or SlurmUser), NODE (any
+ * authenticated user), META (instance metadata), DATA (instance data).
+ * Argument and result lists are normative; docs/protocol.md explains them.
+ * Numbers are part of the wire format: never reuse or renumber one.
+ */
+PROTO_OP(HELLO,        1, AUTH,  "version, cred, client", "version, node")
+PROTO_OP(PING,         2, NODE,  "", "")
+PROTO_OP(NODE_STATUS,  3, NODE,  "", "status-map")
+PROTO_OP(INST_CREATE,  4, ADMIN, "inst, rank, members[], stripe_size, capacity, uid, gid", "")
+PROTO_OP(INST_DESTROY, 5, ADMIN, "inst", "")
+PROTO_OP(INST_LIST,    6, NODE,  "", "inst-map[]")
+PROTO_OP(INST_GET,     7, NODE,  "inst", "inst-map")
+PROTO_OP(LOOKUP,      10, META,  "inst, parent, name", "attr")
+PROTO_OP(CREATE,      11, META,  "inst, parent, name, mode, flags", "attr, created")
+PROTO_OP(MKDIR,       12, META,  "inst, parent, name, mode", "attr")
+PROTO_OP(SYMLINK,     13, META,  "inst, parent, name, target", "attr")
+PROTO_OP(UNLINK,      14, META,  "inst, parent, name, expect_ino, flags", "attr")
+PROTO_OP(RMDIR,       15, META,  "inst, parent, name", "attr")
+PROTO_OP(HAS_CHILDREN,16, META,  "inst, dir_ino", "bool")
+PROTO_OP(READDIR,     17, META,  "inst, dir_ino, after, max", "[[name, attr]...], eof")
+PROTO_OP(SETATTR,     18, META,  "inst, parent, name, mask, mode, uid, gid, size, atime_ns, mtime_ns", "attr")
+PROTO_OP(SIZE_UPDATE, 19, META,  "inst, parent, name, ino, size, mtime_ns, flags", "attr")
+PROTO_OP(RENAME_LOCAL,20, META,  "inst, oparent, oname, nparent, nname, flags", "attr, replaced-attr|nil")
+PROTO_OP(LINK_INSERT, 21, META,  "inst, parent, name, attr, flags", "replaced-attr|nil")
+PROTO_OP(STATFS,      22, META,  "inst", "capacity, used, files")
+PROTO_OP(WRITE,       30, DATA,  "inst, ino, offset + payload", "written")
+PROTO_OP(READ,        31, DATA,  "inst, ino, offset, length", "+ payload")
+PROTO_OP(TRUNCATE,    32, DATA,  "inst, ino, size", "")
+PROTO_OP(FSYNC,       33, DATA,  "inst, ino", "")
+PROTO_OP(REMOVE,      34, DATA,  "inst, ino", "")
