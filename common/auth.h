@@ -18,7 +18,7 @@
 ebb_err auth_cred_encode(const char *socket, char **cred, char *err,
 			 size_t errlen);
 
-/* Check a credential; on success *uid/*gid are its owner.  Returns
+/* Check a credential; on success *uid and *gid are its owner.  Returns
  * EBB_E_AUTH (with munge's reason in err) for a bad, replayed or expired
  * credential, EBB_EIO if munged cannot be reached.  Any thread. */
 ebb_err auth_cred_decode(const char *socket, const char *cred, uid_t *uid,
