@@ -149,6 +149,96 @@ void proto_put_attr(struct proto_enc *e, const struct proto_attr *a)
 
 /* ---- decoding ---------------------------------------------------------- */
 
+static uint32_t _be(const uint8_t *p, unsigned n)
+{
+	uint32_t v = 0;
+
+	while (n--)
+		v = (v << 8) | *p++;
+	return v;
+}
+
+/* msgpack-c allocates an array's or map's elements from the count in its
+ * header, before it knows whether the bytes are there: [0xdd ff ff ff ff]
+ * would make it ask for 100 GB.  Every element takes at least one byte, so
+ * refuse a header whose containers declare more elements than there are
+ * bytes left.  A flat scan of the tokens; anything else malformed is left
+ * to the decoder.  Run on every header, by both sides. */
+bool proto_msgpack_bounded(const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	size_t pos = 0;
+
+	while (pos < len) {
+		uint8_t t = p[pos];
+		size_t hdr = 1, skip = 0, left = len - pos;
+		uint64_t count = 0;
+
+		if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 ||
+		    t == 0xc3) {
+			/* fixint, nil, bool */
+		} else if (t >= 0x80 && t <= 0x8f) {
+			count = 2u * (t & 0x0f);
+		} else if (t >= 0x90 && t <= 0x9f) {
+			count = t & 0x0f;
+		} else if (t >= 0xa0 && t <= 0xbf) {
+			skip = t & 0x1f;
+		} else {
+			static const uint8_t fixed[] = {
+				[0xca - 0xc4] = 5, [0xcb - 0xc4] = 9,
+				[0xcc - 0xc4] = 2, [0xcd - 0xc4] = 3,
+				[0xce - 0xc4] = 5, [0xcf - 0xc4] = 9,
+				[0xd0 - 0xc4] = 2, [0xd1 - 0xc4] = 3,
+				[0xd2 - 0xc4] = 5, [0xd3 - 0xc4] = 9,
+				[0xd4 - 0xc4] = 3, [0xd5 - 0xc4] = 4,
+				[0xd6 - 0xc4] = 6, [0xd7 - 0xc4] = 10,
+				[0xd8 - 0xc4] = 18,
+			};
+			unsigned n;
+
+			switch (t) {
+			case 0xc4: case 0xd9: n = 1; break; /* bin8, str8 */
+			case 0xc5: case 0xda: n = 2; break;
+			case 0xc6: case 0xdb: n = 4; break;
+			case 0xc7: n = 1; break;            /* ext8/16/32 */
+			case 0xc8: n = 2; break;
+			case 0xc9: n = 4; break;
+			case 0xdc: case 0xde: n = 2; break; /* array16, map16 */
+			case 0xdd: case 0xdf: n = 4; break;
+			default:
+				if (t < 0xc4 || t > 0xd8 || !fixed[t - 0xc4])
+					return true; /* 0xc1: the decoder refuses */
+				hdr = fixed[t - 0xc4];
+				n = 0;
+				break;
+			}
+			if (n) {
+				if (left < 1 + n)
+					return true; /* truncated: decoder */
+				uint32_t v = _be(p + pos + 1, n);
+				hdr = 1 + n;
+				if (t == 0xdc || t == 0xdd)
+					count = v;
+				else if (t == 0xde || t == 0xdf)
+					count = 2ull * v;
+				else if (t >= 0xc7 && t <= 0xc9)
+					skip = (size_t)v + 1; /* type byte */
+				else
+					skip = v;
+			}
+		}
+		if (hdr > left)
+			return true;
+		if (count > left - hdr)
+			return false;
+		if (skip > left - hdr)
+			return true;
+		pos += hdr + skip;
+	}
+	return true;
+}
+
+
 static bool _fail(struct proto_dec *d, const char *what)
 {
 	if (d->err == EBB_OK) {
@@ -178,6 +268,12 @@ static ebb_err _dec_init(struct proto_dec *d, const void *buf, size_t len,
 
 	memset(d, 0, sizeof(*d));
 	msgpack_unpacked_init(&d->up);
+	if (!proto_msgpack_bounded(buf, len)) {
+		d->err = EBB_E_PROTO;
+		snprintf(d->detail, sizeof(d->detail),
+			 "header declares more elements than it holds");
+		return d->err;
+	}
 	r = msgpack_unpack_next(&d->up, buf, len, &off);
 	if (r != MSGPACK_UNPACK_SUCCESS) {
 		d->err = EBB_E_PROTO;
@@ -312,7 +408,7 @@ static bool _str(struct proto_dec *d, const msgpack_object *o, const char **s,
 		return _fail(d, "expected a string");
 	if (o->via.str.size > max)
 		return _fail(d, "string too long");
-	if (memchr(o->via.str.ptr, '\0', o->via.str.size))
+	if (o->via.str.size && memchr(o->via.str.ptr, '\0', o->via.str.size))
 		return _fail(d, "NUL byte inside a string");
 	*s = o->via.str.ptr;
 	*len = o->via.str.size;

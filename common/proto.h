@@ -133,6 +133,11 @@ void proto_put_array(struct proto_enc *e, uint32_t n);
 void proto_put_map(struct proto_enc *e, uint32_t n);
 void proto_put_attr(struct proto_enc *e, const struct proto_attr *a);
 
+/* False if a msgpack buffer declares containers with more elements than it
+ * has bytes left (msgpack-c would allocate them before checking: a 5-byte
+ * header could ask for gigabytes).  proto_dec_* call it first. */
+bool proto_msgpack_bounded(const void *buf, size_t len);
+
 /* ---- decoding ----------------------------------------------------------
  * A cursor over the top-level array of one header.  Getters consume one
  * element each; the first type or range error is sticky in d->err, so a

@@ -1,0 +1,560 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* bbd: the per-node ebb daemon: configuration, start-up, shutdown.
+ *
+ * DESIGN: main() reads the configuration (file, then flags over it),
+ * daemonizes unless --foreground (the parent waits on a pipe until the
+ * child is serving, so its exit status tells an init script whether the
+ * daemon came up), reopens every instance found under --root, starts the
+ * I/O pool, the syncer and the workers, binds, and only then writes the
+ * --port-file (tmp + rename), so that a test fixture or an init system
+ * that sees the file can connect at once.  SIGTERM/SIGINT stop the
+ * listener, let the workers finish what is in flight, sync every LMDB
+ * environment and exit 0.  docs/internals/threads.md describes the threads.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <event2/thread.h>
+
+#include "auth.h"
+#include "bbd_int.h"
+#include "conf.h"
+#include "log.h"
+#include "units.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR "/var"
+#endif
+
+#define EXIT_CONFIG 2
+
+/* ---- configuration ----------------------------------------------------------- */
+
+static ebb_err _parse_uint(const char *value, unsigned lo, unsigned hi,
+			   unsigned *out, char *err, size_t errlen)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (errno || end == value || *end || v < lo || v > hi) {
+		snprintf(err, errlen, "'%s' is not a number in %u..%u", value,
+			 lo, hi);
+		return EBB_EINVAL;
+	}
+	*out = (unsigned)v;
+	return EBB_OK;
+}
+
+static void _set_str(char **dst, const char *value)
+{
+	free(*dst);
+	*dst = strdup(value);
+}
+
+/* One setting, from the file or a flag: the keys are the same. */
+static ebb_err _conf_set(void *ctx, const char *key, const char *value,
+			 char *err, size_t errlen)
+{
+	struct bbd_conf *c = ctx;
+	ebb_err rc = EBB_OK;
+
+	if (!strcmp(key, "listen")) {
+		if (!strchr(value, ':')) {
+			snprintf(err, errlen, "listen: '%s' is not HOST:PORT",
+				 value);
+			return EBB_E_CONFIG;
+		}
+		_set_str(&c->listen, value);
+	} else if (!strcmp(key, "root")) {
+		if (!*value) {
+			snprintf(err, errlen, "root: empty path");
+			return EBB_E_CONFIG;
+		}
+		_set_str(&c->root, value);
+	} else if (!strcmp(key, "port_file")) {
+		_set_str(&c->port_file, value);
+	} else if (!strcmp(key, "capacity")) {
+		char why[256];
+
+		rc = units_parse_size(value, &c->capacity, why, sizeof(why));
+		if (rc != EBB_OK)
+			snprintf(err, errlen, "capacity: %s", why);
+		else if (c->capacity == 0) {
+			snprintf(err, errlen, "capacity: must be above 0");
+			rc = EBB_EINVAL;
+		}
+	} else if (!strcmp(key, "slurm_user")) {
+		struct passwd *pw = getpwnam(value);
+		unsigned uid;
+
+		if (pw) {
+			c->slurm_uid = pw->pw_uid;
+		} else if (_parse_uint(value, 0, UINT_MAX - 1, &uid, err,
+				       errlen) == EBB_OK) {
+			c->slurm_uid = (uid_t)uid;
+		} else {
+			snprintf(err, errlen, "slurm_user: no user '%s'",
+				 value);
+			return EBB_E_CONFIG;
+		}
+		c->have_slurm_user = true;
+	} else if (!strcmp(key, "munge_socket")) {
+		_set_str(&c->munge_socket, value);
+	} else if (!strcmp(key, "node_name")) {
+		_set_str(&c->node_name, value);
+	} else if (!strcmp(key, "workers")) {
+		rc = _parse_uint(value, 1, 256, &c->workers, err, errlen);
+	} else if (!strcmp(key, "io_threads")) {
+		rc = _parse_uint(value, 1, 1024, &c->io_threads, err, errlen);
+	} else if (!strcmp(key, "log_level")) {
+		c->log_level = log_level_parse(value);
+		if (c->log_level < 0) {
+			snprintf(err, errlen, "log_level: '%s' is not one of "
+				 "error, warn, info, debug", value);
+			return EBB_E_CONFIG;
+		}
+	} else {
+		snprintf(err, errlen, "unknown setting '%s'", key);
+		return EBB_E_CONFIG;
+	}
+	return rc == EBB_OK ? EBB_OK : EBB_E_CONFIG;
+}
+
+static void _usage(FILE *f)
+{
+	fprintf(f,
+"Usage: bbd [OPTION]...\n"
+"The per-node daemon of the ebb burst-buffer file system.\n"
+"\n"
+"  -c, --config FILE       configuration file (default %s/ebb/ebb.conf;\n"
+"                          optional when it is the default)\n"
+"  -l, --listen HOST:PORT  address to serve (default 0.0.0.0:%d; port 0 = any)\n"
+"  -p, --port-file FILE    write the bound port here once serving\n"
+"  -r, --root DIR          data directory (default %s/lib/ebb)\n"
+"  -f, --foreground        do not daemonize\n"
+"  -C, --capacity SIZE     bytes offered (default: free space of --root)\n"
+"  -u, --slurm-user NAME   user (or uid) allowed to create/destroy instances\n"
+"  -m, --munge-socket PATH munged socket\n"
+"  -n, --node-name NAME    name reported to clients (default: hostname)\n"
+"  -w, --workers N         network worker threads (default: CPUs, max 8)\n"
+"  -i, --io-threads N      disk I/O threads (default 8)\n"
+"  -L, --log-level LEVEL   error, warn, info (default) or debug\n"
+"  -V, --version           print the version and exit\n"
+"  -h, --help              print this help and exit\n"
+"Configuration keys mirror the long options (listen, root, capacity,\n"
+"slurm_user, munge_socket, node_name, workers, io_threads, log_level,\n"
+"port_file); options override the file.\n",
+		SYSCONFDIR, BBD_DEFAULT_PORT, LOCALSTATEDIR);
+}
+
+static void _conf_free(struct bbd_conf *c)
+{
+	free(c->config_path);
+	free(c->listen);
+	free(c->port_file);
+	free(c->root);
+	free(c->munge_socket);
+	free(c->node_name);
+	memset(c, 0, sizeof(*c));
+}
+
+static const struct option _options[] = {
+	{"config", required_argument, NULL, 'c'},
+	{"listen", required_argument, NULL, 'l'},
+	{"port-file", required_argument, NULL, 'p'},
+	{"root", required_argument, NULL, 'r'},
+	{"foreground", no_argument, NULL, 'f'},
+	{"capacity", required_argument, NULL, 'C'},
+	{"slurm-user", required_argument, NULL, 'u'},
+	{"munge-socket", required_argument, NULL, 'm'},
+	{"node-name", required_argument, NULL, 'n'},
+	{"workers", required_argument, NULL, 'w'},
+	{"io-threads", required_argument, NULL, 'i'},
+	{"log-level", required_argument, NULL, 'L'},
+	{"version", no_argument, NULL, 'V'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+static const char _optstring[] = "c:l:p:r:fC:u:m:n:w:i:L:Vh";
+
+static const char *_opt_key(int ch)
+{
+	switch (ch) {
+	case 'l': return "listen";
+	case 'p': return "port_file";
+	case 'r': return "root";
+	case 'C': return "capacity";
+	case 'u': return "slurm_user";
+	case 'm': return "munge_socket";
+	case 'n': return "node_name";
+	case 'w': return "workers";
+	case 'i': return "io_threads";
+	case 'L': return "log_level";
+	}
+	return NULL;
+}
+
+/* Make path absolute (we chdir("/") when daemonizing). */
+static void _absolute(char **path)
+{
+	char cwd[PATH_MAX], *abs;
+
+	if (!*path || (*path)[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return;
+	if (asprintf(&abs, "%s/%s", cwd, *path) < 0)
+		return;
+	free(*path);
+	*path = abs;
+}
+
+/* Parse everything; exits 0 for --help/--version, 2 on a bad setting. */
+static void _configure(struct bbd_conf *c, int argc, char **argv)
+{
+	char err[1024];
+	int ch, explicit_config = 0;
+	long ncpu;
+
+	memset(c, 0, sizeof(*c));
+	c->log_level = LOG_INFO;
+	/* Pass 1: only --config, --help and --version. */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, _optstring, _options, NULL)) != -1) {
+		if (ch == 'c') {
+			_set_str(&c->config_path, optarg);
+			explicit_config = 1;
+		} else if (ch == 'h') {
+			_usage(stdout);
+			exit(0);
+		} else if (ch == 'V') {
+			printf("bbd (ebb) %s, protocol %d\n", PACKAGE_VERSION,
+			       PROTO_VERSION);
+			exit(0);
+		}
+	}
+	if (!c->config_path)
+		c->config_path = strdup(SYSCONFDIR "/ebb/ebb.conf");
+	if (conf_load(c->config_path, !explicit_config, _conf_set, c, err,
+		      sizeof(err)) != EBB_OK) {
+		fprintf(stderr, "bbd: %s\n", err);
+		exit(EXIT_CONFIG);
+	}
+	/* Pass 2: the flags, over the file. */
+	optind = 1;
+	opterr = 1;
+	while ((ch = getopt_long(argc, argv, _optstring, _options, NULL)) != -1) {
+		const char *key = _opt_key(ch);
+
+		if (key) {
+			err[0] = '\0';
+			if (_conf_set(c, key, optarg, err, sizeof(err))) {
+				fprintf(stderr, "bbd: bad option: %s\n", err);
+				exit(EXIT_CONFIG);
+			}
+		} else if (ch == 'f') {
+			c->foreground = true;
+		} else if (ch != 'c' && ch != 'h' && ch != 'V') {
+			fprintf(stderr, "Try 'bbd --help'.\n");
+			exit(EXIT_CONFIG);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bbd: unexpected argument '%s'\n", argv[optind]);
+		exit(EXIT_CONFIG);
+	}
+	if (!c->listen && asprintf(&c->listen, "0.0.0.0:%d",
+				   BBD_DEFAULT_PORT) < 0)
+		exit(1);
+	if (!c->root)
+		c->root = strdup(LOCALSTATEDIR "/lib/ebb");
+	if (!c->node_name) {
+		char host[256] = "localhost";
+
+		gethostname(host, sizeof(host) - 1);
+		c->node_name = strdup(host);
+	}
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (!c->workers)
+		c->workers = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu;
+	if (!c->io_threads)
+		c->io_threads = 8;
+	_absolute(&c->root);
+	_absolute(&c->port_file);
+}
+
+/* ---- small jobs ---------------------------------------------------------------- */
+
+int64_t bbd_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+ebb_err bbd_op_ping(struct bbd_req *r)
+{
+	r->status = bbd_req_args(r);
+	return r->status;
+}
+
+/* HELLO [version, cred, client]: runs on an I/O thread (munged blocks). */
+ebb_err bbd_op_hello(struct bbd_req *r)
+{
+	struct bbd *b = r->bbd;
+	const char *cred = NULL, *client = NULL;
+	uint32_t version = 0, clen = 0, nlen = 0;
+	char *copy = NULL, why[256] = "";
+	uid_t uid;
+	gid_t gid;
+	ebb_err e;
+
+	proto_get_u32(&r->dec, &version);
+	proto_get_str(&r->dec, &cred, &clen, PROTO_MAX_CRED);
+	proto_get_str(&r->dec, &client, &nlen, 255);
+	if (bbd_req_args(r))
+		goto out;
+	if (version != PROTO_VERSION) {
+		bbd_req_fail(r, EBB_E_VERSION, "protocol %u asked, %d spoken",
+			     version, PROTO_VERSION);
+		goto out;
+	}
+	if (clen == 0) {
+		bbd_req_fail(r, EBB_E_AUTH, "no credential");
+		goto out;
+	}
+	copy = strndup(cred, clen);
+	if (!copy) {
+		bbd_req_fail(r, EBB_ENOMEM, "out of memory");
+		goto out;
+	}
+	e = auth_cred_decode(b->conf.munge_socket, copy, &uid, &gid, why,
+			     sizeof(why));
+	if (e == EBB_EIO)
+		log_error("cannot reach munged: %s", why);
+	if (e != EBB_OK) {
+		bbd_req_fail(r, EBB_E_AUTH, "credential refused: %s", why);
+		goto out;
+	}
+	r->auth_uid = uid;
+	r->auth_gid = gid;
+	log_debug("HELLO from client '%.*s' uid %u gid %u", (int)nlen, client,
+		  (unsigned)uid, (unsigned)gid);
+	proto_put_u64(&r->res, PROTO_VERSION);
+	proto_put_cstr(&r->res, b->conf.node_name);
+	r->nres = 2;
+	r->status = EBB_OK;
+out:
+	free(copy);
+	return r->status;
+}
+
+/* The syncer: LMDB commits are MDB_NOSYNC, so flush every second. */
+static void *_syncer_main(void *arg)
+{
+	struct bbd *b = arg;
+	struct timespec ts;
+	bool stop = false;
+
+	while (!stop) {
+		pthread_mutex_lock(&b->sync_lock);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		while (!b->sync_stop &&
+		       pthread_cond_timedwait(&b->sync_cond, &b->sync_lock,
+					      &ts) == 0)
+			;
+		stop = b->sync_stop;
+		pthread_mutex_unlock(&b->sync_lock);
+		bbd_inst_sync_all(b);
+	}
+	return NULL;
+}
+
+static ebb_err _write_port_file(struct bbd *b)
+{
+	char tmp[PATH_MAX], line[16];
+	int fd, n;
+
+	if (!b->conf.port_file)
+		return EBB_OK;
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", b->conf.port_file,
+		 (int)getpid());
+	n = snprintf(line, sizeof(line), "%u\n", (unsigned)b->port);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) != 0 ||
+	    close(fd) != 0 || rename(tmp, b->conf.port_file) != 0) {
+		log_error("port file %s: %s", b->conf.port_file,
+			  strerror(errno));
+		if (fd >= 0)
+			unlink(tmp);
+		return EBB_EIO;
+	}
+	return EBB_OK;
+}
+
+/* Fork; the parent waits for the child's "ready" byte and exits with 0
+ * if it came, 1 if the child died first.  Returns the write end in the
+ * child. */
+static int _daemonize(void)
+{
+	int pfd[2], fd;
+	pid_t pid;
+	char c;
+
+	if (pipe(pfd) != 0) {
+		perror("bbd: pipe");
+		exit(1);
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("bbd: fork");
+		exit(1);
+	}
+	if (pid > 0) {
+		close(pfd[1]);
+		exit(read(pfd[0], &c, 1) == 1 ? 0 : 1);
+	}
+	close(pfd[0]);
+	setsid();
+	if (chdir("/") != 0) {
+		/* "/" always exists */
+	}
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	return pfd[1];
+}
+
+static void _signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct bbd *b = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		log_info("SIGHUP ignored (logs go to stderr; nothing to reopen)");
+		return;
+	}
+	log_info("signal %d: shutting down", (int)sig);
+	event_base_loopbreak(b->base);
+}
+
+int main(int argc, char **argv)
+{
+	struct bbd b;
+	struct event *sigs[3] = {NULL, NULL, NULL};
+	static const int signums[3] = {SIGTERM, SIGINT, SIGHUP};
+	struct statvfs vfs;
+	char err[512], cap[32];
+	int ready_fd = -1, status = 1;
+
+	memset(&b, 0, sizeof(b));
+	b.instdirfd = -1;
+	b.lockfd = -1;
+	_configure(&b.conf, argc, argv);
+	log_setup("bbd", (enum log_level)b.conf.log_level);
+	signal(SIGPIPE, SIG_IGN);
+	if (!b.conf.foreground)
+		ready_fd = _daemonize();
+
+	b.start_time = time(NULL);
+	pthread_rwlock_init(&b.reg_lock, NULL);
+	pthread_mutex_init(&b.admin_lock, NULL);
+	pthread_mutex_init(&b.sync_lock, NULL);
+	pthread_cond_init(&b.sync_cond, NULL);
+	evthread_use_pthreads();
+
+	if (bbd_inst_init(&b, err, sizeof(err)) != EBB_OK) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (!b.conf.capacity) {
+		if (statvfs(b.conf.root, &vfs) != 0) {
+			log_error("statvfs %s: %s", b.conf.root,
+				  strerror(errno));
+			goto out;
+		}
+		b.conf.capacity = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	}
+	b.base = event_base_new();
+	if (!b.base || bbd_io_start(&b, b.conf.io_threads) != EBB_OK) {
+		log_error("cannot start the event loop or I/O threads");
+		goto out;
+	}
+	if (pthread_create(&b.syncer, NULL, _syncer_main, &b) != 0) {
+		log_error("cannot start the syncer thread");
+		goto out;
+	}
+	if (bbd_net_start(&b, err, sizeof(err)) != EBB_OK) {
+		log_error("%s", err);
+		goto stop;
+	}
+	for (int i = 0; i < 3; i++) {
+		sigs[i] = evsignal_new(b.base, signums[i], _signal_cb, &b);
+		if (sigs[i])
+			evsignal_add(sigs[i], NULL);
+	}
+	if (_write_port_file(&b) != EBB_OK)
+		goto stop;
+	log_info("bbd %s serving on %s (port %u) as node '%s': root %s, "
+		 "capacity %s, %u workers, %u I/O threads", PACKAGE_VERSION,
+		 b.conf.listen, (unsigned)b.port, b.conf.node_name,
+		 b.conf.root, units_format_size(b.conf.capacity, cap,
+						sizeof(cap)),
+		 b.conf.workers, b.conf.io_threads);
+	if (ready_fd >= 0) {
+		if (write(ready_fd, "1", 1) != 1)
+			log_warn("cannot tell the parent we are ready");
+		close(ready_fd);
+		ready_fd = -1;
+	}
+
+	event_base_dispatch(b.base);
+	status = 0;
+stop:
+	bbd_net_stop(&b);
+	bbd_io_stop(&b);
+	bbd_net_free(&b);
+	pthread_mutex_lock(&b.sync_lock);
+	b.sync_stop = true;
+	pthread_cond_signal(&b.sync_cond);
+	pthread_mutex_unlock(&b.sync_lock);
+	pthread_join(b.syncer, NULL);
+	bbd_inst_sync_all(&b);
+	if (status == 0 && b.conf.port_file)
+		unlink(b.conf.port_file);
+out:
+	bbd_inst_fini(&b);
+	for (int i = 0; i < 3; i++)
+		if (sigs[i])
+			event_free(sigs[i]);
+	if (b.base)
+		event_base_free(b.base);
+	log_info("bbd stopped%s", status == 0 ? "" : " (error)");
+	_conf_free(&b.conf);
+	pthread_rwlock_destroy(&b.reg_lock);
+	pthread_mutex_destroy(&b.admin_lock);
+	libevent_global_shutdown();
+	return status;
+}

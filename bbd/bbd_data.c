@@ -1,0 +1,492 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* bbd data: the sparse object files of an instance and the data handlers.
+ *
+ * DESIGN: each inode with stripes on this node has one sparse file,
+ * data/<ino as 16 hex digits>, every byte at its own offset, so a stripe
+ * is one pwrite/pread.  These handlers block and always run on I/O
+ * threads.  Files are opened relative to the instance's data directory fd,
+ * so a request still in flight when its instance is destroyed (the
+ * directory renamed to trash) can never touch a new instance of the same
+ * name.  A small per-instance cache keeps recently used files open.
+ *
+ * Capacity: inst->used is the sum of st_blocks * 512 over the object files,
+ * scanned at open and kept up to date with the fstat difference after each
+ * write, truncate and remove.  A WRITE first reserves its length against
+ * the capacity (so concurrent writers cannot overshoot it together) and
+ * gives the reservation back once the real block count is known; an
+ * overwrite of allocated blocks may therefore be refused a little early
+ * when an instance is within one write of full: documented, conservative.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include "bbd_int.h"
+#include "log.h"
+
+#define OBJ_BUCKETS 512
+
+struct bbd_obj {
+	uint64_t ino;
+	int fd;
+	unsigned refs;            /* protected by inst->obj_lock */
+	bool intab;               /* protected by inst->obj_lock */
+	pthread_mutex_t lock;     /* protects blocks and removed */
+	uint64_t blocks;          /* st_blocks already counted in used */
+	bool removed;
+	struct bbd_obj *hnext;
+	struct bbd_obj *lprev, *lnext;
+};
+
+static void _obj_name(char *buf, size_t size, uint64_t ino)
+{
+	snprintf(buf, size, "%016" PRIx64, ino);
+}
+
+static void _obj_close(struct bbd_obj *o)
+{
+	close(o->fd);
+	pthread_mutex_destroy(&o->lock);
+	free(o);
+}
+
+static void _lru_unlink_locked(struct bbd_inst *inst, struct bbd_obj *o)
+{
+	if (o->lprev)
+		o->lprev->lnext = o->lnext;
+	else
+		inst->lru_head = o->lnext;
+	if (o->lnext)
+		o->lnext->lprev = o->lprev;
+	else
+		inst->lru_tail = o->lprev;
+	o->lprev = o->lnext = NULL;
+}
+
+static void _lru_front_locked(struct bbd_inst *inst, struct bbd_obj *o)
+{
+	o->lnext = inst->lru_head;
+	o->lprev = NULL;
+	if (inst->lru_head)
+		inst->lru_head->lprev = o;
+	inst->lru_head = o;
+	if (!inst->lru_tail)
+		inst->lru_tail = o;
+}
+
+/* Take o out of the table; the last reference closes it. */
+static void _tab_remove_locked(struct bbd_inst *inst, struct bbd_obj *o)
+{
+	struct bbd_obj **pp = &inst->obj_tab[o->ino % inst->obj_tab_size];
+
+	while (*pp && *pp != o)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = o->hnext;
+	_lru_unlink_locked(inst, o);
+	o->intab = false;
+	inst->obj_count--;
+}
+
+static struct bbd_obj *_tab_find_locked(struct bbd_inst *inst, uint64_t ino)
+{
+	struct bbd_obj *o;
+
+	if (!inst->obj_tab)
+		return NULL;
+	for (o = inst->obj_tab[ino % inst->obj_tab_size]; o; o = o->hnext)
+		if (o->ino == ino)
+			return o;
+	return NULL;
+}
+
+static void _evict_locked(struct bbd_inst *inst)
+{
+	struct bbd_obj *o = inst->lru_tail, *prev;
+
+	while (o && inst->obj_count > BBD_FD_CACHE_MAX) {
+		prev = o->lprev;
+		if (o->refs == 0) {
+			_tab_remove_locked(inst, o);
+			_obj_close(o);
+		}
+		o = prev;
+	}
+}
+
+/* Find or open the object of ino.  With create, the file is made if
+ * absent; without, a missing file gives EBB_ENOENT.  Release with
+ * _obj_put().  I/O threads only (opens a file). */
+static ebb_err _obj_get(struct bbd_inst *inst, uint64_t ino, bool create,
+			struct bbd_obj **out)
+{
+	char name[24];
+	struct bbd_obj *o;
+	struct stat st;
+	ebb_err rc = EBB_OK;
+	int fd;
+
+	pthread_mutex_lock(&inst->obj_lock);
+	if (!inst->obj_tab) {
+		inst->obj_tab = calloc(OBJ_BUCKETS, sizeof(*inst->obj_tab));
+		if (!inst->obj_tab) {
+			rc = EBB_ENOMEM;
+			goto out;
+		}
+		inst->obj_tab_size = OBJ_BUCKETS;
+	}
+	o = _tab_find_locked(inst, ino);
+	if (o) {
+		o->refs++;
+		_lru_unlink_locked(inst, o);
+		_lru_front_locked(inst, o);
+		*out = o;
+		goto out;
+	}
+	_obj_name(name, sizeof(name), ino);
+	fd = openat(inst->datafd, name,
+		    O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+	if (fd < 0) {
+		rc = ebb_err_from_errno(errno);
+		goto out;
+	}
+	if (fstat(fd, &st) != 0 || !(o = calloc(1, sizeof(*o)))) {
+		rc = EBB_EIO;
+		close(fd);
+		goto out;
+	}
+	o->ino = ino;
+	o->fd = fd;
+	o->refs = 1;
+	o->intab = true;
+	o->blocks = (uint64_t)st.st_blocks;
+	pthread_mutex_init(&o->lock, NULL);
+	o->hnext = inst->obj_tab[ino % inst->obj_tab_size];
+	inst->obj_tab[ino % inst->obj_tab_size] = o;
+	_lru_front_locked(inst, o);
+	inst->obj_count++;
+	_evict_locked(inst);
+	*out = o;
+out:
+	pthread_mutex_unlock(&inst->obj_lock);
+	return rc;
+}
+
+static void _obj_put(struct bbd_inst *inst, struct bbd_obj *o)
+{
+	bool close_it;
+
+	pthread_mutex_lock(&inst->obj_lock);
+	close_it = --o->refs == 0 && !o->intab;
+	pthread_mutex_unlock(&inst->obj_lock);
+	if (close_it)
+		_obj_close(o);
+}
+
+/* Bring inst->used up to date with o's block count. */
+static void _obj_account(struct bbd_inst *inst, struct bbd_obj *o)
+{
+	struct stat st;
+
+	pthread_mutex_lock(&o->lock);
+	if (!o->removed && fstat(o->fd, &st) == 0) {
+		int64_t delta = (int64_t)st.st_blocks - (int64_t)o->blocks;
+
+		o->blocks = (uint64_t)st.st_blocks;
+		/* unsigned wrap-around makes this a subtraction if negative */
+		atomic_fetch_add(&inst->used, (uint64_t)(delta * 512));
+	}
+	pthread_mutex_unlock(&o->lock);
+}
+
+ebb_err bbd_data_scan(struct bbd_inst *inst)
+{
+	struct dirent *de;
+	struct stat st;
+	uint64_t used = 0;
+	int fd = dup(inst->datafd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return ebb_err_from_errno(errno);
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(inst->datafd, de->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) == 0)
+			used += (uint64_t)st.st_blocks * 512;
+	}
+	closedir(d);
+	atomic_store(&inst->used, used);
+	return EBB_OK;
+}
+
+void bbd_data_close_all(struct bbd_inst *inst)
+{
+	struct bbd_obj *o, *next;
+
+	for (o = inst->lru_head; o; o = next) {
+		next = o->lnext;
+		_obj_close(o);
+	}
+	inst->lru_head = inst->lru_tail = NULL;
+	free(inst->obj_tab);
+	inst->obj_tab = NULL;
+	inst->obj_count = 0;
+}
+
+/* ---- handlers ------------------------------------------------------------- */
+
+static ebb_err _io_fail(struct bbd_req *r, int errnum, const char *what,
+			uint64_t ino)
+{
+	ebb_err e = ebb_err_from_errno(errnum);
+
+	if (e != EBB_ENOSPC)
+		log_error("instance %s: %s of object %016" PRIx64 ": %s",
+			  r->inst->id, what, ino, strerror(errnum));
+	return bbd_req_fail(r, e, "%s: %s", what, strerror(errnum));
+}
+
+ebb_err bbd_op_write(struct bbd_req *r)
+{
+	struct bbd_inst *inst = r->inst;
+	uint64_t ino = 0, off = 0, len, prev, done = 0;
+	struct evbuffer_iovec vec[64];
+	struct bbd_obj *o = NULL;
+	bool reserved = false;
+	ebb_err e;
+
+	proto_get_u64(&r->dec, &ino);
+	proto_get_u64(&r->dec, &off);
+	if (bbd_req_args(r))
+		goto out;
+	len = r->in ? evbuffer_get_length(r->in) : 0;
+	if (ino == 0) {
+		bbd_req_fail(r, EBB_EINVAL, "inode 0");
+		goto out;
+	}
+	if (off > BBD_MAX_FILE_SIZE || len > BBD_MAX_FILE_SIZE - off) {
+		bbd_req_fail(r, EBB_EFBIG, "write past 2^44 bytes");
+		goto out;
+	}
+	prev = atomic_fetch_add(&inst->used, len);
+	reserved = true;
+	if (prev + len > inst->capacity) {
+		bbd_req_fail(r, EBB_ENOSPC,
+			     "instance %s: %" PRIu64 " of %" PRIu64
+			     " bytes used on this node",
+			     inst->id, prev, inst->capacity);
+		goto out;
+	}
+	e = _obj_get(inst, ino, true, &o);
+	if (e != EBB_OK) {
+		bbd_req_fail(r, e, "open object: %s", ebb_strerror(e));
+		goto out;
+	}
+	/* pwritev the payload's chains in place, no copy. */
+	while (done < len) {
+		int n = evbuffer_peek(r->in, -1, NULL, vec, 64);
+		ssize_t w;
+
+		if (n > 64)
+			n = 64;
+		w = pwritev(o->fd, (struct iovec *)vec, n, (off_t)(off + done));
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			_io_fail(r, errno, "write", ino);
+			goto out;
+		}
+		evbuffer_drain(r->in, (size_t)w);
+		done += (uint64_t)w;
+	}
+	proto_put_u64(&r->res, done);
+	r->nres = 1;
+	r->status = EBB_OK;
+out:
+	if (reserved)
+		atomic_fetch_sub(&inst->used, len);
+	if (o) {
+		_obj_account(inst, o);
+		_obj_put(inst, o);
+	}
+	return r->status;
+}
+
+ebb_err bbd_op_read(struct bbd_req *r)
+{
+	uint64_t ino = 0, off = 0, len = 0, done = 0;
+	struct evbuffer_iovec v;
+	struct bbd_obj *o = NULL;
+	ebb_err e;
+
+	proto_get_u64(&r->dec, &ino);
+	proto_get_u64(&r->dec, &off);
+	proto_get_u64(&r->dec, &len);
+	if (bbd_req_args(r))
+		goto out;
+	if (len > PROTO_MAX_PAYLOAD) {
+		bbd_req_fail(r, EBB_E_PROTO, "READ of %" PRIu64 " bytes", len);
+		goto out;
+	}
+	if (off > BBD_MAX_FILE_SIZE) {
+		bbd_req_fail(r, EBB_EFBIG, "read past 2^44 bytes");
+		goto out;
+	}
+	r->out = evbuffer_new();
+	if (!r->out || (len && evbuffer_reserve_space(r->out, (ev_ssize_t)len,
+						      &v, 1) < 1)) {
+		bbd_req_fail(r, EBB_ENOMEM, "no memory for %" PRIu64 " bytes",
+			     len);
+		goto out;
+	}
+	if (len == 0)
+		goto ok;
+	e = _obj_get(r->inst, ino, false, &o);
+	if (e != EBB_OK && e != EBB_ENOENT) {
+		bbd_req_fail(r, e, "open object: %s", ebb_strerror(e));
+		goto out;
+	}
+	while (o && done < len) {
+		ssize_t n = pread(o->fd, (char *)v.iov_base + done,
+				  (size_t)(len - done), (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			_io_fail(r, errno, "read", ino);
+			goto out;
+		}
+		if (n == 0)
+			break; /* past the end: zeros */
+		done += (uint64_t)n;
+	}
+	memset((char *)v.iov_base + done, 0, (size_t)(len - done));
+	v.iov_len = (size_t)len;
+	evbuffer_commit_space(r->out, &v, 1);
+ok:
+	r->status = EBB_OK;
+out:
+	if (o)
+		_obj_put(r->inst, o);
+	return r->status;
+}
+
+ebb_err bbd_op_truncate(struct bbd_req *r)
+{
+	uint64_t ino = 0, size = 0;
+	struct bbd_obj *o = NULL;
+	struct stat st;
+	ebb_err e;
+
+	proto_get_u64(&r->dec, &ino);
+	proto_get_u64(&r->dec, &size);
+	if (bbd_req_args(r))
+		goto out;
+	e = _obj_get(r->inst, ino, false, &o);
+	if (e == EBB_ENOENT)
+		goto ok;
+	if (e != EBB_OK) {
+		bbd_req_fail(r, e, "open object: %s", ebb_strerror(e));
+		goto out;
+	}
+	if (fstat(o->fd, &st) != 0) {
+		_io_fail(r, errno, "fstat", ino);
+		goto out;
+	}
+	if ((uint64_t)st.st_size > size && ftruncate(o->fd, (off_t)size) != 0) {
+		_io_fail(r, errno, "truncate", ino);
+		goto out;
+	}
+ok:
+	r->status = EBB_OK;
+out:
+	if (o) {
+		_obj_account(r->inst, o);
+		_obj_put(r->inst, o);
+	}
+	return r->status;
+}
+
+ebb_err bbd_op_fsync(struct bbd_req *r)
+{
+	uint64_t ino = 0;
+	struct bbd_obj *o = NULL;
+	ebb_err e;
+	int rc;
+
+	proto_get_u64(&r->dec, &ino);
+	if (bbd_req_args(r))
+		goto out;
+	e = _obj_get(r->inst, ino, false, &o);
+	if (e != EBB_OK && e != EBB_ENOENT) {
+		bbd_req_fail(r, e, "open object: %s", ebb_strerror(e));
+		goto out;
+	}
+	if (o && fdatasync(o->fd) != 0) {
+		_io_fail(r, errno, "fdatasync", ino);
+		goto out;
+	}
+	/* The file's metadata travels with SIZE_UPDATE; syncing the shard
+	 * here too means an fsync'ed create survives a crash as well. */
+	rc = mdb_env_sync(r->inst->env, 1);
+	if (rc != 0) {
+		bbd_req_fail(r, EBB_EIO, "metadata sync: %s", mdb_strerror(rc));
+		goto out;
+	}
+	r->status = EBB_OK;
+out:
+	if (o)
+		_obj_put(r->inst, o);
+	return r->status;
+}
+
+ebb_err bbd_op_remove(struct bbd_req *r)
+{
+	struct bbd_inst *inst = r->inst;
+	uint64_t ino = 0, blocks = 0;
+	struct bbd_obj *o;
+	struct stat st;
+	char name[24];
+
+	proto_get_u64(&r->dec, &ino);
+	if (bbd_req_args(r))
+		return r->status;
+	_obj_name(name, sizeof(name), ino);
+	/* Under obj_lock so no open slips in between the stat and the unlink. */
+	pthread_mutex_lock(&inst->obj_lock);
+	o = _tab_find_locked(inst, ino);
+	if (o) {
+		pthread_mutex_lock(&o->lock);
+		o->removed = true;
+		blocks = o->blocks;
+		pthread_mutex_unlock(&o->lock);
+		_tab_remove_locked(inst, o);
+		if (o->refs == 0)
+			_obj_close(o);
+	} else if (fstatat(inst->datafd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		blocks = (uint64_t)st.st_blocks;
+	}
+	if (unlinkat(inst->datafd, name, 0) != 0 && errno != ENOENT) {
+		int errnum = errno;
+
+		pthread_mutex_unlock(&inst->obj_lock);
+		return _io_fail(r, errnum, "unlink", ino);
+	}
+	atomic_fetch_sub(&inst->used, blocks * 512);
+	pthread_mutex_unlock(&inst->obj_lock);
+	r->status = EBB_OK;
+	return r->status;
+}

@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* bbd internals: the daemon context, connections, requests, instances.
+ *
+ * DESIGN: one struct bbd is the whole daemon; every function takes it (or
+ * something that points to it), there are no mutable globals.  Threads:
+ * the main thread runs the listener and signals, W worker threads each own
+ * an event_base and the connections handed to them, an I/O pool runs the
+ * blocking disk work, and a syncer thread flushes LMDB once a second.  A
+ * request (struct bbd_req) is born and answered on its connection's worker;
+ * in between it may visit an I/O thread, and it comes back through the
+ * worker's notify fd.  docs/internals/threads.md has the lock order.
+ */
+#ifndef EBB_BBD_INT_H
+#define EBB_BBD_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <event2/event.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <lmdb.h>
+
+#include "err.h"
+#include "proto.h"
+
+#define BBD_DEFAULT_PORT 7070 /* ebbctl's CTL_DEFAULT_PORT too */
+/* Flow control per connection: stop reading while over any of these. */
+#define BBD_CONN_MAX_INFLIGHT 256
+#define BBD_CONN_MAX_INBYTES (64u * 1024 * 1024)
+#define BBD_CONN_MAX_OUTBYTES (64u * 1024 * 1024)
+/* Bytes moved per read/write callback of a connection. */
+#define BBD_CONN_MAX_SINGLE_IO (4 * 1024 * 1024)
+/* Objects: nothing may be stored past this offset (EFBIG). */
+#define BBD_MAX_FILE_SIZE (1ull << 44)
+/* LMDB map size per instance: sparse, so only used pages cost disk. */
+#define BBD_LMDB_MAPSIZE (4ull << 30)
+/* First inode counter value; 1..15 are reserved (1 = the root). */
+#define BBD_FIRST_INO 16
+/* Open object files kept per instance. */
+#define BBD_FD_CACHE_MAX 256
+
+struct bbd;
+struct bbd_worker;
+struct bbd_inst;
+
+/* ---- configuration (bbd.c) --------------------------------------------- */
+struct bbd_conf {
+	char *config_path;
+	char *listen;          /* "host:port" */
+	char *port_file;
+	char *root;
+	uint64_t capacity;     /* 0 = free space of root at start */
+	bool have_slurm_user;
+	uid_t slurm_uid;
+	char *munge_socket;
+	char *node_name;
+	unsigned workers;
+	unsigned io_threads;
+	int log_level;
+	bool foreground;
+};
+
+/* ---- connections (bbd_net.c) ------------------------------------------- */
+enum bbd_conn_state {
+	BBD_CONN_PREFIX,   /* waiting for an 8-byte frame prefix */
+	BBD_CONN_BODY,     /* have a prefix, waiting for header + payload */
+	BBD_CONN_AUTH,     /* HELLO is being checked: reading paused */
+	BBD_CONN_DRAIN,    /* a fatal reply is queued: close once it is sent */
+	BBD_CONN_CLOSED,   /* socket gone; lives on until in-flight requests end */
+	BBD_CONN_NSTATES
+};
+
+/* A connection belongs to one worker; only that worker's thread touches
+ * it, so its refcount and fields need no lock.  References: one for the
+ * open socket, one per request in flight. */
+struct bbd_conn {
+	struct bbd_worker *w;
+	struct bufferevent *bev;
+	enum bbd_conn_state state;
+	unsigned refs;
+	char peer[64];             /* "addr:port" for logs */
+	bool authed;
+	uid_t uid;
+	gid_t gid;
+	uint32_t hlen, plen;       /* of the frame being read (BODY) */
+	unsigned inflight;         /* requests not yet answered */
+	uint64_t inbytes;          /* payload bytes held by those requests */
+	struct bbd_conn *prev, *next; /* worker's list */
+};
+
+struct bbd_req;
+/* A request handler: reads its arguments from r->dec, puts its results in
+ * r->res (counting them in r->nres) and returns r->status. */
+typedef ebb_err (*bbd_handler_fn)(struct bbd_req *r);
+
+/* One request, from its frame to its one reply. */
+struct bbd_req {
+	struct bbd_conn *conn;     /* reference held; worker-only */
+	struct bbd *bbd;
+	uint64_t msgid;
+	uint32_t op;
+	uid_t uid;                 /* caller, copied so I/O threads need not */
+	gid_t gid;                 /* look at the connection */
+	uint8_t *hdr;              /* header bytes, owned; dec borrows them */
+	struct proto_dec dec;      /* cursor after the inst argument if any */
+	struct evbuffer *in;       /* WRITE payload, or NULL */
+	uint32_t inlen;            /* its length, for flow control */
+	struct bbd_inst *inst;     /* reference held, or NULL */
+	/* results */
+	ebb_err status;
+	char detail[160];
+	struct proto_enc res;      /* results only, no array header */
+	unsigned nres;
+	struct evbuffer *out;      /* READ payload, or NULL */
+	bool close_after;          /* fatal: close the connection after reply */
+	/* HELLO result, applied to the connection by the worker */
+	uid_t auth_uid;
+	gid_t auth_gid;
+	bbd_handler_fn io_fn;      /* what an I/O thread runs */
+	struct bbd_req *next;      /* queue link */
+};
+
+/* ---- workers ----------------------------------------------------------- */
+struct bbd_worker {
+	struct bbd *bbd;
+	unsigned id;
+	pthread_t thread;
+	struct event_base *base;
+	struct event *notify_ev;
+	int notify_fd;             /* eventfd */
+	pthread_mutex_t lock;      /* protects the three fields below */
+	struct bbd_newconn *newconns;
+	struct bbd_req *done_head, *done_tail;
+	bool stop;
+	/* worker-thread only */
+	struct bbd_conn *conns;
+	unsigned nconns;
+	bool stopping;
+	struct event *stop_timer;
+};
+
+/* ---- instances (bbd_inst.c, bbd_meta.c, bbd_data.c) -------------------- */
+struct bbd_obj;
+
+struct bbd_inst {
+	struct bbd *bbd;
+	char id[PROTO_MAX_INST_ID + 1];
+	atomic_uint refs;
+	/* immutable parameters */
+	uint32_t rank;
+	uint32_t nmembers;
+	char **members;
+	uint32_t stripe_size;
+	uint64_t capacity;
+	uint32_t uid, gid;
+	/* storage */
+	MDB_env *env;
+	MDB_dbi dbi_dentries;
+	MDB_dbi dbi_config;
+	int dirfd;                 /* the instance directory (follows renames) */
+	int datafd;                /* its data/ directory */
+	atomic_uint_fast64_t used; /* bytes of object files (st_blocks) */
+	bool destroyed;            /* set once, under bbd->admin_lock */
+	char trash[64];            /* its name under instances/ once destroyed */
+	/* open object files, see bbd_data.c */
+	pthread_mutex_t obj_lock;  /* protects the cache below */
+	struct bbd_obj **obj_tab;
+	unsigned obj_tab_size;
+	unsigned obj_count;
+	struct bbd_obj *lru_head, *lru_tail;
+	struct bbd_inst *next;     /* registry list, under bbd->reg_lock */
+};
+
+/* ---- the daemon ---------------------------------------------------------- */
+struct bbd_iopool;
+
+struct bbd {
+	struct bbd_conf conf;
+	struct event_base *base;   /* main thread: listener, signals */
+	struct evconnlistener *listener;
+	struct event *accept_retry; /* re-enables the listener after EMFILE */
+	uint16_t port;
+	time_t start_time;
+	unsigned next_worker;      /* main thread only */
+	struct bbd_worker *workers;
+	struct bbd_iopool *io;
+	/* instances */
+	pthread_rwlock_t reg_lock; /* protects insts */
+	struct bbd_inst *insts;
+	pthread_mutex_t admin_lock;/* serialises create/destroy; before reg_lock */
+	atomic_uint trash_seq;
+	int instdirfd;             /* <root>/instances */
+	int lockfd;                /* <root>/.bbd.lock, flock'ed while we run */
+	/* syncer */
+	pthread_t syncer;
+	pthread_mutex_t sync_lock;
+	pthread_cond_t sync_cond;
+	bool sync_stop;            /* protected by sync_lock */
+};
+
+/* ---- bbd_net.c ------------------------------------------------------------ */
+/* Start the workers and the listener on conf.listen.  Main thread. */
+ebb_err bbd_net_start(struct bbd *b, char *err, size_t errlen);
+/* Stop accepting, let workers finish in-flight requests, join them. */
+void bbd_net_stop(struct bbd *b);
+/* Free the workers; after bbd_io_stop(), so no I/O thread can still hand
+ * a request back to one. */
+void bbd_net_free(struct bbd *b);
+/* Hand a finished request back to its worker (any thread). */
+void bbd_req_done(struct bbd_req *r);
+/* Set an error status with a printf detail; returns status. */
+ebb_err bbd_req_fail(struct bbd_req *r, ebb_err status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The request's argument error, as E_PROTO with the decoder's detail. */
+ebb_err bbd_req_args(struct bbd_req *r);
+
+/* ---- bbd_io.c --------------------------------------------------------------- */
+ebb_err bbd_io_start(struct bbd *b, unsigned nthreads);
+/* Run fn(r) on an I/O thread, then bbd_req_done(r).  Any thread. */
+void bbd_io_submit(struct bbd *b, struct bbd_req *r, bbd_handler_fn fn);
+/* Finish queued work and join the threads. */
+void bbd_io_stop(struct bbd *b);
+
+/* ---- bbd_inst.c --------------------------------------------------------------- */
+/* Reopen every instance under <root>/instances, remove trash.  Start-up. */
+ebb_err bbd_inst_init(struct bbd *b, char *err, size_t errlen);
+/* Sync and close every instance.  Shutdown, single-threaded. */
+void bbd_inst_fini(struct bbd *b);
+/* Find an instance and take a reference; NULL if absent.  Any thread. */
+struct bbd_inst *bbd_inst_get(struct bbd *b, const char *id, size_t len);
+void bbd_inst_unref(struct bbd_inst *inst);
+/* Sum of capacities and of used bytes over instances; their count. */
+void bbd_inst_totals(struct bbd *b, uint64_t *reserved, uint64_t *used,
+		     unsigned *count);
+/* mdb_env_sync every instance (the syncer thread and shutdown). */
+void bbd_inst_sync_all(struct bbd *b);
+ebb_err bbd_op_inst_create(struct bbd_req *r);
+ebb_err bbd_op_inst_destroy(struct bbd_req *r);
+ebb_err bbd_op_inst_list(struct bbd_req *r);
+ebb_err bbd_op_inst_get(struct bbd_req *r);
+ebb_err bbd_op_node_status(struct bbd_req *r);
+
+/* ---- bbd_meta.c ---------------------------------------------------------------- */
+/* Open (create if asked) the LMDB environment of inst in its dirfd. */
+ebb_err bbd_meta_open(struct bbd_inst *inst, const char *path, bool create,
+		      char *err, size_t errlen);
+/* Write the root dentry (INST_CREATE, on the node that owns it). */
+ebb_err bbd_meta_put_root(struct bbd_inst *inst, uint32_t uid, uint32_t gid);
+/* Dentries on this node. */
+uint64_t bbd_meta_files(struct bbd_inst *inst);
+ebb_err bbd_op_lookup(struct bbd_req *r);
+ebb_err bbd_op_create(struct bbd_req *r);
+ebb_err bbd_op_mkdir(struct bbd_req *r);
+ebb_err bbd_op_symlink(struct bbd_req *r);
+ebb_err bbd_op_unlink(struct bbd_req *r);
+ebb_err bbd_op_rmdir(struct bbd_req *r);
+ebb_err bbd_op_has_children(struct bbd_req *r);
+ebb_err bbd_op_readdir(struct bbd_req *r);
+ebb_err bbd_op_setattr(struct bbd_req *r);
+ebb_err bbd_op_size_update(struct bbd_req *r);
+ebb_err bbd_op_rename_local(struct bbd_req *r);
+ebb_err bbd_op_link_insert(struct bbd_req *r);
+ebb_err bbd_op_statfs(struct bbd_req *r);
+
+/* ---- bbd_data.c ------------------------------------------------------------------ */
+/* Compute inst->used by scanning data/ (open).  Blocking. */
+ebb_err bbd_data_scan(struct bbd_inst *inst);
+/* Close every cached object fd (instance teardown). */
+void bbd_data_close_all(struct bbd_inst *inst);
+ebb_err bbd_op_write(struct bbd_req *r);
+ebb_err bbd_op_read(struct bbd_req *r);
+ebb_err bbd_op_truncate(struct bbd_req *r);
+ebb_err bbd_op_fsync(struct bbd_req *r);
+ebb_err bbd_op_remove(struct bbd_req *r);
+
+/* ---- bbd.c ------------------------------------------------------------------------ */
+/* HELLO's credential check, run on an I/O thread. */
+ebb_err bbd_op_hello(struct bbd_req *r);
+ebb_err bbd_op_ping(struct bbd_req *r);
+
+/* Now, in nanoseconds since the epoch. */
+int64_t bbd_now_ns(void);
+
+#endif

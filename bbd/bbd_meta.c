@@ -1,0 +1,986 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* bbd metadata: the LMDB shard of an instance and the metadata handlers.
+ *
+ * DESIGN: one LMDB environment per instance, opened MDB_NOSYNC (a commit
+ * reaches the page cache only; the syncer thread, FSYNC and SIZE_UPDATE
+ * with SYNC call mdb_env_sync) and MDB_NOTLS (a read transaction may be
+ * begun on one thread and a request may move between threads).  Two named
+ * databases: "dentries", keyed by the 8-byte big-endian parent inode
+ * followed by the name bytes, so one directory's entries are contiguous
+ * and sorted by name (the READDIR cookie is simply the last name); and
+ * "config", holding the instance parameters and the inode counter.  The
+ * value of a dentry is the inode's attributes in a small fixed binary
+ * layout (host byte order: the shard never leaves this node) followed by
+ * the symlink target.  Each handler is one transaction; LMDB serialises
+ * writers, so the inode counter and the checks-then-writes of rename need
+ * no lock of ours.  Handlers run on worker threads (see
+ * docs/internals/threads.md for why that is acceptable).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bbd_int.h"
+#include "log.h"
+#include "placement.h"
+
+#define ATTR_VERSION 1
+#define ATTR_FIXED (1 + 8 + 8 + 4 * 4 + 8 + 8 * 3 + 4)
+#define KEY_MAX (8 + PROTO_MAX_NAME)
+/* READDIR stops adding entries before the reply header passes this. */
+#define READDIR_MAX_BYTES (60u * 1024 - 256)
+
+/* A dentry read out of LMDB, with its own copy of the target so it
+ * survives deletes and the end of the transaction. */
+struct dent {
+	struct proto_attr a;
+	char target[PROTO_MAX_TARGET + 1];
+};
+
+/* ---- encoding of keys and values ---------------------------------------- */
+
+static size_t _key(uint8_t *k, uint64_t parent, const char *name, size_t len)
+{
+	for (int i = 0; i < 8; i++)
+		k[i] = (uint8_t)(parent >> (56 - 8 * i));
+	if (len) /* an empty msgpack string may come with a NULL pointer */
+		memcpy(k + 8, name, len);
+	return 8 + len;
+}
+
+static uint64_t _key_parent(const MDB_val *k)
+{
+	const uint8_t *p = k->mv_data;
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+#define PUT(p, v) (memcpy((p), &(v), sizeof(v)), (p) += sizeof(v))
+#define GET(p, v) (memcpy(&(v), (p), sizeof(v)), (p) += sizeof(v))
+
+static size_t _attr_pack(uint8_t *buf, const struct proto_attr *a)
+{
+	uint8_t *p = buf;
+	uint32_t tlen = a->target ? a->target_len : 0;
+
+	*p++ = ATTR_VERSION;
+	PUT(p, a->ino);
+	PUT(p, a->parent);
+	PUT(p, a->mode);
+	PUT(p, a->uid);
+	PUT(p, a->gid);
+	PUT(p, a->nlink);
+	PUT(p, a->size);
+	PUT(p, a->atime_ns);
+	PUT(p, a->mtime_ns);
+	PUT(p, a->ctime_ns);
+	PUT(p, tlen);
+	if (tlen)
+		memcpy(p, a->target, tlen);
+	return (size_t)(p - buf) + tlen;
+}
+
+static bool _attr_unpack(const MDB_val *v, struct dent *d)
+{
+	const uint8_t *p = v->mv_data;
+	struct proto_attr *a = &d->a;
+	uint32_t tlen;
+
+	if (v->mv_size < ATTR_FIXED || p[0] != ATTR_VERSION)
+		return false;
+	p++;
+	GET(p, a->ino);
+	GET(p, a->parent);
+	GET(p, a->mode);
+	GET(p, a->uid);
+	GET(p, a->gid);
+	GET(p, a->nlink);
+	GET(p, a->size);
+	GET(p, a->atime_ns);
+	GET(p, a->mtime_ns);
+	GET(p, a->ctime_ns);
+	GET(p, tlen);
+	if (tlen > PROTO_MAX_TARGET || v->mv_size != ATTR_FIXED + tlen)
+		return false;
+	memcpy(d->target, p, tlen);
+	d->target[tlen] = '\0';
+	a->target = tlen ? d->target : NULL;
+	a->target_len = tlen;
+	return true;
+}
+
+/* ---- LMDB helpers --------------------------------------------------------- */
+
+static ebb_err _mdb_fail(struct bbd_req *r, int rc, const char *what)
+{
+	ebb_err e = rc == MDB_MAP_FULL ? EBB_ENOSPC : EBB_EIO;
+
+	log_error("instance %s: %s: %s", r->inst->id, what, mdb_strerror(rc));
+	return bbd_req_fail(r, e, "metadata %s: %s", what, mdb_strerror(rc));
+}
+
+static ebb_err _txn(struct bbd_req *r, unsigned flags, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(r->inst->env, NULL, flags, txn);
+
+	if (rc != 0) {
+		*txn = NULL;
+		return _mdb_fail(r, rc, "txn_begin");
+	}
+	return EBB_OK;
+}
+
+static ebb_err _commit(struct bbd_req *r, MDB_txn **txn)
+{
+	int rc = mdb_txn_commit(*txn);
+
+	*txn = NULL;
+	if (rc != 0)
+		return _mdb_fail(r, rc, "commit");
+	return EBB_OK;
+}
+
+/* Read dentry (parent, name): EBB_OK, ENOENT (status set) or EIO. */
+static ebb_err _dent_get(struct bbd_req *r, MDB_txn *txn, uint64_t parent,
+			 const char *name, size_t len, struct dent *d)
+{
+	uint8_t kb[KEY_MAX];
+	MDB_val k = {_key(kb, parent, name, len), kb}, v;
+	int rc = mdb_get(txn, r->inst->dbi_dentries, &k, &v);
+
+	if (rc == MDB_NOTFOUND)
+		return bbd_req_fail(r, EBB_ENOENT, "no entry '%.*s' in %llu",
+				    (int)len, name, (unsigned long long)parent);
+	if (rc != 0)
+		return _mdb_fail(r, rc, "get");
+	if (!_attr_unpack(&v, d))
+		return bbd_req_fail(r, EBB_EIO, "corrupt dentry '%.*s'",
+				    (int)len, name);
+	return EBB_OK;
+}
+
+static ebb_err _dent_put(struct bbd_req *r, MDB_txn *txn, uint64_t parent,
+			 const char *name, size_t len,
+			 const struct proto_attr *a)
+{
+	uint8_t kb[KEY_MAX], vb[ATTR_FIXED + PROTO_MAX_TARGET];
+	MDB_val k = {_key(kb, parent, name, len), kb};
+	MDB_val v = {_attr_pack(vb, a), vb};
+	int rc = mdb_put(txn, r->inst->dbi_dentries, &k, &v, 0);
+
+	return rc ? _mdb_fail(r, rc, "put") : EBB_OK;
+}
+
+static ebb_err _dent_del(struct bbd_req *r, MDB_txn *txn, uint64_t parent,
+			 const char *name, size_t len)
+{
+	uint8_t kb[KEY_MAX];
+	MDB_val k = {_key(kb, parent, name, len), kb};
+	int rc = mdb_del(txn, r->inst->dbi_dentries, &k, NULL);
+
+	return rc ? _mdb_fail(r, rc, "del") : EBB_OK;
+}
+
+/* Does this node hold any dentry whose parent is dir? */
+static ebb_err _has_children(struct bbd_req *r, MDB_txn *txn, uint64_t dir,
+			     bool *yes)
+{
+	uint8_t kb[8];
+	MDB_val k = {_key(kb, dir, NULL, 0), kb}, v;
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(txn, r->inst->dbi_dentries, &cur);
+
+	if (rc != 0)
+		return _mdb_fail(r, rc, "cursor");
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	*yes = false;
+	/* Skip the root's own dentry (0, "") when asked about parent 0. */
+	while (rc == 0 && k.mv_size >= 8 && _key_parent(&k) == dir &&
+	       k.mv_size == 8)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	if (rc == 0 && k.mv_size > 8 && _key_parent(&k) == dir)
+		*yes = true;
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return _mdb_fail(r, rc, "cursor_get");
+	return EBB_OK;
+}
+
+/* Allocate an inode number: rank << 48 | counter, the counter persisted in
+ * the same transaction as the dentry that uses it. */
+static ebb_err _ino_alloc(struct bbd_req *r, MDB_txn *txn, uint64_t *ino)
+{
+	static const char key[] = "next_ino";
+	MDB_val k = {sizeof(key) - 1, (void *)key}, v;
+	uint64_t next = BBD_FIRST_INO;
+	int rc = mdb_get(txn, r->inst->dbi_config, &k, &v);
+
+	if (rc == 0 && v.mv_size == sizeof(next))
+		memcpy(&next, v.mv_data, sizeof(next));
+	else if (rc != MDB_NOTFOUND && rc != 0)
+		return _mdb_fail(r, rc, "get next_ino");
+	if (next >= (1ull << PROTO_INO_RANK_SHIFT))
+		return bbd_req_fail(r, EBB_ENOSPC, "inode numbers exhausted");
+	*ino = ((uint64_t)r->inst->rank << PROTO_INO_RANK_SHIFT) | next;
+	next++;
+	v.mv_size = sizeof(next);
+	v.mv_data = &next;
+	rc = mdb_put(txn, r->inst->dbi_config, &k, &v, 0);
+	return rc ? _mdb_fail(r, rc, "put next_ino") : EBB_OK;
+}
+
+/* ---- argument helpers ----------------------------------------------------- */
+
+/* A dentry name from the wire: the root's (0, "") only where allowed. */
+static ebb_err _check_name(struct bbd_req *r, uint64_t parent,
+			   const char *name, uint32_t len, bool allow_root)
+{
+	ebb_err rc;
+
+	if (parent == PROTO_ROOT_PARENT && len == 0 && allow_root)
+		return EBB_OK;
+	if (parent == PROTO_ROOT_PARENT)
+		return bbd_req_fail(r, EBB_EINVAL,
+				    "parent 0 holds only the root");
+	rc = proto_check_name(name, len);
+	if (rc != EBB_OK)
+		return bbd_req_fail(r, rc, "bad name '%.*s'",
+				    (int)(len > 64 ? 64 : len), name);
+	return EBB_OK;
+}
+
+static void _put_attr(struct bbd_req *r, const struct proto_attr *a)
+{
+	proto_put_attr(&r->res, a);
+	r->nres++;
+}
+
+static void _attr_new(struct bbd_req *r, struct proto_attr *a, uint64_t ino,
+		      uint64_t parent, uint32_t mode)
+{
+	int64_t now = bbd_now_ns();
+
+	memset(a, 0, sizeof(*a));
+	a->ino = ino;
+	a->parent = parent;
+	a->mode = mode;
+	a->uid = r->uid;
+	a->gid = r->gid;
+	a->nlink = 1;
+	a->atime_ns = a->mtime_ns = a->ctime_ns = now;
+}
+
+/* ---- environment ------------------------------------------------------------ */
+
+ebb_err bbd_meta_open(struct bbd_inst *inst, const char *path, bool create,
+		      char *err, size_t errlen)
+{
+	MDB_txn *txn = NULL;
+	unsigned dbflags = create ? MDB_CREATE : 0;
+	int rc;
+
+	rc = mdb_env_create(&inst->env);
+	if (rc == 0)
+		rc = mdb_env_set_mapsize(inst->env, BBD_LMDB_MAPSIZE);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(inst->env, 4);
+	if (rc == 0)
+		rc = mdb_env_set_maxreaders(inst->env, 512);
+	if (rc == 0)
+		rc = mdb_env_open(inst->env, path, MDB_NOSYNC | MDB_NOTLS,
+				  0600);
+	if (rc == 0)
+		rc = mdb_txn_begin(inst->env, NULL, 0, &txn);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "dentries", dbflags,
+				  &inst->dbi_dentries);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "config", dbflags, &inst->dbi_config);
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: %s", path, mdb_strerror(rc));
+		if (inst->env)
+			mdb_env_close(inst->env);
+		inst->env = NULL;
+		return EBB_EIO;
+	}
+	return EBB_OK;
+}
+
+ebb_err bbd_meta_put_root(struct bbd_inst *inst, uint32_t uid, uint32_t gid)
+{
+	struct bbd_req r = {.inst = inst, .uid = uid, .gid = gid};
+	struct proto_attr a;
+	MDB_txn *txn = NULL;
+	ebb_err rc;
+
+	_attr_new(&r, &a, PROTO_ROOT_INO, PROTO_ROOT_INO, S_IFDIR | 0755);
+	if ((rc = _txn(&r, 0, &txn)) != EBB_OK)
+		return rc;
+	rc = _dent_put(&r, txn, PROTO_ROOT_PARENT, "", 0, &a);
+	if (rc != EBB_OK) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return _commit(&r, &txn);
+}
+
+uint64_t bbd_meta_files(struct bbd_inst *inst)
+{
+	MDB_txn *txn;
+	MDB_stat st;
+	uint64_t n = 0;
+
+	if (mdb_txn_begin(inst->env, NULL, MDB_RDONLY, &txn) != 0)
+		return 0;
+	if (mdb_stat(txn, inst->dbi_dentries, &st) == 0)
+		n = st.ms_entries;
+	mdb_txn_abort(txn);
+	return n;
+}
+
+/* ---- handlers ------------------------------------------------------------------ */
+
+ebb_err bbd_op_lookup(struct bbd_req *r)
+{
+	uint64_t parent = 0;
+	const char *name = NULL;
+	uint32_t len = 0;
+	MDB_txn *txn = NULL;
+	struct dent d;
+
+	proto_get_u64(&r->dec, &parent);
+	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
+	if (bbd_req_args(r) || _check_name(r, parent, name, len, true) ||
+	    _txn(r, MDB_RDONLY, &txn) ||
+	    _dent_get(r, txn, parent, name, len, &d))
+		goto out;
+	_put_attr(r, &d.a);
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r->status;
+}
+
+/* CREATE, MKDIR and SYMLINK: a new dentry holding a new inode. */
+static ebb_err _make(struct bbd_req *r, uint64_t parent, const char *name,
+		     uint32_t len, uint32_t mode, uint32_t cflags,
+		     const char *target, uint32_t tlen)
+{
+	MDB_txn *txn = NULL;
+	struct dent d;
+	struct proto_attr a;
+	uint64_t ino = 0;
+	ebb_err e;
+
+	if (_check_name(r, parent, name, len, false) || _txn(r, 0, &txn))
+		goto out;
+	e = _dent_get(r, txn, parent, name, len, &d);
+	if (e == EBB_OK) {
+		if (!S_ISREG(mode) || (cflags & PROTO_CREATE_EXCL)) {
+			bbd_req_fail(r, EBB_EEXIST, "'%.*s' exists", (int)len,
+				     name);
+		} else if (S_ISDIR(d.a.mode)) {
+			bbd_req_fail(r, EBB_EISDIR, "'%.*s' is a directory",
+				     (int)len, name);
+		} else {
+			_put_attr(r, &d.a);
+			proto_put_bool(&r->res, false);
+			r->nres++;
+			r->status = EBB_OK;
+		}
+		goto out;
+	}
+	if (e != EBB_ENOENT || _ino_alloc(r, txn, &ino))
+		goto out;
+	_attr_new(r, &a, ino, parent, mode);
+	if (target) {
+		a.target = target;
+		a.target_len = tlen;
+		a.size = tlen;
+	}
+	if (_dent_put(r, txn, parent, name, len, &a) || _commit(r, &txn))
+		goto out;
+	_put_attr(r, &a);
+	if (S_ISREG(mode)) {
+		proto_put_bool(&r->res, true);
+		r->nres++;
+	}
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r->status;
+}
+
+ebb_err bbd_op_create(struct bbd_req *r)
+{
+	uint64_t parent = 0;
+	const char *name = NULL;
+	uint32_t len = 0, mode = 0, flags = 0;
+
+	proto_get_u64(&r->dec, &parent);
+	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
+	proto_get_u32(&r->dec, &mode);
+	proto_get_u32(&r->dec, &flags);
+	if (bbd_req_args(r))
+		return r->status;
+	if ((mode & S_IFMT) != 0 && (mode & S_IFMT) != S_IFREG)
+		return bbd_req_fail(r, EBB_EINVAL, "CREATE makes regular files");
+	return _make(r, parent, name, len, S_IFREG | (mode & 07777), flags,
+		     NULL, 0);
+}
+
+ebb_err bbd_op_mkdir(struct bbd_req *r)
+{
+	uint64_t parent = 0;
+	const char *name = NULL;
+	uint32_t len = 0, mode = 0;
+
+	proto_get_u64(&r->dec, &parent);
+	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
+	proto_get_u32(&r->dec, &mode);
+	if (bbd_req_args(r))
+		return r->status;
+	return _make(r, parent, name, len, S_IFDIR | (mode & 07777), 0, NULL,
+		     0);
+}
+
+ebb_err bbd_op_symlink(struct bbd_req *r)
+{
+	uint64_t parent = 0;
+	const char *name = NULL, *target = NULL;
+	uint32_t len = 0, tlen = 0;
+
+	proto_get_u64(&r->dec, &parent);
+	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
+	proto_get_str(&r->dec, &target, &tlen, PROTO_MAX_PATH);
+	if (bbd_req_args(r))
+		return r->status;
+	if (tlen == 0)
+		return bbd_req_fail(r, EBB_EINVAL, "empty symlink target");
+	if (tlen > PROTO_MAX_TARGET)
+		return bbd_req_fail(r, EBB_ENAMETOOLONG,
+				    "symlink target of %u bytes", tlen);
+	return _make(r, parent, name, len, S_IFLNK | 0777, 0, target, tlen);
+}
+
+ebb_err bbd_op_unlink(struct bbd_req *r)
+{
+	uint64_t parent = 0, expect = 0;
+	const char *name = NULL;
+	uint32_t len = 0, flags = 0;
+	MDB_txn *txn = NULL;
+	struct dent d;
+
+	proto_get_u64(&r->dec, &parent);
+	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
+	proto_get_u64(&r->dec, &expect);
+	proto_get_u32(&r->dec, &flags);
+	if (bbd_req_args(r) || _check_name(r, parent, name, len, false) ||
+	    _txn(r, 0, &txn) || _dent_get(r, txn, parent, name, len, &d))
+		goto out;
+	if (expect != 0 && d.a.ino != expect) {
+		bbd_req_fail(r, EBB_ESTALE, "'%.*s' holds inode %llu",
+			     (int)len, name, (unsigned long long)d.a.ino);
+		goto out;
+	}
+	if (S_ISDIR(d.a.mode) && !(flags & PROTO_UNLINK_ANY_TYPE)) {
+		bbd_req_fail(r, EBB_EISDIR, "'%.*s' is a directory", (int)len,
+			     name);
+		goto out;
+	}
+	if (_dent_del(r, txn, parent, name, len) || _commit(r, &txn))
+		goto out;
+	_put_attr(r, &d.a);
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r->status;
+}
+
+ebb_err bbd_op_rmdir(struct bbd_req *r)
+{
+	uint64_t parent = 0;
+	const char *name = NULL;
+	uint32_t len = 0;
+	MDB_txn *txn = NULL;
+	struct dent d;
+	bool busy;
+
+	proto_get_u64(&r->dec, &parent);
+	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
+	if (bbd_req_args(r))
+		goto out;
+	if (parent == PROTO_ROOT_PARENT && len == 0) {
+		bbd_req_fail(r, EBB_EBUSY, "the root cannot be removed");
+		goto out;
+	}
+	if (_check_name(r, parent, name, len, false) || _txn(r, 0, &txn) ||
+	    _dent_get(r, txn, parent, name, len, &d))
+		goto out;
+	if (!S_ISDIR(d.a.mode)) {
+		bbd_req_fail(r, EBB_ENOTDIR, "'%.*s' is not a directory",
+			     (int)len, name);
+		goto out;
+	}
+	if (d.a.ino == PROTO_ROOT_INO) {
+		bbd_req_fail(r, EBB_EBUSY, "the root cannot be removed");
+		goto out;
+	}
+	if (_has_children(r, txn, d.a.ino, &busy))
+		goto out;
+	if (busy) {
+		bbd_req_fail(r, EBB_ENOTEMPTY, "'%.*s' is not empty",
+			     (int)len, name);
+		goto out;
+	}
+	if (_dent_del(r, txn, parent, name, len) || _commit(r, &txn))
+		goto out;
+	_put_attr(r, &d.a);
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r->status;
+}
+
+ebb_err bbd_op_has_children(struct bbd_req *r)
+{
+	uint64_t dir = 0;
+	MDB_txn *txn = NULL;
+	bool yes;
+
+	proto_get_u64(&r->dec, &dir);
+	if (bbd_req_args(r) || _txn(r, MDB_RDONLY, &txn) ||
+	    _has_children(r, txn, dir, &yes))
+		goto out;
+	proto_put_bool(&r->res, yes);
+	r->nres = 1;
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r->status;
+}
+
+ebb_err bbd_op_readdir(struct bbd_req *r)
+{
+	uint64_t dir = 0;
+	const char *after = NULL;
+	uint32_t alen = 0, max = 0, count = 0;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	uint8_t kb[KEY_MAX];
+	MDB_val k, v;
+	struct proto_enc ents;
+	struct dent d;
+	bool eof = true;
+	int rc;
+
+	msgpack_sbuffer_init(&ents.sb);
+	msgpack_packer_init(&ents.pk, &ents.sb, msgpack_sbuffer_write);
+	proto_get_u64(&r->dec, &dir);
+	proto_get_str_or_nil(&r->dec, &after, &alen, PROTO_MAX_NAME);
+	proto_get_u32(&r->dec, &max);
+	if (bbd_req_args(r))
+		goto out;
+	if (max == 0) {
+		bbd_req_fail(r, EBB_EINVAL, "READDIR of 0 entries");
+		goto out;
+	}
+	if (max > PROTO_MAX_READDIR)
+		max = PROTO_MAX_READDIR;
+	if (_txn(r, MDB_RDONLY, &txn))
+		goto out;
+	rc = mdb_cursor_open(txn, r->inst->dbi_dentries, &cur);
+	if (rc != 0) {
+		_mdb_fail(r, rc, "cursor");
+		goto out;
+	}
+	k.mv_size = _key(kb, dir, after ? after : "", alen);
+	k.mv_data = kb;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		size_t mark = ents.sb.size;
+		size_t nlen = k.mv_size - 8;
+		const char *name = (const char *)k.mv_data + 8;
+
+		if (k.mv_size < 8 || _key_parent(&k) != dir)
+			break;
+		if (nlen == 0 || (after && nlen == alen &&
+				  memcmp(name, after, alen) == 0))
+			continue; /* the root's own key, or the cookie */
+		if (count == max) {
+			eof = false;
+			break;
+		}
+		if (!_attr_unpack(&v, &d)) {
+			bbd_req_fail(r, EBB_EIO, "corrupt dentry");
+			goto out;
+		}
+		proto_put_array(&ents, 2);
+		proto_put_str(&ents, name, nlen);
+		proto_put_attr(&ents, &d.a);
+		if (ents.sb.size > READDIR_MAX_BYTES) {
+			ents.sb.size = mark; /* does not fit: next time */
+			eof = false;
+			break;
+		}
+		count++;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		_mdb_fail(r, rc, "cursor_get");
+		goto out;
+	}
+	proto_put_array(&r->res, count);
+	msgpack_sbuffer_write(&r->res.sb, ents.sb.data, ents.sb.size);
+	proto_put_bool(&r->res, eof);
+	r->nres = 2;
+	r->status = EBB_OK;
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
+	proto_enc_free(&ents);
+	return r->status;
+}
+
+static bool _may_write(const struct bbd_req *r, const struct proto_attr *a)
+{
+	if (r->uid == 0)
+		return true;
+	if (r->uid == a->uid)
+		return a->mode & S_IWUSR;
+	if (r->gid == a->gid)
+		return a->mode & S_IWGRP;
+	return a->mode & S_IWOTH;
+}
+
+/* POSIX chmod/chown/truncate/utimes rules; see docs/protocol.md. */
+static ebb_err _setattr_apply(struct bbd_req *r, struct proto_attr *a,
+			      uint32_t mask, uint32_t mode, uint32_t uid,
+			      uint32_t gid, uint64_t size, int64_t atime,
+			      int64_t mtime)
+{
+	bool root = r->uid == 0, owner = r->uid == a->uid;
+	int64_t now = bbd_now_ns();
+
+	if ((mask & PROTO_SET_MODE) && !root && !owner)
+		return bbd_req_fail(r, EBB_EPERM, "chmod by a non-owner");
+	if ((mask & PROTO_SET_UID) && !root && uid != a->uid)
+		return bbd_req_fail(r, EBB_EPERM, "only root may change the owner");
+	if ((mask & PROTO_SET_GID) && !root && gid != a->gid &&
+	    (!owner || gid != r->gid))
+		return bbd_req_fail(r, EBB_EPERM,
+				    "chgrp to a group the caller is not in");
+	if ((mask & (PROTO_SET_ATIME | PROTO_SET_MTIME)) && !root && !owner)
+		return bbd_req_fail(r, EBB_EPERM, "utimes by a non-owner");
+	if ((mask & (PROTO_SET_ATIME_NOW | PROTO_SET_MTIME_NOW)) && !owner &&
+	    !_may_write(r, a))
+		return bbd_req_fail(r, EBB_EACCES, "utimes(NULL) needs write permission");
+	if (mask & PROTO_SET_SIZE) {
+		if (S_ISDIR(a->mode))
+			return bbd_req_fail(r, EBB_EISDIR, "truncate of a directory");
+		if (!S_ISREG(a->mode))
+			return bbd_req_fail(r, EBB_EINVAL, "truncate of a non-file");
+		if (!_may_write(r, a))
+			return bbd_req_fail(r, EBB_EACCES, "truncate needs write permission");
+		if (size > BBD_MAX_FILE_SIZE)
+			return bbd_req_fail(r, EBB_EFBIG, "size past 2^44");
+	}
+
+	if (mask & PROTO_SET_MODE) {
+		a->mode = (a->mode & S_IFMT) | (mode & 07777);
+		if (!root && a->gid != r->gid)
+			a->mode &= ~(uint32_t)S_ISGID;
+	}
+	if (mask & (PROTO_SET_UID | PROTO_SET_GID)) {
+		if (mask & PROTO_SET_UID)
+			a->uid = uid;
+		if (mask & PROTO_SET_GID)
+			a->gid = gid;
+		/* chown clears set-id bits of files, as Linux does. */
+		if (!S_ISDIR(a->mode) && !root)
+			a->mode &= ~(uint32_t)(S_ISUID | S_ISGID);
+	}
+	if (mask & PROTO_SET_SIZE) {
+		a->size = size;
+		a->mtime_ns = now;
+	}
+	if (mask & PROTO_SET_ATIME)
+		a->atime_ns = atime;
+	if (mask & PROTO_SET_ATIME_NOW)
+		a->atime_ns = now;
+	if (mask & PROTO_SET_MTIME)
+		a->mtime_ns = mtime;
+	if (mask & PROTO_SET_MTIME_NOW)
+		a->mtime_ns = now;
+	a->ctime_ns = now;
+	return EBB_OK;
+}
+
+ebb_err bbd_op_setattr(struct bbd_req *r)
+{
+	uint64_t parent = 0, size = 0;
+	const char *name = NULL;
+	uint32_t len = 0, mask = 0, mode = 0, uid = 0, gid = 0;
+	int64_t atime = 0, mtime = 0;
+	MDB_txn *txn = NULL;
+	struct dent d;
+
+	proto_get_u64(&r->dec, &parent);
+	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
+	proto_get_u32(&r->dec, &mask);
+	proto_get_u32(&r->dec, &mode);
+	proto_get_u32(&r->dec, &uid);
+	proto_get_u32(&r->dec, &gid);
+	proto_get_u64(&r->dec, &size);
+	proto_get_i64(&r->dec, &atime);
+	proto_get_i64(&r->dec, &mtime);
+	if (bbd_req_args(r) || _check_name(r, parent, name, len, true))
+		goto out;
+	if (mask & ~0xffu) {
+		bbd_req_fail(r, EBB_EINVAL, "unknown SETATTR mask bits 0x%x",
+			     mask & ~0xffu);
+		goto out;
+	}
+	if (_txn(r, 0, &txn) || _dent_get(r, txn, parent, name, len, &d) ||
+	    _setattr_apply(r, &d.a, mask, mode, uid, gid, size, atime,
+			   mtime) ||
+	    _dent_put(r, txn, parent, name, len, &d.a) || _commit(r, &txn))
+		goto out;
+	_put_attr(r, &d.a);
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r->status;
+}
+
+ebb_err bbd_op_size_update(struct bbd_req *r)
+{
+	uint64_t parent = 0, ino = 0, size = 0;
+	const char *name = NULL;
+	uint32_t len = 0, flags = 0;
+	int64_t mtime = 0;
+	MDB_txn *txn = NULL;
+	struct dent d;
+	int rc;
+
+	proto_get_u64(&r->dec, &parent);
+	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
+	proto_get_u64(&r->dec, &ino);
+	proto_get_u64(&r->dec, &size);
+	proto_get_i64(&r->dec, &mtime);
+	proto_get_u32(&r->dec, &flags);
+	if (bbd_req_args(r) || _check_name(r, parent, name, len, false) ||
+	    _txn(r, 0, &txn) || _dent_get(r, txn, parent, name, len, &d))
+		goto out;
+	if (d.a.ino != ino) {
+		bbd_req_fail(r, EBB_ESTALE, "'%.*s' holds inode %llu",
+			     (int)len, name, (unsigned long long)d.a.ino);
+		goto out;
+	}
+	if (!S_ISREG(d.a.mode)) {
+		bbd_req_fail(r, S_ISDIR(d.a.mode) ? EBB_EISDIR : EBB_EINVAL,
+			     "size of a non-file");
+		goto out;
+	}
+	if (size > d.a.size || mtime > d.a.mtime_ns) {
+		if (size > d.a.size)
+			d.a.size = size;
+		if (mtime > d.a.mtime_ns)
+			d.a.mtime_ns = mtime;
+		if (mtime > d.a.ctime_ns)
+			d.a.ctime_ns = mtime;
+		if (_dent_put(r, txn, parent, name, len, &d.a) ||
+		    _commit(r, &txn))
+			goto out;
+	}
+	if (flags & PROTO_SIZE_SYNC) {
+		/* This handler is on an I/O thread when SYNC is set. */
+		rc = mdb_env_sync(r->inst->env, 1);
+		if (rc != 0) {
+			_mdb_fail(r, rc, "env_sync");
+			goto out;
+		}
+	}
+	_put_attr(r, &d.a);
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r->status;
+}
+
+/* The replace rules of rename for a target that exists. */
+static ebb_err _replace_check(struct bbd_req *r, MDB_txn *txn,
+			      const struct proto_attr *src,
+			      const struct proto_attr *dst, uint32_t flags)
+{
+	bool busy;
+
+	if (flags & PROTO_RENAME_NOREPLACE)
+		return bbd_req_fail(r, EBB_EEXIST, "target exists");
+	if (S_ISDIR(src->mode) && !S_ISDIR(dst->mode))
+		return bbd_req_fail(r, EBB_ENOTDIR, "target is not a directory");
+	if (!S_ISDIR(src->mode) && S_ISDIR(dst->mode))
+		return bbd_req_fail(r, EBB_EISDIR, "target is a directory");
+	if (S_ISDIR(dst->mode)) {
+		if (_has_children(r, txn, dst->ino, &busy))
+			return r->status;
+		if (busy)
+			return bbd_req_fail(r, EBB_ENOTEMPTY,
+					    "target directory is not empty");
+	}
+	return EBB_OK;
+}
+
+static bool _here(const struct bbd_req *r, uint64_t parent, const char *name,
+		  uint32_t len)
+{
+	return placement_dentry_node(parent, name, len, r->inst->nmembers) ==
+	       r->inst->rank;
+}
+
+ebb_err bbd_op_rename_local(struct bbd_req *r)
+{
+	uint64_t op = 0, np = 0;
+	const char *on = NULL, *nn = NULL;
+	uint32_t olen = 0, nlen = 0, flags = 0;
+	MDB_txn *txn = NULL;
+	struct dent src, dst;
+	bool replaced = false;
+	ebb_err e;
+
+	proto_get_u64(&r->dec, &op);
+	proto_get_str(&r->dec, &on, &olen, PROTO_MAX_PATH);
+	proto_get_u64(&r->dec, &np);
+	proto_get_str(&r->dec, &nn, &nlen, PROTO_MAX_PATH);
+	proto_get_u32(&r->dec, &flags);
+	if (bbd_req_args(r) || _check_name(r, op, on, olen, false) ||
+	    _check_name(r, np, nn, nlen, false))
+		goto out;
+	if (!_here(r, op, on, olen) || !_here(r, np, nn, nlen)) {
+		bbd_req_fail(r, EBB_EXDEV, "the dentries are not both here");
+		goto out;
+	}
+	if (_txn(r, 0, &txn) || _dent_get(r, txn, op, on, olen, &src))
+		goto out;
+	if (op == np && olen == nlen && memcmp(on, nn, olen) == 0) {
+		_put_attr(r, &src.a);
+		proto_put_nil(&r->res);
+		r->nres++;
+		r->status = EBB_OK;
+		goto out;
+	}
+	e = _dent_get(r, txn, np, nn, nlen, &dst);
+	if (e == EBB_OK) {
+		if (_replace_check(r, txn, &src.a, &dst.a, flags))
+			goto out;
+		replaced = true;
+	} else if (e != EBB_ENOENT) {
+		goto out;
+	}
+	r->status = EBB_EIO;
+	r->detail[0] = '\0';
+	src.a.parent = np;
+	src.a.ctime_ns = bbd_now_ns();
+	if (_dent_del(r, txn, op, on, olen) ||
+	    _dent_put(r, txn, np, nn, nlen, &src.a) || _commit(r, &txn))
+		goto out;
+	_put_attr(r, &src.a);
+	if (replaced)
+		proto_put_attr(&r->res, &dst.a);
+	else
+		proto_put_nil(&r->res);
+	r->nres++;
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r->status;
+}
+
+ebb_err bbd_op_link_insert(struct bbd_req *r)
+{
+	uint64_t parent = 0;
+	const char *name = NULL;
+	uint32_t len = 0, flags = 0;
+	struct proto_attr a;
+	MDB_txn *txn = NULL;
+	struct dent dst;
+	bool replaced = false;
+	ebb_err e;
+
+	proto_get_u64(&r->dec, &parent);
+	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
+	proto_get_attr(&r->dec, &a);
+	proto_get_u32(&r->dec, &flags);
+	if (bbd_req_args(r) || _check_name(r, parent, name, len, false))
+		goto out;
+	if (a.ino == 0 || a.ino == PROTO_ROOT_INO ||
+	    (S_ISLNK(a.mode) != (a.target != NULL)) ||
+	    !(S_ISREG(a.mode) || S_ISDIR(a.mode) || S_ISLNK(a.mode))) {
+		bbd_req_fail(r, EBB_EINVAL, "bad attributes to insert");
+		goto out;
+	}
+	if (_txn(r, 0, &txn))
+		goto out;
+	e = _dent_get(r, txn, parent, name, len, &dst);
+	if (e == EBB_OK) {
+		if (dst.a.ino == a.ino) { /* a retried step */
+			proto_put_nil(&r->res);
+			r->nres = 1;
+			r->status = EBB_OK;
+			goto out;
+		}
+		if (_replace_check(r, txn, &a, &dst.a, flags))
+			goto out;
+		replaced = true;
+	} else if (e != EBB_ENOENT) {
+		goto out;
+	}
+	r->status = EBB_EIO;
+	r->detail[0] = '\0';
+	a.parent = parent;
+	if (_dent_put(r, txn, parent, name, len, &a) || _commit(r, &txn))
+		goto out;
+	if (replaced)
+		proto_put_attr(&r->res, &dst.a);
+	else
+		proto_put_nil(&r->res);
+	r->nres = 1;
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r->status;
+}
+
+ebb_err bbd_op_statfs(struct bbd_req *r)
+{
+	if (bbd_req_args(r))
+		return r->status;
+	proto_put_u64(&r->res, r->inst->capacity);
+	proto_put_u64(&r->res, atomic_load(&r->inst->used));
+	proto_put_u64(&r->res, bbd_meta_files(r->inst));
+	r->nres = 3;
+	r->status = EBB_OK;
+	return r->status;
+}
