@@ -15,7 +15,15 @@
  * uses it.
  *
  * Consistency: close-to-open between clients (docs/semantics.md).  A file's
- * size is published to other clients at ebb_fsync() and ebb_close().
+ * size is published to other clients at ebb_fsync() and ebb_close().  The
+ * files one ebb_t has open share what it knows of their size, so within one
+ * handle a write is visible to its other readers at once.  Directory
+ * lookups are cached for $EBB_DCACHE_MS (default 1000, 0 = off): another
+ * client's rename/rmdir of a directory may go unseen that long.
+ *
+ * Paths: symlinks are followed as in POSIX; an absolute target is taken
+ * from the instance's root ("/" never leaves the instance); at most 40
+ * hops (ELOOP).  Modes are used as given: no umask is applied.
  */
 #ifndef EBB_EBB_H
 #define EBB_EBB_H
@@ -139,16 +147,26 @@ struct ebb_stat {
 };
 
 /* flags: O_RDONLY/O_WRONLY/O_RDWR | O_CREAT | O_EXCL | O_TRUNC | O_APPEND
- * | O_NOFOLLOW | O_DIRECTORY is refused (EISDIR on directories). */
+ * | O_NOFOLLOW; other flags are ignored, except O_DIRECTORY: EINVAL (use
+ * ebb_opendir).  A directory cannot be opened (EISDIR), a symlink with
+ * O_NOFOLLOW gives ELOOP, O_CREAT through a dangling symlink creates its
+ * target.  Access is checked against the caller's euid/egid/groups (root
+ * passes).  Free with ebb_close(). */
 ebb_file_t *ebb_open(ebb_t *h, const char *path, int flags, mode_t mode);
+/* Reads are clamped to the size known at open (or written since through
+ * this ebb_t); holes read as zeros.  Reads and writes are all-or-nothing:
+ * a failed stripe fails the call (-1), never a short count. */
 ssize_t ebb_pread(ebb_file_t *f, void *buf, size_t count, off_t offset);
 ssize_t ebb_pwrite(ebb_file_t *f, const void *buf, size_t count,
 		   off_t offset);
-/* Makes data and size durable on every node that holds part of the file. */
+/* Makes data and size durable on every node that holds part of the file;
+ * returns (and clears) an earlier write error of this handle. */
 int ebb_fsync(ebb_file_t *f);
 int ebb_ftruncate(ebb_file_t *f, off_t length);
 int ebb_fstat(ebb_file_t *f, struct ebb_stat *st);
-/* Publishes the size; returns an earlier write error if one is pending. */
+/* Publishes the size; returns an earlier write error if one is pending
+ * (one that no ebb_fsync() reported yet), like close(2) on NFS.  f is
+ * freed whatever the result. */
 int ebb_close(ebb_file_t *f);
 
 int ebb_stat(ebb_t *h, const char *path, struct ebb_stat *st);
@@ -195,7 +213,8 @@ int ebb_closedir(ebb_dir_t *d);
 
 /* ---- misc -------------------------------------------------------------- */
 
-/* Number of members and the instance's stripe size. */
+/* Number of members and the instance's stripe size (asked from a member
+ * on first use: 0 with errno set if none answers). */
 unsigned ebb_nmembers(const ebb_t *h);
 uint64_t ebb_stripe_size(const ebb_t *h);
 /* "0.1.0" */

@@ -1,0 +1,1051 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* libebb's RPC engine: connections, HELLO, pending table, receiver threads.
+ *
+ * DESIGN: see conn_int.h for the model (one connection per member, a
+ * receiver thread per connection, requests matched by msgid, completions on
+ * the caller's waiter).  Connecting is done by the calling thread, for many
+ * nodes at once: non-blocking connects are started on all of them, then one
+ * poll loop takes each through connect -> HELLO sent -> HELLO reply read,
+ * so an admin call to 1,000 nodes costs one round trip, not 1,000, and a
+ * dead node costs at most the timeout.  Each connection gets its own fresh
+ * MUNGE credential (munged refuses a replayed one).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "conn_int.h"
+
+#define PEND_BUCKETS 256
+#define SOCK_BUF (4 * 1024 * 1024)
+#define RX_STACK (256 * 1024)
+#define DRAIN_BUF (64 * 1024)
+
+enum conn_state { CONN_IDLE, CONN_CONNECTING, CONN_READY, CONN_DEAD };
+
+struct ebb_conn {
+	char *addr;                      /* "host:port", immutable */
+	const struct ebb_cfg *cfg;       /* the net's, immutable */
+	pthread_mutex_t send_lock;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;               /* state changes */
+	enum conn_state state;           /* protected by lock */
+	int fd;                          /* protected by lock */
+	bool rx_joinable;                /* protected by lock */
+	uint64_t fail_ms;                /* start of the last failed connect */
+	ebb_err fail_err;                /* and its error; both under lock */
+	char fail_why[128];              /* and why, for messages; lock */
+	pthread_t rx;
+	struct ebb_req *pend[PEND_BUCKETS]; /* protected by lock */
+};
+
+/* ---- time ---------------------------------------------------------------- */
+
+static uint64_t _now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct timespec _abs_ms(uint64_t ms_from_now)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(ms_from_now / 1000);
+	ts.tv_nsec += (long)(ms_from_now % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
+/* ---- configuration -------------------------------------------------------- */
+
+ebb_err cfg_init(struct ebb_cfg *cfg, const struct ebb_options *opts)
+{
+	const char *env;
+	const char *sock = opts ? opts->munge_socket : NULL;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->timeout_ms = opts ? opts->timeout_ms : 0;
+	if (cfg->timeout_ms == 0 && (env = getenv("EBB_TIMEOUT_MS")) && *env)
+		cfg->timeout_ms = (unsigned)strtoul(env, NULL, 10);
+	if (cfg->timeout_ms == 0)
+		cfg->timeout_ms = 30000;
+	cfg->window = opts && opts->window_bytes ? opts->window_bytes :
+		      16u * 1024 * 1024;
+	if (!sock && (env = getenv("EBB_MUNGE_SOCKET")) && *env)
+		sock = env;
+	if (sock && !(cfg->munge_socket = strdup(sock)))
+		return EBB_ENOMEM;
+	return EBB_OK;
+}
+
+void cfg_fini(struct ebb_cfg *cfg)
+{
+	free(cfg->munge_socket);
+	cfg->munge_socket = NULL;
+}
+
+/* ---- net ------------------------------------------------------------------ */
+
+static void _conn_free(struct ebb_conn *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	if (c->state == CONN_READY && c->fd >= 0)
+		shutdown(c->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&c->lock);
+	/* The receiver sees EOF, fails what is pending, closes fd, exits. */
+	if (c->rx_joinable)
+		pthread_join(c->rx, NULL);
+	if (c->fd >= 0)
+		close(c->fd);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->send_lock);
+	free(c->addr);
+	free(c);
+}
+
+ebb_err net_init(struct ebb_net *net, const char *const *members,
+		 unsigned n, struct ebb_cfg *cfg)
+{
+	pthread_condattr_t ca;
+
+	memset(net, 0, sizeof(*net));
+	if (n == 0 || n > PROTO_MAX_MEMBERS || !members)
+		return EBB_EINVAL;
+	net->conns = calloc(n, sizeof(*net->conns));
+	if (!net->conns)
+		return EBB_ENOMEM;
+	net->cfg = *cfg;
+	net->n = n;
+	net->next_msgid = 1;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	for (unsigned i = 0; i < n; i++) {
+		struct ebb_conn *c = calloc(1, sizeof(*c));
+
+		if (!c || !members[i] || !(c->addr = strdup(members[i]))) {
+			free(c);
+			goto fail;
+		}
+		c->cfg = &net->cfg;
+		c->fd = -1;
+		pthread_mutex_init(&c->send_lock, NULL);
+		pthread_mutex_init(&c->lock, NULL);
+		pthread_cond_init(&c->cv, &ca);
+		net->conns[i] = c;
+	}
+	pthread_condattr_destroy(&ca);
+	memset(cfg, 0, sizeof(*cfg)); /* taken over */
+	return EBB_OK;
+fail:
+	pthread_condattr_destroy(&ca);
+	for (unsigned i = 0; i < n; i++)
+		_conn_free(net->conns[i]);
+	free(net->conns);
+	memset(&net->cfg, 0, sizeof(net->cfg));
+	net->conns = NULL;
+	net->n = 0;
+	return members ? EBB_ENOMEM : EBB_EINVAL;
+}
+
+void net_fini(struct ebb_net *net)
+{
+	if (!net->conns)
+		return;
+	for (unsigned i = 0; i < net->n; i++)
+		_conn_free(net->conns[i]);
+	free(net->conns);
+	net->conns = NULL;
+	cfg_fini(&net->cfg);
+}
+
+const char *net_addr(const struct ebb_net *net, unsigned node)
+{
+	return node < net->n ? net->conns[node]->addr : "?";
+}
+
+void net_why(const struct ebb_net *net, unsigned node, char *buf,
+	     size_t size)
+{
+	struct ebb_conn *c;
+
+	if (!size)
+		return;
+	buf[0] = '\0';
+	if (node >= net->n)
+		return;
+	c = net->conns[node];
+	pthread_mutex_lock(&c->lock);
+	if (c->state == CONN_DEAD)
+		snprintf(buf, size, "%s", c->fail_why);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- waiters and requests ------------------------------------------------- */
+
+void waiter_init(struct ebb_waiter *w)
+{
+	pthread_condattr_t ca;
+
+	memset(w, 0, sizeof(*w));
+	w->start_ms = _now_ms();
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+void waiter_fini(struct ebb_waiter *w)
+{
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+}
+
+/* Hand r to its waiter.  Caller holds r->conn->lock if r was issued (the
+ * lock order is conn -> waiter). */
+static void _complete(struct ebb_req *r, ebb_err status)
+{
+	struct ebb_waiter *w = r->w;
+
+	if (status != EBB_OK)
+		r->status = status;
+	pthread_mutex_lock(&w->mu);
+	r->done = true;
+	r->dnext = NULL;
+	if (w->tail)
+		w->tail->dnext = r;
+	else
+		w->head = r;
+	w->tail = r;
+	w->busy--;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+struct proto_enc *req_begin(struct ebb_net *net, struct ebb_req *r,
+			    unsigned node, uint32_t op, unsigned nargs)
+{
+	memset(r, 0, sizeof(*r));
+	r->node = node;
+	r->op = op;
+	r->msgid = __atomic_fetch_add(&net->next_msgid, 1, __ATOMIC_RELAXED);
+	proto_enc_request(&r->enc, r->msgid, op, nargs);
+	r->has_enc = true;
+	return &r->enc;
+}
+
+void req_release(struct ebb_req *r)
+{
+	if (r->has_enc) {
+		proto_enc_free(&r->enc);
+		r->has_enc = false;
+	}
+	if (r->has_dec) {
+		proto_dec_free(&r->dec);
+		r->has_dec = false;
+	}
+	free(r->hbuf);
+	r->hbuf = NULL;
+}
+
+void req_detail(const struct ebb_req *r, char *buf, size_t size)
+{
+	struct proto_dec d;
+	const char *s = NULL;
+	uint32_t len = 0;
+
+	if (!size)
+		return;
+	buf[0] = '\0';
+	if (!r->has_dec || r->status == EBB_OK)
+		return;
+	d = r->dec; /* a private cursor: the request's stays untouched */
+	if (proto_get_str(&d, &s, &len, 4096) && len) {
+		if (len >= size)
+			len = (uint32_t)size - 1;
+		memcpy(buf, s, len);
+		buf[len] = '\0';
+	}
+}
+
+/* ---- pending table (conn->lock held) -------------------------------------- */
+
+static void _pend_add_locked(struct ebb_conn *c, struct ebb_req *r)
+{
+	unsigned b = (unsigned)(r->msgid % PEND_BUCKETS);
+
+	r->hnext = c->pend[b];
+	c->pend[b] = r;
+	r->state = REQ_PENDING;
+}
+
+static struct ebb_req *_pend_take_locked(struct ebb_conn *c, uint64_t msgid)
+{
+	struct ebb_req **pp = &c->pend[msgid % PEND_BUCKETS];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		struct ebb_req *r = *pp;
+		if (r->msgid == msgid) {
+			*pp = r->hnext;
+			r->hnext = NULL;
+			r->state = REQ_OFF;
+			return r;
+		}
+	}
+	return NULL;
+}
+
+static void _pend_fail_all_locked(struct ebb_conn *c, ebb_err err)
+{
+	for (unsigned b = 0; b < PEND_BUCKETS; b++) {
+		while (c->pend[b]) {
+			struct ebb_req *r = c->pend[b];
+			c->pend[b] = r->hnext;
+			r->hnext = NULL;
+			r->state = REQ_OFF;
+			_complete(r, err);
+		}
+	}
+}
+
+/* ---- socket helpers ------------------------------------------------------- */
+
+/* Read exactly len bytes from a blocking socket; false on EOF or error. */
+static bool _recv_full(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t k = recv(fd, p, len, MSG_WAITALL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return false;
+		p += k;
+		len -= (size_t)k;
+	}
+	return true;
+}
+
+static bool _drain(int fd, size_t len, uint8_t *scratch)
+{
+	while (len) {
+		size_t k = len < DRAIN_BUF ? len : DRAIN_BUF;
+		if (!_recv_full(fd, scratch, k))
+			return false;
+		len -= k;
+	}
+	return true;
+}
+
+/* Write a whole frame (iov is modified).  SO_SNDTIMEO bounds each wait. */
+static ebb_err _send_iov(int fd, struct iovec *iov, int iovcnt)
+{
+	while (iovcnt > 0) {
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+		ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return (errno == EAGAIN || errno == EWOULDBLOCK) ?
+			       EBB_ETIMEDOUT : EBB_EIO;
+		while (iovcnt > 0 && (size_t)k >= iov->iov_len) {
+			k -= (ssize_t)iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + k;
+			iov->iov_len -= (size_t)k;
+		}
+	}
+	return EBB_OK;
+}
+
+/* ---- the receiver --------------------------------------------------------- */
+
+static void *_rx_main(void *arg)
+{
+	struct ebb_conn *c = arg;
+	uint8_t *scratch = malloc(DRAIN_BUF);
+	int fd;
+
+	pthread_mutex_lock(&c->lock);
+	fd = c->fd;
+	pthread_mutex_unlock(&c->lock);
+
+	while (scratch) {
+		uint8_t pre[PROTO_PREFIX_LEN];
+		uint32_t hlen, plen, op = 0;
+		uint64_t msgid = 0;
+		ebb_err status = EBB_OK;
+		struct proto_dec d;
+		struct ebb_req *r;
+		void *hbuf;
+		bool ok = true;
+
+		if (!_recv_full(fd, pre, sizeof(pre)))
+			break;
+		if (proto_prefix_parse(pre, &hlen, &plen) != EBB_OK)
+			break;
+		if (!(hbuf = malloc(hlen)))
+			break;
+		if (!_recv_full(fd, hbuf, hlen)) {
+			free(hbuf);
+			break;
+		}
+		if (proto_dec_reply(&d, hbuf, hlen, &msgid, &op, &status) !=
+		    EBB_OK) {
+			/* Not a reply we can read: the stream is unusable. */
+			proto_dec_free(&d);
+			free(hbuf);
+			break;
+		}
+		pthread_mutex_lock(&c->lock);
+		r = _pend_take_locked(c, msgid);
+		if (r)
+			r->state = REQ_CLAIMED;
+		pthread_mutex_unlock(&c->lock);
+
+		if (!r) {
+			/* A late reply to a withdrawn request, or the daemon's
+			 * frame-level error (msgid 0) just before it closes. */
+			proto_dec_free(&d);
+			free(hbuf);
+			if (!_drain(fd, plen, scratch))
+				break;
+			continue;
+		}
+		if (op != r->op)
+			status = EBB_E_PROTO;
+		if (plen) {
+			if (status == EBB_OK && r->rbuf && plen <= r->rcap)
+				ok = _recv_full(fd, r->rbuf, plen);
+			else
+				ok = _drain(fd, plen, scratch);
+			r->plen = plen;
+		}
+		r->dec = d;
+		r->hbuf = hbuf;
+		r->has_dec = true;
+		r->status = status;
+		pthread_mutex_lock(&c->lock);
+		r->state = REQ_OFF;
+		_complete(r, ok ? EBB_OK : EBB_EIO);
+		pthread_mutex_unlock(&c->lock);
+		if (!ok)
+			break;
+	}
+	free(scratch);
+
+	/* Dead.  Shut the socket first so that a sender blocked in sendmsg
+	 * fails now and lets go of send_lock; no sender may be using fd
+	 * while it is closed. */
+	shutdown(fd, SHUT_RDWR);
+	pthread_mutex_lock(&c->send_lock);
+	pthread_mutex_lock(&c->lock);
+	c->state = CONN_DEAD;
+	close(c->fd);
+	c->fd = -1;
+	_pend_fail_all_locked(c, EBB_EIO);
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->send_lock);
+	return NULL;
+}
+
+/* ---- connecting ----------------------------------------------------------- */
+
+enum cphase { CP_SKIP, CP_FAILED, CP_WAIT_OTHER, CP_CONNECT, CP_HELLO,
+	      CP_DONE };
+
+struct cprog {
+	struct ebb_conn *c;
+	enum cphase phase;
+	int fd;
+	ebb_err err;
+	uint8_t pre[PROTO_PREFIX_LEN];
+	size_t got;                /* bytes of prefix + header read */
+	uint32_t hlen;
+	uint8_t *hbuf;
+	char why[128];             /* what went wrong, for messages */
+};
+
+static ebb_err _split_addr(const char *addr, char *host, size_t hsize,
+			   const char **port)
+{
+	const char *colon;
+	size_t hl;
+
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+		if (!end || end[1] != ':')
+			return EBB_EINVAL;
+		hl = (size_t)(end - addr - 1);
+		addr++;
+		colon = end + 1;
+	} else {
+		colon = strrchr(addr, ':');
+		if (!colon)
+			return EBB_EINVAL;
+		hl = (size_t)(colon - addr);
+	}
+	if (hl == 0 || hl >= hsize || !colon[1])
+		return EBB_EINVAL;
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	*port = colon + 1;
+	return EBB_OK;
+}
+
+static void _sock_opts(int fd, unsigned timeout_ms)
+{
+	int one = 1, buf = SOCK_BUF;
+	struct timeval tv = {.tv_sec = timeout_ms / 1000,
+			     .tv_usec = (timeout_ms % 1000) * 1000};
+
+	int idle = 10, intvl = 5, cnt = 3;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* An idle connection to a host that died without a reset is found
+	 * dead in ~25 s, so a later call reconnects instead of timing out. */
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* Start a non-blocking connect; p->phase becomes CP_CONNECT or CP_DONE. */
+static void _start_connect(struct cprog *p, unsigned timeout_ms)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM};
+	struct addrinfo *ai = NULL;
+	char host[256];
+	const char *port;
+	int rc;
+
+	p->phase = CP_DONE;
+	p->err = _split_addr(p->c->addr, host, sizeof(host), &port);
+	if (p->err != EBB_OK) {
+		snprintf(p->why, sizeof(p->why), "not a host:port address");
+		return;
+	}
+	if ((rc = getaddrinfo(host, port, &hints, &ai)) != 0 || !ai) {
+		snprintf(p->why, sizeof(p->why), "cannot resolve %.64s: %s", host,
+			 gai_strerror(rc));
+		p->err = EBB_EIO;
+		return;
+	}
+	p->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		       0);
+	if (p->fd < 0) {
+		snprintf(p->why, sizeof(p->why), "socket: %s", strerror(errno));
+		p->err = EBB_EIO;
+		goto out;
+	}
+	_sock_opts(p->fd, timeout_ms);
+	if (connect(p->fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+	    errno == EINPROGRESS) {
+		p->phase = CP_CONNECT;
+		p->err = EBB_OK;
+	} else {
+		snprintf(p->why, sizeof(p->why), "connect: %s", strerror(errno));
+		p->err = EBB_EIO;
+	}
+out:
+	freeaddrinfo(ai);
+}
+
+/* The socket is connected: send HELLO (small: fits the socket buffer). */
+static void _send_hello(struct cprog *p, const struct ebb_cfg *cfg)
+{
+	struct proto_enc e;
+	char *cred = NULL, why[128] = "";
+	uint8_t pre[PROTO_PREFIX_LEN];
+	struct iovec iov[2];
+	char client[64];
+
+	p->phase = CP_DONE;
+	p->err = auth_cred_encode(cfg->munge_socket, &cred, why, sizeof(why));
+	if (p->err != EBB_OK) {
+		snprintf(p->why, sizeof(p->why), "%s", why);
+		return;
+	}
+	snprintf(client, sizeof(client), "libebb/%s pid %ld", PACKAGE_VERSION,
+		 (long)getpid());
+	proto_enc_request(&e, 0, PROTO_OP_HELLO, 3);
+	proto_put_u64(&e, PROTO_VERSION);
+	proto_put_cstr(&e, cred);
+	proto_put_cstr(&e, client);
+	proto_prefix_write(pre, (uint32_t)e.sb.size, 0);
+	iov[0] = (struct iovec){pre, sizeof(pre)};
+	iov[1] = (struct iovec){e.sb.data, e.sb.size};
+	/* Non-blocking, but a fresh socket's buffer takes a few hundred
+	 * bytes; a short write is treated as a failure. */
+	{
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+		ssize_t k = sendmsg(p->fd, &mh, MSG_NOSIGNAL);
+		if (k == (ssize_t)(sizeof(pre) + e.sb.size)) {
+			p->phase = CP_HELLO;
+			p->got = 0;
+		} else {
+			snprintf(p->why, sizeof(p->why), "sending HELLO: %s",
+				 k < 0 ? strerror(errno) : "short write");
+			p->err = EBB_EIO;
+		}
+	}
+	proto_enc_free(&e);
+	free(cred);
+}
+
+/* Read what is there of the HELLO reply; CP_DONE when complete or failed. */
+static void _read_hello(struct cprog *p)
+{
+	for (;;) {
+		uint8_t *dst;
+		size_t want;
+		ssize_t k;
+
+		if (p->got < PROTO_PREFIX_LEN) {
+			dst = p->pre + p->got;
+			want = PROTO_PREFIX_LEN - p->got;
+		} else {
+			dst = p->hbuf + (p->got - PROTO_PREFIX_LEN);
+			want = p->hlen - (p->got - PROTO_PREFIX_LEN);
+		}
+		k = recv(p->fd, dst, want, 0);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (k <= 0) {
+			snprintf(p->why, sizeof(p->why),
+				 "connection closed during HELLO%s%s",
+				 k < 0 ? ": " : "", k < 0 ? strerror(errno) : "");
+			p->err = EBB_EIO;
+			p->phase = CP_DONE;
+			return;
+		}
+		p->got += (size_t)k;
+		if (p->got == PROTO_PREFIX_LEN) {
+			uint32_t plen;
+			if (proto_prefix_parse(p->pre, &p->hlen, &plen) !=
+				    EBB_OK || plen != 0 ||
+			    !(p->hbuf = malloc(p->hlen))) {
+				snprintf(p->why, sizeof(p->why),
+					 "not a bbd (bad HELLO reply)");
+				p->err = EBB_EPROTO;
+				p->phase = CP_DONE;
+				return;
+			}
+		}
+		if (p->got > PROTO_PREFIX_LEN &&
+		    p->got == PROTO_PREFIX_LEN + p->hlen)
+			break;
+	}
+	/* The whole reply is in. */
+	{
+		struct proto_dec d;
+		uint64_t msgid = 0, ver = 0;
+		uint32_t op = 0;
+		ebb_err st = EBB_OK;
+
+		const char *s = NULL;
+		uint32_t slen = 0;
+
+		p->phase = CP_DONE;
+		p->err = proto_dec_reply(&d, p->hbuf, p->hlen, &msgid, &op, &st);
+		if (p->err == EBB_OK && op != PROTO_OP_HELLO) {
+			p->err = EBB_EPROTO;
+		} else if (p->err == EBB_OK && st != EBB_OK) {
+			p->err = st;
+			proto_get_str(&d, &s, &slen, 100);
+			snprintf(p->why, sizeof(p->why), "HELLO refused: %s%s%.*s",
+				 ebb_strerror(st), slen ? ": " : "", (int)slen,
+				 s ? s : "");
+		} else if (p->err == EBB_OK && (!proto_get_u64(&d, &ver) ||
+						ver != PROTO_VERSION)) {
+			p->err = EBB_E_VERSION;
+			snprintf(p->why, sizeof(p->why),
+				 "bbd speaks protocol %llu, we speak %u",
+				 (unsigned long long)ver, PROTO_VERSION);
+		} else if (p->err != EBB_OK) {
+			p->err = EBB_EPROTO;
+			snprintf(p->why, sizeof(p->why),
+				 "not a bbd (bad HELLO reply)");
+		}
+		proto_dec_free(&d);
+	}
+}
+
+/* The connection is up: hand it to a receiver thread. */
+static ebb_err _go_ready(struct cprog *p)
+{
+	struct ebb_conn *c = p->c;
+	pthread_attr_t at;
+	int fl = fcntl(p->fd, F_GETFL);
+	ebb_err err = EBB_OK;
+
+	fcntl(p->fd, F_SETFL, fl & ~O_NONBLOCK);
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, RX_STACK);
+	pthread_mutex_lock(&c->lock);
+	c->fd = p->fd;
+	if (pthread_create(&c->rx, &at, _rx_main, c) != 0) {
+		c->fd = -1;
+		err = EBB_ENOMEM;
+	} else {
+		p->fd = -1; /* the receiver owns it now */
+		c->rx_joinable = true;
+		c->state = CONN_READY;
+	}
+	pthread_mutex_unlock(&c->lock);
+	pthread_attr_destroy(&at);
+	return err;
+}
+
+ebb_err net_connect(struct ebb_net *net, const unsigned *nodes, unsigned k,
+		    ebb_err *errs, uint64_t since_ms)
+{
+	struct cprog *ps = NULL;
+	struct pollfd *pfd = NULL;
+	unsigned *pidx = NULL;
+	uint64_t start = _now_ms();
+	uint64_t deadline = start + net->cfg.timeout_ms;
+	ebb_err first = EBB_OK;
+	unsigned active = 0;
+	bool all_ready = true;
+
+	if (!nodes)
+		k = net->n;
+	/* Fast path: everything already up. */
+	for (unsigned i = 0; i < k && all_ready; i++) {
+		struct ebb_conn *c = net->conns[nodes ? nodes[i] : i];
+		pthread_mutex_lock(&c->lock);
+		all_ready = c->state == CONN_READY;
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (all_ready) {
+		for (unsigned i = 0; errs && i < k; i++)
+			errs[i] = EBB_OK;
+		return EBB_OK;
+	}
+
+	ps = calloc(k, sizeof(*ps));
+	pfd = calloc(k, sizeof(*pfd));
+	pidx = calloc(k, sizeof(*pidx));
+	if (!ps || !pfd || !pidx) {
+		first = EBB_ENOMEM;
+		for (unsigned i = 0; errs && i < k; i++)
+			errs[i] = EBB_ENOMEM;
+		goto out;
+	}
+	/* Claim the connections that need connecting. */
+	for (unsigned i = 0; i < k; i++) {
+		struct cprog *p = &ps[i];
+		struct ebb_conn *c = net->conns[nodes ? nodes[i] : i];
+		bool join = false;
+
+		p->c = c;
+		p->fd = -1;
+		pthread_mutex_lock(&c->lock);
+		if (c->state == CONN_READY) {
+			p->phase = CP_SKIP;
+		} else if (c->state == CONN_CONNECTING) {
+			p->phase = CP_WAIT_OTHER;
+		} else if (c->state == CONN_DEAD && since_ms &&
+			   c->fail_ms >= since_ms && c->fail_err != EBB_OK) {
+			p->phase = CP_FAILED; /* tried during this call */
+			p->err = c->fail_err;
+		} else {
+			join = c->rx_joinable;
+			c->rx_joinable = false;
+			c->state = CONN_CONNECTING;
+			p->phase = CP_CONNECT;
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (join) /* the old receiver has set DEAD: it is leaving */
+			pthread_join(c->rx, NULL);
+		if (p->phase == CP_CONNECT) {
+			_start_connect(p, net->cfg.timeout_ms);
+			if (p->phase == CP_CONNECT)
+				active++;
+		}
+	}
+	/* One poll loop drives every claimed connection through HELLO. */
+	while (active) {
+		uint64_t now = _now_ms();
+		unsigned np = 0;
+		int rc;
+
+		if (now >= deadline)
+			break;
+		for (unsigned i = 0; i < k; i++) {
+			if (ps[i].phase != CP_CONNECT && ps[i].phase != CP_HELLO)
+				continue;
+			pfd[np].fd = ps[i].fd;
+			pfd[np].events = ps[i].phase == CP_CONNECT ? POLLOUT :
+								       POLLIN;
+			pfd[np].revents = 0;
+			pidx[np++] = i;
+		}
+		rc = poll(pfd, np, (int)(deadline - now));
+		if (rc < 0 && errno != EINTR)
+			break;
+		for (unsigned j = 0; rc > 0 && j < np; j++) {
+			struct cprog *p = &ps[pidx[j]];
+
+			if (!pfd[j].revents)
+				continue;
+			if (p->phase == CP_CONNECT) {
+				int soerr = 0;
+				socklen_t sl = sizeof(soerr);
+				getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &soerr,
+					   &sl);
+				if (soerr) {
+					snprintf(p->why, sizeof(p->why),
+						 "connect: %s", strerror(soerr));
+					p->err = EBB_EIO;
+					p->phase = CP_DONE;
+				} else {
+					_send_hello(p, &net->cfg);
+				}
+			} else {
+				_read_hello(p);
+			}
+			if (p->phase == CP_DONE)
+				active--;
+		}
+	}
+	/* Publish the results. */
+	for (unsigned i = 0; i < k; i++) {
+		struct cprog *p = &ps[i];
+		struct ebb_conn *c = p->c;
+
+		if (p->phase == CP_SKIP || p->phase == CP_WAIT_OTHER ||
+		    p->phase == CP_FAILED)
+			continue;
+		if (p->phase != CP_DONE) {
+			p->err = EBB_ETIMEDOUT;
+			snprintf(p->why, sizeof(p->why),
+				 "no answer to %s within %u ms",
+				 p->phase == CP_CONNECT ? "connect" : "HELLO",
+				 net->cfg.timeout_ms);
+		}
+		if (p->err == EBB_OK)
+			p->err = _go_ready(p);
+		if (p->fd >= 0)
+			close(p->fd);
+		free(p->hbuf);
+		pthread_mutex_lock(&c->lock);
+		if (p->err != EBB_OK) {
+			c->state = CONN_DEAD;
+			c->fail_ms = start;
+			c->fail_err = p->err;
+			snprintf(c->fail_why, sizeof(c->fail_why), "%s",
+				 p->why[0] ? p->why : ebb_strerror(p->err));
+		}
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->lock);
+	}
+	/* Connections another thread was connecting: wait for its outcome. */
+	for (unsigned i = 0; i < k; i++) {
+		struct cprog *p = &ps[i];
+		struct ebb_conn *c = p->c;
+		struct timespec ts;
+
+		if (p->phase == CP_SKIP) {
+			p->err = EBB_OK;
+		} else if (p->phase == CP_WAIT_OTHER) {
+			uint64_t now = _now_ms();
+			ts = _abs_ms(deadline > now ? deadline - now : 0);
+			pthread_mutex_lock(&c->lock);
+			while (c->state == CONN_CONNECTING &&
+			       pthread_cond_timedwait(&c->cv, &c->lock, &ts) !=
+				       ETIMEDOUT)
+				;
+			p->err = c->state == CONN_READY ? EBB_OK :
+				 c->state == CONN_CONNECTING ? EBB_ETIMEDOUT :
+				 c->fail_err != EBB_OK ? c->fail_err : EBB_EIO;
+			pthread_mutex_unlock(&c->lock);
+		}
+		if (errs)
+			errs[i] = p->err;
+		if (first == EBB_OK)
+			first = p->err;
+	}
+out:
+	free(ps);
+	free(pfd);
+	free(pidx);
+	return first;
+}
+
+/* ---- issuing and waiting -------------------------------------------------- */
+
+void net_issue(struct ebb_net *net, struct ebb_waiter *w, struct ebb_req *r,
+	       const void *payload, size_t plen)
+{
+	struct ebb_conn *c = net->conns[r->node];
+	uint8_t pre[PROTO_PREFIX_LEN];
+	struct iovec iov[3];
+	ebb_err err;
+	int fd;
+
+	r->w = w;
+	r->conn = c;
+	r->done = false;
+	pthread_mutex_lock(&w->mu);
+	w->busy++;
+	pthread_mutex_unlock(&w->mu);
+
+	err = net_connect(net, &r->node, 1, NULL, w->start_ms);
+	if (err != EBB_OK) {
+		_complete(r, err);
+		goto out;
+	}
+	pthread_mutex_lock(&c->send_lock);
+	pthread_mutex_lock(&c->lock);
+	if (c->state != CONN_READY) {
+		/* Died between connect and now. */
+		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_unlock(&c->send_lock);
+		_complete(r, EBB_EIO);
+		goto out;
+	}
+	fd = c->fd;
+	_pend_add_locked(c, r);
+	pthread_mutex_unlock(&c->lock);
+
+	proto_prefix_write(pre, (uint32_t)r->enc.sb.size, (uint32_t)plen);
+	iov[0] = (struct iovec){pre, sizeof(pre)};
+	iov[1] = (struct iovec){r->enc.sb.data, r->enc.sb.size};
+	iov[2] = (struct iovec){(void *)payload, plen};
+	err = _send_iov(fd, iov, plen ? 3 : 2);
+	if (err != EBB_OK)
+		/* A partial frame poisons the stream: kill it, and the
+		 * receiver fails everything pending, r included. */
+		shutdown(fd, SHUT_RDWR);
+	pthread_mutex_unlock(&c->send_lock);
+out:
+	if (r->has_enc) {
+		proto_enc_free(&r->enc);
+		r->has_enc = false;
+	}
+}
+
+struct ebb_req *waiter_next(struct ebb_waiter *w, unsigned timeout_ms,
+			    bool *timed_out)
+{
+	struct ebb_req *r = NULL;
+	struct timespec ts = _abs_ms(timeout_ms);
+
+	*timed_out = false;
+	pthread_mutex_lock(&w->mu);
+	while (!w->head && w->busy) {
+		if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT &&
+		    !w->head) {
+			*timed_out = true;
+			break;
+		}
+	}
+	if ((r = w->head)) {
+		w->head = r->dnext;
+		if (!w->head)
+			w->tail = NULL;
+		r->dnext = NULL;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return r;
+}
+
+void waiter_cancel(struct ebb_waiter *w, struct ebb_req *reqs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct ebb_req *r = &reqs[i];
+		struct ebb_conn *c = r->conn;
+
+		if (!c || r->w != w)
+			continue; /* never issued */
+		pthread_mutex_lock(&c->lock);
+		if (r->state == REQ_PENDING) {
+			struct ebb_req *t = _pend_take_locked(c, r->msgid);
+			if (t)
+				_complete(t, EBB_ETIMEDOUT);
+		} else if (r->state == REQ_CLAIMED && c->fd >= 0) {
+			/* Its payload is being read into the caller's
+			 * buffer: only ending the connection stops that. */
+			shutdown(c->fd, SHUT_RDWR);
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_mutex_lock(&w->mu);
+	while (w->busy)
+		pthread_cond_wait(&w->cv, &w->mu);
+	w->head = w->tail = NULL;
+	pthread_mutex_unlock(&w->mu);
+}
+
+ebb_err net_run(struct ebb_net *net, struct ebb_req *reqs, unsigned n)
+{
+	struct ebb_waiter w;
+	ebb_err err = EBB_OK;
+	unsigned left = n;
+	bool to = false;
+
+	waiter_init(&w);
+	if (n > 1) {
+		/* Connect to all the nodes involved in parallel first. */
+		unsigned *nodes = malloc(n * sizeof(*nodes));
+		if (nodes) {
+			for (unsigned i = 0; i < n; i++)
+				nodes[i] = reqs[i].node;
+			net_connect(net, nodes, n, NULL, w.start_ms);
+			free(nodes);
+		}
+	}
+	for (unsigned i = 0; i < n; i++)
+		net_issue(net, &w, &reqs[i], NULL, 0);
+	while (left) {
+		if (!waiter_next(&w, net->cfg.timeout_ms, &to)) {
+			if (to)
+				waiter_cancel(&w, reqs, n);
+			break;
+		}
+		left--;
+	}
+	for (unsigned i = 0; i < n && err == EBB_OK; i++)
+		err = reqs[i].status;
+	if (err == EBB_OK && to)
+		err = EBB_ETIMEDOUT;
+	waiter_fini(&w);
+	return err;
+}

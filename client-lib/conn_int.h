@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* libebb's RPC engine: connections to bbds, pipelined requests, deadlines.
+ *
+ * DESIGN: a struct ebb_net is the set of connections to one ordered member
+ * list (an instance's nodes, or the nodes an admin call talks to).  There is
+ * at most one TCP connection per member, opened on first use.  A request is
+ * a struct ebb_req owned by the caller (often an array of them: one call's
+ * batch); the caller encodes its header with req_begin() + proto_put_*(),
+ * then net_issue() registers it in the connection's pending table (keyed by
+ * msgid) and sends it.  A receiver thread per connection reads reply frames,
+ * matches them by msgid and completes the request: the reply header is kept
+ * decoded in the request, and a READ payload goes straight into the buffer
+ * the caller gave (no copy).  Completions are pushed onto the caller's
+ * struct ebb_waiter, on which the caller sleeps with a CLOCK_MONOTONIC
+ * deadline.  So one thread may have thousands of requests in flight on all
+ * nodes at once, and any number of threads may share the connections.
+ *
+ * Failure: EOF or a reset fails every pending request of that connection
+ * with EIO and marks it dead; the next request reconnects (a restarted bbd
+ * is usable again).  A request that gets no reply within the timeout is
+ * taken out of the pending table (a late reply is read and dropped) and
+ * fails with ETIMEDOUT.  If the receiver is in the middle of reading that
+ * reply's payload into the caller's buffer, the connection is shut down
+ * instead: the buffer must not be written after the call returned, and a
+ * node that stalls mid-frame is broken anyway.  Sends are bounded by
+ * SO_SNDTIMEO, connects by a non-blocking connect + poll, so nothing waits
+ * longer than the timeout per round trip.
+ *
+ * Locks (order: send_lock -> conn lock -> waiter mu):
+ *   conn->send_lock  one frame on the wire at a time;
+ *   conn->lock       state, fd, the pending table, req->state;
+ *   waiter->mu       the done list, req->done.
+ */
+#ifndef EBB_CONN_INT_H
+#define EBB_CONN_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ebb/ebb.h"
+#include "err.h"
+#include "proto.h"
+
+struct ebb_conn;
+
+/* Settings shared by every call on a net (from ebb_options + environment). */
+struct ebb_cfg {
+	unsigned timeout_ms;
+	char *munge_socket;        /* NULL: $EBB_MUNGE_SOCKET / libmunge default */
+	size_t window;             /* bytes in flight per node */
+};
+
+/* Where a caller sleeps until its requests complete. */
+struct ebb_waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct ebb_req *head, *tail; /* completed, not yet taken; protected by mu */
+	unsigned busy;               /* issued, not completed; protected by mu */
+	uint64_t start_ms;           /* CLOCK_MONOTONIC ms at waiter_init: a node
+				      * whose connect failed since then is not
+				      * retried for this caller's requests */
+};
+
+enum req_state { REQ_OFF, REQ_PENDING, REQ_CLAIMED };
+
+struct ebb_req {
+	/* set by the caller (req_begin and after) */
+	unsigned node;
+	uint32_t op;
+	void *rbuf;                /* READ: the payload lands here ... */
+	size_t rcap;               /* ... at most this many bytes */
+	uint64_t tag;              /* free for the caller (chunk length...) */
+	struct proto_enc enc;      /* the request header being built */
+	bool has_enc;
+
+	/* results, valid once completed */
+	ebb_err status;            /* server status or a transport error */
+	bool has_dec;              /* dec holds the reply, at the first result */
+	struct proto_dec dec;
+	void *hbuf;                /* reply header bytes dec points into */
+	uint32_t plen;             /* payload bytes received into rbuf */
+
+	/* engine-private */
+	uint64_t msgid;
+	enum req_state state;      /* protected by conn->lock */
+	bool done;                 /* protected by waiter->mu */
+	struct ebb_conn *conn;
+	struct ebb_waiter *w;
+	struct ebb_req *hnext;     /* pending chain */
+	struct ebb_req *dnext;     /* waiter's done list */
+};
+
+struct ebb_net {
+	struct ebb_cfg cfg;
+	unsigned n;
+	struct ebb_conn **conns;   /* n, in rank order */
+	uint64_t next_msgid;       /* atomic */
+};
+
+/* Fill cfg from opts (may be NULL) and the environment ($EBB_TIMEOUT_MS,
+ * $EBB_MUNGE_SOCKET).  cfg_fini() frees what it holds. */
+ebb_err cfg_init(struct ebb_cfg *cfg, const struct ebb_options *opts);
+void cfg_fini(struct ebb_cfg *cfg);
+
+/* Set up a net over members (copied).  No connection is made.  Takes over
+ * *cfg (its strings), which the caller must not free on success. */
+ebb_err net_init(struct ebb_net *net, const char *const *members,
+		 unsigned n, struct ebb_cfg *cfg);
+/* Close every connection, join the receivers, free everything.  No request
+ * may be in flight. */
+void net_fini(struct ebb_net *net);
+const char *net_addr(const struct ebb_net *net, unsigned node);
+/* Why the last connect to node failed ("connect: Connection refused"), or
+ * "" if the node is not known to be down. */
+void net_why(const struct ebb_net *net, unsigned node, char *buf,
+	     size_t size);
+
+/* Make sure the connections to nodes[0..k) (all nodes if nodes is NULL; k
+ * is then net->n) are up: connects and says HELLO to all of them in
+ * parallel, bounded by the timeout.  A node whose last connect attempt
+ * started at or after since_ms (0: never) is not tried again: its error is
+ * returned at once, so a dead node costs one timeout per call, not one per
+ * request.  errs (k entries, may be NULL) gets each node's result; returns
+ * the first error. */
+ebb_err net_connect(struct ebb_net *net, const unsigned *nodes, unsigned k,
+		    ebb_err *errs, uint64_t since_ms);
+
+void waiter_init(struct ebb_waiter *w);
+void waiter_fini(struct ebb_waiter *w);
+
+/* Start request r to node with opcode op and nargs arguments: clears r,
+ * picks a msgid and opens the header; add the arguments with proto_put_*
+ * on &r->enc, then issue it. */
+struct proto_enc *req_begin(struct ebb_net *net, struct ebb_req *r,
+			    unsigned node, uint32_t op, unsigned nargs);
+/* Free what a completed (or never issued) request holds.  Idempotent. */
+void req_release(struct ebb_req *r);
+/* The detail string of an error reply (may be ""), into buf. */
+void req_detail(const struct ebb_req *r, char *buf, size_t size);
+
+/* Send r (begun with req_begin) with an optional raw payload (borrowed
+ * until the call returns).  Connects if needed.  Never fails directly: a
+ * request that cannot be sent completes at once with its error. */
+void net_issue(struct ebb_net *net, struct ebb_waiter *w, struct ebb_req *r,
+	       const void *payload, size_t plen);
+
+/* The next completed request of w, or NULL if w has none in flight, or
+ * none completed within timeout_ms (then *timed_out is set). */
+struct ebb_req *waiter_next(struct ebb_waiter *w, unsigned timeout_ms,
+			    bool *timed_out);
+/* Withdraw every request of reqs[0..n) that is still in flight (they
+ * complete with ETIMEDOUT or EIO) and wait until none is. */
+void waiter_cancel(struct ebb_waiter *w, struct ebb_req *reqs, unsigned n);
+
+/* Issue reqs[0..n) (all begun) and wait for all of them.  Returns EBB_OK,
+ * the first request's error in index order, or ETIMEDOUT.  Each request's
+ * status tells its own result; the caller releases them. */
+ebb_err net_run(struct ebb_net *net, struct ebb_req *reqs, unsigned n);
+
+#endif

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* libebb internals shared by its modules: the handle, open files, path walk.
+ *
+ * DESIGN: an ebb_t is a net (conn_int.h) over the instance's members plus
+ * three small shared tables, each under its own mutex:
+ *   - the instance's stripe size, learnt lazily with INST_GET (info_lock);
+ *   - a directory-lookup cache (dcache_lock; path.c);
+ *   - the inodes this handle has open (ino_lock; file.c): every open file
+ *     of one inode shares its known size and dentry key, so that writes,
+ *     truncates and renames made through one ebb_t are seen at once by its
+ *     other handles ("full POSIX within one client", docs/semantics.md).
+ * Every function here returns an ebb_err; errno is set only by the public
+ * entry points (ebb_* in the .c files) through fail_errno().
+ */
+#ifndef EBB_EBB_INT_H
+#define EBB_EBB_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conn_int.h"
+#include "ebb/ebb.h"
+#include "err.h"
+#include "proto.h"
+
+#define DCACHE_BUCKETS 1024
+#define INO_BUCKETS 256
+#define MAX_SYMLINK_HOPS 40
+
+struct dcache_ent;
+struct ebb_inode;
+
+struct ebb {
+	char id[PROTO_MAX_INST_ID + 1];
+	struct ebb_net net;
+	uid_t uid;                 /* the caller's credentials for access */
+	gid_t gid;                 /* checks, taken at attach */
+	gid_t *groups;
+	int ngroups;
+
+	pthread_mutex_t info_lock;
+	uint64_t stripe;           /* 0 until known; protected by info_lock */
+
+	pthread_mutex_t dcache_lock;
+	unsigned dcache_ms;        /* 0: no cache */
+	struct dcache_ent *dcache[DCACHE_BUCKETS]; /* protected by dcache_lock */
+
+	pthread_mutex_t ino_lock;
+	struct ebb_inode *inodes[INO_BUCKETS];     /* protected by ino_lock */
+};
+
+/* An attribute record with its symlink target owned (proto_attr borrows). */
+struct ebb_attr {
+	struct proto_attr a;       /* a.target points at target[] or NULL */
+	char target[PROTO_MAX_TARGET + 1];
+};
+
+/* One inode open through this handle; refcounted by its ebb_file_t's. */
+struct ebb_inode {
+	uint64_t ino;
+	unsigned refs;             /* protected by h->ino_lock */
+	uint64_t size;             /* largest known size; protected by ino_lock */
+	uint64_t wgen, pubgen;     /* writes made / published; ino_lock.  When
+				    * equal, the server's size is the truth. */
+	uint8_t *wrote_nodes;      /* bitmap: nodes written through any handle
+				    * (fsync's set); protected by ino_lock */
+	uint64_t parent;           /* dentry key, updated by our renames; */
+	char name[PROTO_MAX_NAME + 1]; /* protected by ino_lock */
+	struct ebb_inode *next;
+};
+
+/* ---- path walk (path.c) --------------------------------------------------- */
+
+enum walk_flags {
+	WALK_FOLLOW = 1,           /* follow a symlink in the last component */
+	WALK_PARENT = 2,           /* resolve the parent only, not the last */
+	WALK_MISSING_OK = 4,       /* last component may be absent (exists=0) */
+};
+
+struct ebb_walk {
+	bool is_root;              /* the path named the root itself */
+	bool exists;               /* attr is valid */
+	bool trailing_slash;
+	uint64_t parent;           /* dentry key of the result: */
+	char name[PROTO_MAX_NAME + 1]; /* (0, "") for the root */
+	size_t namelen;
+	struct proto_attr pattr;   /* the parent directory's attributes */
+	struct ebb_attr attr;      /* the result (exists) */
+	uint64_t *anc;             /* root .. parent inode numbers (malloc'd) */
+	unsigned nanc;
+};
+
+/* Resolve path (see walk_flags).  Fills w; walk_free() releases it.
+ * ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EACCES (search permission) or a
+ * node's error.  With WALK_PARENT the last component is neither looked up
+ * nor followed ("." and ".." as last component give EINVAL). */
+ebb_err walk(ebb_t *h, const char *path, int flags, struct ebb_walk *w);
+void walk_free(struct ebb_walk *w);
+
+/* LOOKUP (parent, name) on its node, through the directory cache. */
+ebb_err path_lookup(ebb_t *h, uint64_t parent, const char *name, size_t len,
+		   struct ebb_attr *out);
+/* Forget a cached directory entry (after our rename/rmdir/chmod...). */
+void dcache_forget(ebb_t *h, uint64_t parent, const char *name, size_t len);
+void dcache_init(ebb_t *h);
+void dcache_fini(ebb_t *h);
+
+/* Access check of the caller against attr: want is a mix of R_OK, W_OK,
+ * X_OK.  EACCES when denied; root passes read/write always and execute
+ * if any x bit is set (or for directories). */
+ebb_err path_access(const ebb_t *h, const struct proto_attr *a, int want);
+
+/* Copy a decoded attr (borrowing the decoder) into an owned ebb_attr. */
+void attr_own(struct ebb_attr *dst, const struct proto_attr *src);
+/* ebb_stat from attributes; blksize is the stripe size (learnt on first
+ * need, 1 MiB if no node answers). */
+void attr_to_stat(ebb_t *h, const struct proto_attr *a, struct ebb_stat *st);
+
+/* ---- helpers (attach.c, file.c, meta.c) ------------------------------------ */
+
+/* errno from err, then -1: the one way out of a public call. */
+int fail_errno(ebb_err err);
+
+/* The instance's stripe size (INST_GET on first use). */
+ebb_err attach_stripe(ebb_t *h, uint64_t *stripe);
+int64_t file_now_ns(void);
+
+/* Remove inode ino's data (size bytes known): REMOVE on every node that
+ * can hold one of its stripes. */
+ebb_err data_remove(ebb_t *h, uint64_t ino, uint64_t size);
+/* TRUNCATE the inode's objects to size on every node. */
+ebb_err data_truncate(ebb_t *h, uint64_t ino, uint64_t size);
+/* SETATTR(SIZE) on (parent, name) then data_truncate. */
+ebb_err file_truncate(ebb_t *h, uint64_t parent, const char *name,
+			size_t len, uint64_t ino, uint64_t size);
+
+/* The inode table: the size others opened through h know about. */
+bool inode_known_size(ebb_t *h, uint64_t ino, uint64_t *size);
+void inode_set_size(ebb_t *h, uint64_t ino, uint64_t size);
+void inode_moved(ebb_t *h, uint64_t ino, uint64_t parent, const char *name,
+		 size_t len);
+
+#endif

@@ -1,0 +1,729 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* libebb files: open, striped parallel pread/pwrite, fsync, truncate, close.
+ *
+ * DESIGN: a read or write is cut at stripe boundaries; stripe k of the
+ * inode goes to node placement_stripe_node(ino, k, n).  All the pieces are
+ * issued before any reply is awaited, with at most cfg.window bytes in
+ * flight per node (16 MiB by default): every node works at once and a
+ * 1 GiB write keeps each node's socket full without holding 1 GiB of
+ * requests.  READ payloads land directly in the caller's buffer.  A piece
+ * that fails fails the whole call (the server's status: EIO, ENOSPC...),
+ * never a silent short count; the rest of what was in flight is still
+ * awaited so no reply can write into the buffer after we return.
+ *
+ * Sizes: close-to-open.  A handle remembers the size the file had at open;
+ * the handles of one ebb_t that have the same inode open share a struct
+ * ebb_inode whose size is the largest end written through any of them (or
+ * exactly what ftruncate set), so reads through one see writes through
+ * another at once.  The size reaches the dentry's node (SIZE_UPDATE, max
+ * merge) at fsync and close, which is when other clients can see it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ebb_int.h"
+#include "placement.h"
+
+struct ebb_file {
+	ebb_t *h;
+	struct ebb_inode *in;      /* shared with other handles of the inode */
+	int flags;
+	struct ebb_attr attr0;     /* attributes at open */
+	pthread_mutex_t lock;
+	bool wrote;                /* protected by lock */
+	int64_t mtime_ns;          /* time of the last write; lock */
+	ebb_err pending;           /* first write error; lock */
+};
+
+int64_t file_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- the inode table ------------------------------------------------------ */
+
+static struct ebb_inode *_inode_get(ebb_t *h, const struct ebb_walk *w,
+				    uint64_t size)
+{
+	unsigned b = (unsigned)(w->attr.a.ino % INO_BUCKETS);
+	struct ebb_inode *in;
+
+	pthread_mutex_lock(&h->ino_lock);
+	for (in = h->inodes[b]; in; in = in->next)
+		if (in->ino == w->attr.a.ino)
+			break;
+	if (in) {
+		in->refs++;
+		/* Nothing unpublished here: the server's size is newer than
+		 * ours (another client may have truncated the file). */
+		if (size > in->size || in->wgen == in->pubgen)
+			in->size = size;
+	} else if ((in = calloc(1, sizeof(*in) + (h->net.n + 7) / 8))) {
+		in->wrote_nodes = (uint8_t *)(in + 1);
+		in->ino = w->attr.a.ino;
+		in->refs = 1;
+		in->size = size;
+		in->parent = w->parent;
+		memcpy(in->name, w->name, w->namelen + 1);
+		in->next = h->inodes[b];
+		h->inodes[b] = in;
+	}
+	pthread_mutex_unlock(&h->ino_lock);
+	return in;
+}
+
+static void _inode_put(ebb_t *h, struct ebb_inode *in)
+{
+	struct ebb_inode **pp = &h->inodes[in->ino % INO_BUCKETS];
+
+	pthread_mutex_lock(&h->ino_lock);
+	if (--in->refs == 0) {
+		for (; *pp; pp = &(*pp)->next)
+			if (*pp == in) {
+				*pp = in->next;
+				break;
+			}
+		free(in);
+	}
+	pthread_mutex_unlock(&h->ino_lock);
+}
+
+static struct ebb_inode *_inode_find_locked(ebb_t *h, uint64_t ino)
+{
+	struct ebb_inode *in = h->inodes[ino % INO_BUCKETS];
+
+	while (in && in->ino != ino)
+		in = in->next;
+	return in;
+}
+
+bool inode_known_size(ebb_t *h, uint64_t ino, uint64_t *size)
+{
+	struct ebb_inode *in;
+
+	pthread_mutex_lock(&h->ino_lock);
+	if ((in = _inode_find_locked(h, ino)))
+		*size = in->size;
+	pthread_mutex_unlock(&h->ino_lock);
+	return in != NULL;
+}
+
+void inode_set_size(ebb_t *h, uint64_t ino, uint64_t size)
+{
+	struct ebb_inode *in;
+
+	pthread_mutex_lock(&h->ino_lock);
+	if ((in = _inode_find_locked(h, ino)))
+		in->size = size;
+	pthread_mutex_unlock(&h->ino_lock);
+}
+
+void inode_moved(ebb_t *h, uint64_t ino, uint64_t parent, const char *name,
+		 size_t len)
+{
+	struct ebb_inode *in;
+
+	pthread_mutex_lock(&h->ino_lock);
+	if ((in = _inode_find_locked(h, ino))) {
+		in->parent = parent;
+		memcpy(in->name, name, len);
+		in->name[len] = '\0';
+	}
+	pthread_mutex_unlock(&h->ino_lock);
+}
+
+/* (parent, name) of the inode's dentry, as this handle last knew it. */
+static void _inode_key(ebb_t *h, struct ebb_inode *in, uint64_t *parent,
+		       char name[PROTO_MAX_NAME + 1])
+{
+	pthread_mutex_lock(&h->ino_lock);
+	*parent = in->parent;
+	memcpy(name, in->name, strlen(in->name) + 1);
+	pthread_mutex_unlock(&h->ino_lock);
+}
+
+static uint64_t _inode_size(ebb_t *h, struct ebb_inode *in)
+{
+	uint64_t s;
+
+	pthread_mutex_lock(&h->ino_lock);
+	s = in->size;
+	pthread_mutex_unlock(&h->ino_lock);
+	return s;
+}
+
+/* A write to [.., end) succeeded: grow, and note it is unpublished. */
+static void _inode_grow(ebb_t *h, struct ebb_inode *in, uint64_t end)
+{
+	pthread_mutex_lock(&h->ino_lock);
+	if (end > in->size)
+		in->size = end;
+	in->wgen++;
+	pthread_mutex_unlock(&h->ino_lock);
+}
+
+/* ---- data on all nodes ---------------------------------------------------- */
+
+/* One opcode with (inst, ino[, size]) to a set of nodes in parallel. */
+static ebb_err _data_all(ebb_t *h, uint32_t op, uint64_t ino, uint64_t size,
+			 const uint8_t *only)
+{
+	struct ebb_req *reqs = calloc(h->net.n, sizeof(*reqs));
+	unsigned k = 0;
+	ebb_err err;
+
+	if (!reqs)
+		return EBB_ENOMEM;
+	for (unsigned i = 0; i < h->net.n; i++) {
+		struct proto_enc *e;
+
+		if (only && !(only[i / 8] & (1u << (i % 8))))
+			continue;
+		e = req_begin(&h->net, &reqs[k++], i, op,
+			      op == PROTO_OP_TRUNCATE ? 3 : 2);
+		proto_put_cstr(e, h->id);
+		proto_put_u64(e, ino);
+		if (op == PROTO_OP_TRUNCATE)
+			proto_put_u64(e, size);
+	}
+	err = net_run(&h->net, reqs, k);
+	for (unsigned i = 0; i < k; i++)
+		req_release(&reqs[i]);
+	free(reqs);
+	return err;
+}
+
+ebb_err data_remove(ebb_t *h, uint64_t ino, uint64_t size)
+{
+	uint64_t stripe, known;
+	uint8_t *only = NULL;
+	ebb_err err;
+
+	if (inode_known_size(h, ino, &known) && known > size)
+		size = known;
+	if ((err = attach_stripe(h, &stripe)) != EBB_OK)
+		return err;
+	if (size <= stripe) {
+		/* One stripe: only its node can hold data. */
+		unsigned node = placement_stripe_node(ino, 0, h->net.n);
+		if (!(only = calloc((h->net.n + 7) / 8, 1)))
+			return EBB_ENOMEM;
+		only[node / 8] |= (uint8_t)(1u << (node % 8));
+	}
+	err = _data_all(h, PROTO_OP_REMOVE, ino, 0, only);
+	free(only);
+	return err;
+}
+
+ebb_err data_truncate(ebb_t *h, uint64_t ino, uint64_t size)
+{
+	return _data_all(h, PROTO_OP_TRUNCATE, ino, size, NULL);
+}
+
+ebb_err file_truncate(ebb_t *h, uint64_t parent, const char *name,
+			size_t len, uint64_t ino, uint64_t size)
+{
+	struct ebb_req r;
+	struct proto_enc *e;
+	struct proto_attr a;
+	ebb_err err;
+
+	e = req_begin(&h->net, &r, placement_dentry_node(parent, name, len,
+							 h->net.n),
+		      PROTO_OP_SETATTR, 10);
+	proto_put_cstr(e, h->id);
+	proto_put_u64(e, parent);
+	proto_put_str(e, name, len);
+	proto_put_u64(e, PROTO_SET_SIZE | PROTO_SET_MTIME_NOW);
+	proto_put_u64(e, 0);
+	proto_put_u64(e, 0);
+	proto_put_u64(e, 0);
+	proto_put_u64(e, size);
+	proto_put_i64(e, 0);
+	proto_put_i64(e, 0);
+	err = net_run(&h->net, &r, 1);
+	if (err == EBB_OK && !proto_get_attr(&r.dec, &a))
+		err = EBB_EPROTO;
+	else if (err == EBB_OK && a.ino != ino)
+		err = EBB_ESTALE; /* the name now holds another inode */
+	req_release(&r);
+	if (err != EBB_OK)
+		return err;
+	inode_set_size(h, ino, size);
+	return data_truncate(h, ino, size);
+}
+
+/* Striped I/O of [off, off+count) of ino.  nodes (bitmap, may be NULL)
+ * gets the nodes touched.  All or nothing: EBB_OK means every byte. */
+static ebb_err _stripe_io(ebb_t *h, uint64_t ino, bool write, uint8_t *buf,
+			  size_t count, uint64_t off, uint8_t *nodes)
+{
+	struct ebb_net *net = &h->net;
+	struct ebb_waiter w;
+	struct ebb_req *reqs = NULL;
+	uint64_t *inflight = NULL;
+	uint64_t stripe, k0, k1, nreq;
+	ebb_err err = EBB_OK;
+	unsigned issued = 0;
+	bool to = false;
+
+	if (count == 0)
+		return EBB_OK;
+	if ((err = attach_stripe(h, &stripe)) != EBB_OK)
+		return err;
+	k0 = off / stripe;
+	k1 = (off + count - 1) / stripe;
+	nreq = k1 - k0 + 1;
+	reqs = calloc(nreq, sizeof(*reqs));
+	inflight = calloc(net->n, sizeof(*inflight));
+	if (!reqs || !inflight) {
+		free(reqs);
+		free(inflight);
+		return EBB_ENOMEM;
+	}
+	waiter_init(&w);
+	if (nreq > 1) {
+		/* Bring up every node this call touches in parallel. */
+		unsigned nn = nreq < net->n ? (unsigned)nreq : net->n;
+		unsigned *nl = malloc(nn * sizeof(*nl));
+		if (nl) {
+			for (unsigned i = 0; i < nn; i++)
+				nl[i] = placement_stripe_node(ino, k0 + i,
+							      net->n);
+			net_connect(net, nl, nn, NULL, w.start_ms);
+			free(nl);
+		}
+	}
+	for (uint64_t k = k0; k <= k1 && err == EBB_OK; k++) {
+		struct ebb_req *r = &reqs[k - k0];
+		uint64_t s = k == k0 ? off : k * stripe;
+		uint64_t e = k == k1 ? off + count : (k + 1) * stripe;
+		size_t len = (size_t)(e - s);
+		uint8_t *p = buf + (s - off);
+		unsigned node = placement_stripe_node(ino, k, net->n);
+		struct proto_enc *enc;
+
+		/* Respect the window: wait for replies from anywhere. */
+		while (inflight[node] && inflight[node] + len > net->cfg.window) {
+			struct ebb_req *d = waiter_next(&w, net->cfg.timeout_ms,
+							&to);
+			if (!d) {
+				/* Timed out: withdraw everything now rather
+				 * than wait a second timeout below. */
+				waiter_cancel(&w, reqs, issued);
+				err = EBB_ETIMEDOUT;
+				break;
+			}
+			inflight[d->node] -= d->tag;
+			if (d->status != EBB_OK && err == EBB_OK)
+				err = d->status;
+		}
+		if (err != EBB_OK)
+			break;
+		enc = req_begin(net, r, node,
+				write ? PROTO_OP_WRITE : PROTO_OP_READ,
+				write ? 3 : 4);
+		proto_put_cstr(enc, h->id);
+		proto_put_u64(enc, ino);
+		proto_put_u64(enc, s);
+		if (!write) {
+			proto_put_u64(enc, len);
+			r->rbuf = p;
+			r->rcap = len;
+		}
+		r->tag = len;
+		inflight[node] += len;
+		if (nodes)
+			nodes[node / 8] |= (uint8_t)(1u << (node % 8));
+		net_issue(net, &w, r, write ? p : NULL, write ? len : 0);
+		issued++;
+	}
+	/* Collect everything still in flight. */
+	for (;;) {
+		struct ebb_req *d = waiter_next(&w, net->cfg.timeout_ms, &to);
+		if (!d) {
+			if (to) {
+				waiter_cancel(&w, reqs, issued);
+				if (err == EBB_OK)
+					err = EBB_ETIMEDOUT;
+			}
+			break;
+		}
+		if (d->status != EBB_OK && err == EBB_OK)
+			err = d->status;
+	}
+	/* Check each piece's result. */
+	for (unsigned i = 0; i < issued && err == EBB_OK; i++) {
+		struct ebb_req *r = &reqs[i];
+		uint64_t written = 0;
+
+		if (r->status != EBB_OK)
+			err = r->status;
+		else if (write && (!proto_get_u64(&r->dec, &written) ||
+				   written != r->tag))
+			err = EBB_EIO;
+		else if (!write && r->plen != r->tag)
+			err = EBB_EPROTO;
+	}
+	for (unsigned i = 0; i < issued; i++)
+		req_release(&reqs[i]);
+	waiter_fini(&w);
+	free(reqs);
+	free(inflight);
+	return err;
+}
+
+/* ---- open/close ----------------------------------------------------------- */
+
+static ebb_err _create(ebb_t *h, struct ebb_walk *w, mode_t mode, bool excl,
+		       bool *created)
+{
+	struct ebb_req r;
+	struct proto_enc *e;
+	struct proto_attr a;
+	bool c = false;
+	ebb_err err;
+
+	if (path_access(h, &w->pattr, W_OK | X_OK) != EBB_OK) {
+		/* May not create here, but an existing file may be opened. */
+		err = path_lookup(h, w->parent, w->name, w->namelen, &w->attr);
+		if (err == EBB_OK && excl)
+			err = EBB_EEXIST;
+		else if (err == EBB_ENOENT)
+			err = EBB_EACCES;
+		w->exists = err == EBB_OK;
+		*created = false;
+		return err;
+	}
+	e = req_begin(&h->net, &r,
+		      placement_dentry_node(w->parent, w->name, w->namelen,
+					    h->net.n),
+		      PROTO_OP_CREATE, 5);
+	proto_put_cstr(e, h->id);
+	proto_put_u64(e, w->parent);
+	proto_put_str(e, w->name, w->namelen);
+	proto_put_u64(e, S_IFREG | (mode & 07777));
+	proto_put_u64(e, excl ? PROTO_CREATE_EXCL : 0);
+	err = net_run(&h->net, &r, 1);
+	if (err == EBB_OK &&
+	    (!proto_get_attr(&r.dec, &a) || !proto_get_bool(&r.dec, &c)))
+		err = EBB_EPROTO;
+	if (err == EBB_OK) {
+		attr_own(&w->attr, &a);
+		w->exists = true;
+		*created = c;
+	}
+	req_release(&r);
+	return err;
+}
+
+ebb_file_t *ebb_open(ebb_t *h, const char *path, int flags, mode_t mode)
+{
+	struct ebb_walk w = {0};
+	struct ebb_file *f = NULL;
+	int acc = flags & O_ACCMODE;
+	bool created = false;
+	ebb_err err = EBB_OK;
+
+	if (!h || !path || acc == O_ACCMODE || (flags & O_DIRECTORY)) {
+		err = EBB_EINVAL;
+		goto out;
+	}
+	if (flags & O_CREAT) {
+		/* Try CREATE straight in the parent: one RPC for a new file. */
+		err = walk(h, path, WALK_PARENT, &w);
+		if (err == EBB_OK && (w.is_root || w.trailing_slash))
+			err = EBB_EISDIR; /* as Linux: "f/" cannot be a file */
+		if (err == EBB_OK)
+			err = _create(h, &w, mode, flags & O_EXCL, &created);
+		if (err == EBB_OK && S_ISLNK(w.attr.a.mode)) {
+			/* An existing symlink: follow it (creating the
+			 * target if it dangles), unless told not to. */
+			if (flags & O_NOFOLLOW) {
+				err = EBB_ELOOP;
+				goto out;
+			}
+			walk_free(&w);
+			err = walk(h, path, WALK_FOLLOW | WALK_MISSING_OK, &w);
+			if (err == EBB_OK && !w.exists)
+				err = _create(h, &w, mode, false, &created);
+		}
+	} else {
+		err = walk(h, path, (flags & O_NOFOLLOW) ? 0 : WALK_FOLLOW, &w);
+	}
+	if (err != EBB_OK)
+		goto out;
+	if (S_ISDIR(w.attr.a.mode)) {
+		err = EBB_EISDIR;
+		goto out;
+	}
+	if (S_ISLNK(w.attr.a.mode)) {
+		err = EBB_ELOOP; /* O_NOFOLLOW on a symlink */
+		goto out;
+	}
+	if (!S_ISREG(w.attr.a.mode)) {
+		err = EBB_EOPNOTSUPP;
+		goto out;
+	}
+	if (!created) {
+		int want = (acc == O_RDONLY ? R_OK : acc == O_WRONLY ? W_OK :
+			    R_OK | W_OK);
+		if ((err = path_access(h, &w.attr.a, want)) != EBB_OK)
+			goto out;
+	}
+	if ((flags & O_TRUNC) && acc != O_RDONLY && !created) {
+		err = file_truncate(h, w.parent, w.name, w.namelen,
+				      w.attr.a.ino, 0);
+		if (err != EBB_OK)
+			goto out;
+		w.attr.a.size = 0;
+	}
+	if (!(f = calloc(1, sizeof(*f)))) {
+		err = EBB_ENOMEM;
+		goto out;
+	}
+	f->h = h;
+	f->flags = flags;
+	f->attr0 = w.attr;
+	if (w.attr.a.target)
+		f->attr0.a.target = f->attr0.target;
+	pthread_mutex_init(&f->lock, NULL);
+	if (!(f->in = _inode_get(h, &w, w.attr.a.size))) {
+		pthread_mutex_destroy(&f->lock);
+		err = EBB_ENOMEM;
+		goto out;
+	}
+	if (flags & O_TRUNC && acc != O_RDONLY)
+		inode_set_size(h, w.attr.a.ino, 0);
+out:
+	walk_free(&w);
+	if (err != EBB_OK) {
+		free(f);
+		fail_errno(err);
+		return NULL;
+	}
+	return f;
+}
+
+static ebb_err _size_update(struct ebb_file *f, bool sync)
+{
+	ebb_t *h = f->h;
+	struct ebb_req r;
+	struct proto_enc *e;
+	char name[PROTO_MAX_NAME + 1];
+	uint64_t parent, size, gen;
+	int64_t mtime;
+	ebb_err err;
+
+	_inode_key(h, f->in, &parent, name);
+	pthread_mutex_lock(&f->lock);
+	mtime = f->mtime_ns;
+	pthread_mutex_unlock(&f->lock);
+	pthread_mutex_lock(&h->ino_lock);
+	size = f->in->size;
+	gen = f->in->wgen;
+	pthread_mutex_unlock(&h->ino_lock);
+	e = req_begin(&h->net, &r,
+		      placement_dentry_node(parent, name, strlen(name),
+					    h->net.n),
+		      PROTO_OP_SIZE_UPDATE, 7);
+	proto_put_cstr(e, h->id);
+	proto_put_u64(e, parent);
+	proto_put_cstr(e, name);
+	proto_put_u64(e, f->in->ino);
+	proto_put_u64(e, size);
+	proto_put_i64(e, mtime);
+	proto_put_u64(e, sync ? PROTO_SIZE_SYNC : 0);
+	err = net_run(&h->net, &r, 1);
+	req_release(&r);
+	if (err == EBB_OK) {
+		pthread_mutex_lock(&h->ino_lock);
+		if (gen > f->in->pubgen)
+			f->in->pubgen = gen;
+		pthread_mutex_unlock(&h->ino_lock);
+	}
+	/* Removed or replaced while open: the size has nowhere to go, as
+	 * with an unlinked file on a local disk. */
+	if (err == EBB_ENOENT || err == EBB_ESTALE)
+		err = EBB_OK;
+	return err;
+}
+
+int ebb_close(ebb_file_t *f)
+{
+	ebb_err err = EBB_OK, e2 = EBB_OK;
+
+	if (!f)
+		return fail_errno(EBB_EBADF);
+	if (f->wrote)
+		e2 = _size_update(f, false);
+	err = f->pending != EBB_OK ? f->pending : e2;
+	_inode_put(f->h, f->in);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+	return err == EBB_OK ? 0 : fail_errno(err);
+}
+
+/* ---- I/O ------------------------------------------------------------------ */
+
+ssize_t ebb_pread(ebb_file_t *f, void *buf, size_t count, off_t offset)
+{
+	uint64_t size, off = (uint64_t)offset;
+	ebb_err err;
+
+	if (!f || (!buf && count))
+		return fail_errno(EBB_EINVAL);
+	if ((f->flags & O_ACCMODE) == O_WRONLY)
+		return fail_errno(EBB_EBADF);
+	if (offset < 0)
+		return fail_errno(EBB_EINVAL);
+	if (count > SSIZE_MAX)
+		count = SSIZE_MAX;
+	size = _inode_size(f->h, f->in);
+	if (off >= size || count == 0)
+		return 0;
+	if (count > size - off)
+		count = (size_t)(size - off);
+	err = _stripe_io(f->h, f->in->ino, false, buf, count, off, NULL);
+	return err == EBB_OK ? (ssize_t)count : fail_errno(err);
+}
+
+ssize_t ebb_pwrite(ebb_file_t *f, const void *buf, size_t count,
+		   off_t offset)
+{
+	ebb_t *h;
+	uint64_t off = (uint64_t)offset;
+	uint8_t *nodes;
+	ebb_err err;
+
+	if (!f || (!buf && count))
+		return fail_errno(EBB_EINVAL);
+	h = f->h;
+	if ((f->flags & O_ACCMODE) == O_RDONLY)
+		return fail_errno(EBB_EBADF);
+	if (offset < 0)
+		return fail_errno(EBB_EINVAL);
+	if (count > SSIZE_MAX)
+		count = SSIZE_MAX;
+	if (count == 0)
+		return 0;
+	if (f->flags & O_APPEND)
+		off = _inode_size(h, f->in);
+	if (off + count < off || off + count > (1ull << 44))
+		return fail_errno(EBB_EFBIG);
+	if (!(nodes = calloc((h->net.n + 7) / 8, 1)))
+		return fail_errno(EBB_ENOMEM);
+	err = _stripe_io(h, f->in->ino, true, (uint8_t *)buf, count, off,
+			 nodes);
+	pthread_mutex_lock(&h->ino_lock);
+	for (unsigned i = 0; i < (h->net.n + 7) / 8; i++)
+		f->in->wrote_nodes[i] |= nodes[i];
+	pthread_mutex_unlock(&h->ino_lock);
+	pthread_mutex_lock(&f->lock);
+	f->wrote = true;
+	f->mtime_ns = file_now_ns();
+	if (err != EBB_OK && f->pending == EBB_OK)
+		f->pending = err;
+	pthread_mutex_unlock(&f->lock);
+	free(nodes);
+	if (err != EBB_OK)
+		return fail_errno(err);
+	_inode_grow(h, f->in, off + count);
+	return (ssize_t)count;
+}
+
+int ebb_fsync(ebb_file_t *f)
+{
+	uint8_t *nodes = NULL;
+	size_t nb;
+	ebb_err err = EBB_OK;
+
+	if (!f)
+		return fail_errno(EBB_EBADF);
+	nb = (f->h->net.n + 7) / 8;
+	if (!(nodes = malloc(nb)))
+		return fail_errno(EBB_ENOMEM);
+	/* Every node any handle of this inode wrote to: fsync(2) flushes the
+	 * file, not one descriptor's writes (FUSE writeback may use any). */
+	pthread_mutex_lock(&f->h->ino_lock);
+	memcpy(nodes, f->in->wrote_nodes, nb);
+	pthread_mutex_unlock(&f->h->ino_lock);
+	for (size_t i = 0; i < nb; i++)
+		if (nodes[i]) {
+			err = _data_all(f->h, PROTO_OP_FSYNC, f->in->ino, 0,
+					nodes);
+			break;
+		}
+	if (err == EBB_OK && (f->flags & O_ACCMODE) != O_RDONLY)
+		err = _size_update(f, true);
+	free(nodes);
+	if (err == EBB_OK) {
+		pthread_mutex_lock(&f->lock);
+		err = f->pending;
+		f->pending = EBB_OK; /* reported once, like fsync(2) */
+		pthread_mutex_unlock(&f->lock);
+	}
+	return err == EBB_OK ? 0 : fail_errno(err);
+}
+
+int ebb_ftruncate(ebb_file_t *f, off_t length)
+{
+	char name[PROTO_MAX_NAME + 1];
+	uint64_t parent;
+	ebb_err err;
+
+	if (!f)
+		return fail_errno(EBB_EBADF);
+	if (length < 0 || (f->flags & O_ACCMODE) == O_RDONLY)
+		return fail_errno(EBB_EINVAL);
+	if ((uint64_t)length > (1ull << 44))
+		return fail_errno(EBB_EFBIG);
+	_inode_key(f->h, f->in, &parent, name);
+	err = file_truncate(f->h, parent, name, strlen(name), f->in->ino,
+			      (uint64_t)length);
+	return err == EBB_OK ? 0 : fail_errno(err);
+}
+
+int ebb_fstat(ebb_file_t *f, struct ebb_stat *st)
+{
+	char name[PROTO_MAX_NAME + 1];
+	struct ebb_attr at;
+	uint64_t parent, size;
+	ebb_err err;
+
+	if (!f || !st)
+		return fail_errno(EBB_EINVAL);
+	_inode_key(f->h, f->in, &parent, name);
+	err = path_lookup(f->h, parent, name, strlen(name), &at);
+	if (err == EBB_OK && at.a.ino != f->in->ino)
+		err = EBB_ESTALE;
+	if (err == EBB_ENOENT || err == EBB_ESTALE) {
+		/* Unlinked while open: what we knew at open, nlink 0. */
+		at = f->attr0;
+		at.a.nlink = 0;
+		err = EBB_OK;
+	}
+	if (err != EBB_OK)
+		return fail_errno(err);
+	size = _inode_size(f->h, f->in);
+	if (size > at.a.size)
+		at.a.size = size;
+	pthread_mutex_lock(&f->lock);
+	if (f->mtime_ns > at.a.mtime_ns)
+		at.a.mtime_ns = f->mtime_ns;
+	pthread_mutex_unlock(&f->lock);
+	attr_to_stat(f->h, &at.a, st);
+	if (at.a.nlink == 0)
+		st->nlink = 0;
+	return 0;
+}
