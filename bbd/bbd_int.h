@@ -28,7 +28,7 @@
 #include "err.h"
 #include "proto.h"
 
-#define BBD_DEFAULT_PORT 7070 /* ebbctl's CTL_DEFAULT_PORT too */
+#define BBD_DEFAULT_PORT PROTO_DEFAULT_PORT
 /* Flow control per connection: stop reading while over any of these. */
 #define BBD_CONN_MAX_INFLIGHT 256
 #define BBD_CONN_MAX_INBYTES (64u * 1024 * 1024)

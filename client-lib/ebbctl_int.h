@@ -24,10 +24,14 @@
 
 #include <ebb/ebb.h>
 
+#include "proto.h"
+
 #define CTL_PROG "ebbctl"
 /* bbd's port when a node is given without one (and of the default node). */
-#define CTL_DEFAULT_PORT 7070
-#define CTL_DEFAULT_NODE "127.0.0.1:7070"
+#define CTL_DEFAULT_PORT PROTO_DEFAULT_PORT
+#define CTL_STR2(x) #x
+#define CTL_STR(x) CTL_STR2(x)
+#define CTL_DEFAULT_NODE "127.0.0.1:" CTL_STR(PROTO_DEFAULT_PORT)
 
 enum {
 	CTL_EXIT_OK = 0,

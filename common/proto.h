@@ -20,6 +20,8 @@
 #include "err.h"
 
 #define PROTO_VERSION 1
+/* bbd's TCP port unless configured otherwise. */
+#define PROTO_DEFAULT_PORT 7070
 #define PROTO_PREFIX_LEN 8
 #define PROTO_REPLY 0x8000u
 
