@@ -70,6 +70,13 @@ ebb_err conf_load(const char *path, int optional, conf_set_fn set, void *ctx,
 			break;
 		}
 	}
+	if (rc == EBB_OK && ferror(f)) {
+		int e = errno;
+
+		/* e.g. EISDIR: fopen() accepts a directory, fgets() does not */
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		rc = ebb_err_from_errno(e);
+	}
 	fclose(f);
 	return rc;
 }

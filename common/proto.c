@@ -168,6 +168,7 @@ bool proto_msgpack_bounded(const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	size_t pos = 0;
+	uint64_t total = 0; /* elements declared by all containers so far */
 
 	while (pos < len) {
 		uint8_t t = p[pos];
@@ -229,7 +230,10 @@ bool proto_msgpack_bounded(const void *buf, size_t len)
 		}
 		if (hdr > left)
 			return true;
-		if (count > left - hdr)
+		/* Every element, at any depth, takes at least one byte of its
+		 * own: the declared counts together cannot pass len. */
+		total += count;
+		if (count > left - hdr || total > len)
 			return false;
 		if (skip > left - hdr)
 			return true;

@@ -39,9 +39,11 @@ ebb_err units_parse_size(const char *s, uint64_t *bytes, char *err,
 		return EBB_EINVAL;
 	}
 	for (; isdigit((unsigned char)*p); p++, ndigits++) {
-		if (whole > (UINT64_MAX - 9) / 10)
+		uint64_t digit = (uint64_t)(*p - '0');
+
+		if (whole > (UINT64_MAX - digit) / 10)
 			goto range;
-		whole = whole * 10 + (uint64_t)(*p - '0');
+		whole = whole * 10 + digit;
 	}
 	if (*p == '.') {
 		p++;

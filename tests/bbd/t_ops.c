@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* t_ops: the semantics of every bbd operation, as the tables of
+ * docs/protocol.md state them, against one real daemon over raw RPC.
+ *
+ * DESIGN: one single-node instance, so every dentry is on this node and
+ * RENAME_LOCAL applies.  Requests are built from a small format string
+ * (_rq()), and the last reply stays decoded in _last so checks can read
+ * its results.  Needs root (INST_CREATE); the owner checks use a second
+ * credential made by a child process that drops to uid/gid 4242.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "auth.h"
+#include "rawrpc.h"
+#include "tap.h"
+
+#define INST "ops"
+#define USER 4242
+
+static struct rr_reply _last;
+static struct proto_dec _dec;
+static uint64_t _msgid = 10;
+
+/* Send op with args from fmt: u = u64, i = i64, s = string, S = string
+ * with length (ptr, len), n = nil, A = attribute (const struct proto_attr
+ * *), m = array of strings (n, const char **), P = payload (ptr, len) that
+ * must come last.  Returns the status (-1: no reply); the results are then
+ * read with the proto_get_* calls on _dec. */
+static long _rq(int fd, uint32_t op, const char *fmt, ...)
+{
+	struct proto_enc e;
+	const void *pl = NULL;
+	uint32_t plen = 0;
+	unsigned nargs = 0;
+	uint64_t id;
+	uint32_t rop;
+	ebb_err st;
+	va_list ap;
+
+	for (const char *f = fmt; *f; f++)
+		nargs += *f != 'P';
+	proto_dec_free(&_dec);
+	rr_reply_free(&_last);
+	proto_enc_request(&e, ++_msgid, op, nargs);
+	va_start(ap, fmt);
+	for (const char *f = fmt; *f; f++) {
+		switch (*f) {
+		case 'u': proto_put_u64(&e, va_arg(ap, uint64_t)); break;
+		case 'i': proto_put_i64(&e, va_arg(ap, int64_t)); break;
+		case 's': proto_put_cstr(&e, va_arg(ap, const char *)); break;
+		case 'S': {
+			const char *s = va_arg(ap, const char *);
+			proto_put_str(&e, s, va_arg(ap, size_t));
+			break;
+		}
+		case 'n': proto_put_nil(&e); break;
+		case 'A': proto_put_attr(&e, va_arg(ap, const struct proto_attr *)); break;
+		case 'm': {
+			unsigned n = va_arg(ap, unsigned);
+			const char **v = va_arg(ap, const char **);
+			proto_put_array(&e, n);
+			for (unsigned i = 0; i < n; i++)
+				proto_put_cstr(&e, v[i]);
+			break;
+		}
+		case 'P':
+			pl = va_arg(ap, const void *);
+			plen = va_arg(ap, uint32_t);
+			break;
+		}
+	}
+	va_end(ap);
+	if (rr_send_frame(fd, e.sb.data, (uint32_t)e.sb.size, pl, plen) != 0 ||
+	    rr_recv_reply(fd, &_last) != 1 || _last.msgid != _msgid) {
+		proto_enc_free(&e);
+		return -1;
+	}
+	proto_enc_free(&e);
+	proto_dec_reply(&_dec, _last.hdr, _last.hlen, &id, &rop, &st);
+	return (long)st;
+}
+
+/* The first result as attributes (zeroed if absent). */
+static struct proto_attr _attr(void)
+{
+	struct proto_attr a;
+
+	memset(&a, 0, sizeof(a));
+	if (!proto_get_attr(&_dec, &a))
+		memset(&a, 0, sizeof(a));
+	return a;
+}
+
+static int _user_cred_hello(int fd)
+{
+	int pfd[2], status;
+	char buf[PROTO_MAX_CRED + 1];
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	if (pipe(pfd) != 0)
+		sysbail("pipe");
+	pid = fork();
+	if (pid == 0) {
+		char *cred, err[256];
+
+		close(pfd[0]);
+		if (setgid(USER) != 0 || setuid(USER) != 0)
+			_exit(1);
+		if (auth_cred_encode(NULL, &cred, err, sizeof(err)) != EBB_OK)
+			_exit(2);
+		if (write(pfd[1], cred, strlen(cred)) < 0)
+			_exit(3);
+		_exit(0);
+	}
+	close(pfd[1]);
+	while ((n = read(pfd[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(pfd[0]);
+	waitpid(pid, &status, 0);
+	buf[got] = '\0';
+	return got > 0 && rr_hello_with(fd, PROTO_VERSION, buf) == EBB_OK;
+}
+
+int main(void)
+{
+	char member[300];
+	const char *members[1] = {member};
+	struct proto_attr a, f, d, s;
+	uint64_t used, cap, files;
+	bool b1;
+	int fd, ufd;
+	long st;
+
+	if (rr_target() != 0)
+		skip_all("EBB_NODES is not set (run through tests/bbd/ops.t)");
+	if (getuid() != 0)
+		skip_all("needs root (INST_CREATE, a second uid)");
+	plan_lazy();
+	snprintf(member, sizeof(member), "%s:%s", rr_host, rr_port);
+	fd = rr_connect();
+	if (!rr_hello(fd))
+		bail("HELLO failed");
+	ufd = rr_connect();
+	if (!_user_cred_hello(ufd))
+		bail("HELLO as uid %d failed", USER);
+
+	/* ---- instances ---- */
+	is_int(_rq(fd, PROTO_OP_INST_CREATE, "sumuuuu", INST, 0ull, 1u, members,
+		   4096ull, 1ull << 20, (uint64_t)USER, (uint64_t)USER),
+	       EBB_OK, "INST_CREATE");
+	is_int(_rq(fd, PROTO_OP_INST_CREATE, "sumuuuu", INST, 0ull, 1u, members,
+		   4096ull, 1ull << 20, (uint64_t)USER, (uint64_t)USER),
+	       EBB_OK, "INST_CREATE again, same parameters: OK");
+	is_int(_rq(fd, PROTO_OP_INST_CREATE, "sumuuuu", INST, 0ull, 1u, members,
+		   8192ull, 1ull << 20, (uint64_t)USER, (uint64_t)USER),
+	       EBB_EEXIST, "INST_CREATE, other parameters: EEXIST");
+	is_int(_rq(fd, PROTO_OP_INST_CREATE, "sumuuuu", "bad1", 1ull, 1u, members,
+		   4096ull, 1ull << 20, 0ull, 0ull),
+	       EBB_EINVAL, "INST_CREATE, rank out of the members: EINVAL");
+	is_int(_rq(fd, PROTO_OP_INST_CREATE, "sumuuuu", "bad2", 0ull, 1u, members,
+		   5000ull, 1ull << 20, 0ull, 0ull),
+	       EBB_EINVAL, "INST_CREATE, stripe not a multiple of 4 KiB: EINVAL");
+	is_int(_rq(fd, PROTO_OP_INST_CREATE, "sumuuuu", "bad3", 0ull, 1u, members,
+		   4096ull, 1ull << 62, 0ull, 0ull),
+	       EBB_ENOSPC, "INST_CREATE over the node's capacity: ENOSPC");
+	is_int(_rq(ufd, PROTO_OP_INST_CREATE, "sumuuuu", "bad4", 0ull, 1u, members,
+		   4096ull, 1ull << 20, 0ull, 0ull),
+	       EBB_E_DENIED, "INST_CREATE by a user: E_DENIED");
+	is_int(_rq(fd, PROTO_OP_INST_GET, "s", INST), EBB_OK, "INST_GET");
+	{
+		const msgpack_object *m = NULL;
+		uint64_t v = 0;
+
+		proto_get_obj(&_dec, &m);
+		ok(m && proto_map_u64(m, "stripe_size", &v) && v == 4096 &&
+			   proto_map_u64(m, "files", &v) && v == 1 &&
+			   proto_map_get(m, "members") && proto_map_get(m, "state"),
+		   "INST_GET map: stripe_size, files (the root), members, state");
+	}
+	is_int(_rq(fd, PROTO_OP_NODE_STATUS, ""), EBB_OK, "NODE_STATUS");
+	{
+		const msgpack_object *m = NULL;
+		uint64_t v;
+
+		proto_get_obj(&_dec, &m);
+		ok(m && proto_map_u64(m, "capacity", &v) &&
+			   proto_map_u64(m, "reserved", &v) && v >= (1u << 20) &&
+			   proto_map_u64(m, "instances", &v) && v >= 1 &&
+			   proto_map_u64(m, "uptime_s", &v) &&
+			   proto_map_u64(m, "proto", &v) && v == PROTO_VERSION,
+		   "NODE_STATUS map keys");
+	}
+
+	/* ---- namespace ---- */
+	is_int(_rq(ufd, PROTO_OP_LOOKUP, "suS", INST, 0ull, "", (size_t)0), EBB_OK,
+	       "LOOKUP of the root by the owner");
+	a = _attr();
+	ok(a.ino == PROTO_ROOT_INO && a.parent == PROTO_ROOT_INO &&
+		   a.mode == (S_IFDIR | 0755) && a.uid == USER && a.gid == USER,
+	   "root: inode 1, parent 1, drwxr-xr-x, owned by the instance owner");
+	is_int(_rq(fd, PROTO_OP_LOOKUP, "sus", "nope", 1ull, "x"), EBB_E_NOINST,
+	       "LOOKUP in an unknown instance: E_NOINST");
+	is_int(_rq(ufd, PROTO_OP_CREATE, "susuu", INST, 1ull, "f", 0644ull, 0ull),
+	       EBB_OK, "CREATE");
+	f = _attr();
+	proto_get_bool(&_dec, &b1);
+	ok(S_ISREG(f.mode) && (f.mode & 07777) == 0644 && f.uid == USER &&
+		   f.parent == 1 && f.nlink == 1 && b1 &&
+		   f.ino >> PROTO_INO_RANK_SHIFT == 0 && (f.ino & 0xffff) >= 16,
+	   "CREATE: regular file, owner = caller, created = true, ino = rank|counter>=16");
+	is_int(_rq(ufd, PROTO_OP_CREATE, "susuu", INST, 1ull, "f", 0600ull, 0ull),
+	       EBB_OK, "CREATE of an existing file without EXCL: OK");
+	a = _attr();
+	proto_get_bool(&_dec, &b1);
+	ok(a.ino == f.ino && !b1, "... the same inode, created = false");
+	is_int(_rq(ufd, PROTO_OP_CREATE, "susuu", INST, 1ull, "f", 0644ull,
+		   (uint64_t)PROTO_CREATE_EXCL), EBB_EEXIST, "CREATE with EXCL: EEXIST");
+	is_int(_rq(ufd, PROTO_OP_CREATE, "susuu", INST, 1ull, "dev",
+		   (uint64_t)(S_IFCHR | 0644), 0ull), EBB_EINVAL, "CREATE of a device: EINVAL");
+	is_int(_rq(ufd, PROTO_OP_MKDIR, "susu", INST, 1ull, "d", 0755ull), EBB_OK, "MKDIR");
+	d = _attr();
+	is_int(_rq(ufd, PROTO_OP_MKDIR, "susu", INST, 1ull, "d", 0755ull), EBB_EEXIST,
+	       "MKDIR of an existing name: EEXIST");
+	is_int(_rq(ufd, PROTO_OP_CREATE, "susuu", INST, 1ull, "d", 0644ull, 0ull),
+	       EBB_EISDIR, "CREATE over a directory: EISDIR");
+	is_int(_rq(ufd, PROTO_OP_SYMLINK, "suss", INST, 1ull, "s", "d/../f"), EBB_OK,
+	       "SYMLINK");
+	s = _attr();
+	ok(S_ISLNK(s.mode) && (s.mode & 0777) == 0777 && s.size == 6 &&
+		   s.target_len == 6 && !memcmp(s.target, "d/../f", 6),
+	   "SYMLINK: lrwxrwxrwx, size = target length, target returned");
+	is_int(_rq(ufd, PROTO_OP_LOOKUP, "sus", INST, 1ull, "a/b"), EBB_EINVAL,
+	       "a name with '/': EINVAL");
+	{
+		char longname[300];
+
+		memset(longname, 'x', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = '\0';
+		is_int(_rq(ufd, PROTO_OP_LOOKUP, "sus", INST, 1ull, longname),
+		       EBB_ENAMETOOLONG, "a 299-byte name: ENAMETOOLONG");
+	}
+	/* READDIR paging: the cookie is the last name */
+	for (int i = 0; i < 5; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "e%d", i);
+		_rq(ufd, PROTO_OP_MKDIR, "susu", INST, d.ino, name, 0700ull);
+	}
+	is_int(_rq(ufd, PROTO_OP_READDIR, "sunu", INST, d.ino, 3ull), EBB_OK, "READDIR");
+	{
+		const msgpack_object *items;
+		uint32_t n = 0;
+		bool eof = true;
+
+		proto_get_array(&_dec, &items, &n, 4096);
+		proto_get_bool(&_dec, &eof);
+		ok(n == 3 && !eof && items[2].type == MSGPACK_OBJECT_ARRAY &&
+			   items[2].via.array.ptr[0].via.str.size == 2 &&
+			   !memcmp(items[2].via.array.ptr[0].via.str.ptr, "e2", 2),
+		   "READDIR max 3: e0 e1 e2, eof false");
+	}
+	is_int(_rq(ufd, PROTO_OP_READDIR, "susu", INST, d.ino, "e2", 3ull), EBB_OK,
+	       "READDIR after e2");
+	{
+		const msgpack_object *items;
+		uint32_t n = 0;
+		bool eof = false;
+
+		proto_get_array(&_dec, &items, &n, 4096);
+		proto_get_bool(&_dec, &eof);
+		ok(n == 2 && eof, "... e3 e4, eof true");
+	}
+	is_int(_rq(ufd, PROTO_OP_HAS_CHILDREN, "su", INST, d.ino), EBB_OK, "HAS_CHILDREN");
+	proto_get_bool(&_dec, &b1);
+	ok(b1, "... true for a directory with entries");
+	is_int(_rq(ufd, PROTO_OP_RMDIR, "sus", INST, 1ull, "d"), EBB_ENOTEMPTY,
+	       "RMDIR of a non-empty directory: ENOTEMPTY");
+	is_int(_rq(ufd, PROTO_OP_RMDIR, "sus", INST, 1ull, "f"), EBB_ENOTDIR,
+	       "RMDIR of a file: ENOTDIR");
+	is_int(_rq(ufd, PROTO_OP_RMDIR, "suS", INST, 0ull, "", (size_t)0), EBB_EBUSY,
+	       "RMDIR of the root: EBUSY");
+	is_int(_rq(ufd, PROTO_OP_UNLINK, "susuu", INST, 1ull, "d", 0ull, 0ull),
+	       EBB_EISDIR, "UNLINK of a directory: EISDIR");
+	is_int(_rq(ufd, PROTO_OP_UNLINK, "susuu", INST, 1ull, "f", f.ino + 1, 0ull),
+	       EBB_ESTALE, "UNLINK expecting another inode: ESTALE");
+
+	/* ---- rename ---- */
+	is_int(_rq(ufd, PROTO_OP_RENAME_LOCAL, "sususu", INST, 1ull, "f", 1ull, "d", 0ull),
+	       EBB_EISDIR, "RENAME_LOCAL file onto a directory: EISDIR");
+	is_int(_rq(ufd, PROTO_OP_RENAME_LOCAL, "sususu", INST, 1ull, "d", 1ull, "f", 0ull),
+	       EBB_ENOTDIR, "RENAME_LOCAL directory onto a file: ENOTDIR");
+	is_int(_rq(ufd, PROTO_OP_RENAME_LOCAL, "sususu", INST, 1ull, "f", 1ull, "s",
+		   (uint64_t)PROTO_RENAME_NOREPLACE),
+	       EBB_EEXIST, "RENAME_LOCAL NOREPLACE onto an existing name: EEXIST");
+	is_int(_rq(ufd, PROTO_OP_RENAME_LOCAL, "sususu", INST, 1ull, "f", d.ino, "g", 0ull),
+	       EBB_OK, "RENAME_LOCAL f -> d/g");
+	a = _attr();
+	ok(a.ino == f.ino && a.parent == d.ino && a.ctime_ns >= f.ctime_ns,
+	   "... same inode, parent is d, ctime updated");
+	is_int(_rq(ufd, PROTO_OP_RENAME_LOCAL, "sususu", INST, d.ino, "g", 1ull, "s", 0ull),
+	       EBB_OK, "RENAME_LOCAL d/g -> s, replacing the symlink");
+	a = _attr();
+	{
+		struct proto_attr rep;
+		bool present = false;
+
+		proto_get_attr_or_nil(&_dec, &rep, &present);
+		ok(present && rep.ino == s.ino, "... returns the replaced symlink");
+	}
+	is_int(_rq(ufd, PROTO_OP_LINK_INSERT, "susAu", INST, 1ull, "h", &f, 0ull), EBB_OK,
+	       "LINK_INSERT");
+	is_int(_rq(ufd, PROTO_OP_LINK_INSERT, "susAu", INST, 1ull, "h", &f, 0ull), EBB_OK,
+	       "LINK_INSERT again (a retried step): OK");
+	is_int(_rq(ufd, PROTO_OP_UNLINK, "susuu", INST, 1ull, "h", f.ino, 0ull), EBB_OK,
+	       "UNLINK expecting the right inode");
+
+	/* ---- attributes ---- */
+	is_int(_rq(ufd, PROTO_OP_SIZE_UPDATE, "susuuiu", INST, 1ull, "s", f.ino,
+		   5000ull, (int64_t)1, 0ull), EBB_OK, "SIZE_UPDATE to 5000");
+	is_int(_rq(ufd, PROTO_OP_SIZE_UPDATE, "susuuiu", INST, 1ull, "s", f.ino,
+		   100ull, (int64_t)1, (uint64_t)PROTO_SIZE_SYNC), EBB_OK,
+	       "SIZE_UPDATE to 100 with SYNC");
+	a = _attr();
+	is_int((long long)a.size, 5000, "... the size is the max: 5000");
+	is_int(_rq(ufd, PROTO_OP_SIZE_UPDATE, "susuuiu", INST, 1ull, "s", f.ino + 7,
+		   1ull, (int64_t)1, 0ull), EBB_ESTALE, "SIZE_UPDATE of another inode: ESTALE");
+	is_int(_rq(ufd, PROTO_OP_SETATTR, "susuuuuuii", INST, 1ull, "s",
+		   (uint64_t)PROTO_SET_MODE, 0600ull, 0ull, 0ull, 0ull, (int64_t)0, (int64_t)0),
+	       EBB_OK, "SETATTR chmod by the owner");
+	is_int(_rq(ufd, PROTO_OP_SETATTR, "susuuuuuii", INST, 1ull, "s",
+		   (uint64_t)PROTO_SET_UID, 0ull, 0ull, 0ull, 0ull, (int64_t)0, (int64_t)0),
+	       EBB_EPERM, "SETATTR chown by a non-root user: EPERM");
+	is_int(_rq(fd, PROTO_OP_SETATTR, "susuuuuuii", INST, 1ull, "s",
+		   (uint64_t)(PROTO_SET_UID | PROTO_SET_SIZE), 0ull, 0ull, 0ull, 10ull,
+		   (int64_t)0, (int64_t)0),
+	       EBB_OK, "SETATTR chown to root and truncate to 10 by root");
+	a = _attr();
+	ok(a.uid == 0 && a.size == 10, "... uid 0, size 10");
+	is_int(_rq(ufd, PROTO_OP_SETATTR, "susuuuuuii", INST, 1ull, "s",
+		   (uint64_t)PROTO_SET_MODE, 0777ull, 0ull, 0ull, 0ull, (int64_t)0, (int64_t)0),
+	       EBB_EPERM, "SETATTR chmod by a non-owner: EPERM");
+	is_int(_rq(ufd, PROTO_OP_SETATTR, "susuuuuuii", INST, 1ull, "s",
+		   (uint64_t)PROTO_SET_SIZE, 0ull, 0ull, 0ull, 0ull, (int64_t)0, (int64_t)0),
+	       EBB_EACCES, "SETATTR truncate without write permission: EACCES");
+
+	/* ---- data ---- */
+	{
+		static char buf[8192];
+		static const char zero[4096];
+
+		memset(buf, 'q', sizeof(buf));
+		is_int(_rq(ufd, PROTO_OP_WRITE, "suuP", INST, f.ino, 4096ull, buf, 4096u),
+		       EBB_OK, "WRITE 4 KiB at 4 KiB");
+		is_int(_rq(ufd, PROTO_OP_READ, "suuu", INST, f.ino, 0ull, 12288ull), EBB_OK,
+		       "READ 12 KiB");
+		ok(_last.plen == 12288 && !memcmp(_last.payload, zero, 4096) &&
+			   !memcmp(_last.payload + 4096, buf, 4096) &&
+			   !memcmp(_last.payload + 8192, zero, 4096),
+		   "... a hole, the data, zeros past the end");
+		is_int(_rq(ufd, PROTO_OP_WRITE, "suuP", INST, f.ino, (1ull << 44) - 1, buf, 2u),
+		       EBB_EFBIG, "WRITE past 2^44: EFBIG");
+		is_int(_rq(ufd, PROTO_OP_WRITE, "suuP", INST, f.ino + 1, 0ull, buf, 0u),
+		       EBB_OK, "WRITE of nothing");
+		is_int(_rq(ufd, PROTO_OP_TRUNCATE, "suu", INST, f.ino, 6000ull), EBB_OK,
+		       "TRUNCATE to 6000");
+		_rq(ufd, PROTO_OP_READ, "suuu", INST, f.ino, 5990ull, 20ull);
+		ok(_last.plen == 20 && !memcmp(_last.payload, buf, 10) &&
+			   !memcmp(_last.payload + 10, zero, 10),
+		   "... bytes past 6000 read as zeros");
+		is_int(_rq(ufd, PROTO_OP_FSYNC, "su", INST, f.ino), EBB_OK, "FSYNC");
+	}
+	is_int(_rq(ufd, PROTO_OP_STATFS, "s", INST), EBB_OK, "STATFS");
+	proto_get_u64(&_dec, &cap);
+	proto_get_u64(&_dec, &used);
+	proto_get_u64(&_dec, &files);
+	ok(cap == 1u << 20 && used > 0 && files >= 8,
+	   "... capacity, used > 0, files (got %llu %llu %llu)",
+	   (unsigned long long)cap, (unsigned long long)used,
+	   (unsigned long long)files);
+	{
+		char *big = calloc(1, 2u << 20);
+
+		is_int(_rq(ufd, PROTO_OP_WRITE, "suuP", INST, f.ino, 0ull, big, 2u << 20),
+		       EBB_ENOSPC, "WRITE over the instance's capacity: ENOSPC");
+		free(big);
+	}
+	is_int(_rq(ufd, PROTO_OP_REMOVE, "su", INST, f.ino), EBB_OK, "REMOVE");
+	st = _rq(ufd, PROTO_OP_STATFS, "s", INST);
+	proto_get_u64(&_dec, &cap);
+	proto_get_u64(&_dec, &used);
+	ok(st == EBB_OK && used == 0, "... used is back to 0");
+	is_int(_rq(ufd, PROTO_OP_INST_DESTROY, "s", INST), EBB_E_DENIED,
+	       "INST_DESTROY by the owner: E_DENIED (admin only)");
+	is_int(_rq(fd, PROTO_OP_INST_DESTROY, "s", INST), EBB_OK, "INST_DESTROY");
+	is_int(_rq(fd, PROTO_OP_INST_GET, "s", INST), EBB_E_NOINST,
+	       "... then INST_GET: E_NOINST");
+	proto_dec_free(&_dec);
+	rr_reply_free(&_last);
+	close(fd);
+	close(ufd);
+	return tap_exit();
+}

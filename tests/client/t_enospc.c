@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Capacity: an instance of 16 MiB per node fills up with ENOSPC, earlier
+ * data stays intact, space comes back after unlink; an instance larger
+ * than a node offers is refused and not left half-created.  Run by
+ * enospc.t (4 bbd).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctest.h"
+#include "tap.h"
+
+#define MiB (1024ULL * 1024)
+#define CAP (16 * MiB)
+
+/* Write stream seed to path until an error; returns the errno seen (0 if
+ * max bytes went in) and the bytes acknowledged in *written. */
+static int _fill(ebb_t *h, const char *path, uint64_t max, uint64_t *written)
+{
+	unsigned char *buf = tap_malloc(MiB);
+	ebb_file_t *f = ebb_open(h, path, O_CREAT | O_WRONLY, 0644);
+	int e = 0;
+
+	*written = 0;
+	if (!f) {
+		e = errno;
+		free(buf);
+		return e;
+	}
+	while (*written < max) {
+		ssize_t w;
+		ct_fill(buf, MiB, 9, *written);
+		w = ebb_pwrite(f, buf, MiB, (off_t)*written);
+		if (w < 0) {
+			e = errno;
+			break;
+		}
+		*written += (uint64_t)w;
+		if (w < (ssize_t)MiB)
+			break;
+	}
+	if (ebb_fsync(f) != 0 && !e)
+		e = errno;
+	if (ebb_close(f) != 0 && !e)
+		e = errno;
+	free(buf);
+	return e;
+}
+
+int main(void)
+{
+	struct ctest c;
+	uint64_t n = 0, total;
+	struct ebb_statfs sfs;
+	int e;
+
+	plan_lazy();
+	ct_setup(&c, "t-nospc", CAP, 0, 0, 0);
+	total = CAP * c.nmembers;
+
+	is_int(ct_write_file(c.h, "/keep", 8 * MiB + 5, 1, MiB, 1), 0,
+	       "write and fsync /keep (8 MiB)");
+	e = _fill(c.h, "/fill", 2 * total, &n);
+	is_int(e, ENOSPC, "filling the instance ends with ENOSPC (after %llu "
+	       "MiB acknowledged)", (unsigned long long)(n / MiB));
+	ok(n < total, "less than the capacity (%llu MiB) was acknowledged",
+	   (unsigned long long)(total / MiB));
+	memset(&sfs, 0, sizeof(sfs));
+	if (ebb_statfs(c.h, &sfs) != 0)
+		diag("statfs: %s", strerror(errno));
+	ok(sfs.capacity == total && sfs.used <= sfs.capacity,
+	   "statfs: used %llu <= capacity %llu", (unsigned long long)sfs.used,
+	   (unsigned long long)sfs.capacity);
+	is_int(ct_verify_file(c.h, "/keep", 8 * MiB + 5, 1, 3 * MiB), 0,
+	       "/keep is intact");
+	{
+		/* what was acknowledged of /fill reads back */
+		ebb_file_t *f = ebb_open(c.h, "/fill", O_RDONLY, 0);
+		unsigned char *buf = tap_malloc(MiB);
+		int good = f != NULL;
+		for (uint64_t off = 0; good && off + MiB <= n; off += MiB)
+			good = ebb_pread(f, buf, MiB, (off_t)off) == (ssize_t)MiB &&
+			       ct_check(buf, MiB, 9, off) == (size_t)-1;
+		if (f)
+			ebb_close(f);
+		free(buf);
+		ok(good, "the acknowledged part of /fill reads back");
+	}
+	CT_ERRNO(ct_write_file(c.h, "/more", 4 * MiB, 2, MiB, 1), ENOSPC,
+		 "another 4 MiB file -> ENOSPC");
+	is_int(ebb_unlink(c.h, "/fill"), 0, "unlink /fill");
+	ebb_unlink(c.h, "/more");
+	is_int(ct_write_file(c.h, "/after", 8 * MiB, 3, MiB, 1), 0,
+	       "after the unlink, 8 MiB fit again");
+	is_int(ct_verify_file(c.h, "/after", 8 * MiB, 3, MiB), 0, "and read back");
+	is_int(ct_verify_file(c.h, "/keep", 8 * MiB + 5, 1, MiB), 0,
+	       "/keep still intact");
+
+	{
+		/* more than a node offers: refused, and nothing left behind */
+		char id[80], err[512] = "";
+		struct ebb_instance_spec spec = {
+			.id = id, .members = c.members, .nmembers = c.nmembers,
+			.capacity = 1ULL << 50,
+		};
+		struct ebb_instance_info *list = NULL;
+		unsigned nl = 0, found = 0;
+
+		snprintf(id, sizeof(id), "t-huge-%ld", (long)getpid());
+		CT_ERRNO(ebb_instance_create(&spec, &c.opts, err, sizeof(err)),
+			 ENOSPC, "an instance of 1 PiB per node -> ENOSPC");
+		diag("message: %s", err);
+		ok(err[0] != '\0', "with a message");
+		for (unsigned k = 0; k < c.nmembers; k++) {
+			if (ebb_instance_list(c.members[k], &c.opts, &list, &nl) != 0) {
+				diag("instance list on %s: %s", c.members[k],
+				     strerror(errno));
+				found++;
+				continue;
+			}
+			for (unsigned i = 0; i < nl; i++)
+				if (strcmp(list[i].id, id) == 0)
+					found++;
+			ebb_instance_list_free(list, nl);
+		}
+		is_int(found, 0, "no node holds the refused instance");
+	}
+	is_int(ct_teardown(&c), 0, "detach and destroy the instance");
+	return tap_exit();
+}
