@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* libebb's RPC engine: connections, HELLO, pending table, receiver threads.
+/* libebb's RPC engine: connections, HELLO, pending table, readers.
  *
- * DESIGN: see conn_int.h for the model (one connection per member, a
- * receiver thread per connection, requests matched by msgid, completions on
- * the caller's waiter).  Connecting is done by the calling thread, for many
- * nodes at once: non-blocking connects are started on all of them, then one
- * poll loop takes each through connect -> HELLO sent -> HELLO reply read,
- * so an admin call to 1,000 nodes costs one round trip, not 1,000, and a
- * dead node costs at most the timeout.  Each connection gets its own fresh
- * MUNGE credential (munged refuses a replayed one).
+ * DESIGN: see conn_int.h for the model (a few connections per member, one
+ * reader at a time per connection: a waiting caller or the receiver
+ * thread, requests matched by msgid, completions on the caller's waiter).
+ * Connecting is done by the calling thread, for many nodes at once:
+ * non-blocking connects are started on all of them, then one poll loop
+ * takes each through connect -> HELLO sent -> HELLO reply read, so an admin
+ * call to 1,000 nodes costs one round trip, not 1,000, and a dead node
+ * costs at most the timeout.  Each connection gets its own fresh MUNGE
+ * credential (munged refuses a replayed one).
  */
 #include "config.h"
 
@@ -21,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -32,9 +35,18 @@
 #define PEND_BUCKETS 256
 #define SOCK_BUF (4 * 1024 * 1024)
 #define RX_STACK (256 * 1024)
-#define DRAIN_BUF (64 * 1024)
+#define RX_BUF (64 * 1024)
 
 enum conn_state { CONN_IDLE, CONN_CONNECTING, CONN_READY, CONN_DEAD };
+
+/* Who holds a connection's read side (see conn_int.h). */
+enum reader { RD_NONE, RD_RX, RD_CALLER };
+
+/* The reader's buffer: unread bytes of the stream are b[r..w). */
+struct rxbuf {
+	uint8_t *b;                /* RX_BUF bytes */
+	size_t r, w;
+};
 
 struct ebb_conn {
 	char *addr;                      /* "host:port", immutable */
@@ -49,6 +61,12 @@ struct ebb_conn {
 	ebb_err fail_err;                /* and its error; both under lock */
 	char fail_why[128];              /* and why, for messages; lock */
 	pthread_t rx;
+	int efd;                         /* eventfd waking rx; lock */
+	enum reader reader;              /* protected by lock */
+	bool hup;                        /* rx saw the peer close; lock */
+	unsigned npend;                  /* requests in pend; lock */
+	struct ebb_waiter *followers;    /* waiting to read; lock */
+	struct rxbuf rb;                 /* owned by the reader */
 	struct ebb_req *pend[PEND_BUCKETS]; /* protected by lock */
 };
 
@@ -93,6 +111,13 @@ ebb_err cfg_init(struct ebb_cfg *cfg, const struct ebb_options *opts)
 		      16u * 1024 * 1024;
 	if (!sock && (env = getenv("EBB_MUNGE_SOCKET")) && *env)
 		sock = env;
+	cfg->conns_per_node = 2;
+	if ((env = getenv("EBB_CONNS_PER_NODE")) && *env)
+		cfg->conns_per_node = (unsigned)strtoul(env, NULL, 10);
+	if (cfg->conns_per_node < 1)
+		cfg->conns_per_node = 1;
+	if (cfg->conns_per_node > 16)
+		cfg->conns_per_node = 16;
 	if (sock && !(cfg->munge_socket = strdup(sock)))
 		return EBB_ENOMEM;
 	return EBB_OK;
@@ -105,6 +130,28 @@ void cfg_fini(struct ebb_cfg *cfg)
 }
 
 /* ---- net ------------------------------------------------------------------ */
+
+/* The calling thread's slot: 1, 2, 3... in the order threads first issue a
+ * request, for the life of the thread.  A per-thread slot (rather than a
+ * per-request round robin) keeps one thread's requests to a node on one
+ * connection, hence in order, and each connection's pending table warm. */
+static unsigned _thread_slot(void)
+{
+	static unsigned next;           /* atomic */
+	static __thread unsigned slot;  /* 0: not assigned yet */
+
+	if (!slot)
+		slot = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
+	return slot;
+}
+
+/* The connection the calling thread uses to talk to node. */
+static struct ebb_conn *_conn_for(const struct ebb_net *net, unsigned node)
+{
+	unsigned j = net->per > 1 ? _thread_slot() % net->per : 0;
+
+	return net->conns[node * net->per + j];
+}
 
 static void _conn_free(struct ebb_conn *c)
 {
@@ -119,6 +166,7 @@ static void _conn_free(struct ebb_conn *c)
 		pthread_join(c->rx, NULL);
 	if (c->fd >= 0)
 		close(c->fd);
+	free(c->rb.b);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->send_lock);
@@ -130,27 +178,31 @@ ebb_err net_init(struct ebb_net *net, const char *const *members,
 		 unsigned n, struct ebb_cfg *cfg)
 {
 	pthread_condattr_t ca;
+	unsigned per = cfg->conns_per_node ? cfg->conns_per_node : 1;
 
 	memset(net, 0, sizeof(*net));
 	if (n == 0 || n > PROTO_MAX_MEMBERS || !members)
 		return EBB_EINVAL;
-	net->conns = calloc(n, sizeof(*net->conns));
+	net->conns = calloc((size_t)n * per, sizeof(*net->conns));
 	if (!net->conns)
 		return EBB_ENOMEM;
 	net->cfg = *cfg;
 	net->n = n;
+	net->per = per;
 	net->next_msgid = 1;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0; i < n * per; i++) {
 		struct ebb_conn *c = calloc(1, sizeof(*c));
 
-		if (!c || !members[i] || !(c->addr = strdup(members[i]))) {
+		if (!c || !members[i / per] ||
+		    !(c->addr = strdup(members[i / per]))) {
 			free(c);
 			goto fail;
 		}
 		c->cfg = &net->cfg;
 		c->fd = -1;
+		c->efd = -1;
 		pthread_mutex_init(&c->send_lock, NULL);
 		pthread_mutex_init(&c->lock, NULL);
 		pthread_cond_init(&c->cv, &ca);
@@ -161,7 +213,7 @@ ebb_err net_init(struct ebb_net *net, const char *const *members,
 	return EBB_OK;
 fail:
 	pthread_condattr_destroy(&ca);
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n * per; i++)
 		_conn_free(net->conns[i]);
 	free(net->conns);
 	memset(&net->cfg, 0, sizeof(net->cfg));
@@ -174,7 +226,7 @@ void net_fini(struct ebb_net *net)
 {
 	if (!net->conns)
 		return;
-	for (unsigned i = 0; i < net->n; i++)
+	for (unsigned i = 0; i < net->n * net->per; i++)
 		_conn_free(net->conns[i]);
 	free(net->conns);
 	net->conns = NULL;
@@ -183,7 +235,7 @@ void net_fini(struct ebb_net *net)
 
 const char *net_addr(const struct ebb_net *net, unsigned node)
 {
-	return node < net->n ? net->conns[node]->addr : "?";
+	return node < net->n ? net->conns[node * net->per]->addr : "?";
 }
 
 void net_why(const struct ebb_net *net, unsigned node, char *buf,
@@ -196,7 +248,7 @@ void net_why(const struct ebb_net *net, unsigned node, char *buf,
 	buf[0] = '\0';
 	if (node >= net->n)
 		return;
-	c = net->conns[node];
+	c = _conn_for(net, node);
 	pthread_mutex_lock(&c->lock);
 	if (c->state == CONN_DEAD)
 		snprintf(buf, size, "%s", c->fail_why);
@@ -241,7 +293,7 @@ static void _complete(struct ebb_req *r, ebb_err status)
 		w->head = r;
 	w->tail = r;
 	w->busy--;
-	pthread_cond_broadcast(&w->cv);
+	pthread_cond_signal(&w->cv); /* only its owner waits on it */
 	pthread_mutex_unlock(&w->mu);
 }
 
@@ -300,6 +352,7 @@ static void _pend_add_locked(struct ebb_conn *c, struct ebb_req *r)
 	r->hnext = c->pend[b];
 	c->pend[b] = r;
 	r->state = REQ_PENDING;
+	c->npend++;
 }
 
 static struct ebb_req *_pend_take_locked(struct ebb_conn *c, uint64_t msgid)
@@ -312,6 +365,7 @@ static struct ebb_req *_pend_take_locked(struct ebb_conn *c, uint64_t msgid)
 			*pp = r->hnext;
 			r->hnext = NULL;
 			r->state = REQ_OFF;
+			c->npend--;
 			return r;
 		}
 	}
@@ -329,36 +383,79 @@ static void _pend_fail_all_locked(struct ebb_conn *c, ebb_err err)
 			_complete(r, err);
 		}
 	}
+	c->npend = 0;
 }
 
 /* ---- socket helpers ------------------------------------------------------- */
 
-/* Read exactly len bytes from a blocking socket; false on EOF or error. */
-static bool _recv_full(int fd, void *buf, size_t len)
+/* Wait until fd has something to read, or deadline (CLOCK_MONOTONIC ms)
+ * passes: false then. */
+static bool _wait_in(int fd, uint64_t deadline)
 {
-	uint8_t *p = buf;
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		uint64_t now = _now_ms();
+		int rc;
 
-	while (len) {
-		ssize_t k = recv(fd, p, len, MSG_WAITALL);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
+		if (now >= deadline)
 			return false;
-		p += k;
-		len -= (size_t)k;
+		rc = poll(&p, 1, deadline - now > INT_MAX ? INT_MAX :
+						      (int)(deadline - now));
+		if (rc > 0 || (rc < 0 && errno != EINTR))
+			return true; /* recv tells what it was */
 	}
-	return true;
 }
 
-static bool _drain(int fd, size_t len, uint8_t *scratch)
+/* Read exactly len bytes of the stream into dst, or drop them if dst is
+ * NULL.  What the connection's buffer holds is copied; a large rest goes
+ * straight from the socket into dst.  One recv() takes in whatever the
+ * socket holds (often several small replies), so a small reply costs one
+ * system call, not one for its prefix and one for its header.  deadline 0:
+ * block (the receiver); else give up when it passes.  1 done, 0 deadline,
+ * -1 EOF or error. */
+static int _rx_take(int fd, struct rxbuf *rb, void *dst, size_t len,
+		    uint64_t deadline)
 {
+	uint8_t *p = dst;
+	int fl = deadline ? MSG_DONTWAIT : 0;
+
 	while (len) {
-		size_t k = len < DRAIN_BUF ? len : DRAIN_BUF;
-		if (!_recv_full(fd, scratch, k))
-			return false;
-		len -= k;
+		size_t have = rb->w - rb->r;
+		bool direct;
+		ssize_t k;
+
+		if (have) {
+			size_t n = have < len ? have : len;
+			if (p) {
+				memcpy(p, rb->b + rb->r, n);
+				p += n;
+			}
+			rb->r += n;
+			len -= n;
+			continue;
+		}
+		rb->r = rb->w = 0;
+		direct = p && len >= RX_BUF;
+		k = direct ? recv(fd, p, len, fl ? fl : MSG_WAITALL) :
+			     recv(fd, rb->b, RX_BUF, fl);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && deadline &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!_wait_in(fd, deadline))
+				return 0;
+			continue;
+		}
+		if (k <= 0)
+			return -1;
+		if (direct) {
+			p += k;
+			len -= (size_t)k;
+		} else {
+			rb->w = (size_t)k;
+		}
 	}
-	return true;
+	return 1;
 }
 
 /* Write a whole frame (iov is modified).  SO_SNDTIMEO bounds each wait. */
@@ -386,96 +483,269 @@ static ebb_err _send_iov(int fd, struct iovec *iov, int iovcnt)
 	return EBB_OK;
 }
 
-/* ---- the receiver --------------------------------------------------------- */
+/* ---- the read side -------------------------------------------------------- */
 
-static void *_rx_main(void *arg)
+/* Wake the receiver thread (it re-reads reader, hup and state). */
+static void _kick_locked(struct ebb_conn *c)
 {
-	struct ebb_conn *c = arg;
-	uint8_t *scratch = malloc(DRAIN_BUF);
-	int fd;
+	uint64_t one = 1;
 
-	pthread_mutex_lock(&c->lock);
-	fd = c->fd;
-	pthread_mutex_unlock(&c->lock);
+	if (c->efd >= 0)
+		(void)!write(c->efd, &one, sizeof(one));
+}
 
-	while (scratch) {
-		uint8_t pre[PROTO_PREFIX_LEN];
-		uint32_t hlen, plen, op = 0;
-		uint64_t msgid = 0;
-		ebb_err status = EBB_OK;
-		struct proto_dec d;
-		struct ebb_req *r;
-		void *hbuf;
-		bool ok = true;
+/* The reader lets go of the read side: to a follower that still waits for
+ * a reply (it is woken anyway when its reply comes, and reads that reply
+ * itself), else to the receiver if replies are still due. */
+static void _release_locked(struct ebb_conn *c)
+{
+	c->reader = RD_NONE;
+	if (c->state != CONN_READY)
+		return;
+	while (c->followers) {
+		struct ebb_waiter *f = c->followers;
+		bool take;
 
-		if (!_recv_full(fd, pre, sizeof(pre)))
-			break;
-		if (proto_prefix_parse(pre, &hlen, &plen) != EBB_OK)
-			break;
-		if (!(hbuf = malloc(hlen)))
-			break;
-		if (!_recv_full(fd, hbuf, hlen)) {
-			free(hbuf);
-			break;
+		c->followers = f->fnext;
+		f->fnext = NULL;
+		f->following = false;
+		pthread_mutex_lock(&f->mu);
+		take = !f->head && f->busy;
+		if (take) {
+			f->offered = true;
+			pthread_cond_signal(&f->cv);
 		}
-		if (proto_dec_reply(&d, hbuf, hlen, &msgid, &op, &status) !=
-		    EBB_OK) {
-			/* Not a reply we can read: the stream is unusable. */
-			proto_dec_free(&d);
-			free(hbuf);
-			break;
+		pthread_mutex_unlock(&f->mu);
+		if (take) {
+			c->reader = RD_CALLER;
+			return;
 		}
-		pthread_mutex_lock(&c->lock);
-		r = _pend_take_locked(c, msgid);
-		if (r)
-			r->state = REQ_CLAIMED;
-		pthread_mutex_unlock(&c->lock);
-
-		if (!r) {
-			/* A late reply to a withdrawn request, or the daemon's
-			 * frame-level error (msgid 0) just before it closes. */
-			proto_dec_free(&d);
-			free(hbuf);
-			if (!_drain(fd, plen, scratch))
-				break;
-			continue;
-		}
-		if (op != r->op)
-			status = EBB_E_PROTO;
-		if (plen) {
-			if (status == EBB_OK && r->rbuf && plen <= r->rcap)
-				ok = _recv_full(fd, r->rbuf, plen);
-			else
-				ok = _drain(fd, plen, scratch);
-			r->plen = plen;
-		}
-		r->dec = d;
-		r->hbuf = hbuf;
-		r->has_dec = true;
-		r->status = status;
-		pthread_mutex_lock(&c->lock);
-		r->state = REQ_OFF;
-		_complete(r, ok ? EBB_OK : EBB_EIO);
-		pthread_mutex_unlock(&c->lock);
-		if (!ok)
-			break;
 	}
-	free(scratch);
+	if (c->npend || c->hup) {
+		c->reader = RD_RX;
+		_kick_locked(c);
+	}
+}
 
-	/* Dead.  Shut the socket first so that a sender blocked in sendmsg
-	 * fails now and lets go of send_lock; no sender may be using fd
-	 * while it is closed. */
+/* The reader found the stream broken: fail everything pending, mark c dead
+ * (the next request reconnects) and tell the receiver, which closes fd.
+ * Shut the socket first so that a sender blocked in sendmsg fails now and
+ * lets go of send_lock. */
+static void _conn_die(struct ebb_conn *c, int fd)
+{
 	shutdown(fd, SHUT_RDWR);
 	pthread_mutex_lock(&c->send_lock);
 	pthread_mutex_lock(&c->lock);
 	c->state = CONN_DEAD;
-	close(c->fd);
 	c->fd = -1;
 	_pend_fail_all_locked(c, EBB_EIO);
+	while (c->followers) {
+		struct ebb_waiter *f = c->followers;
+		c->followers = f->fnext;
+		f->fnext = NULL;
+		f->following = false;
+	}
+	c->reader = RD_NONE;
+	_kick_locked(c);
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->lock);
 	pthread_mutex_unlock(&c->send_lock);
+}
+
+enum rd_result { RD_FRAME, RD_IDLE, RD_BROKEN };
+
+/* Read one reply frame from c (the caller holds its read side) and
+ * complete its request.  deadline 0: wait as long as it takes (the
+ * receiver); else RD_IDLE if no frame began by then.  A frame that began is
+ * read to its end, bounded by a fresh timeout: a node that stalls mid-frame
+ * is broken (RD_BROKEN, as on EOF). */
+static enum rd_result _read_frame(struct ebb_conn *c, int fd,
+				  uint64_t deadline)
+{
+	struct rxbuf *rb = &c->rb;
+	uint8_t pre[PROTO_PREFIX_LEN];
+	uint32_t hlen, plen, op = 0;
+	uint64_t msgid = 0;
+	ebb_err status = EBB_OK;
+	struct proto_dec d;
+	struct ebb_req *r;
+	void *hbuf;
+	int ok;
+
+	if (deadline && rb->r == rb->w) {
+		/* Between frames: see whether one begins in time. */
+		ssize_t k;
+
+		rb->r = rb->w = 0;
+		for (;;) {
+			k = recv(fd, rb->b, RX_BUF, MSG_DONTWAIT);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				if (!_wait_in(fd, deadline))
+					return RD_IDLE;
+				continue;
+			}
+			break;
+		}
+		if (k <= 0)
+			return RD_BROKEN;
+		rb->w = (size_t)k;
+	}
+	if (deadline) {
+		uint64_t mid = _now_ms() + c->cfg->timeout_ms;
+		if (mid > deadline)
+			deadline = mid;
+	}
+	if (_rx_take(fd, rb, pre, sizeof(pre), deadline) != 1)
+		return RD_BROKEN;
+	if (proto_prefix_parse(pre, &hlen, &plen) != EBB_OK)
+		return RD_BROKEN;
+	if (!(hbuf = malloc(hlen)))
+		return RD_BROKEN;
+	if (_rx_take(fd, rb, hbuf, hlen, deadline) != 1) {
+		free(hbuf);
+		return RD_BROKEN;
+	}
+	if (proto_dec_reply(&d, hbuf, hlen, &msgid, &op, &status) != EBB_OK) {
+		/* Not a reply we can read: the stream is unusable. */
+		proto_dec_free(&d);
+		free(hbuf);
+		return RD_BROKEN;
+	}
+	pthread_mutex_lock(&c->lock);
+	r = _pend_take_locked(c, msgid);
+	if (r)
+		r->state = REQ_CLAIMED;
+	pthread_mutex_unlock(&c->lock);
+
+	if (!r) {
+		/* A late reply to a withdrawn request, or the daemon's
+		 * frame-level error (msgid 0) just before it closes. */
+		proto_dec_free(&d);
+		free(hbuf);
+		return _rx_take(fd, rb, NULL, plen, deadline) == 1 ? RD_FRAME :
+								     RD_BROKEN;
+	}
+	if (op != r->op)
+		status = EBB_E_PROTO;
+	ok = 1;
+	if (plen) {
+		ok = _rx_take(fd, rb,
+			      status == EBB_OK && r->rbuf && plen <= r->rcap ?
+				      r->rbuf : NULL,
+			      plen, deadline);
+		r->plen = plen;
+	}
+	r->dec = d;
+	r->hbuf = hbuf;
+	r->has_dec = true;
+	r->status = status;
+	pthread_mutex_lock(&c->lock);
+	r->state = REQ_OFF;
+	_complete(r, ok == 1 ? EBB_OK : EBB_EIO);
+	pthread_mutex_unlock(&c->lock);
+	return ok == 1 ? RD_FRAME : RD_BROKEN;
+}
+
+/* The receiver: reads for callers that do not (several requests in flight,
+ * or nobody waiting yet), and watches an idle connection for the peer
+ * closing it (POLLRDHUP only: data arriving for a caller that reads itself
+ * does not wake it). */
+static void *_rx_main(void *arg)
+{
+	struct ebb_conn *c = arg;
+	int fd, efd;
+
+	pthread_mutex_lock(&c->lock);
+	fd = c->fd;
+	efd = c->efd;
+	pthread_mutex_unlock(&c->lock);
+
+	for (;;) {
+		struct pollfd p[2];
+		uint64_t junk;
+		bool hup;
+
+		pthread_mutex_lock(&c->lock);
+		if (c->state != CONN_READY) {
+			pthread_mutex_unlock(&c->lock);
+			break;
+		}
+		if (c->reader == RD_NONE && c->hup)
+			c->reader = RD_RX;
+		if (c->reader == RD_RX) {
+			pthread_mutex_unlock(&c->lock);
+			for (;;) {
+				bool done;
+
+				if (_read_frame(c, fd, 0) != RD_FRAME) {
+					_conn_die(c, fd);
+					break;
+				}
+				/* A caller waiting to read its own reply
+				 * takes over as soon as there is one. */
+				pthread_mutex_lock(&c->lock);
+				done = c->followers || (!c->npend && !c->hup);
+				if (done)
+					_release_locked(c);
+				pthread_mutex_unlock(&c->lock);
+				if (done)
+					break;
+			}
+			continue;
+		}
+		hup = c->hup;
+		pthread_mutex_unlock(&c->lock);
+		p[0] = (struct pollfd){.fd = efd, .events = POLLIN};
+		p[1] = (struct pollfd){.fd = fd, .events = POLLRDHUP};
+		if (poll(p, hup ? 1 : 2, -1) < 0)
+			continue;
+		if (p[0].revents & POLLIN)
+			(void)!read(efd, &junk, sizeof(junk));
+		if (!hup && p[1].revents) {
+			pthread_mutex_lock(&c->lock);
+			c->hup = true;
+			pthread_mutex_unlock(&c->lock);
+		}
+	}
+	pthread_mutex_lock(&c->lock);
+	c->efd = -1;
+	pthread_mutex_unlock(&c->lock);
+	close(efd);
+	close(fd);
 	return NULL;
+}
+
+/* w waits for its only request, on c, and holds c's read side: read until
+ * its reply is in, the deadline passes or c breaks; then let go. */
+static void _lead(struct ebb_conn *c, struct ebb_waiter *w, uint64_t deadline)
+{
+	int fd;
+
+	pthread_mutex_lock(&c->lock);
+	fd = c->fd; /* stable: only the reader (us) ends the connection */
+	pthread_mutex_unlock(&c->lock);
+	for (;;) {
+		enum rd_result res;
+		bool mine;
+
+		pthread_mutex_lock(&w->mu);
+		mine = w->head || !w->busy;
+		pthread_mutex_unlock(&w->mu);
+		if (mine)
+			break;
+		res = _read_frame(c, fd, deadline);
+		if (res == RD_BROKEN) {
+			_conn_die(c, fd);
+			return;
+		}
+		if (res == RD_IDLE)
+			break;
+	}
+	pthread_mutex_lock(&c->lock);
+	_release_locked(c);
+	pthread_mutex_unlock(&c->lock);
 }
 
 /* ---- connecting ----------------------------------------------------------- */
@@ -714,16 +984,34 @@ static ebb_err _go_ready(struct cprog *p)
 	int fl = fcntl(p->fd, F_GETFL);
 	ebb_err err = EBB_OK;
 
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
 	fcntl(p->fd, F_SETFL, fl & ~O_NONBLOCK);
+	if (!c->rb.b)
+		c->rb.b = malloc(RX_BUF);
+	if (efd < 0 || !c->rb.b) {
+		if (efd >= 0)
+			close(efd);
+		snprintf(p->why, sizeof(p->why), "out of memory");
+		return EBB_ENOMEM;
+	}
 	pthread_attr_init(&at);
 	pthread_attr_setstacksize(&at, RX_STACK);
 	pthread_mutex_lock(&c->lock);
 	c->fd = p->fd;
+	c->efd = efd;
+	c->reader = RD_NONE;
+	c->hup = false;
+	c->npend = 0;
+	c->followers = NULL;
+	c->rb.r = c->rb.w = 0;
 	if (pthread_create(&c->rx, &at, _rx_main, c) != 0) {
 		c->fd = -1;
+		c->efd = -1;
+		close(efd);
 		err = EBB_ENOMEM;
 	} else {
-		p->fd = -1; /* the receiver owns it now */
+		p->fd = -1; /* the receiver owns it (and efd) now */
 		c->rx_joinable = true;
 		c->state = CONN_READY;
 	}
@@ -748,7 +1036,7 @@ ebb_err net_connect(struct ebb_net *net, const unsigned *nodes, unsigned k,
 		k = net->n;
 	/* Fast path: everything already up. */
 	for (unsigned i = 0; i < k && all_ready; i++) {
-		struct ebb_conn *c = net->conns[nodes ? nodes[i] : i];
+		struct ebb_conn *c = _conn_for(net, nodes ? nodes[i] : i);
 		pthread_mutex_lock(&c->lock);
 		all_ready = c->state == CONN_READY;
 		pthread_mutex_unlock(&c->lock);
@@ -771,7 +1059,7 @@ ebb_err net_connect(struct ebb_net *net, const unsigned *nodes, unsigned k,
 	/* Claim the connections that need connecting. */
 	for (unsigned i = 0; i < k; i++) {
 		struct cprog *p = &ps[i];
-		struct ebb_conn *c = net->conns[nodes ? nodes[i] : i];
+		struct ebb_conn *c = _conn_for(net, nodes ? nodes[i] : i);
 		bool join = false;
 
 		p->c = c;
@@ -911,38 +1199,36 @@ out:
 
 /* ---- issuing and waiting -------------------------------------------------- */
 
-void net_issue(struct ebb_net *net, struct ebb_waiter *w, struct ebb_req *r,
-	       const void *payload, size_t plen)
+/* Send r's frame on c; if track, r goes into the pending table first so
+ * that its reply finds it; need_rx: its caller will not read replies
+ * itself, so the receiver must if nobody does.  EIO if c is not up; a send
+ * that fails midway returns OK: it kills the connection, whose reader then
+ * fails r. */
+static ebb_err _send_req(struct ebb_conn *c, struct ebb_req *r,
+			 const void *payload, size_t plen, bool track,
+			 bool need_rx)
 {
-	struct ebb_conn *c = net->conns[r->node];
 	uint8_t pre[PROTO_PREFIX_LEN];
 	struct iovec iov[3];
 	ebb_err err;
 	int fd;
 
-	r->w = w;
-	r->conn = c;
-	r->done = false;
-	pthread_mutex_lock(&w->mu);
-	w->busy++;
-	pthread_mutex_unlock(&w->mu);
-
-	err = net_connect(net, &r->node, 1, NULL, w->start_ms);
-	if (err != EBB_OK) {
-		_complete(r, err);
-		goto out;
-	}
 	pthread_mutex_lock(&c->send_lock);
 	pthread_mutex_lock(&c->lock);
 	if (c->state != CONN_READY) {
 		/* Died between connect and now. */
 		pthread_mutex_unlock(&c->lock);
 		pthread_mutex_unlock(&c->send_lock);
-		_complete(r, EBB_EIO);
-		goto out;
+		return EBB_EIO;
 	}
 	fd = c->fd;
-	_pend_add_locked(c, r);
+	if (track)
+		_pend_add_locked(c, r);
+	if (need_rx && c->reader == RD_NONE) {
+		/* Its caller will not read: someone must. */
+		c->reader = RD_RX;
+		_kick_locked(c);
+	}
 	pthread_mutex_unlock(&c->lock);
 
 	proto_prefix_write(pre, (uint32_t)r->enc.sb.size, (uint32_t)plen);
@@ -955,11 +1241,75 @@ void net_issue(struct ebb_net *net, struct ebb_waiter *w, struct ebb_req *r,
 		 * receiver fails everything pending, r included. */
 		shutdown(fd, SHUT_RDWR);
 	pthread_mutex_unlock(&c->send_lock);
-out:
+	return EBB_OK;
+}
+
+/* A caller that meant to read c itself will not: if c's replies are due
+ * and nobody reads them, the receiver does. */
+static void _ensure_reader(struct ebb_conn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->state == CONN_READY && c->reader == RD_NONE && c->npend) {
+		c->reader = RD_RX;
+		_kick_locked(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+void net_issue(struct ebb_net *net, struct ebb_waiter *w, struct ebb_req *r,
+	       const void *payload, size_t plen)
+{
+	struct ebb_conn *c = _conn_for(net, r->node);
+	struct ebb_conn *prev = NULL;
+	ebb_err err;
+	bool bulk;
+
+	r->w = w;
+	r->conn = c;
+	r->done = false;
+	pthread_mutex_lock(&w->mu);
+	w->busy++;
+	if (w->busy == 1) {
+		w->conn = c;
+		w->bulk = false;
+	} else if (!w->bulk) {
+		w->bulk = true; /* from now on the receiver reads for w */
+		prev = w->conn;
+	}
+	bulk = w->bulk;
+	pthread_mutex_unlock(&w->mu);
+	if (prev)
+		_ensure_reader(prev);
+
+	err = net_connect(net, &r->node, 1, NULL, w->start_ms);
+	if (err == EBB_OK)
+		err = _send_req(c, r, payload, plen, true, bulk);
+	if (err != EBB_OK)
+		_complete(r, err);
 	if (r->has_enc) {
 		proto_enc_free(&r->enc);
 		r->has_enc = false;
 	}
+}
+
+/* w's requests are all on c and it leads or follows there: make sure it
+ * is off c's follower list and, if it was handed the read side, that the
+ * read side goes on to someone else. */
+static void _unfollow(struct ebb_conn *c, struct ebb_waiter *w, bool offered)
+{
+	pthread_mutex_lock(&c->lock);
+	if (w->following) {
+		struct ebb_waiter **pp = &c->followers;
+		while (*pp && *pp != w)
+			pp = &(*pp)->fnext;
+		if (*pp)
+			*pp = w->fnext;
+		w->fnext = NULL;
+		w->following = false;
+	}
+	if (offered && c->reader == RD_CALLER)
+		_release_locked(c);
+	pthread_mutex_unlock(&c->lock);
 }
 
 struct ebb_req *waiter_next(struct ebb_waiter *w, unsigned timeout_ms,
@@ -967,16 +1317,75 @@ struct ebb_req *waiter_next(struct ebb_waiter *w, unsigned timeout_ms,
 {
 	struct ebb_req *r = NULL;
 	struct timespec ts = _abs_ms(timeout_ms);
+	uint64_t deadline = _now_ms() + timeout_ms;
 
 	*timed_out = false;
-	pthread_mutex_lock(&w->mu);
-	while (!w->head && w->busy) {
-		if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT &&
-		    !w->head) {
+	for (;;) {
+		struct ebb_conn *c;
+		bool lead = false, offered, more, expired = false;
+
+		pthread_mutex_lock(&w->mu);
+		if (w->head || !w->busy)
+			break; /* with mu */
+		c = w->bulk ? NULL : w->conn;
+		pthread_mutex_unlock(&w->mu);
+		if (c) {
+			/* One request, on c: read it ourselves if nobody
+			 * reads c, else wait to be handed the read side. */
+			pthread_mutex_lock(&c->lock);
+			if (c->state == CONN_READY && c->reader == RD_NONE) {
+				c->reader = RD_CALLER;
+				lead = true;
+			} else if (c->state == CONN_READY && !w->following) {
+				w->fnext = c->followers;
+				c->followers = w;
+				w->following = true;
+			}
+			pthread_mutex_unlock(&c->lock);
+			if (lead) {
+				_lead(c, w, deadline);
+				if (_now_ms() >= deadline) {
+					pthread_mutex_lock(&w->mu);
+					if (w->head || !w->busy)
+						break;
+					*timed_out = true;
+					pthread_mutex_unlock(&w->mu);
+					return NULL;
+				}
+				continue;
+			}
+		}
+		pthread_mutex_lock(&w->mu);
+		while (!w->head && w->busy && !w->offered) {
+			if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) ==
+			    ETIMEDOUT) {
+				expired = true;
+				break;
+			}
+		}
+		offered = w->offered;
+		w->offered = false;
+		more = !w->head && w->busy;
+		pthread_mutex_unlock(&w->mu);
+		if (c) {
+			if (offered && more && !expired) {
+				_lead(c, w, deadline);
+				/* _lead released the read side; we may
+				 * still be on the list from before */
+				offered = false;
+			}
+			_unfollow(c, w, offered);
+		}
+		if (expired || _now_ms() >= deadline) {
+			pthread_mutex_lock(&w->mu);
+			if (w->head || !w->busy)
+				break;
 			*timed_out = true;
-			break;
+			pthread_mutex_unlock(&w->mu);
+			return NULL;
 		}
 	}
+	/* w->mu held */
 	if ((r = w->head)) {
 		w->head = r->dnext;
 		if (!w->head)

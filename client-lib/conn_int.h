@@ -2,34 +2,56 @@
 /* libebb's RPC engine: connections to bbds, pipelined requests, deadlines.
  *
  * DESIGN: a struct ebb_net is the set of connections to one ordered member
- * list (an instance's nodes, or the nodes an admin call talks to).  There is
- * at most one TCP connection per member, opened on first use.  A request is
+ * list (an instance's nodes, or the nodes an admin call talks to).  There
+ * are up to cfg.conns_per_node TCP connections per member, each opened on
+ * first use; a calling thread always uses the same one of them (its slot),
+ * so its requests to a node stay in order and bbd, which serves one
+ * connection with one worker thread, spreads the threads of one ebb_t over
+ * several workers.  A request is
  * a struct ebb_req owned by the caller (often an array of them: one call's
  * batch); the caller encodes its header with req_begin() + proto_put_*(),
  * then net_issue() registers it in the connection's pending table (keyed by
- * msgid) and sends it.  A receiver thread per connection reads reply frames,
- * matches them by msgid and completes the request: the reply header is kept
- * decoded in the request, and a READ payload goes straight into the buffer
- * the caller gave (no copy).  Completions are pushed onto the caller's
- * struct ebb_waiter, on which the caller sleeps with a CLOCK_MONOTONIC
- * deadline.  So one thread may have thousands of requests in flight on all
- * nodes at once, and any number of threads may share the connections.
+ * msgid) and sends it.  Whoever holds a connection's read side (its
+ * "reader") reads reply frames, matches them by msgid and completes the
+ * request: the reply header is kept decoded in the request, and a READ
+ * payload goes straight into the buffer the caller gave (no copy).
+ * Completions are pushed onto the caller's struct ebb_waiter, on which the
+ * caller sleeps with a CLOCK_MONOTONIC deadline.  So one thread may have
+ * thousands of requests in flight on all nodes at once, and any number of
+ * threads may share the connections.
+ *
+ * Leader/follower: a caller waiting for a single request (every namespace
+ * call) takes the read side itself if nobody holds it, and reads until its
+ * own reply is in, completing the others' replies it meets on the way; then
+ * it hands the read side to a follower (a caller sleeping on that
+ * connection), or to the connection's receiver thread if replies are still
+ * due and nobody waits.  So a reply costs one wake-up (the caller's own)
+ * instead of two (receiver, then caller).  Callers with many requests in
+ * flight (striped I/O) leave the reading to the receiver thread, which also
+ * watches an idle connection for the peer closing it.
  *
  * Failure: EOF or a reset fails every pending request of that connection
  * with EIO and marks it dead; the next request reconnects (a restarted bbd
  * is usable again).  A request that gets no reply within the timeout is
  * taken out of the pending table (a late reply is read and dropped) and
- * fails with ETIMEDOUT.  If the receiver is in the middle of reading that
+ * fails with ETIMEDOUT.  If the reader is in the middle of reading that
  * reply's payload into the caller's buffer, the connection is shut down
  * instead: the buffer must not be written after the call returned, and a
- * node that stalls mid-frame is broken anyway.  Sends are bounded by
- * SO_SNDTIMEO, connects by a non-blocking connect + poll, so nothing waits
- * longer than the timeout per round trip.
+ * node that stalls mid-frame is broken anyway.  A calling reader waits for
+ * a frame to begin until its own deadline, then for the rest of a frame
+ * that began at most one more timeout (so a node that stalls mid-frame can
+ * make that call last up to twice the timeout) before it kills the
+ * connection.  Sends are bounded by SO_SNDTIMEO, connects by a non-blocking
+ * connect + poll, so nothing waits longer than that per round trip.
  *
  * Locks (order: send_lock -> conn lock -> waiter mu):
  *   conn->send_lock  one frame on the wire at a time;
- *   conn->lock       state, fd, the pending table, req->state;
+ *   conn->lock       state, fd, the pending table, req->state, who the
+ *                    reader is, the follower list;
  *   waiter->mu       the done list, req->done.
+ * The read side (the socket's receiving half and its read buffer) is owned
+ * by the one reader, not by a lock; only the reader declares a connection
+ * dead.
  */
 #ifndef EBB_CONN_INT_H
 #define EBB_CONN_INT_H
@@ -50,6 +72,7 @@ struct ebb_cfg {
 	unsigned timeout_ms;
 	char *munge_socket;        /* NULL: $EBB_MUNGE_SOCKET / libmunge default */
 	size_t window;             /* bytes in flight per node */
+	unsigned conns_per_node;   /* $EBB_CONNS_PER_NODE, 1..16, default 2 */
 };
 
 /* Where a caller sleeps until its requests complete. */
@@ -61,6 +84,13 @@ struct ebb_waiter {
 	uint64_t start_ms;           /* CLOCK_MONOTONIC ms at waiter_init: a node
 				      * whose connect failed since then is not
 				      * retried for this caller's requests */
+	/* leader/follower (conn.c) */
+	struct ebb_conn *conn;       /* of its only request while !bulk; mu */
+	bool bulk;                   /* several in flight: the receiver reads
+				      * for it; mu */
+	bool offered;                /* handed the read side of conn; mu */
+	bool following;              /* on conn's follower list; conn lock */
+	struct ebb_waiter *fnext;    /* that list; conn lock */
 };
 
 enum req_state { REQ_OFF, REQ_PENDING, REQ_CLAIMED };
@@ -95,7 +125,8 @@ struct ebb_req {
 struct ebb_net {
 	struct ebb_cfg cfg;
 	unsigned n;
-	struct ebb_conn **conns;   /* n, in rank order */
+	unsigned per;              /* connections per member (cfg) */
+	struct ebb_conn **conns;   /* n * per: member i's are [i*per, i*per+per) */
 	uint64_t next_msgid;       /* atomic */
 };
 
