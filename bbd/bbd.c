@@ -10,6 +10,9 @@
  * that sees the file can connect at once.  SIGTERM/SIGINT stop the
  * listener, let the workers finish what is in flight, sync every LMDB
  * environment and exit 0.  docs/internals/threads.md describes the threads.
+ * Mounts (bbd_mount.c): stale ones are cleaned before serving, instances
+ * that asked for one are mounted again by a thread once the listener is
+ * up, SIGCHLD reaps their ebb-fuse, and shutdown unmounts them first.
  */
 #include "config.h"
 
@@ -41,6 +44,11 @@
 #ifndef LOCALSTATEDIR
 #define LOCALSTATEDIR "/var"
 #endif
+#ifndef BBD_FUSE_HELPER
+#define BBD_FUSE_HELPER "/usr/local/bin/ebb-fuse"
+#endif
+#define BBD_MOUNT_ROOT "/mnt/ebb"
+#define BBD_MOUNT_TIMEOUT_MS 10000
 
 #define EXIT_CONFIG 2
 
@@ -124,6 +132,37 @@ static ebb_err _conf_set(void *ctx, const char *key, const char *value,
 		rc = _parse_uint(value, 1, 256, &c->workers, err, errlen);
 	} else if (!strcmp(key, "io_threads")) {
 		rc = _parse_uint(value, 1, 1024, &c->io_threads, err, errlen);
+	} else if (!strcmp(key, "mount_root")) {
+		if (!*value || strlen(value) > 1024) {
+			snprintf(err, errlen, "mount_root: empty or too long");
+			return EBB_E_CONFIG;
+		}
+		_set_str(&c->mount_root, value);
+	} else if (!strcmp(key, "fuse_helper")) {
+		if (value[0] != '/') {
+			snprintf(err, errlen, "fuse_helper: '%s' is not an "
+				 "absolute path", value);
+			return EBB_E_CONFIG;
+		}
+		_set_str(&c->fuse_helper, value);
+	} else if (!strcmp(key, "mount_timeout")) {
+		/* milliseconds, or seconds with an "s" */
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(value, &end, 10);
+		if (!errno && end != value && !strcmp(end, "s") && v <= 3600)
+			v *= 1000;
+		else if (errno || end == value || (*end && strcmp(end, "ms")))
+			v = 0;
+		if (v < 100 || v > 3600000) {
+			snprintf(err, errlen, "mount_timeout: '%s' is not "
+				 "100ms..3600s (a number is milliseconds)",
+				 value);
+			return EBB_E_CONFIG;
+		}
+		c->mount_timeout_ms = (unsigned)v;
 	} else if (!strcmp(key, "log_level")) {
 		c->log_level = log_level_parse(value);
 		if (c->log_level < 0) {
@@ -157,12 +196,19 @@ static void _usage(FILE *f)
 "  -w, --workers N         network worker threads (default: CPUs, max 8)\n"
 "  -i, --io-threads N      disk I/O threads (default 8)\n"
 "  -L, --log-level LEVEL   error, warn, info (default) or debug\n"
+"      --mount-root DIR    where instances are mounted, as DIR/ID (default\n"
+"                          %s; %%n = the node name)\n"
+"      --fuse-helper PATH  the ebb-fuse program (default %s)\n"
+"      --mount-timeout MS  how long a new mount may take to answer\n"
+"                          (default %d; \"10s\" works too)\n"
 "  -V, --version           print the version and exit\n"
 "  -h, --help              print this help and exit\n"
 "Configuration keys mirror the long options (listen, root, capacity,\n"
 "slurm_user, munge_socket, node_name, workers, io_threads, log_level,\n"
-"port_file); options override the file.\n",
-		SYSCONFDIR, BBD_DEFAULT_PORT, LOCALSTATEDIR);
+"port_file, mount_root, fuse_helper, mount_timeout); options override\n"
+"the file.\n",
+		SYSCONFDIR, BBD_DEFAULT_PORT, LOCALSTATEDIR, BBD_MOUNT_ROOT,
+		BBD_FUSE_HELPER, BBD_MOUNT_TIMEOUT_MS);
 }
 
 static void _conf_free(struct bbd_conf *c)
@@ -173,6 +219,8 @@ static void _conf_free(struct bbd_conf *c)
 	free(c->root);
 	free(c->munge_socket);
 	free(c->node_name);
+	free(c->mount_root);
+	free(c->fuse_helper);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -189,6 +237,9 @@ static const struct option _options[] = {
 	{"workers", required_argument, NULL, 'w'},
 	{"io-threads", required_argument, NULL, 'i'},
 	{"log-level", required_argument, NULL, 'L'},
+	{"mount-root", required_argument, NULL, 1001},
+	{"fuse-helper", required_argument, NULL, 1002},
+	{"mount-timeout", required_argument, NULL, 1003},
 	{"version", no_argument, NULL, 'V'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -208,6 +259,9 @@ static const char *_opt_key(int ch)
 	case 'w': return "workers";
 	case 'i': return "io_threads";
 	case 'L': return "log_level";
+	case 1001: return "mount_root";
+	case 1002: return "fuse_helper";
+	case 1003: return "mount_timeout";
 	}
 	return NULL;
 }
@@ -295,6 +349,12 @@ static void _configure(struct bbd_conf *c, int argc, char **argv)
 		c->workers = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu;
 	if (!c->io_threads)
 		c->io_threads = 8;
+	if (!c->mount_root)
+		c->mount_root = strdup(BBD_MOUNT_ROOT);
+	if (!c->fuse_helper)
+		c->fuse_helper = strdup(BBD_FUSE_HELPER);
+	if (!c->mount_timeout_ms)
+		c->mount_timeout_ms = BBD_MOUNT_TIMEOUT_MS;
 	_absolute(&c->root);
 	_absolute(&c->port_file);
 }
@@ -452,6 +512,10 @@ static void _signal_cb(evutil_socket_t sig, short what, void *arg)
 	struct bbd *b = arg;
 
 	(void)what;
+	if (sig == SIGCHLD) {
+		bbd_mount_reap(b); /* our ebb-fuse children, by PID */
+		return;
+	}
 	if (sig == SIGHUP) {
 		log_info("SIGHUP ignored (logs go to stderr; nothing to reopen)");
 		return;
@@ -463,8 +527,8 @@ static void _signal_cb(evutil_socket_t sig, short what, void *arg)
 int main(int argc, char **argv)
 {
 	struct bbd b;
-	struct event *sigs[3] = {NULL, NULL, NULL};
-	static const int signums[3] = {SIGTERM, SIGINT, SIGHUP};
+	struct event *sigs[4] = {NULL, NULL, NULL, NULL};
+	static const int signums[4] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
 	struct statvfs vfs;
 	char err[512], cap[32];
 	int ready_fd = -1, status = 1;
@@ -483,6 +547,8 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&b.admin_lock, NULL);
 	pthread_mutex_init(&b.sync_lock, NULL);
 	pthread_cond_init(&b.sync_cond, NULL);
+	pthread_mutex_init(&b.mount_lock, NULL);
+	pthread_cond_init(&b.mount_cond, NULL);
 	evthread_use_pthreads();
 
 	if (bbd_inst_init(&b, err, sizeof(err)) != EBB_OK) {
@@ -510,11 +576,14 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		goto stop;
 	}
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		sigs[i] = evsignal_new(b.base, signums[i], _signal_cb, &b);
 		if (sigs[i])
 			evsignal_add(sigs[i], NULL);
 	}
+	/* Instances that asked for a mount get it again (after a restart),
+	 * now that this node answers. */
+	bbd_mount_start_thread(&b);
 	if (_write_port_file(&b) != EBB_OK)
 		goto stop;
 	log_info("bbd %s serving on %s (port %u) as node '%s': root %s, "
@@ -533,6 +602,8 @@ int main(int argc, char **argv)
 	event_base_dispatch(b.base);
 	status = 0;
 stop:
+	/* Mounts go while the nodes still answer; they come back at start. */
+	bbd_mount_fini(&b);
 	bbd_net_stop(&b);
 	bbd_io_stop(&b);
 	bbd_net_free(&b);
@@ -546,7 +617,7 @@ stop:
 		unlink(b.conf.port_file);
 out:
 	bbd_inst_fini(&b);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (sigs[i])
 			event_free(sigs[i]);
 	if (b.base)
@@ -555,6 +626,7 @@ out:
 	_conf_free(&b.conf);
 	pthread_rwlock_destroy(&b.reg_lock);
 	pthread_mutex_destroy(&b.admin_lock);
+	free(b.mount_root);
 	libevent_global_shutdown();
 	return status;
 }

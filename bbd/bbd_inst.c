@@ -13,6 +13,10 @@
  * reopened.  Create and destroy run on I/O threads and are serialised by
  * bbd->admin_lock; lookups from any thread take bbd->reg_lock for reading
  * and a reference (struct bbd_inst.refs) that keeps the instance open.
+ * An instance created with `mount` is registered, then mounted
+ * (bbd_mount.c); if the mount does not come up the create is undone.
+ * Destroy unmounts before the rename.  `mount` is stored with the other
+ * parameters, so a restarted bbd mounts it again.
  */
 #include "config.h"
 
@@ -44,6 +48,7 @@ struct params {
 	uint32_t stripe_size;
 	uint64_t capacity;
 	uint32_t uid, gid;
+	bool mount;
 };
 
 /* ---- small file-system helpers ------------------------------------------ */
@@ -130,6 +135,7 @@ static struct bbd_inst *_inst_alloc(struct bbd *b)
 	inst->bbd = b;
 	atomic_init(&inst->refs, 1);
 	inst->dirfd = inst->datafd = -1;
+	inst->mnt.inst = inst;
 	pthread_mutex_init(&inst->obj_lock, NULL);
 	return inst;
 }
@@ -143,6 +149,7 @@ static ebb_err _inst_set_params(struct bbd_inst *inst, const struct params *p)
 	inst->capacity = p->capacity;
 	inst->uid = p->uid;
 	inst->gid = p->gid;
+	inst->mount = p->mount;
 	inst->members = calloc(p->nmembers, sizeof(char *));
 	if (!inst->members)
 		return EBB_ENOMEM;
@@ -161,7 +168,8 @@ static bool _inst_same(const struct bbd_inst *inst, const struct params *p)
 {
 	if (inst->rank != p->rank || inst->stripe_size != p->stripe_size ||
 	    inst->capacity != p->capacity || inst->uid != p->uid ||
-	    inst->gid != p->gid || inst->nmembers != p->nmembers)
+	    inst->gid != p->gid || inst->nmembers != p->nmembers ||
+	    inst->mount != p->mount)
 		return false;
 	for (uint32_t i = 0; i < p->nmembers; i++) {
 		const msgpack_object_str *s = &p->members[i].via.str;
@@ -174,7 +182,8 @@ static bool _inst_same(const struct bbd_inst *inst, const struct params *p)
 }
 
 /* Parse the parameter list shared by INST_CREATE and the stored record:
- * inst, rank, members[], stripe_size, capacity, uid, gid. */
+ * inst, rank, members[], stripe_size, capacity, uid, gid[, mount].  mount
+ * is optional: older clients and records made before mounts mean false. */
 static ebb_err _params_get(struct proto_dec *d, struct params *p, char *why,
 			   size_t whylen)
 {
@@ -186,6 +195,8 @@ static ebb_err _params_get(struct proto_dec *d, struct params *p, char *why,
 	proto_get_u64(d, &p->capacity);
 	proto_get_u32(d, &p->uid);
 	proto_get_u32(d, &p->gid);
+	if (d->err == EBB_OK && d->pos < d->n)
+		proto_get_bool(d, &p->mount);
 	if (proto_dec_end(d) != EBB_OK) {
 		snprintf(why, whylen, "%s", d->detail);
 		return EBB_E_PROTO;
@@ -235,7 +246,7 @@ static ebb_err _params_store(struct bbd_inst *inst, char *why, size_t whylen)
 	MDB_val k = {sizeof(_params_key) - 1, (void *)_params_key}, v;
 	int rc;
 
-	proto_enc_request(&e, PARAMS_VERSION, 0, 7);
+	proto_enc_request(&e, PARAMS_VERSION, 0, 8);
 	proto_put_cstr(&e, inst->id);
 	proto_put_u64(&e, inst->rank);
 	proto_put_array(&e, inst->nmembers);
@@ -245,6 +256,7 @@ static ebb_err _params_store(struct bbd_inst *inst, char *why, size_t whylen)
 	proto_put_u64(&e, inst->capacity);
 	proto_put_u64(&e, inst->uid);
 	proto_put_u64(&e, inst->gid);
+	proto_put_bool(&e, inst->mount);
 	v.mv_size = e.sb.size;
 	v.mv_data = e.sb.data;
 	rc = mdb_txn_begin(inst->env, NULL, 0, &txn);
@@ -378,6 +390,28 @@ static ebb_err _inst_open(struct bbd *b, const char *name, bool create,
 	return EBB_OK;
 }
 
+/* Destroy's commit: rename the directory to trash, forget the instance.
+ * Its tree goes when the last reference does.  admin_lock held. */
+static ebb_err _inst_remove_locked(struct bbd *b, struct bbd_inst *inst,
+				   char *why, size_t whylen)
+{
+	char trash[64];
+
+	snprintf(trash, sizeof(trash), ".trash-%u-%ld",
+		 atomic_fetch_add(&b->trash_seq, 1), (long)time(NULL));
+	if (renameat(b->instdirfd, inst->id, b->instdirfd, trash) != 0 ||
+	    fsync(b->instdirfd) != 0) {
+		snprintf(why, whylen, "rename %s: %s", inst->id,
+			 strerror(errno));
+		return ebb_err_from_errno(errno);
+	}
+	snprintf(inst->trash, sizeof(inst->trash), "%s", trash);
+	inst->destroyed = true;
+	if (_inst_unregister(b, inst))
+		bbd_inst_unref(inst); /* the registry's reference */
+	return EBB_OK;
+}
+
 /* ---- handlers ---------------------------------------------------------------- */
 
 ebb_err bbd_op_inst_create(struct bbd_req *r)
@@ -398,11 +432,31 @@ ebb_err bbd_op_inst_create(struct bbd_req *r)
 	pthread_mutex_lock(&b->admin_lock);
 	old = bbd_inst_get(b, p.id, p.idlen);
 	if (old) {
-		if (_inst_same(old, &p))
-			r->status = EBB_OK;
-		else
+		enum bbd_mount_state ms;
+		char path[8];
+
+		if (!_inst_same(old, &p)) {
 			bbd_req_fail(r, EBB_EEXIST, "instance %s exists with "
 				     "other parameters", old->id);
+			goto out;
+		}
+		/* Identical: never a second mount, but one that failed (or
+		 * that start-up has not remounted yet) is started again. */
+		bbd_mount_info(old, &ms, path, sizeof(path), why, sizeof(why));
+		if (old->mount && (ms == BBD_MOUNT_NONE ||
+				   ms == BBD_MOUNT_FAILED)) {
+			e = bbd_mount_start(old, why, sizeof(why));
+			if (e != EBB_OK) {
+				bbd_req_fail(r, e, "%s", why);
+				goto out;
+			}
+		}
+		/* created = false: a caller rolling back a failed create on
+		 * other members must not destroy this one, which it did not
+		 * make and which may hold data. */
+		proto_put_bool(&r->res, false);
+		r->nres = 1;
+		r->status = EBB_OK;
 		goto out;
 	}
 	bbd_inst_totals(b, &reserved, &used, &count);
@@ -465,9 +519,28 @@ ebb_err bbd_op_inst_create(struct bbd_req *r)
 	made = false;
 	_inst_register(b, inst);
 	log_info("instance %s created: rank %u of %u, stripe %u, capacity %"
-		 PRIu64 ", owner %u:%u", inst->id, inst->rank, inst->nmembers,
-		 inst->stripe_size, inst->capacity, inst->uid, inst->gid);
+		 PRIu64 ", owner %u:%u%s", inst->id, inst->rank, inst->nmembers,
+		 inst->stripe_size, inst->capacity, inst->uid, inst->gid,
+		 inst->mount ? ", mounting" : "");
+	/* Registered first: the other members' ebb-fuse need it too.  A
+	 * mount that does not come up undoes this create. */
+	if (inst->mount &&
+	    (e = bbd_mount_start(inst, why, sizeof(why))) != EBB_OK) {
+		char why2[160];
+
+		/* (bbd_mount_start took down what it had built.) */
+		bbd_req_fail(r, e, "%s", why);
+		log_info("instance %s: mount failed, create rolled back",
+			 inst->id);
+		if (_inst_remove_locked(b, inst, why2, sizeof(why2)) != EBB_OK)
+			log_error("instance %.*s: rollback: %s", (int)p.idlen,
+				  p.id, why2);
+		inst = NULL; /* the registry's reference went with it */
+		goto out;
+	}
 	inst = NULL;
+	proto_put_bool(&r->res, true); /* created by this call */
+	r->nres = 1;
 	r->status = EBB_OK;
 out:
 	if (inst)
@@ -490,7 +563,8 @@ ebb_err bbd_op_inst_destroy(struct bbd_req *r)
 	struct bbd_inst *inst = NULL;
 	const char *id = NULL;
 	uint32_t len = 0;
-	char trash[64];
+	char why[160];
+	ebb_err e;
 
 	proto_get_str(&r->dec, &id, &len, PROTO_MAX_INST_ID);
 	if (bbd_req_args(r))
@@ -505,18 +579,13 @@ ebb_err bbd_op_inst_destroy(struct bbd_req *r)
 			     id);
 		goto out;
 	}
-	snprintf(trash, sizeof(trash), ".trash-%u-%ld",
-		 atomic_fetch_add(&b->trash_seq, 1), (long)time(NULL));
-	if (renameat(b->instdirfd, inst->id, b->instdirfd, trash) != 0 ||
-	    fsync(b->instdirfd) != 0) {
-		bbd_req_fail(r, ebb_err_from_errno(errno), "rename %s: %s",
-			     inst->id, strerror(errno));
+	/* The mount first: nothing may use the instance through it once
+	 * its data starts to go. */
+	bbd_mount_stop(inst);
+	if ((e = _inst_remove_locked(b, inst, why, sizeof(why))) != EBB_OK) {
+		bbd_req_fail(r, e, "%s", why);
 		goto out;
 	}
-	snprintf(inst->trash, sizeof(inst->trash), "%s", trash);
-	inst->destroyed = true;
-	if (_inst_unregister(b, inst))
-		bbd_inst_unref(inst); /* the registry's reference */
 	log_info("instance %s destroyed", inst->id);
 	r->status = EBB_OK;
 out:
@@ -528,7 +597,11 @@ out:
 
 static void _put_inst_map(struct proto_enc *e, struct bbd_inst *inst)
 {
-	proto_put_map(e, 10);
+	enum bbd_mount_state ms;
+	char path[4096], why[160];
+
+	bbd_mount_info(inst, &ms, path, sizeof(path), why, sizeof(why));
+	proto_put_map(e, 13);
 	proto_put_cstr(e, "id");
 	proto_put_cstr(e, inst->id);
 	proto_put_cstr(e, "rank");
@@ -551,6 +624,12 @@ static void _put_inst_map(struct proto_enc *e, struct bbd_inst *inst)
 	proto_put_cstr(e, "active");
 	proto_put_cstr(e, "files");
 	proto_put_u64(e, bbd_meta_files(inst));
+	proto_put_cstr(e, "mount");
+	proto_put_cstr(e, path[0] ? path : NULL);
+	proto_put_cstr(e, "mount_state");
+	proto_put_cstr(e, bbd_mount_state_name(ms));
+	proto_put_cstr(e, "mount_error");
+	proto_put_cstr(e, why[0] ? why : NULL);
 }
 
 ebb_err bbd_op_inst_list(struct bbd_req *r)
@@ -561,6 +640,7 @@ ebb_err bbd_op_inst_list(struct bbd_req *r)
 
 	if (bbd_req_args(r))
 		return r->status;
+	bbd_mount_reap(b);
 	pthread_rwlock_rdlock(&b->reg_lock);
 	for (inst = b->insts; inst; inst = inst->next)
 		n++;
@@ -583,6 +663,7 @@ ebb_err bbd_op_inst_get(struct bbd_req *r)
 		return r->status;
 	if (proto_check_inst_id(id, len) != EBB_OK)
 		return bbd_req_fail(r, EBB_E_PROTO, "bad instance id");
+	bbd_mount_reap(r->bbd);
 	r->inst = bbd_inst_get(r->bbd, id, len);
 	if (!r->inst)
 		return bbd_req_fail(r, EBB_E_NOINST, "no instance '%.*s'",
@@ -597,12 +678,14 @@ ebb_err bbd_op_node_status(struct bbd_req *r)
 {
 	struct bbd *b = r->bbd;
 	uint64_t reserved, used;
-	unsigned count;
+	unsigned count, mounted, failed;
 
 	if (bbd_req_args(r))
 		return r->status;
+	bbd_mount_reap(b);
 	bbd_inst_totals(b, &reserved, &used, &count);
-	proto_put_map(&r->res, 8);
+	bbd_mount_counts(b, &mounted, &failed);
+	proto_put_map(&r->res, 10);
 	proto_put_cstr(&r->res, "node");
 	proto_put_cstr(&r->res, b->conf.node_name);
 	proto_put_cstr(&r->res, "version");
@@ -619,6 +702,10 @@ ebb_err bbd_op_node_status(struct bbd_req *r)
 	proto_put_u64(&r->res, used);
 	proto_put_cstr(&r->res, "instances");
 	proto_put_u64(&r->res, count);
+	proto_put_cstr(&r->res, "mounts");
+	proto_put_u64(&r->res, mounted);
+	proto_put_cstr(&r->res, "mounts_failed");
+	proto_put_u64(&r->res, failed);
 	r->nres = 1;
 	r->status = EBB_OK;
 	return r->status;
@@ -699,13 +786,14 @@ ebb_err bbd_inst_init(struct bbd *b, char *err, size_t errlen)
 		}
 		_inst_register(b, inst);
 		log_info("instance %s reopened: rank %u of %u, %" PRIu64
-			 " of %" PRIu64 " bytes used, %" PRIu64 " dentries",
+			 " of %" PRIu64 " bytes used, %" PRIu64 " dentries%s",
 			 inst->id, inst->rank, inst->nmembers,
 			 (uint64_t)atomic_load(&inst->used), inst->capacity,
-			 bbd_meta_files(inst));
+			 bbd_meta_files(inst),
+			 inst->mount ? ", to be mounted again" : "");
 	}
 	closedir(d);
-	return EBB_OK;
+	return bbd_mount_recover(b, err, errlen);
 }
 
 void bbd_inst_sync_all(struct bbd *b)

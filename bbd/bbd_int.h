@@ -35,6 +35,9 @@
 #define BBD_CONN_MAX_OUTBYTES (64u * 1024 * 1024)
 /* Bytes moved per read/write callback of a connection. */
 #define BBD_CONN_MAX_SINGLE_IO (4 * 1024 * 1024)
+/* Payloads from this size on bypass the bufferevent (see bbd_net.c), and
+ * READ replies from this size on go out with sendfile (bbd_data.c). */
+#define BBD_CONN_DIRECT_MIN (64u * 1024)
 /* Objects: nothing may be stored past this offset (EFBIG). */
 #define BBD_MAX_FILE_SIZE (1ull << 44)
 /* LMDB map size per instance: sparse, so only used pages cost disk. */
@@ -63,12 +66,16 @@ struct bbd_conf {
 	unsigned io_threads;
 	int log_level;
 	bool foreground;
+	char *mount_root;      /* "%n" = node name; expanded in bbd->mount_root */
+	char *fuse_helper;     /* the ebb-fuse binary */
+	unsigned mount_timeout_ms;
 };
 
 /* ---- connections (bbd_net.c) ------------------------------------------- */
 enum bbd_conn_state {
 	BBD_CONN_PREFIX,   /* waiting for an 8-byte frame prefix */
 	BBD_CONN_BODY,     /* have a prefix, waiting for header + payload */
+	BBD_CONN_PAYLOAD,  /* header in hand, big payload read straight in */
 	BBD_CONN_AUTH,     /* HELLO is being checked: reading paused */
 	BBD_CONN_DRAIN,    /* a fatal reply is queued: close once it is sent */
 	BBD_CONN_CLOSED,   /* socket gone; lives on until in-flight requests end */
@@ -88,6 +95,11 @@ struct bbd_conn {
 	uid_t uid;
 	gid_t gid;
 	uint32_t hlen, plen;       /* of the frame being read (BODY) */
+	/* PAYLOAD: the header and a buffer the payload is read into */
+	struct event *fill_ev;     /* EV_READ on the socket, or NULL */
+	uint8_t *fill_hdr;         /* hlen bytes, owned */
+	uint8_t *fill_buf;         /* plen bytes, owned */
+	uint32_t fill_done;        /* payload bytes in fill_buf */
 	unsigned inflight;         /* requests not yet answered */
 	uint64_t inbytes;          /* payload bytes held by those requests */
 	struct bbd_conn *prev, *next; /* worker's list */
@@ -144,6 +156,28 @@ struct bbd_worker {
 	struct event *stop_timer;
 };
 
+/* ---- mounts (bbd_mount.c) ----------------------------------------------- */
+enum bbd_mount_state {
+	BBD_MOUNT_NONE,        /* not mounted (none asked, or not started yet) */
+	BBD_MOUNT_STARTING,    /* mounted, ebb-fuse started, not answering yet */
+	BBD_MOUNT_MOUNTED,     /* the mount answered statfs */
+	BBD_MOUNT_FAILED,      /* ebb-fuse died or never answered */
+	BBD_MOUNT_UNMOUNTING,  /* destroy or shutdown is taking it down */
+	BBD_MOUNT_NSTATES
+};
+
+/* The mount of one instance on this node.  Fields are protected by
+ * bbd->mount_lock; state changes only through _mount_set_state(). */
+struct bbd_mount {
+	enum bbd_mount_state state;
+	pid_t pid;                 /* our ebb-fuse child, 0 if none */
+	bool reaped;               /* pid has been waited for */
+	int wstatus;               /* its wait status, once reaped */
+	char why[160];             /* the last failure, for INST_GET */
+	struct bbd_mount *next;    /* bbd->children while pid is unreaped */
+	struct bbd_inst *inst;     /* back pointer */
+};
+
 /* ---- instances (bbd_inst.c, bbd_meta.c, bbd_data.c) -------------------- */
 struct bbd_obj;
 
@@ -158,10 +192,14 @@ struct bbd_inst {
 	uint32_t stripe_size;
 	uint64_t capacity;
 	uint32_t uid, gid;
+	bool mount;                /* a FUSE mount was asked at INST_CREATE */
+	struct bbd_mount mnt;      /* see bbd_mount.c */
 	/* storage */
 	MDB_env *env;
 	MDB_dbi dbi_dentries;
 	MDB_dbi dbi_config;
+	uint64_t meta_alloc;       /* LMDB file bytes fallocated; under
+	                            * LMDB's writer lock, see bbd_meta.c */
 	int dirfd;                 /* the instance directory (follows renames) */
 	int datafd;                /* its data/ directory */
 	atomic_uint_fast64_t used; /* bytes of object files (st_blocks) */
@@ -201,6 +239,15 @@ struct bbd {
 	pthread_mutex_t sync_lock;
 	pthread_cond_t sync_cond;
 	bool sync_stop;            /* protected by sync_lock */
+	/* mounts (bbd_mount.c) */
+	char *mount_root;          /* conf.mount_root expanded, absolute */
+	pthread_mutex_t mount_lock;/* leaf: struct bbd_mount fields, children */
+	pthread_cond_t mount_cond; /* a child was reaped, a probe finished */
+	struct bbd_mount *children;/* mounts with an unreaped ebb-fuse */
+	bool mounts_closed;        /* shutdown: no new mount; admin_lock */
+	pthread_t mount_thread;    /* start-up remounts */
+	bool mount_thread_started;
+	atomic_bool mount_thread_stop;
 };
 
 /* ---- bbd_net.c ------------------------------------------------------------ */
@@ -244,6 +291,36 @@ ebb_err bbd_op_inst_destroy(struct bbd_req *r);
 ebb_err bbd_op_inst_list(struct bbd_req *r);
 ebb_err bbd_op_inst_get(struct bbd_req *r);
 ebb_err bbd_op_node_status(struct bbd_req *r);
+
+/* ---- bbd_mount.c --------------------------------------------------------------- */
+/* Expand mount_root, kill ebb-fuse processes a previous bbd left, detach
+ * stale fuse.ebb mounts under mount_root and remove mount point dirs.
+ * Main thread, at start-up, after the instances are reopened. */
+ebb_err bbd_mount_recover(struct bbd *b, char *err, size_t errlen);
+/* Start a thread that mounts again every instance that asked for a mount
+ * (the listener must be up: ebb-fuse talks to this node too).  Main. */
+void bbd_mount_start_thread(struct bbd *b);
+/* Shutdown: stop that thread, then unmount everything; no mount starts
+ * after this.  Main thread, before bbd_net_stop(). */
+void bbd_mount_fini(struct bbd *b);
+/* Mount inst on <mount_root>/<id> and start ebb-fuse; returns once the
+ * mount answers (EBB_OK, state MOUNTED) or has been taken down again
+ * (error, state FAILED, why filled).  Blocking: an I/O thread or the
+ * mount thread, with bbd->admin_lock held. */
+ebb_err bbd_mount_start(struct bbd_inst *inst, char *why, size_t whylen);
+/* Unmount (lazily if busy), stop our ebb-fuse, remove the mount point.
+ * Never fails; logs.  Same threads and lock as bbd_mount_start(). */
+void bbd_mount_stop(struct bbd_inst *inst);
+/* Reap exited ebb-fuse children (a mounted one becomes FAILED).  Any
+ * thread; takes mount_lock. */
+void bbd_mount_reap(struct bbd *b);
+/* The mount's state name, path (malloc'd, NULL if no mount asked) and
+ * failure reason, consistent with each other.  Any thread. */
+const char *bbd_mount_state_name(enum bbd_mount_state s);
+void bbd_mount_info(struct bbd_inst *inst, enum bbd_mount_state *state,
+		    char *path, size_t pathlen, char *why, size_t whylen);
+/* Counts of MOUNTED and FAILED mounts, for NODE_STATUS. */
+void bbd_mount_counts(struct bbd *b, unsigned *mounted, unsigned *failed);
 
 /* ---- bbd_meta.c ---------------------------------------------------------------- */
 /* Open (create if asked) the LMDB environment of inst in its dirfd. */

@@ -10,7 +10,7 @@
 PROTO_OP(HELLO,        1, AUTH,  "version, cred, client", "version, node")
 PROTO_OP(PING,         2, NODE,  "", "")
 PROTO_OP(NODE_STATUS,  3, NODE,  "", "status-map")
-PROTO_OP(INST_CREATE,  4, ADMIN, "inst, rank, members[], stripe_size, capacity, uid, gid", "")
+PROTO_OP(INST_CREATE,  4, ADMIN, "inst, rank, members[], stripe_size, capacity, uid, gid, mount", "created")
 PROTO_OP(INST_DESTROY, 5, ADMIN, "inst", "")
 PROTO_OP(INST_LIST,    6, NODE,  "", "inst-map[]")
 PROTO_OP(INST_GET,     7, NODE,  "inst", "inst-map")

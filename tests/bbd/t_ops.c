@@ -136,7 +136,7 @@ int main(void)
 	const char *members[1] = {member};
 	struct proto_attr a, f, d, s;
 	uint64_t used, cap, files;
-	bool b1;
+	bool b1, created;
 	int fd, ufd;
 	long st;
 
@@ -157,9 +157,16 @@ int main(void)
 	is_int(_rq(fd, PROTO_OP_INST_CREATE, "sumuuuu", INST, 0ull, 1u, members,
 		   4096ull, 1ull << 20, (uint64_t)USER, (uint64_t)USER),
 	       EBB_OK, "INST_CREATE");
+	created = false;
+	ok(proto_get_bool(&_dec, &created) && created,
+	   "INST_CREATE says it created the instance");
 	is_int(_rq(fd, PROTO_OP_INST_CREATE, "sumuuuu", INST, 0ull, 1u, members,
 		   4096ull, 1ull << 20, (uint64_t)USER, (uint64_t)USER),
 	       EBB_OK, "INST_CREATE again, same parameters: OK");
+	created = true;
+	ok(proto_get_bool(&_dec, &created) && !created,
+	   "a repeated INST_CREATE says it did not create it (so a rollback "
+	   "elsewhere leaves it alone)");
 	is_int(_rq(fd, PROTO_OP_INST_CREATE, "sumuuuu", INST, 0ull, 1u, members,
 		   8192ull, 1ull << 20, (uint64_t)USER, (uint64_t)USER),
 	       EBB_EEXIST, "INST_CREATE, other parameters: EEXIST");
@@ -205,8 +212,8 @@ int main(void)
 	       "LOOKUP of the root by the owner");
 	a = _attr();
 	ok(a.ino == PROTO_ROOT_INO && a.parent == PROTO_ROOT_INO &&
-		   a.mode == (S_IFDIR | 0755) && a.uid == USER && a.gid == USER,
-	   "root: inode 1, parent 1, drwxr-xr-x, owned by the instance owner");
+		   a.mode == (S_IFDIR | 0700) && a.uid == USER && a.gid == USER,
+	   "root: inode 1, parent 1, drwx------, owned by the instance owner");
 	is_int(_rq(fd, PROTO_OP_LOOKUP, "sus", "nope", 1ull, "x"), EBB_E_NOINST,
 	       "LOOKUP in an unknown instance: E_NOINST");
 	is_int(_rq(ufd, PROTO_OP_CREATE, "susuu", INST, 1ull, "f", 0644ull, 0ull),
