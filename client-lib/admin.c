@@ -11,6 +11,8 @@
  * nothing is left half-created, and errmsg names the first member that
  * failed and why ("host:port: reason", the daemon's detail when it gave
  * one).  Destroy treats "no such instance" as done, so it can be retried.
+ * With spec->mount every member answers only once its FUSE mount works
+ * (bbd, docs/internals/mounts.md), so success means mounted everywhere.
  */
 #include "config.h"
 
@@ -150,7 +152,8 @@ int ebb_instance_create(const struct ebb_instance_spec *spec,
 	}
 	for (unsigned i = 0; i < net.n; i++) {
 		struct proto_enc *e = req_begin(&net, &reqs[i], i,
-						PROTO_OP_INST_CREATE, 7);
+						PROTO_OP_INST_CREATE,
+						spec->mount ? 8 : 7);
 		proto_put_cstr(e, spec->id);
 		proto_put_u64(e, i);
 		proto_put_array(e, net.n);
@@ -160,12 +163,24 @@ int ebb_instance_create(const struct ebb_instance_spec *spec,
 		proto_put_u64(e, spec->capacity);
 		proto_put_u64(e, spec->uid);
 		proto_put_u64(e, spec->gid);
+		/* Left out when false: daemons from before mounts take
+		 * 7 arguments, and 7 still mean "no mount". */
+		if (spec->mount)
+			proto_put_bool(e, true);
 	}
 	(void)net_run(&net, reqs, net.n);
 	err = EBB_OK;
 	for (unsigned i = 0; i < net.n; i++) {
-		made[i] = reqs[i].status == EBB_OK;
-		if (!made[i] && err == EBB_OK) {
+		bool created = false;
+
+		/* Roll back only what this call made: a member that already
+		 * had the instance (a repeated create) keeps it and its data.
+		 * A reply without the flag proves nothing: keep it too. */
+		if (reqs[i].status == EBB_OK && reqs[i].has_dec &&
+		    reqs[i].dec.pos < reqs[i].dec.n)
+			(void)proto_get_bool(&reqs[i].dec, &created);
+		made[i] = reqs[i].status == EBB_OK && created;
+		if (reqs[i].status != EBB_OK && err == EBB_OK) {
 			err = reqs[i].status;
 			_req_msg(&net, &reqs[i], errmsg, errlen);
 		}
@@ -262,6 +277,8 @@ int ebb_node_status(const char *addr, const struct ebb_options *opts,
 		st->reserved = _u64(map, "reserved");
 		st->used = _u64(map, "used");
 		st->ninstances = (unsigned)_u64(map, "instances");
+		st->nmounted = (unsigned)_u64(map, "mounts");
+		st->nmount_failed = (unsigned)_u64(map, "mounts_failed");
 	}
 	req_release(&r);
 	net_fini(&net);
@@ -277,6 +294,8 @@ void ebb_instance_info_free(struct ebb_instance_info *info)
 	free(info->members);
 	info->members = NULL;
 	info->nmembers = 0;
+	free(info->mount);
+	info->mount = NULL;
 }
 
 void ebb_instance_list_free(struct ebb_instance_info *list, unsigned n)
@@ -303,6 +322,13 @@ static ebb_err _info_from_map(const msgpack_object *map,
 	info->gid = (gid_t)_u64(map, "gid");
 	if (!proto_map_str(map, "state", info->state, sizeof(info->state)))
 		strcpy(info->state, "?");
+	/* Older daemons send no mount keys: "none". */
+	if (!proto_map_str(map, "mount_state", info->mount_state,
+			   sizeof(info->mount_state)))
+		strcpy(info->mount_state, "none");
+	proto_map_str(map, "mount_error", info->mount_error,
+		      sizeof(info->mount_error));
+
 	mem = proto_map_get(map, "members");
 	if (!mem || mem->type != MSGPACK_OBJECT_ARRAY ||
 	    mem->via.array.size == 0 ||
@@ -322,6 +348,14 @@ static ebb_err _info_from_map(const msgpack_object *map,
 							       EBB_EPROTO;
 		}
 		info->nmembers = i + 1;
+	}
+	mem = proto_map_get(map, "mount");
+	if (mem && mem->type == MSGPACK_OBJECT_STR && mem->via.str.size &&
+	    mem->via.str.size < 4096 &&
+	    !memchr(mem->via.str.ptr, '\0', mem->via.str.size) &&
+	    !(info->mount = strndup(mem->via.str.ptr, mem->via.str.size))) {
+		ebb_instance_info_free(info);
+		return EBB_ENOMEM;
 	}
 	return EBB_OK;
 }

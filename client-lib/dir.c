@@ -36,6 +36,18 @@ struct ebb_dir {
 	bool eof;                  /* the batch in r was node's last */
 };
 
+ebb_err dir_open_ino(ebb_t *h, uint64_t ino, ebb_dir_t **dp)
+{
+	struct ebb_dir *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return EBB_ENOMEM;
+	d->h = h;
+	d->ino = ino;
+	*dp = d;
+	return EBB_OK;
+}
+
 ebb_dir_t *ebb_opendir(ebb_t *h, const char *path)
 {
 	struct ebb_walk w;
@@ -50,13 +62,8 @@ ebb_dir_t *ebb_opendir(ebb_t *h, const char *path)
 		goto out;
 	if (!S_ISDIR(w.attr.a.mode))
 		err = EBB_ENOTDIR;
-	else if ((err = path_access(h, &w.attr.a, R_OK)) == EBB_OK &&
-		 !(d = calloc(1, sizeof(*d))))
-		err = EBB_ENOMEM;
-	if (d) {
-		d->h = h;
-		d->ino = w.attr.a.ino;
-	}
+	else if ((err = path_access(h, &w.attr.a, R_OK)) == EBB_OK)
+		err = dir_open_ino(h, w.attr.a.ino, &d);
 	walk_free(&w);
 out:
 	if (err != EBB_OK) {
@@ -109,7 +116,6 @@ int ebb_readdir(ebb_dir_t *d, struct ebb_dirent *ent)
 		struct proto_attr a;
 		const char *name;
 		uint32_t len;
-		uint64_t known;
 
 		if (d->have_reply && d->pos < d->nitems) {
 			proto_dec_sub(&sub, &d->r.dec, &d->items[d->pos++]);
@@ -126,13 +132,9 @@ int ebb_readdir(ebb_dir_t *d, struct ebb_dirent *ent)
 			d->after[len] = '\0';
 			d->afterlen = len;
 			d->have_after = true;
-			if (S_ISREG(a.mode) &&
-			    inode_known_size(d->h, a.ino, &known) &&
-			    known > a.size)
-				a.size = known;
 			ent->ino = a.ino;
 			ent->mode = a.mode;
-			attr_to_stat(d->h, &a, &ent->st);
+			attr_to_stat_known(d->h, &a, &ent->st);
 			return 1;
 		}
 		if (d->have_reply) {

@@ -62,6 +62,10 @@ struct ebb_inode {
 	uint64_t ino;
 	unsigned refs;             /* protected by h->ino_lock */
 	uint64_t size;             /* largest known size; protected by ino_lock */
+	int64_t mtime_ns;          /* time of the last write; ino_lock */
+	struct proto_attr attr0;   /* at first open (target NULL); ino_lock */
+	bool orphan;               /* its name was removed while open: remove
+				    * the data at the last close; ino_lock */
 	uint64_t wgen, pubgen;     /* writes made / published; ino_lock.  When
 				    * equal, the server's size is the truth. */
 	uint8_t *wrote_nodes;      /* bitmap: nodes written through any handle
@@ -88,8 +92,11 @@ struct ebb_walk {
 	size_t namelen;
 	struct proto_attr pattr;   /* the parent directory's attributes */
 	struct ebb_attr attr;      /* the result (exists) */
-	uint64_t *anc;             /* root .. parent inode numbers (malloc'd) */
-	unsigned nanc;
+	uint64_t *anc;             /* root .. parent inode numbers (malloc'd */
+	unsigned nanc;             /* by walk(); borrowed from at-callers) */
+	bool nocheck;              /* at-calls: permission bits are the
+				    * caller's business (FUSE's kernel with
+				    * default_permissions checks them) */
 };
 
 /* Resolve path (see walk_flags).  Fills w; walk_free() releases it.
@@ -98,6 +105,41 @@ struct ebb_walk {
  * nor followed ("." and ".." as last component give EINVAL). */
 ebb_err walk(ebb_t *h, const char *path, int flags, struct ebb_walk *w);
 void walk_free(struct ebb_walk *w);
+
+/* ---- dentry-relative operations (at.c, meta.c, file.c, dir.c) ----------
+ *
+ * One implementation of each operation, on a resolved dentry: the path
+ * calls get it from walk(), the *at calls from at_dentry().  Permission
+ * bits are checked from w->pattr / w->attr unless w->nocheck. */
+
+/* w for (dir, name) without any RPC: EINVAL/ENAMETOOLONG for a bad name.
+ * (0, "") names the root's dentry.  Nothing to free. */
+ebb_err at_dentry(uint64_t dir, const char *name, struct ebb_walk *w);
+/* Write + search permission on the directory holding w (or w->nocheck). */
+ebb_err meta_dir_access(const ebb_t *h, const struct ebb_walk *w);
+ebb_err meta_mkdir(ebb_t *h, const struct ebb_walk *w, mode_t mode,
+		   struct ebb_attr *out);
+ebb_err meta_symlink(ebb_t *h, const struct ebb_walk *w, const char *target,
+		     struct ebb_attr *out);
+ebb_err meta_unlink(ebb_t *h, const struct ebb_walk *w);
+ebb_err meta_rmdir(ebb_t *h, const struct ebb_walk *w);
+/* flags: PROTO_RENAME_NOREPLACE.  A directory is never moved below itself:
+ * wt->anc (root .. target's parent) and wt->parent are checked. */
+ebb_err meta_rename(ebb_t *h, const struct ebb_walk *wf,
+		    const struct ebb_walk *wt, unsigned flags);
+/* SETATTR on w's dentry; PROTO_SET_SIZE truncates the data too (needs a
+ * regular file).  out (may be NULL) gets the attributes after it. */
+ebb_err meta_setattr(ebb_t *h, const struct ebb_walk *w, uint32_t mask,
+		     uint32_t mode, uint32_t uid, uint32_t gid, uint64_t size,
+		     int64_t atime, int64_t mtime, struct ebb_attr *out);
+/* Open what w names (w->exists: w->attr is it; else CREATE needs O_CREAT).
+ * Symlinks are not followed here (ELOOP).  *fp owned by the caller. */
+ebb_err file_open_dentry(ebb_t *h, struct ebb_walk *w, int flags,
+			 mode_t mode, ebb_file_t **fp);
+/* A listing of directory ino (no access check: the caller did it). */
+ebb_err dir_open_ino(ebb_t *h, uint64_t ino, ebb_dir_t **dp);
+/* st from attributes, with the larger size this handle's writers know. */
+void attr_to_stat_known(ebb_t *h, struct proto_attr *a, struct ebb_stat *st);
 
 /* LOOKUP (parent, name) on its node, through the directory cache. */
 ebb_err path_lookup(ebb_t *h, uint64_t parent, const char *name, size_t len,
@@ -132,10 +174,22 @@ int64_t file_now_ns(void);
 ebb_err data_remove(ebb_t *h, uint64_t ino, uint64_t size);
 /* TRUNCATE the inode's objects to size on every node. */
 ebb_err data_truncate(ebb_t *h, uint64_t ino, uint64_t size);
-/* SETATTR(SIZE) on (parent, name) then data_truncate. */
+/* SETATTR(SIZE) on (parent, name) then data_truncate.  ESTALE if the
+ * name holds another inode than ino (0: any).  out (may be NULL) gets the
+ * attributes after it. */
 ebb_err file_truncate(ebb_t *h, uint64_t parent, const char *name,
-			size_t len, uint64_t ino, uint64_t size);
+			size_t len, uint64_t ino, uint64_t size,
+			struct ebb_attr *out);
 
+/* Publish (SIZE_UPDATE) what this handle's writers wrote to the inode
+ * open at (parent, name), if anything is unpublished: before a SETATTR of
+ * its times, so the writes' later publication cannot undo it. */
+ebb_err file_publish_dentry(ebb_t *h, uint64_t parent, const char *name,
+			    size_t len);
+/* If ino is open through h, mark it so that its data is removed at its
+ * last close instead of now (POSIX: an unlinked open file keeps its data
+ * for whoever has it open) and return true. */
+bool inode_orphan(ebb_t *h, uint64_t ino);
 /* The inode table: the size others opened through h know about. */
 bool inode_known_size(ebb_t *h, uint64_t ino, uint64_t *size);
 void inode_set_size(ebb_t *h, uint64_t ino, uint64_t size);

@@ -65,11 +65,12 @@ static const struct ctl_cmd _cmds[] = {
 	 "Queries every given node (in parallel) and prints one line per\n"
 	 "node: reachable or not (with the error), node name, bbd version,\n"
 	 "uptime, capacity offered, capacity reserved by instances, bytes\n"
-	 "used and the number of instances.  --json prints an array of\n"
+	 "used, the number of instances and of mounts (mounted, failed).\n"
+	 "--json prints an array of\n"
 	 "objects.  Exits 1 if any node is unreachable.\n"},
 	{"instance create", ctl_cmd_inst_create,
 	 "ID --capacity SIZE [--members H:P,...] [--stripe-size SIZE]\n"
-	 "                       [--owner USER|UID[:GROUP|GID]]",
+	 "                       [--owner USER|UID[:GROUP|GID]] [--mount]",
 	 "create an instance on its member nodes",
 	 "  -m, --members H:P,...    member nodes in rank order (default: the -n\n"
 	 "                           list); repeatable\n"
@@ -79,8 +80,11 @@ static const struct ctl_cmd _cmds[] = {
 	 "                           owner of the instance (default: the caller;\n"
 	 "                           the group defaults to the user's primary\n"
 	 "                           group)\n"
+	 "  -M, --mount              every member mounts it (FUSE, at its\n"
+	 "                           mount_root/ID, as the owner); the create\n"
+	 "                           succeeds only once every mount answers\n"
 	 "\nNeeds root or the configured Slurm user.  Idempotent: creating an\n"
-	 "identical instance again succeeds.\n"},
+	 "identical instance again succeeds (and restarts a failed mount).\n"},
 	{"instance destroy", ctl_cmd_inst_destroy, "ID [--members H:P,...]",
 	 "destroy an instance and all its data",
 	 "  -m, --members H:P,...    member nodes; if omitted, the first node\n"

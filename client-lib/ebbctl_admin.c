@@ -120,7 +120,8 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 	struct _status_q q = {.c = c};
 	struct ctl_table t;
 	static const char *const heads[] = {"NODE", "STATE", "NAME", "VERSION",
-		"UPTIME", "CAPACITY", "RESERVED", "USED", "INSTANCES"};
+		"UPTIME", "CAPACITY", "RESERVED", "USED", "INSTANCES",
+		"MOUNTS"};
 	char b1[32], b2[32], b3[32], b4[32];
 	unsigned n, i, ndown = 0;
 	int status = CTL_EXIT_FAIL;
@@ -168,19 +169,22 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 				ctl_json_ku64(&j, "reserved", s->reserved);
 				ctl_json_ku64(&j, "used", s->used);
 				ctl_json_ku64(&j, "instances", s->ninstances);
+				ctl_json_ku64(&j, "mounted", s->nmounted);
+				ctl_json_ku64(&j, "mounts_failed",
+					      s->nmount_failed);
 			}
 			ctl_json_obj_end(&j);
 		}
 		ctl_json_arr_end(&j);
 		ctl_json_finish(&j);
 	} else {
-		ctl_table_init(&t, 9, heads, "lllllrrrr");
+		ctl_table_init(&t, 10, heads, "lllllrrrrl");
 		for (i = 0; i < n; i++) {
 			struct ebb_node_status *s = &q.st[i];
 			ctl_table_add(&t, "%s", q.nodes[i]);
 			if (q.err[i]) {
 				ctl_table_add(&t, "down");
-				for (int k = 0; k < 7; k++)
+				for (int k = 0; k < 8; k++)
 					ctl_table_add(&t, "-");
 				continue;
 			}
@@ -195,6 +199,11 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 				      ctl_size(s->reserved, b3, sizeof(b3)));
 			ctl_table_add(&t, "%s", ctl_size(s->used, b4, sizeof(b4)));
 			ctl_table_add(&t, "%u", s->ninstances);
+			if (s->nmount_failed)
+				ctl_table_add(&t, "%u mounted, %u failed",
+					      s->nmounted, s->nmount_failed);
+			else
+				ctl_table_add(&t, "%u mounted", s->nmounted);
 		}
 		ctl_table_print(&t, stdout, c->quiet);
 	}
@@ -292,17 +301,20 @@ int ctl_cmd_inst_create(struct ctl *c, int argc, char **argv)
 		{"capacity", required_argument, NULL, 'c'},
 		{"stripe-size", required_argument, NULL, 's'},
 		{"owner", required_argument, NULL, 'o'},
+		{"mount", no_argument, NULL, 'M'},
 		{NULL, 0, NULL, 0},
 	};
 	struct ctl_opts o;
 	struct ebb_instance_spec spec;
+	struct ebb_instance_info info;
 	char **members = NULL, **nodes, err[512], b1[32], b2[32], b3[160];
 	unsigned nmembers = 0, nnodes;
 	const char *capacity = NULL, *stripe = NULL, *owner = NULL;
-	int opt, status = CTL_EXIT_USAGE;
+	int opt, status = CTL_EXIT_USAGE, have_info = 0;
 
 	memset(&spec, 0, sizeof(spec));
-	ctl_opt_init(&o, argc, argv, "m:c:s:o:", longopts);
+	memset(&info, 0, sizeof(info));
+	ctl_opt_init(&o, argc, argv, "m:c:s:o:M", longopts);
 	while ((opt = ctl_opt_next(c, &o)) != -1) {
 		switch (opt) {
 		case 'm':
@@ -316,6 +328,7 @@ int ctl_cmd_inst_create(struct ctl *c, int argc, char **argv)
 		case 'c': capacity = optarg; break;
 		case 's': stripe = optarg; break;
 		case 'o': owner = optarg; break;
+		case 'M': spec.mount = 1; break;
 		}
 	}
 	if (o.stop) {
@@ -385,11 +398,19 @@ int ctl_cmd_inst_create(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	status = CTL_EXIT_OK;
+	/* Where it is mounted: the first member's view (the path is the same
+	 * on every node unless their mount_root differ). */
+	if (spec.mount &&
+	    ebb_instance_get(spec.members[0], spec.id, &c->opts, &info) == 0)
+		have_info = 1;
 	if (c->json) {
 		struct ctl_json j;
 		ctl_json_init(&j, stdout);
 		ctl_json_obj_begin(&j);
 		ctl_json_kstr(&j, "id", spec.id);
+		ctl_json_kbool(&j, "mount", spec.mount);
+		if (have_info && info.mount)
+			ctl_json_kstr(&j, "mount_point", info.mount);
 		ctl_json_key(&j, "members");
 		ctl_json_arr_begin(&j);
 		for (unsigned i = 0; i < spec.nmembers; i++)
@@ -411,8 +432,17 @@ int ctl_cmd_inst_create(struct ctl *c, int argc, char **argv)
 			 ctl_size(spec.capacity * spec.nmembers, b2,
 				  sizeof(b2)),
 			 _owner(spec.uid, spec.gid, b3, sizeof(b3)));
+		if (spec.mount)
+			ctl_info(c, "mounted on every member%s%s%s%s%s",
+				 have_info && info.mount ? " (" : "",
+				 have_info && info.mount ? spec.members[0] : "",
+				 have_info && info.mount ? ": " : "",
+				 have_info && info.mount ? info.mount : "",
+				 have_info && info.mount ? ")" : "");
 	}
 out:
+	if (have_info)
+		ebb_instance_info_free(&info);
 	ctl_strv_free(members, nmembers);
 	return status;
 }
@@ -560,12 +590,20 @@ static void _json_info(struct ctl_json *j, const struct ebb_instance_info *in)
 	ctl_json_kstr(j, "owner", ctl_user_name(in->uid, u, sizeof(u)));
 	ctl_json_kstr(j, "group", ctl_group_name(in->gid, g, sizeof(g)));
 	ctl_json_kstr(j, "state", in->state);
+	ctl_json_key(j, "mount");
+	if (in->mount)
+		ctl_json_str(j, in->mount);
+	else
+		ctl_json_null(j);
+	ctl_json_kstr(j, "mount_state", in->mount_state);
+	if (in->mount_error[0])
+		ctl_json_kstr(j, "mount_error", in->mount_error);
 }
 
 int ctl_cmd_inst_list(struct ctl *c, int argc, char **argv)
 {
 	static const char *const heads[] = {"NODE", "ID", "RANK", "STRIPE",
-		"CAPACITY", "USED", "OWNER", "STATE"};
+		"CAPACITY", "USED", "OWNER", "STATE", "MOUNT"};
 	struct ctl_opts o;
 	struct _list_q q = {.c = c};
 	struct ctl_table t;
@@ -610,8 +648,8 @@ int ctl_cmd_inst_list(struct ctl *c, int argc, char **argv)
 	} else {
 		/* The NODE column only says something with several nodes. */
 		int skip = n == 1;
-		ctl_table_init(&t, 8 - skip, heads + skip,
-			       &"lllrrrll"[skip]);
+		ctl_table_init(&t, 9 - skip, heads + skip,
+			       &"lllrrrlll"[skip]);
 		for (i = 0; i < n; i++) {
 			for (k = 0; k < q.n[i]; k++) {
 				struct ebb_instance_info *in = &q.list[i][k];
@@ -629,6 +667,8 @@ int ctl_cmd_inst_list(struct ctl *c, int argc, char **argv)
 				ctl_table_add(&t, "%s", _owner(in->uid, in->gid,
 							 b4, sizeof(b4)));
 				ctl_table_add(&t, "%s", in->state);
+				ctl_table_add(&t, "%s", in->mount ?
+					      in->mount_state : "-");
 			}
 		}
 		ctl_table_print(&t, stdout, c->quiet);
@@ -673,7 +713,7 @@ static void _show_one(void *arg, unsigned i)
 int ctl_cmd_inst_show(struct ctl *c, int argc, char **argv)
 {
 	static const char *const heads[] = {"RANK", "NODE", "STATE",
-		"CAPACITY", "USED", "USE%"};
+		"CAPACITY", "USED", "USE%", "MOUNT"};
 	struct ctl_opts o;
 	struct ebb_instance_info first;
 	struct _show_q q = {.c = c};
@@ -744,6 +784,16 @@ int ctl_cmd_inst_show(struct ctl *c, int argc, char **argv)
 				ctl_json_ku64(&j, "capacity",
 					      q.info[i].capacity);
 				ctl_json_ku64(&j, "used", q.info[i].used);
+				ctl_json_key(&j, "mount");
+				if (q.info[i].mount)
+					ctl_json_str(&j, q.info[i].mount);
+				else
+					ctl_json_null(&j);
+				ctl_json_kstr(&j, "mount_state",
+					      q.info[i].mount_state);
+				if (q.info[i].mount_error[0])
+					ctl_json_kstr(&j, "mount_error",
+						      q.info[i].mount_error);
 			}
 			ctl_json_obj_end(&j);
 		}
@@ -756,6 +806,8 @@ int ctl_cmd_inst_show(struct ctl *c, int argc, char **argv)
 		       _owner(first.uid, first.gid, b3, sizeof(b3)),
 		       (unsigned long)first.uid, (unsigned long)first.gid);
 		printf("State:        %s\n", first.state);
+		if (first.mount)
+			printf("Mount:        %s\n", first.mount);
 		printf("Members:      %u\n", nm);
 		printf("Stripe size:  %s\n",
 		       ctl_size(first.stripe_size, b1, sizeof(b1)));
@@ -769,13 +821,14 @@ int ctl_cmd_inst_show(struct ctl *c, int argc, char **argv)
 			printf("              (without %u unreachable node%s)\n",
 			       nerr, nerr == 1 ? "" : "s");
 		putchar('\n');
-		ctl_table_init(&t, 6, heads, "rllrrr");
+		ctl_table_init(&t, 7, heads, "rllrrrl");
 		for (i = 0; i < nm; i++) {
 			struct ebb_instance_info *in = &q.info[i];
 			ctl_table_add(&t, "%u", i);
 			ctl_table_add(&t, "%s", q.members[i]);
 			if (q.err[i]) {
 				ctl_table_add(&t, "down");
+				ctl_table_add(&t, "-");
 				ctl_table_add(&t, "-");
 				ctl_table_add(&t, "-");
 				ctl_table_add(&t, "-");
@@ -789,6 +842,8 @@ int ctl_cmd_inst_show(struct ctl *c, int argc, char **argv)
 			ctl_table_add(&t, "%.1f%%", in->capacity ?
 				      100.0 * (double)in->used /
 				      (double)in->capacity : 0.0);
+			ctl_table_add(&t, "%s", in->mount ? in->mount_state :
+					      "-");
 		}
 		ctl_table_print(&t, stdout, 0);
 	}

@@ -75,6 +75,9 @@ static struct ebb_inode *_inode_get(ebb_t *h, const struct ebb_walk *w,
 		in->size = size;
 		in->parent = w->parent;
 		memcpy(in->name, w->name, w->namelen + 1);
+		in->attr0 = w->attr.a;
+		in->attr0.target = NULL; /* a regular file: none */
+		in->attr0.target_len = 0;
 		in->next = h->inodes[b];
 		h->inodes[b] = in;
 	}
@@ -82,9 +85,13 @@ static struct ebb_inode *_inode_get(ebb_t *h, const struct ebb_walk *w,
 	return in;
 }
 
+static struct ebb_inode *_inode_find_locked(ebb_t *h, uint64_t ino);
+
 static void _inode_put(ebb_t *h, struct ebb_inode *in)
 {
 	struct ebb_inode **pp = &h->inodes[in->ino % INO_BUCKETS];
+	uint64_t ino = in->ino, size = in->size;
+	bool orphan = false;
 
 	pthread_mutex_lock(&h->ino_lock);
 	if (--in->refs == 0) {
@@ -93,9 +100,25 @@ static void _inode_put(ebb_t *h, struct ebb_inode *in)
 				*pp = in->next;
 				break;
 			}
+		orphan = in->orphan;
+		size = in->size;
 		free(in);
 	}
 	pthread_mutex_unlock(&h->ino_lock);
+	if (orphan)
+		/* Its name went while it was open: the data goes now. */
+		(void)data_remove(h, ino, size);
+}
+
+bool inode_orphan(ebb_t *h, uint64_t ino)
+{
+	struct ebb_inode *in;
+
+	pthread_mutex_lock(&h->ino_lock);
+	if ((in = _inode_find_locked(h, ino)))
+		in->orphan = true;
+	pthread_mutex_unlock(&h->ino_lock);
+	return in != NULL;
 }
 
 static struct ebb_inode *_inode_find_locked(ebb_t *h, uint64_t ino)
@@ -169,6 +192,7 @@ static void _inode_grow(ebb_t *h, struct ebb_inode *in, uint64_t end)
 	if (end > in->size)
 		in->size = end;
 	in->wgen++;
+	in->mtime_ns = file_now_ns();
 	pthread_mutex_unlock(&h->ino_lock);
 }
 
@@ -231,7 +255,8 @@ ebb_err data_truncate(ebb_t *h, uint64_t ino, uint64_t size)
 }
 
 ebb_err file_truncate(ebb_t *h, uint64_t parent, const char *name,
-			size_t len, uint64_t ino, uint64_t size)
+			size_t len, uint64_t ino, uint64_t size,
+			struct ebb_attr *out)
 {
 	struct ebb_req r;
 	struct proto_enc *e;
@@ -254,8 +279,13 @@ ebb_err file_truncate(ebb_t *h, uint64_t parent, const char *name,
 	err = net_run(&h->net, &r, 1);
 	if (err == EBB_OK && !proto_get_attr(&r.dec, &a))
 		err = EBB_EPROTO;
-	else if (err == EBB_OK && a.ino != ino)
+	else if (err == EBB_OK && ino && a.ino != ino)
 		err = EBB_ESTALE; /* the name now holds another inode */
+	if (err == EBB_OK) {
+		ino = a.ino;
+		if (out)
+			attr_own(out, &a);
+	}
 	req_release(&r);
 	if (err != EBB_OK)
 		return err;
@@ -394,7 +424,7 @@ static ebb_err _create(ebb_t *h, struct ebb_walk *w, mode_t mode, bool excl,
 	bool c = false;
 	ebb_err err;
 
-	if (path_access(h, &w->pattr, W_OK | X_OK) != EBB_OK) {
+	if (!w->nocheck && path_access(h, &w->pattr, W_OK | X_OK) != EBB_OK) {
 		/* May not create here, but an existing file may be opened. */
 		err = path_lookup(h, w->parent, w->name, w->namelen, &w->attr);
 		if (err == EBB_OK && excl)
@@ -427,15 +457,89 @@ static ebb_err _create(ebb_t *h, struct ebb_walk *w, mode_t mode, bool excl,
 	return err;
 }
 
+/* What every open does once the dentry is known (w->exists): type and
+ * permission checks, O_TRUNC, the handle. */
+static ebb_err _open_tail(ebb_t *h, struct ebb_walk *w, int flags,
+			  bool created, ebb_file_t **fp)
+{
+	struct ebb_file *f;
+	int acc = flags & O_ACCMODE;
+	ebb_err err;
+
+	if (S_ISDIR(w->attr.a.mode))
+		return EBB_EISDIR;
+	if (S_ISLNK(w->attr.a.mode))
+		return EBB_ELOOP; /* O_NOFOLLOW (or an at-call) on a symlink */
+	if (!S_ISREG(w->attr.a.mode))
+		return EBB_EOPNOTSUPP;
+	if (!created && !w->nocheck) {
+		int want = (acc == O_RDONLY ? R_OK : acc == O_WRONLY ? W_OK :
+			    R_OK | W_OK);
+		if ((err = path_access(h, &w->attr.a, want)) != EBB_OK)
+			return err;
+	}
+	if ((flags & O_TRUNC) && acc != O_RDONLY && !created) {
+		err = file_truncate(h, w->parent, w->name, w->namelen,
+				    w->attr.a.ino, 0, NULL);
+		if (err != EBB_OK)
+			return err;
+		w->attr.a.size = 0;
+	}
+	if (!(f = calloc(1, sizeof(*f))))
+		return EBB_ENOMEM;
+	f->h = h;
+	f->flags = flags;
+	f->attr0 = w->attr;
+	if (w->attr.a.target)
+		f->attr0.a.target = f->attr0.target;
+	pthread_mutex_init(&f->lock, NULL);
+	if (!(f->in = _inode_get(h, w, w->attr.a.size))) {
+		pthread_mutex_destroy(&f->lock);
+		free(f);
+		return EBB_ENOMEM;
+	}
+	if (flags & O_TRUNC && acc != O_RDONLY)
+		inode_set_size(h, w->attr.a.ino, 0);
+	*fp = f;
+	return EBB_OK;
+}
+
+static bool _bad_flags(int flags)
+{
+	return (flags & O_ACCMODE) == O_ACCMODE || (flags & O_DIRECTORY);
+}
+
+ebb_err file_open_dentry(ebb_t *h, struct ebb_walk *w, int flags,
+			 mode_t mode, ebb_file_t **fp)
+{
+	bool created = false;
+	ebb_err err;
+
+	if (_bad_flags(flags))
+		return EBB_EINVAL;
+	if (w->is_root)
+		return EBB_EISDIR;
+	if (flags & O_CREAT)
+		err = _create(h, w, mode, flags & O_EXCL, &created);
+	else if (!w->exists &&
+		 (err = path_lookup(h, w->parent, w->name, w->namelen,
+				    &w->attr)) == EBB_OK)
+		w->exists = true;
+	else
+		err = EBB_OK;
+	if (err != EBB_OK)
+		return err;
+	return _open_tail(h, w, flags, created, fp);
+}
+
 ebb_file_t *ebb_open(ebb_t *h, const char *path, int flags, mode_t mode)
 {
 	struct ebb_walk w = {0};
 	struct ebb_file *f = NULL;
-	int acc = flags & O_ACCMODE;
 	bool created = false;
 	ebb_err err = EBB_OK;
 
-	if (!h || !path || acc == O_ACCMODE || (flags & O_DIRECTORY)) {
+	if (!h || !path || _bad_flags(flags)) {
 		err = EBB_EINVAL;
 		goto out;
 	}
@@ -461,63 +565,23 @@ ebb_file_t *ebb_open(ebb_t *h, const char *path, int flags, mode_t mode)
 	} else {
 		err = walk(h, path, (flags & O_NOFOLLOW) ? 0 : WALK_FOLLOW, &w);
 	}
-	if (err != EBB_OK)
-		goto out;
-	if (S_ISDIR(w.attr.a.mode)) {
-		err = EBB_EISDIR;
-		goto out;
-	}
-	if (S_ISLNK(w.attr.a.mode)) {
-		err = EBB_ELOOP; /* O_NOFOLLOW on a symlink */
-		goto out;
-	}
-	if (!S_ISREG(w.attr.a.mode)) {
-		err = EBB_EOPNOTSUPP;
-		goto out;
-	}
-	if (!created) {
-		int want = (acc == O_RDONLY ? R_OK : acc == O_WRONLY ? W_OK :
-			    R_OK | W_OK);
-		if ((err = path_access(h, &w.attr.a, want)) != EBB_OK)
-			goto out;
-	}
-	if ((flags & O_TRUNC) && acc != O_RDONLY && !created) {
-		err = file_truncate(h, w.parent, w.name, w.namelen,
-				      w.attr.a.ino, 0);
-		if (err != EBB_OK)
-			goto out;
-		w.attr.a.size = 0;
-	}
-	if (!(f = calloc(1, sizeof(*f)))) {
-		err = EBB_ENOMEM;
-		goto out;
-	}
-	f->h = h;
-	f->flags = flags;
-	f->attr0 = w.attr;
-	if (w.attr.a.target)
-		f->attr0.a.target = f->attr0.target;
-	pthread_mutex_init(&f->lock, NULL);
-	if (!(f->in = _inode_get(h, &w, w.attr.a.size))) {
-		pthread_mutex_destroy(&f->lock);
-		err = EBB_ENOMEM;
-		goto out;
-	}
-	if (flags & O_TRUNC && acc != O_RDONLY)
-		inode_set_size(h, w.attr.a.ino, 0);
+	if (err == EBB_OK)
+		err = _open_tail(h, &w, flags, created, &f);
 out:
 	walk_free(&w);
 	if (err != EBB_OK) {
-		free(f);
 		fail_errno(err);
 		return NULL;
 	}
 	return f;
 }
 
-static ebb_err _size_update(struct ebb_file *f, bool sync)
+/* SIZE_UPDATE of the inode's size to its dentry.  The mtime sent is the
+ * last write's only while some write is unpublished: once published, a
+ * later utimens() (or nothing) decides, and 0 leaves the node's alone
+ * (SIZE_UPDATE merges by max). */
+static ebb_err _inode_publish(ebb_t *h, struct ebb_inode *in, bool sync)
 {
-	ebb_t *h = f->h;
 	struct ebb_req r;
 	struct proto_enc *e;
 	char name[PROTO_MAX_NAME + 1];
@@ -525,13 +589,11 @@ static ebb_err _size_update(struct ebb_file *f, bool sync)
 	int64_t mtime;
 	ebb_err err;
 
-	_inode_key(h, f->in, &parent, name);
-	pthread_mutex_lock(&f->lock);
-	mtime = f->mtime_ns;
-	pthread_mutex_unlock(&f->lock);
+	_inode_key(h, in, &parent, name);
 	pthread_mutex_lock(&h->ino_lock);
-	size = f->in->size;
-	gen = f->in->wgen;
+	size = in->size;
+	gen = in->wgen;
+	mtime = in->wgen != in->pubgen ? in->mtime_ns : 0;
 	pthread_mutex_unlock(&h->ino_lock);
 	e = req_begin(&h->net, &r,
 		      placement_dentry_node(parent, name, strlen(name),
@@ -540,7 +602,7 @@ static ebb_err _size_update(struct ebb_file *f, bool sync)
 	proto_put_cstr(e, h->id);
 	proto_put_u64(e, parent);
 	proto_put_cstr(e, name);
-	proto_put_u64(e, f->in->ino);
+	proto_put_u64(e, in->ino);
 	proto_put_u64(e, size);
 	proto_put_i64(e, mtime);
 	proto_put_u64(e, sync ? PROTO_SIZE_SYNC : 0);
@@ -548,8 +610,8 @@ static ebb_err _size_update(struct ebb_file *f, bool sync)
 	req_release(&r);
 	if (err == EBB_OK) {
 		pthread_mutex_lock(&h->ino_lock);
-		if (gen > f->in->pubgen)
-			f->in->pubgen = gen;
+		if (gen > in->pubgen)
+			in->pubgen = gen;
 		pthread_mutex_unlock(&h->ino_lock);
 	}
 	/* Removed or replaced while open: the size has nowhere to go, as
@@ -559,13 +621,75 @@ static ebb_err _size_update(struct ebb_file *f, bool sync)
 	return err;
 }
 
+static ebb_err _size_update(struct ebb_file *f, bool sync)
+{
+	return _inode_publish(f->h, f->in, sync);
+}
+
+static bool _unpublished(ebb_t *h, struct ebb_inode *in)
+{
+	bool u;
+
+	pthread_mutex_lock(&h->ino_lock);
+	u = in->wgen != in->pubgen;
+	pthread_mutex_unlock(&h->ino_lock);
+	return u;
+}
+
+ebb_err file_publish_dentry(ebb_t *h, uint64_t parent, const char *name,
+			    size_t len)
+{
+	struct ebb_inode *in = NULL;
+	ebb_err err;
+
+	pthread_mutex_lock(&h->ino_lock);
+	for (unsigned b = 0; b < INO_BUCKETS && !in; b++)
+		for (in = h->inodes[b]; in; in = in->next)
+			if (in->parent == parent && in->wgen != in->pubgen &&
+			    strlen(in->name) == len &&
+			    memcmp(in->name, name, len) == 0)
+				break;
+	if (in)
+		in->refs++;
+	pthread_mutex_unlock(&h->ino_lock);
+	if (!in)
+		return EBB_OK;
+	err = _inode_publish(h, in, false);
+	_inode_put(h, in);
+	return err;
+}
+
+int ebb_flush(ebb_file_t *f)
+{
+	bool wrote, unpublished;
+	ebb_err err = EBB_OK;
+
+	if (!f)
+		return fail_errno(EBB_EBADF);
+	pthread_mutex_lock(&f->lock);
+	wrote = f->wrote;
+	pthread_mutex_unlock(&f->lock);
+	unpublished = _unpublished(f->h, f->in);
+	if (wrote && unpublished)
+		err = _size_update(f, false);
+	if (err == EBB_OK) {
+		pthread_mutex_lock(&f->lock);
+		err = f->pending;
+		f->pending = EBB_OK; /* reported once, like fsync(2) */
+		pthread_mutex_unlock(&f->lock);
+	}
+	return err == EBB_OK ? 0 : fail_errno(err);
+}
+
 int ebb_close(ebb_file_t *f)
 {
 	ebb_err err = EBB_OK, e2 = EBB_OK;
 
 	if (!f)
 		return fail_errno(EBB_EBADF);
-	if (f->wrote)
+	/* Nothing unpublished (an earlier flush, fsync or another handle
+	 * did it): no RPC, and no stale mtime over a later utimens(). */
+	if (f->wrote && _unpublished(f->h, f->in))
 		e2 = _size_update(f, false);
 	err = f->pending != EBB_OK ? f->pending : e2;
 	_inode_put(f->h, f->in);
@@ -690,40 +814,77 @@ int ebb_ftruncate(ebb_file_t *f, off_t length)
 		return fail_errno(EBB_EFBIG);
 	_inode_key(f->h, f->in, &parent, name);
 	err = file_truncate(f->h, parent, name, strlen(name), f->in->ino,
-			      (uint64_t)length);
+			    (uint64_t)length, NULL);
 	return err == EBB_OK ? 0 : fail_errno(err);
 }
 
-int ebb_fstat(ebb_file_t *f, struct ebb_stat *st)
+/* Attributes of an open inode: its dentry's, or (unlinked or replaced
+ * while open) what it had at first open with nlink 0; the size and mtime
+ * of writes not yet published win. */
+static ebb_err _inode_stat(ebb_t *h, struct ebb_inode *in, int64_t mtime,
+			   struct ebb_stat *st)
 {
 	char name[PROTO_MAX_NAME + 1];
 	struct ebb_attr at;
 	uint64_t parent, size;
 	ebb_err err;
 
-	if (!f || !st)
-		return fail_errno(EBB_EINVAL);
-	_inode_key(f->h, f->in, &parent, name);
-	err = path_lookup(f->h, parent, name, strlen(name), &at);
-	if (err == EBB_OK && at.a.ino != f->in->ino)
+	_inode_key(h, in, &parent, name);
+	err = path_lookup(h, parent, name, strlen(name), &at);
+	if (err == EBB_OK && at.a.ino != in->ino)
 		err = EBB_ESTALE;
 	if (err == EBB_ENOENT || err == EBB_ESTALE) {
-		/* Unlinked while open: what we knew at open, nlink 0. */
-		at = f->attr0;
+		pthread_mutex_lock(&h->ino_lock);
+		at.a = in->attr0;
+		pthread_mutex_unlock(&h->ino_lock);
 		at.a.nlink = 0;
 		err = EBB_OK;
 	}
 	if (err != EBB_OK)
-		return fail_errno(err);
-	size = _inode_size(f->h, f->in);
+		return err;
+	size = _inode_size(h, in);
 	if (size > at.a.size)
 		at.a.size = size;
-	pthread_mutex_lock(&f->lock);
-	if (f->mtime_ns > at.a.mtime_ns)
-		at.a.mtime_ns = f->mtime_ns;
-	pthread_mutex_unlock(&f->lock);
-	attr_to_stat(f->h, &at.a, st);
+	if (mtime > at.a.mtime_ns)
+		at.a.mtime_ns = mtime;
+	attr_to_stat(h, &at.a, st);
 	if (at.a.nlink == 0)
 		st->nlink = 0;
-	return 0;
+	return EBB_OK;
+}
+
+int ebb_fstat(ebb_file_t *f, struct ebb_stat *st)
+{
+	int64_t mtime;
+	ebb_err err;
+
+	if (!f || !st)
+		return fail_errno(EBB_EINVAL);
+	pthread_mutex_lock(&f->lock);
+	mtime = f->mtime_ns;
+	pthread_mutex_unlock(&f->lock);
+	err = _inode_stat(f->h, f->in, mtime, st);
+	return err == EBB_OK ? 0 : fail_errno(err);
+}
+
+int ebb_fstat_ino(ebb_t *h, uint64_t ino, struct ebb_stat *st)
+{
+	struct ebb_inode *in;
+	int64_t mtime = 0;
+	ebb_err err;
+
+	if (!h || !st)
+		return fail_errno(EBB_EINVAL);
+	pthread_mutex_lock(&h->ino_lock);
+	if ((in = _inode_find_locked(h, ino))) {
+		in->refs++;
+		if (in->wgen != in->pubgen)
+			mtime = in->mtime_ns;
+	}
+	pthread_mutex_unlock(&h->ino_lock);
+	if (!in)
+		return fail_errno(EBB_ENOENT);
+	err = _inode_stat(h, in, mtime, st);
+	_inode_put(h, in);
+	return err == EBB_OK ? 0 : fail_errno(err);
 }

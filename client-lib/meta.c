@@ -10,6 +10,10 @@
  * returned; the sticky bit is not enforced (one owner per instance, see
  * docs/security.md).  Modes are taken as given: no umask is applied (the
  * FUSE layer passes modes already masked).
+ *
+ * Each operation is written once, as meta_*() on a resolved dentry (struct
+ * ebb_walk); the path calls here are walk() + meta_*(), the inode-relative
+ * calls in at.c are at_dentry() + the same meta_*().
  */
 #include "config.h"
 
@@ -44,20 +48,26 @@ static ebb_err _attr_call(ebb_t *h, struct ebb_req *r, struct ebb_attr *out)
 
 /* ---- stat ----------------------------------------------------------------- */
 
+void attr_to_stat_known(ebb_t *h, struct proto_attr *a, struct ebb_stat *st)
+{
+	uint64_t known;
+
+	if (S_ISREG(a->mode) && inode_known_size(h, a->ino, &known) &&
+	    known > a->size)
+		a->size = known;
+	attr_to_stat(h, a, st);
+}
+
 static int _stat(ebb_t *h, const char *path, struct ebb_stat *st, int flags)
 {
 	struct ebb_walk w;
-	uint64_t known;
 	ebb_err err;
 
 	if (!h || !st)
 		return fail_errno(EBB_EINVAL);
 	if ((err = walk(h, path, flags, &w)) != EBB_OK)
 		return fail_errno(err);
-	if (S_ISREG(w.attr.a.mode) &&
-	    inode_known_size(h, w.attr.a.ino, &known) && known > w.attr.a.size)
-		w.attr.a.size = known;
-	attr_to_stat(h, &w.attr.a, st);
+	attr_to_stat_known(h, &w.attr.a, st);
 	walk_free(&w);
 	return 0;
 }
@@ -72,47 +82,84 @@ int ebb_lstat(ebb_t *h, const char *path, struct ebb_stat *st)
 	return _stat(h, path, st, 0);
 }
 
+ebb_err meta_dir_access(const ebb_t *h, const struct ebb_walk *w)
+{
+	return w->nocheck ? EBB_OK : path_access(h, &w->pattr, W_OK | X_OK);
+}
+
 /* ---- creating names ------------------------------------------------------- */
+
+ebb_err meta_mkdir(ebb_t *h, const struct ebb_walk *w, mode_t mode,
+		   struct ebb_attr *out)
+{
+	struct ebb_req r;
+	struct proto_enc *e;
+	ebb_err err;
+
+	if (w->is_root)
+		return EBB_EEXIST;
+	if ((err = meta_dir_access(h, w)) != EBB_OK)
+		return err;
+	e = req_begin(&h->net, &r, _dnode(h, w->parent, w->name, w->namelen),
+		      PROTO_OP_MKDIR, 4);
+	proto_put_cstr(e, h->id);
+	proto_put_u64(e, w->parent);
+	proto_put_str(e, w->name, w->namelen);
+	proto_put_u64(e, S_IFDIR | (mode & 07777));
+	return _attr_call(h, &r, out);
+}
 
 int ebb_mkdir(ebb_t *h, const char *path, mode_t mode)
 {
 	struct ebb_walk w;
-	struct ebb_req r;
-	struct proto_enc *e;
 	ebb_err err;
 
 	if (!h)
 		return fail_errno(EBB_EINVAL);
 	if ((err = walk(h, path, WALK_PARENT, &w)) != EBB_OK)
 		return fail_errno(err);
-	if (w.is_root) {
-		err = EBB_EEXIST;
-		goto out;
-	}
-	if ((err = path_access(h, &w.pattr, W_OK | X_OK)) != EBB_OK)
-		goto out;
-	e = req_begin(&h->net, &r, _dnode(h, w.parent, w.name, w.namelen),
-		      PROTO_OP_MKDIR, 4);
-	proto_put_cstr(e, h->id);
-	proto_put_u64(e, w.parent);
-	proto_put_str(e, w.name, w.namelen);
-	proto_put_u64(e, S_IFDIR | (mode & 07777));
-	err = _attr_call(h, &r, NULL);
-out:
+	err = meta_mkdir(h, &w, mode, NULL);
 	walk_free(&w);
 	return err == EBB_OK ? 0 : fail_errno(err);
 }
 
-int ebb_symlink(ebb_t *h, const char *target, const char *linkpath)
+ebb_err meta_symlink(ebb_t *h, const struct ebb_walk *w, const char *target,
+		     struct ebb_attr *out)
 {
-	struct ebb_walk w;
 	struct ebb_req r;
 	struct proto_enc *e;
 	size_t tlen;
 	ebb_err err;
 
+	if (!target)
+		return EBB_EINVAL;
+	tlen = strlen(target);
+	if (tlen == 0)
+		return EBB_ENOENT;
+	if (tlen > PROTO_MAX_TARGET)
+		return EBB_ENAMETOOLONG;
+	if (w->is_root)
+		return EBB_EEXIST;
+	if ((err = meta_dir_access(h, w)) != EBB_OK)
+		return err;
+	e = req_begin(&h->net, &r, _dnode(h, w->parent, w->name, w->namelen),
+		      PROTO_OP_SYMLINK, 4);
+	proto_put_cstr(e, h->id);
+	proto_put_u64(e, w->parent);
+	proto_put_str(e, w->name, w->namelen);
+	proto_put_str(e, target, tlen);
+	return _attr_call(h, &r, out);
+}
+
+int ebb_symlink(ebb_t *h, const char *target, const char *linkpath)
+{
+	struct ebb_walk w;
+	size_t tlen;
+	ebb_err err;
+
 	if (!h || !target)
 		return fail_errno(EBB_EINVAL);
+	/* Argument errors before the walk, as before the split. */
 	tlen = strlen(target);
 	if (tlen == 0)
 		return fail_errno(EBB_ENOENT);
@@ -120,20 +167,7 @@ int ebb_symlink(ebb_t *h, const char *target, const char *linkpath)
 		return fail_errno(EBB_ENAMETOOLONG);
 	if ((err = walk(h, linkpath, WALK_PARENT, &w)) != EBB_OK)
 		return fail_errno(err);
-	if (w.is_root) {
-		err = EBB_EEXIST;
-		goto out;
-	}
-	if ((err = path_access(h, &w.pattr, W_OK | X_OK)) != EBB_OK)
-		goto out;
-	e = req_begin(&h->net, &r, _dnode(h, w.parent, w.name, w.namelen),
-		      PROTO_OP_SYMLINK, 4);
-	proto_put_cstr(e, h->id);
-	proto_put_u64(e, w.parent);
-	proto_put_str(e, w.name, w.namelen);
-	proto_put_str(e, target, tlen);
-	err = _attr_call(h, &r, NULL);
-out:
+	err = meta_symlink(h, &w, target, NULL);
 	walk_free(&w);
 	return err == EBB_OK ? 0 : fail_errno(err);
 }
@@ -188,82 +222,90 @@ static ebb_err _check_empty(ebb_t *h, uint64_t dir)
 	return err;
 }
 
-int ebb_unlink(ebb_t *h, const char *path)
+ebb_err meta_unlink(ebb_t *h, const struct ebb_walk *w)
 {
-	struct ebb_walk w;
 	struct ebb_req r;
 	struct proto_enc *e;
 	struct ebb_attr old;
 	ebb_err err;
 
-	if (!h)
-		return fail_errno(EBB_EINVAL);
-	if ((err = walk(h, path, WALK_PARENT, &w)) != EBB_OK)
-		return fail_errno(err);
-	if (w.is_root) {
-		err = EBB_EISDIR;
-		goto out;
-	}
-	if ((err = path_access(h, &w.pattr, W_OK | X_OK)) != EBB_OK)
-		goto out;
-	if (w.trailing_slash) {
+	if (w->is_root)
+		return EBB_EISDIR;
+	if ((err = meta_dir_access(h, w)) != EBB_OK)
+		return err;
+	if (w->trailing_slash) {
 		/* "f/" names a directory: never a file to unlink. */
-		err = path_lookup(h, w.parent, w.name, w.namelen, &old);
+		err = path_lookup(h, w->parent, w->name, w->namelen, &old);
 		if (err == EBB_OK)
 			err = S_ISDIR(old.a.mode) ? EBB_EISDIR : EBB_ENOTDIR;
-		goto out;
+		return err;
 	}
-	e = req_begin(&h->net, &r, _dnode(h, w.parent, w.name, w.namelen),
+	e = req_begin(&h->net, &r, _dnode(h, w->parent, w->name, w->namelen),
 		      PROTO_OP_UNLINK, 5);
 	proto_put_cstr(e, h->id);
-	proto_put_u64(e, w.parent);
-	proto_put_str(e, w.name, w.namelen);
+	proto_put_u64(e, w->parent);
+	proto_put_str(e, w->name, w->namelen);
 	proto_put_u64(e, 0);
 	proto_put_u64(e, 0);
 	if ((err = _attr_call(h, &r, &old)) != EBB_OK)
-		goto out;
-	if (S_ISREG(old.a.mode))
+		return err;
+	if (S_ISREG(old.a.mode) && !inode_orphan(h, old.a.ino))
 		/* The name is gone whatever happens to the data now. */
 		(void)data_remove(h, old.a.ino, old.a.size);
-out:
-	walk_free(&w);
-	return err == EBB_OK ? 0 : fail_errno(err);
+	return EBB_OK;
 }
 
-int ebb_rmdir(ebb_t *h, const char *path)
+int ebb_unlink(ebb_t *h, const char *path)
 {
 	struct ebb_walk w;
-	struct ebb_attr at;
-	struct ebb_req r;
-	struct proto_enc *e;
 	ebb_err err;
 
 	if (!h)
 		return fail_errno(EBB_EINVAL);
 	if ((err = walk(h, path, WALK_PARENT, &w)) != EBB_OK)
 		return fail_errno(err);
-	if (w.is_root) {
-		err = EBB_EBUSY;
-		goto out;
-	}
-	if ((err = path_access(h, &w.pattr, W_OK | X_OK)) != EBB_OK)
-		goto out;
-	if ((err = path_lookup(h, w.parent, w.name, w.namelen, &at)) != EBB_OK)
-		goto out;
-	if (!S_ISDIR(at.a.mode)) {
-		err = EBB_ENOTDIR;
-		goto out;
-	}
+	err = meta_unlink(h, &w);
+	walk_free(&w);
+	return err == EBB_OK ? 0 : fail_errno(err);
+}
+
+ebb_err meta_rmdir(ebb_t *h, const struct ebb_walk *w)
+{
+	struct ebb_attr at;
+	struct ebb_req r;
+	struct proto_enc *e;
+	ebb_err err;
+
+	if (w->is_root)
+		return EBB_EBUSY;
+	if ((err = meta_dir_access(h, w)) != EBB_OK)
+		return err;
+	if ((err = path_lookup(h, w->parent, w->name, w->namelen, &at)) !=
+	    EBB_OK)
+		return err;
+	if (!S_ISDIR(at.a.mode))
+		return EBB_ENOTDIR;
 	if ((err = _check_empty(h, at.a.ino)) != EBB_OK)
-		goto out;
-	dcache_forget(h, w.parent, w.name, w.namelen);
-	e = req_begin(&h->net, &r, _dnode(h, w.parent, w.name, w.namelen),
+		return err;
+	dcache_forget(h, w->parent, w->name, w->namelen);
+	e = req_begin(&h->net, &r, _dnode(h, w->parent, w->name, w->namelen),
 		      PROTO_OP_RMDIR, 3);
 	proto_put_cstr(e, h->id);
-	proto_put_u64(e, w.parent);
-	proto_put_str(e, w.name, w.namelen);
-	err = _attr_call(h, &r, NULL);
-out:
+	proto_put_u64(e, w->parent);
+	proto_put_str(e, w->name, w->namelen);
+	return _attr_call(h, &r, NULL);
+}
+
+int ebb_rmdir(ebb_t *h, const char *path)
+{
+	struct ebb_walk w;
+	ebb_err err;
+
+	if (!h)
+		return fail_errno(EBB_EINVAL);
+	if ((err = walk(h, path, WALK_PARENT, &w)) != EBB_OK)
+		return fail_errno(err);
+	err = meta_rmdir(h, &w);
 	walk_free(&w);
 	return err == EBB_OK ? 0 : fail_errno(err);
 }
@@ -299,15 +341,15 @@ static void _undo_insert(ebb_t *h, unsigned node, const struct ebb_walk *w,
 
 static bool _in_ancestry(const struct ebb_walk *w, uint64_t ino)
 {
-	for (unsigned i = 0; i < w->nanc; i++)
+	for (unsigned i = 0; w->anc && i < w->nanc; i++)
 		if (w->anc[i] == ino)
 			return true;
 	return w->parent == ino;
 }
 
-int ebb_rename(ebb_t *h, const char *from, const char *to)
+ebb_err meta_rename(ebb_t *h, const struct ebb_walk *wf,
+		    const struct ebb_walk *wt, unsigned flags)
 {
-	struct ebb_walk wf = {0}, wt = {0};
 	struct ebb_attr src, dst;
 	struct proto_attr rep;
 	struct ebb_req r;
@@ -316,37 +358,30 @@ int ebb_rename(ebb_t *h, const char *from, const char *to)
 	unsigned nf, nt;
 	ebb_err err;
 
-	if (!h)
-		return fail_errno(EBB_EINVAL);
-	if ((err = walk(h, from, WALK_PARENT, &wf)) != EBB_OK)
-		goto out;
-	if ((err = walk(h, to, WALK_PARENT, &wt)) != EBB_OK)
-		goto out;
-	if (wf.is_root || wt.is_root) {
-		err = EBB_EBUSY;
-		goto out;
-	}
-	if ((err = path_access(h, &wf.pattr, W_OK | X_OK)) != EBB_OK ||
-	    (err = path_access(h, &wt.pattr, W_OK | X_OK)) != EBB_OK)
-		goto out;
-	if ((err = path_lookup(h, wf.parent, wf.name, wf.namelen, &src)) !=
+	if (flags & ~PROTO_RENAME_NOREPLACE)
+		return EBB_EINVAL; /* RENAME_EXCHANGE, RENAME_WHITEOUT */
+	if (wf->is_root || wt->is_root)
+		return EBB_EBUSY;
+	if ((err = meta_dir_access(h, wf)) != EBB_OK ||
+	    (err = meta_dir_access(h, wt)) != EBB_OK)
+		return err;
+	if ((err = path_lookup(h, wf->parent, wf->name, wf->namelen, &src)) !=
 	    EBB_OK)
-		goto out;
-	if ((wf.trailing_slash || wt.trailing_slash) && !S_ISDIR(src.a.mode)) {
-		err = EBB_ENOTDIR;
-		goto out;
-	}
-	if (wf.parent == wt.parent && wf.namelen == wt.namelen &&
-	    memcmp(wf.name, wt.name, wf.namelen) == 0)
-		goto out; /* rename onto itself: nothing to do */
+		return err;
+	if ((wf->trailing_slash || wt->trailing_slash) && !S_ISDIR(src.a.mode))
+		return EBB_ENOTDIR;
+	if (wf->parent == wt->parent && wf->namelen == wt->namelen &&
+	    memcmp(wf->name, wt->name, wf->namelen) == 0)
+		/* Onto itself: nothing to do (NOREPLACE: it exists). */
+		return (flags & PROTO_RENAME_NOREPLACE) ? EBB_EEXIST : EBB_OK;
 	if (S_ISDIR(src.a.mode)) {
-		if (_in_ancestry(&wt, src.a.ino)) {
-			err = EBB_EINVAL; /* into its own subtree */
-			goto out;
-		}
-		err = path_lookup(h, wt.parent, wt.name, wt.namelen, &dst);
+		if (_in_ancestry(wt, src.a.ino))
+			return EBB_EINVAL; /* into its own subtree */
+		err = path_lookup(h, wt->parent, wt->name, wt->namelen, &dst);
 		if (err == EBB_OK) {
-			if (!S_ISDIR(dst.a.mode))
+			if (flags & PROTO_RENAME_NOREPLACE)
+				err = EBB_EEXIST;
+			else if (!S_ISDIR(dst.a.mode))
 				err = EBB_ENOTDIR;
 			else if (dst.a.ino != src.a.ino)
 				err = _check_empty(h, dst.a.ino);
@@ -354,22 +389,22 @@ int ebb_rename(ebb_t *h, const char *from, const char *to)
 			err = EBB_OK;
 		}
 		if (err != EBB_OK)
-			goto out;
+			return err;
 	}
-	nf = _dnode(h, wf.parent, wf.name, wf.namelen);
-	nt = _dnode(h, wt.parent, wt.name, wt.namelen);
-	dcache_forget(h, wf.parent, wf.name, wf.namelen);
-	dcache_forget(h, wt.parent, wt.name, wt.namelen);
+	nf = _dnode(h, wf->parent, wf->name, wf->namelen);
+	nt = _dnode(h, wt->parent, wt->name, wt->namelen);
+	dcache_forget(h, wf->parent, wf->name, wf->namelen);
+	dcache_forget(h, wt->parent, wt->name, wt->namelen);
 	if (nf == nt) {
 		struct proto_attr moved;
 
 		e = req_begin(&h->net, &r, nf, PROTO_OP_RENAME_LOCAL, 6);
 		proto_put_cstr(e, h->id);
-		proto_put_u64(e, wf.parent);
-		proto_put_str(e, wf.name, wf.namelen);
-		proto_put_u64(e, wt.parent);
-		proto_put_str(e, wt.name, wt.namelen);
-		proto_put_u64(e, 0);
+		proto_put_u64(e, wf->parent);
+		proto_put_str(e, wf->name, wf->namelen);
+		proto_put_u64(e, wt->parent);
+		proto_put_str(e, wt->name, wt->namelen);
+		proto_put_u64(e, flags);
 		err = net_run(&h->net, &r, 1);
 		if (err == EBB_OK && (!proto_get_attr(&r.dec, &moved) ||
 				      !proto_get_attr_or_nil(&r.dec, &rep,
@@ -381,16 +416,16 @@ int ebb_rename(ebb_t *h, const char *from, const char *to)
 			attr_own(&dst, &rep);
 		req_release(&r);
 		if (err != EBB_OK)
-			goto out;
+			return err;
 	} else {
 		/* Insert at the target first: a crash between the steps
 		 * leaves two names, never none. */
 		e = req_begin(&h->net, &r, nt, PROTO_OP_LINK_INSERT, 5);
 		proto_put_cstr(e, h->id);
-		proto_put_u64(e, wt.parent);
-		proto_put_str(e, wt.name, wt.namelen);
+		proto_put_u64(e, wt->parent);
+		proto_put_str(e, wt->name, wt->namelen);
 		proto_put_attr(e, &src.a);
-		proto_put_u64(e, 0);
+		proto_put_u64(e, flags);
 		err = net_run(&h->net, &r, 1);
 		if (err == EBB_OK &&
 		    !proto_get_attr_or_nil(&r.dec, &rep, &have_rep))
@@ -399,11 +434,11 @@ int ebb_rename(ebb_t *h, const char *from, const char *to)
 			attr_own(&dst, &rep);
 		req_release(&r);
 		if (err != EBB_OK)
-			goto out;
+			return err;
 		e = req_begin(&h->net, &r, nf, PROTO_OP_UNLINK, 5);
 		proto_put_cstr(e, h->id);
-		proto_put_u64(e, wf.parent);
-		proto_put_str(e, wf.name, wf.namelen);
+		proto_put_u64(e, wf->parent);
+		proto_put_str(e, wf->name, wf->namelen);
 		proto_put_u64(e, src.a.ino);
 		proto_put_u64(e, PROTO_UNLINK_ANY_TYPE);
 		err = _attr_call(h, &r, NULL);
@@ -415,15 +450,28 @@ int ebb_rename(ebb_t *h, const char *from, const char *to)
 		} else if (err != EBB_OK) {
 			/* The source vanished meanwhile (or its node failed):
 			 * take the inserted name back, best effort. */
-			_undo_insert(h, nt, &wt, &src.a, have_rep ? &dst.a : NULL);
-			have_rep = false;
-			goto out;
+			_undo_insert(h, nt, wt, &src.a,
+				     have_rep ? &dst.a : NULL);
+			return err;
 		}
 	}
-	inode_moved(h, src.a.ino, wt.parent, wt.name, wt.namelen);
-	if (have_rep && dst.a.ino != src.a.ino && S_ISREG(dst.a.mode))
+	inode_moved(h, src.a.ino, wt->parent, wt->name, wt->namelen);
+	if (have_rep && dst.a.ino != src.a.ino && S_ISREG(dst.a.mode) &&
+	    !inode_orphan(h, dst.a.ino))
 		(void)data_remove(h, dst.a.ino, dst.a.size);
-out:
+	return EBB_OK;
+}
+
+int ebb_rename(ebb_t *h, const char *from, const char *to)
+{
+	struct ebb_walk wf = {0}, wt = {0};
+	ebb_err err;
+
+	if (!h)
+		return fail_errno(EBB_EINVAL);
+	if ((err = walk(h, from, WALK_PARENT, &wf)) == EBB_OK &&
+	    (err = walk(h, to, WALK_PARENT, &wt)) == EBB_OK)
+		err = meta_rename(h, &wf, &wt, 0);
 	walk_free(&wf);
 	walk_free(&wt);
 	return err == EBB_OK ? 0 : fail_errno(err);
@@ -431,27 +479,50 @@ out:
 
 /* ---- attributes ----------------------------------------------------------- */
 
-/* SETATTR on what path names (following symlinks). */
-static ebb_err _setattr(ebb_t *h, const char *path, uint32_t mask,
-			uint32_t mode, uint32_t uid, uint32_t gid,
-			int64_t atime, int64_t mtime)
+ebb_err meta_setattr(ebb_t *h, const struct ebb_walk *w, uint32_t mask,
+		     uint32_t mode, uint32_t uid, uint32_t gid, uint64_t size,
+		     int64_t atime, int64_t mtime, struct ebb_attr *out)
 {
-	struct ebb_walk w;
 	struct ebb_req r;
 	struct proto_enc *e;
+	struct ebb_attr at;
 	ebb_err err;
 
-	if (!h)
-		return EBB_EINVAL;
-	if ((err = walk(h, path, WALK_FOLLOW, &w)) != EBB_OK)
+	if (mask & PROTO_SET_SIZE) {
+		/* Data first: a chmod in the same call may take away the
+		 * write permission the truncate needs. */
+		if (w->exists && S_ISDIR(w->attr.a.mode))
+			return EBB_EISDIR;
+		if (w->exists && !S_ISREG(w->attr.a.mode))
+			return EBB_EINVAL;
+		if (size > (1ull << 44))
+			return EBB_EFBIG;
+		if (!w->nocheck && w->exists &&
+		    (err = path_access(h, &w->attr.a, W_OK)) != EBB_OK)
+			return err;
+		err = file_truncate(h, w->parent, w->name, w->namelen,
+				    w->exists ? w->attr.a.ino : 0, size, &at);
+		if (err != EBB_OK)
+			return err;
+		mask &= ~PROTO_SET_SIZE;
+		if (!mask) {
+			if (out)
+				attr_own(out, &at.a);
+			return EBB_OK;
+		}
+	}
+	if ((mask & (PROTO_SET_ATIME | PROTO_SET_MTIME | PROTO_SET_ATIME_NOW |
+		     PROTO_SET_MTIME_NOW)) &&
+	    (err = file_publish_dentry(h, w->parent, w->name, w->namelen)) !=
+	    EBB_OK)
 		return err;
-	if (S_ISDIR(w.attr.a.mode))
-		dcache_forget(h, w.parent, w.name, w.namelen);
-	e = req_begin(&h->net, &r, _dnode(h, w.parent, w.name, w.namelen),
+	if (!w->exists || S_ISDIR(w->attr.a.mode))
+		dcache_forget(h, w->parent, w->name, w->namelen);
+	e = req_begin(&h->net, &r, _dnode(h, w->parent, w->name, w->namelen),
 		      PROTO_OP_SETATTR, 10);
 	proto_put_cstr(e, h->id);
-	proto_put_u64(e, w.parent);
-	proto_put_str(e, w.name, w.namelen);
+	proto_put_u64(e, w->parent);
+	proto_put_str(e, w->name, w->namelen);
 	proto_put_u64(e, mask);
 	proto_put_u64(e, mode);
 	proto_put_u64(e, uid);
@@ -459,7 +530,22 @@ static ebb_err _setattr(ebb_t *h, const char *path, uint32_t mask,
 	proto_put_u64(e, 0);
 	proto_put_i64(e, atime);
 	proto_put_i64(e, mtime);
-	err = _attr_call(h, &r, NULL);
+	return _attr_call(h, &r, out);
+}
+
+/* SETATTR on what path names (following symlinks). */
+static ebb_err _setattr(ebb_t *h, const char *path, uint32_t mask,
+			uint32_t mode, uint32_t uid, uint32_t gid,
+			int64_t atime, int64_t mtime)
+{
+	struct ebb_walk w;
+	ebb_err err;
+
+	if (!h)
+		return EBB_EINVAL;
+	if ((err = walk(h, path, WALK_FOLLOW, &w)) != EBB_OK)
+		return err;
+	err = meta_setattr(h, &w, mask, mode, uid, gid, 0, atime, mtime, NULL);
 	walk_free(&w);
 	return err;
 }
@@ -527,13 +613,8 @@ int ebb_truncate(ebb_t *h, const char *path, off_t length)
 		return fail_errno(EBB_EFBIG);
 	if ((err = walk(h, path, WALK_FOLLOW, &w)) != EBB_OK)
 		return fail_errno(err);
-	if (S_ISDIR(w.attr.a.mode))
-		err = EBB_EISDIR;
-	else if (!S_ISREG(w.attr.a.mode))
-		err = EBB_EINVAL;
-	else if ((err = path_access(h, &w.attr.a, W_OK)) == EBB_OK)
-		err = file_truncate(h, w.parent, w.name, w.namelen,
-				      w.attr.a.ino, (uint64_t)length);
+	err = meta_setattr(h, &w, PROTO_SET_SIZE, 0, 0, 0, (uint64_t)length, 0,
+			   0, NULL);
 	walk_free(&w);
 	return err == EBB_OK ? 0 : fail_errno(err);
 }

@@ -508,3 +508,235 @@ fixture_setup_nodes() {
 	fixture_bbd "$@" || bail "could not start $1 bbd"
 	export EBB_NODES EBB_MUNGE_SOCKET
 }
+
+# ---- users and FUSE mounts (tests/fuse/) -------------------------------------
+#
+#   fixture_user [NAME]             NAME (default ebbtest) exists: created
+#                                   with a home directory if missing (root)
+#   fixture_as USER CMD...          CMD as USER (setpriv: uid, gid, groups;
+#                                   HOME, USER, LOGNAME set), same umask
+#   fixture_fuse_check              skip_all unless ebb-fuse is built and
+#                                   /dev/fuse, mount, findmnt, setpriv exist
+#   fixture_mount [-n K] [-t MS] ID MOUNTPOINT [USER]
+#                                   mount instance ID at MOUNTPOINT (created,
+#                                   owned by USER, default ebbtest) the way
+#                                   bbd does, and serve it with ebb-fuse run
+#                                   as USER, attached through node K's bbd
+#                                   (--via; default 0), --timeout MS if
+#                                   given; returns once a statfs through the
+#                                   mount answers.  ebb-fuse is tracked and
+#                                   reaped like the daemons; the EXIT trap
+#                                   unmounts whatever is still mounted first.
+#   fixture_umount MOUNTPOINT       umount (not lazy: a busy mount fails),
+#                                   then wait (20 s) for its ebb-fuse to
+#                                   exit; returns ebb-fuse's status (0)
+#   fixture_mounted MOUNTPOINT      true if a FUSE file system is mounted there
+#   fixture_dstate                  prints the test's descendants (and any
+#                                   process with a cwd or fd on a fixture
+#                                   mount) in D state; true if there is none
+#
+# How: as bbd does (bbd/bbd_mount.c), root opens /dev/fuse, mounts it with
+# allow_other,default_permissions,user_id=,group_id= (mount -i -t fuse.ebb
+# -o fd=N,...) and starts ebb-fuse as the owner with the descriptor as its
+# mount point (/dev/fd/N); umount ends it.  So the test mounts are the
+# production ones, ebb-fuse runs unprivileged, and nothing depends on
+# /dev/fuse's mode (0600 where no udev runs) or on user_allow_other in
+# /etc/fuse.conf, which a user's fusermount3 mount with allow_other needs.
+# Files created through the mount belong to the owner because bbd gives
+# them the uid of the caller, the owner's ebb-fuse.
+
+EBB_FUSE=${EBB_FUSE:-$EBB_BUILDDIR/client-lib/ebb-fuse}
+_fixture_mnt_points=()  # mounted by fixture_mount, not yet unmounted
+_fixture_mnt_pids=()    # parallel: ebb-fuse's PID
+_fixture_mnt_users=()   # parallel: the user it runs as
+
+fixture_user() {
+	local u=${1:-ebbtest}
+	getent passwd "$u" >/dev/null && return 0
+	if [ "$(id -u)" != 0 ]; then
+		diag "user $u does not exist and only root can create it (scripts/install-deps does)"
+		return 1
+	fi
+	useradd --create-home --shell /bin/bash --user-group "$u" >&2 || {
+		diag "useradd $u failed"
+		return 1
+	}
+}
+
+# _fixture_as_cmd USER: the command prefix that runs as USER, in _fixture_as[].
+_fixture_as_cmd() {
+	local u=$1 uid gid home
+	uid=$(id -u "$u" 2>/dev/null) || { diag "no user $u"; return 1; }
+	gid=$(id -g "$u")
+	home=$(getent passwd "$u" | cut -d: -f6)
+	if [ "$(id -u)" = "$uid" ]; then
+		_fixture_as=(env)
+	else
+		_fixture_as=(setpriv --reuid="$uid" --regid="$gid" --init-groups
+		             --reset-env env)
+	fi
+	# --reset-env keeps only TERM and a default PATH: put back what the
+	# tests need
+	_fixture_as+=(HOME="$home" USER="$u" LOGNAME="$u" LANG=C.UTF-8
+	              PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
+	              TMPDIR="${EBB_TEST_DIR:-/tmp}"
+	              EBB_TEST_DIR="${EBB_TEST_DIR:-}" EBB_NODES="${EBB_NODES:-}"
+	              EBB_MUNGE_SOCKET="${EBB_MUNGE_SOCKET:-}"
+	              EBB_BUILDDIR="$EBB_BUILDDIR" EBB_SRCDIR="$EBB_SRCDIR")
+	[ -n "${EBB_INSTANCE:-}" ] && _fixture_as+=(EBB_INSTANCE="$EBB_INSTANCE")
+	[ -n "${EBB_TIMEOUT_MS:-}" ] && _fixture_as+=(EBB_TIMEOUT_MS="$EBB_TIMEOUT_MS")
+	return 0
+}
+
+fixture_as() {
+	local u=$1
+	shift
+	_fixture_as_cmd "$u" || return 127
+	"${_fixture_as[@]}" "$@"
+}
+
+fixture_fuse_check() {
+	[ -x "$EBB_FUSE" ] || skip_all "ebb-fuse not built ($EBB_FUSE)"
+	[ -c /dev/fuse ] || skip_all "no /dev/fuse"
+	[ "$(id -u)" = 0 ] || skip_all "mounting needs root"
+	command -v findmnt >/dev/null || skip_all "findmnt not installed (util-linux)"
+	command -v setpriv >/dev/null || skip_all "setpriv not installed (util-linux)"
+}
+
+fixture_mounted() {
+	local t
+	t=$(findmnt -rn -M "$1" -o FSTYPE 2>/dev/null | tail -n 1)
+	[[ $t == fuse* ]]
+}
+
+# the EXIT/INT/TERM traps once a mount exists: unmount first (lazily, so
+# that rm -rf of the test directory can never walk into a live mount),
+# then the usual cleanup
+_fixture_mnt_exit() {
+	local rc=$1 i mp
+	trap - EXIT INT TERM
+	for i in "${!_fixture_mnt_points[@]}"; do
+		mp=${_fixture_mnt_points[i]}
+		if fixture_mounted "$mp"; then
+			diag "cleanup: $mp still mounted: lazy unmount"
+			umount -l "$mp" 2>/dev/null || diag "cleanup: cannot unmount $mp"
+		fi
+	done
+	_fixture_cleanup "$rc"
+}
+
+fixture_mount() {
+	local k=0 ms= OPTIND=1 o id mp user uid gid pid i log fd st args=()
+	while getopts n:t: o; do
+		case $o in
+		n) k=$OPTARG ;;
+		t) ms=$OPTARG ;;
+		*) diag "fixture_mount: bad option"; return 2 ;;
+		esac
+	done
+	shift $((OPTIND - 1))
+	id=$1 mp=$2 user=${3:-ebbtest}
+	[ -n "$id" ] && [ -n "$mp" ] || { diag "fixture_mount ID MOUNTPOINT [USER]"; return 2; }
+	[ -n "${EBB_NODE_LIST[k]:-}" ] || { diag "fixture_mount: no node $k"; return 1; }
+	fixture_fuse_check
+	uid=$(id -u "$user") && gid=$(id -g "$user") || { diag "no user $user"; return 1; }
+	mkdir -p "$mp" && chown "$user:" "$mp" || return 1
+	log=$EBB_TEST_DIR/fuse-$(basename "$mp").log
+	exec {fd}<>/dev/fuse || { diag "cannot open /dev/fuse"; return 1; }
+	if ! mount -i -t fuse.ebb -o "nosuid,nodev,fd=$fd,rootmode=40000,user_id=$uid,group_id=$gid,allow_other,default_permissions" \
+		"ebb:$id" "$mp" >>"$log" 2>&1; then
+		exec {fd}>&-
+		diag "mount of /dev/fuse at $mp failed"
+		diag_file "$log"
+		return 1
+	fi
+	if [ ${#_fixture_mnt_points[@]} -eq 0 ]; then
+		trap '_fixture_mnt_exit $?' EXIT
+		trap 'diag "interrupted (SIGINT)"; _fixture_mnt_exit 130' INT
+		trap 'diag "terminated (SIGTERM; the watchdog after ${EBB_TEST_TIMEOUT:-600} s?)"; _fixture_mnt_exit 143' TERM
+	fi
+	args=(--instance "$id" --via "${EBB_NODE_LIST[k]}" --munge-socket "$EBB_MUNGE_SOCKET")
+	[ -n "$ms" ] && args+=(--timeout "$ms")
+	_fixture_as_cmd "$user" || { exec {fd}>&-; return 1; }
+	"${_fixture_as[@]}" "$EBB_FUSE" "${args[@]}" "/dev/fd/$fd" </dev/null >>"$log" 2>&1 &
+	pid=$!
+	exec {fd}>&-   # ebb-fuse holds the connection now
+	_fixture_track "$pid" "ebb-fuse:$mp"
+	_fixture_mnt_points+=("$mp")
+	_fixture_mnt_pids+=("$pid")
+	_fixture_mnt_users+=("$user")
+	# ready when a statfs goes through the kernel to ebb-fuse and back
+	# (a request waits until ebb-fuse reads it; if ebb-fuse exits, the
+	# connection is aborted and the statfs fails)
+	st=0
+	timeout -k 2 60 setpriv --reuid="$uid" --regid="$gid" --init-groups \
+		stat -f -c %T "$mp" >>"$log" 2>&1 || st=$?
+	if [ "$st" -ne 0 ] || ! kill -0 "$pid" 2>/dev/null; then
+		diag "ebb-fuse for $mp did not answer a statfs (status $st): ${args[*]}"
+		diag_file "$log"
+		return 1
+	fi
+	return 0
+}
+
+fixture_umount() {
+	local mp=$1 i j pid= st=0 err
+	for i in "${!_fixture_mnt_points[@]}"; do
+		if [ "${_fixture_mnt_points[i]}" = "$mp" ]; then
+			pid=${_fixture_mnt_pids[i]}
+			break
+		fi
+	done
+	[ -n "$pid" ] || { diag "fixture_umount: $mp was not mounted by fixture_mount"; return 1; }
+	if fixture_mounted "$mp"; then
+		if ! err=$(timeout -k 5 60 umount "$mp" 2>&1); then
+			diag "umount $mp: $err"
+			return 1
+		fi
+	fi
+	for ((j = 0; j < 200; j++)); do
+		case $(ps -o stat= -p "$pid" 2>/dev/null) in
+		'' | Z*) break ;;
+		esac
+		sleep 0.1
+	done
+	if ! [[ $(ps -o stat= -p "$pid" 2>/dev/null) =~ ^(Z|$) ]]; then
+		diag "ebb-fuse (pid $pid) still running 20 s after $mp was unmounted"
+		st=1
+	fi
+	_fixture_reap "$pid"
+	[ "$st" -eq 0 ] && st=$_fixture_status
+	[ "$st" -ne 0 ] && diag "ebb-fuse for $mp: exit status $st"
+	unset '_fixture_mnt_points[i]' '_fixture_mnt_pids[i]' '_fixture_mnt_users[i]'
+	return "$st"
+}
+
+fixture_dstate() {
+	local p mp bad=0 st l seen=" "
+	for p in $(_fixture_descendants $$); do
+		st=$(ps -o stat= -p "$p" 2>/dev/null)
+		if [[ $st == D* ]]; then
+			diag "pid $p in D state: $(ps -o pid=,stat=,wchan:32=,args= -p "$p")"
+			bad=1
+		fi
+		seen+="$p "
+	done
+	for p in /proc/[0-9]*; do
+		p=${p#/proc/}
+		case $seen in *" $p "*) continue ;; esac
+		for mp in "${_fixture_mnt_points[@]}"; do
+			for l in /proc/"$p"/cwd /proc/"$p"/fd/*; do
+				case $(readlink "$l" 2>/dev/null) in
+				"$mp" | "$mp"/*)
+					st=$(ps -o stat= -p "$p" 2>/dev/null)
+					if [[ $st == D* ]]; then
+						diag "pid $p (on $mp) in D state: $(ps -o pid=,stat=,wchan:32=,args= -p "$p")"
+						bad=1
+					fi
+					break 2 ;;
+				esac
+			done
+		done
+	done
+	[ "$bad" -eq 0 ]
+}

@@ -62,6 +62,9 @@ struct ebb_instance_spec {
 	uint64_t capacity;         /* bytes per node; 0 = refuse (EINVAL) */
 	uid_t uid;                 /* owner */
 	gid_t gid;
+	int mount;                 /* nonzero: every member mounts it (FUSE,
+	                            * at <mount_root>/<id>, as the owner) and
+	                            * answers only once the mount works */
 };
 
 /* Create the instance on every member in parallel.  Idempotent: a member
@@ -90,6 +93,11 @@ struct ebb_instance_info {
 	uid_t uid;
 	gid_t gid;
 	char state[16];            /* "active", ... */
+	char *mount;               /* this node's mount point, or NULL if
+	                            * no mount was asked */
+	char mount_state[16];      /* "none", "starting", "mounted",
+	                            * "failed", "unmounting" */
+	char mount_error[160];     /* why, when "failed"; else "" */
 };
 
 /* Node health and capacity, from one bbd. */
@@ -102,6 +110,8 @@ struct ebb_node_status {
 	uint64_t reserved;         /* sum of its instances' capacities */
 	uint64_t used;             /* bytes used by instances */
 	unsigned ninstances;
+	unsigned nmounted;         /* instances mounted on this node */
+	unsigned nmount_failed;    /* ... whose mount failed */
 };
 
 /* Ask one bbd ("host:port") for its status.  0 or -1/errno. */
@@ -210,6 +220,76 @@ ebb_dir_t *ebb_opendir(ebb_t *h, const char *path);
 /* 1 with *ent filled, 0 at the end, -1/errno on error. */
 int ebb_readdir(ebb_dir_t *d, struct ebb_dirent *ent);
 int ebb_closedir(ebb_dir_t *d);
+
+/* ---- inode-relative calls ---------------------------------------------- *
+ *
+ * For callers that know inode numbers (the FUSE mount): "name in directory
+ * dir" instead of a path, one RPC-composed operation each, no path walk.
+ * Inode numbers are the ebb_stat.ino values; the root is EBB_ROOT_INO and
+ * its own entry is (0, "") (ebb_lookupat(h, 0, "", &st) stats the root).
+ * Unlike the path calls these check no permission bits (the caller does:
+ * FUSE's kernel with default_permissions), follow no symlink (ebb_openat on
+ * one: ELOOP) and apply no umask.  name: one component, 1..255 bytes, not
+ * "." or "..", no '/' (EINVAL/ENAMETOOLONG).  st/out (may be NULL) get the
+ * attributes the operation left.  Any thread. */
+
+#define EBB_ROOT_INO 1
+
+int ebb_lookupat(ebb_t *h, uint64_t dir, const char *name,
+		 struct ebb_stat *st);
+/* flags as ebb_open (O_CREAT here creates name in dir).  Free with
+ * ebb_close(). */
+ebb_file_t *ebb_openat(ebb_t *h, uint64_t dir, const char *name, int flags,
+		       mode_t mode, struct ebb_stat *st);
+int ebb_mkdirat(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
+		struct ebb_stat *st);
+int ebb_symlinkat(ebb_t *h, const char *target, uint64_t dir,
+		  const char *name, struct ebb_stat *st);
+/* A directory: EISDIR. */
+int ebb_unlinkat(ebb_t *h, uint64_t dir, const char *name);
+int ebb_rmdirat(ebb_t *h, uint64_t dir, const char *name);
+
+#define EBB_RENAME_NOREPLACE 1u    /* = RENAME_NOREPLACE of renameat2(2) */
+/* Rename (odir, oname) to (ndir, nname).  flags: 0 or EBB_RENAME_NOREPLACE
+ * (target exists: EEXIST); anything else (RENAME_EXCHANGE...) EINVAL.
+ * nanc[0..nnanc) are the inode numbers of ndir's ancestors (any order;
+ * ndir itself is checked anyway): moving a directory into one of them is
+ * refused (EINVAL).  nanc NULL: only ndir is checked, the caller checked
+ * the rest. */
+int ebb_renameat(ebb_t *h, uint64_t odir, const char *oname, uint64_t ndir,
+		 const char *nname, unsigned flags, const uint64_t *nanc,
+		 unsigned nnanc);
+
+/* mask bits of ebb_setattrat (the fields of *in it uses) */
+#define EBB_SET_MODE 0x01u         /* in->mode & 07777 */
+#define EBB_SET_UID 0x02u
+#define EBB_SET_GID 0x04u
+#define EBB_SET_SIZE 0x08u         /* truncate/extend to in->size */
+#define EBB_SET_ATIME 0x10u
+#define EBB_SET_MTIME 0x20u
+#define EBB_SET_ATIME_NOW 0x40u
+#define EBB_SET_MTIME_NOW 0x80u
+/* chmod/chown/truncate/utimens of (dir, name) itself (a symlink is not
+ * followed).  POSIX ownership rules are checked by the node (EPERM). */
+int ebb_setattrat(ebb_t *h, uint64_t dir, const char *name, unsigned mask,
+		  const struct ebb_stat *in, struct ebb_stat *out);
+/* Like readlink(2) on (dir, name): not NUL-terminated; EINVAL if not a
+ * symlink. */
+ssize_t ebb_readlinkat(ebb_t *h, uint64_t dir, const char *name, char *buf,
+		       size_t size);
+/* List directory inode dir with ebb_readdir(); ENOTDIR/ENOENT show up at
+ * the first ebb_readdir() as an empty listing (the nodes hold no entries
+ * of a non-directory).  Free with ebb_closedir(). */
+ebb_dir_t *ebb_opendir_ino(ebb_t *h, uint64_t dir);
+
+/* ebb_fstat() of inode ino if some ebb_file_t of h has it open (ENOENT if
+ * none): what FUSE's getattr needs for an open file whose name is gone. */
+int ebb_fstat_ino(ebb_t *h, uint64_t ino, struct ebb_stat *st);
+
+/* Publish the size written through f (as ebb_close does) without closing:
+ * what close(2) on a FUSE mount calls, so another client that opens the
+ * file afterwards sees it.  Returns and clears a pending write error. */
+int ebb_flush(ebb_file_t *f);
 
 /* ---- misc -------------------------------------------------------------- */
 

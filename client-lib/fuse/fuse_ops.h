@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ebb-fuse: the mount's context and the FUSE operation table. */
+#ifndef EBB_FUSE_OPS_H
+#define EBB_FUSE_OPS_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include "fuse_int.h"
+
+#define FZ_MAX_IO (1024 * 1024)    /* max_write and read size */
+
+/* One mount: set up by main before the session starts, read-only after
+ * (the table has its own lock). */
+struct fz {
+	ebb_t *h;
+	uid_t owner;               /* the instance's owner */
+	uid_t self;                /* the uid ebb-fuse runs as */
+	struct fz_itab itab;
+};
+
+extern const struct fuse_lowlevel_ops fz_ops;
+
+#endif

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ebb-fuse's inode table: FUSE inode number -> ebb dentry key, nlookup.
+ *
+ * DESIGN: FUSE inode numbers are ebb's own (the root is 1 on both sides),
+ * so no number translation is needed; what FUSE does not give us is the
+ * dentry key (parent, name) an ebb operation on the inode itself needs
+ * (getattr, setattr, open, readlink).  The table remembers it for every
+ * inode the kernel holds a reference to, counted as the kernel counts
+ * (lookup/create/mkdir/symlink/readdirplus entries +1, forget -n), and
+ * drops the entry at zero as libfuse's nlookup rules say.  A second index
+ * by key lets unlink and rename update it without an RPC.  Because the
+ * kernel holds references to every ancestor of an inode it knows, the
+ * parent chain of a directory is always here: rename's "not into its own
+ * subtree" check is made from it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuse_int.h"
+
+static size_t _hino(uint64_t ino, size_t nb)
+{
+	ino ^= ino >> 33;
+	ino *= 0xff51afd7ed558ccdULL;
+	ino ^= ino >> 33;
+	return (size_t)(ino & (nb - 1));
+}
+
+static size_t _hkey(uint64_t parent, const char *name, size_t nb)
+{
+	uint64_t h = 1469598103934665603ULL ^ parent;
+
+	for (; *name; name++) {
+		h ^= (unsigned char)*name;
+		h *= 1099511628211ULL;
+	}
+	return _hino(h, nb);
+}
+
+int itab_init(struct fz_itab *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->nbuckets = 1024;
+	t->byino = calloc(t->nbuckets, sizeof(*t->byino));
+	t->bykey = calloc(t->nbuckets, sizeof(*t->bykey));
+	if (!t->byino || !t->bykey) {
+		free(t->byino);
+		free(t->bykey);
+		return -1;
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	/* The root: (0, ""), always known, never forgotten. */
+	return itab_ref(t, EBB_ROOT_INO, 0, "", true);
+}
+
+void itab_fini(struct fz_itab *t)
+{
+	for (size_t b = 0; b < t->nbuckets; b++) {
+		while (t->byino[b]) {
+			struct fz_inode *in = t->byino[b];
+			t->byino[b] = in->inext;
+			free(in->name);
+			free(in);
+		}
+	}
+	free(t->byino);
+	free(t->bykey);
+	pthread_mutex_destroy(&t->lock);
+}
+
+static struct fz_inode *_find_locked(struct fz_itab *t, uint64_t ino)
+{
+	struct fz_inode *in = t->byino[_hino(ino, t->nbuckets)];
+
+	while (in && in->ino != ino)
+		in = in->inext;
+	return in;
+}
+
+static struct fz_inode **_key_slot_locked(struct fz_itab *t, uint64_t parent,
+					  const char *name)
+{
+	struct fz_inode **pp = &t->bykey[_hkey(parent, name, t->nbuckets)];
+
+	for (; *pp; pp = &(*pp)->knext)
+		if ((*pp)->parent == parent && strcmp((*pp)->name, name) == 0)
+			break;
+	return pp;
+}
+
+static void _key_unlink_locked(struct fz_itab *t, struct fz_inode *in)
+{
+	struct fz_inode **pp;
+
+	if (in->gone)
+		return;
+	pp = &t->bykey[_hkey(in->parent, in->name, t->nbuckets)];
+	for (; *pp; pp = &(*pp)->knext)
+		if (*pp == in) {
+			*pp = in->knext;
+			break;
+		}
+	in->knext = NULL;
+}
+
+/* Mark in as having no key any more. */
+static void _gone_locked(struct fz_itab *t, struct fz_inode *in)
+{
+	_key_unlink_locked(t, in);
+	in->gone = true;
+}
+
+static void _key_link_locked(struct fz_itab *t, struct fz_inode *in)
+{
+	struct fz_inode **pp = _key_slot_locked(t, in->parent, in->name);
+
+	if (*pp && *pp != in)
+		/* Another inode had this name: it was replaced meanwhile. */
+		_gone_locked(t, *pp);
+	pp = &t->bykey[_hkey(in->parent, in->name, t->nbuckets)];
+	in->knext = *pp;
+	*pp = in;
+	in->gone = false;
+}
+
+static void _grow_locked(struct fz_itab *t)
+{
+	size_t nb = t->nbuckets * 2;
+	struct fz_inode **bi = calloc(nb, sizeof(*bi));
+	struct fz_inode **bk = calloc(nb, sizeof(*bk));
+
+	if (!bi || !bk) {
+		free(bi);
+		free(bk);
+		return; /* longer chains, still correct */
+	}
+	for (size_t b = 0; b < t->nbuckets; b++) {
+		while (t->byino[b]) {
+			struct fz_inode *in = t->byino[b];
+			size_t nb_i = _hino(in->ino, nb);
+			t->byino[b] = in->inext;
+			in->inext = bi[nb_i];
+			bi[nb_i] = in;
+			if (!in->gone) {
+				size_t nb_k = _hkey(in->parent, in->name, nb);
+				in->knext = bk[nb_k];
+				bk[nb_k] = in;
+			}
+		}
+	}
+	free(t->byino);
+	free(t->bykey);
+	t->byino = bi;
+	t->bykey = bk;
+	t->nbuckets = nb;
+}
+
+int itab_ref(struct fz_itab *t, uint64_t ino, uint64_t parent,
+	     const char *name, bool is_dir)
+{
+	struct fz_inode *in;
+	int rc = 0;
+
+	pthread_mutex_lock(&t->lock);
+	if ((in = _find_locked(t, ino))) {
+		if (in->gone || in->parent != parent ||
+		    strcmp(in->name, name) != 0) {
+			char *nn = strdup(name);
+			if (nn) {
+				_key_unlink_locked(t, in);
+				free(in->name);
+				in->name = nn;
+				in->parent = parent;
+				_key_link_locked(t, in);
+			}
+		}
+		in->nlookup++;
+		goto out;
+	}
+	if (!(in = calloc(1, sizeof(*in))) || !(in->name = strdup(name))) {
+		free(in);
+		rc = -1;
+		goto out;
+	}
+	if (t->n >= t->nbuckets * 2)
+		_grow_locked(t);
+	in->ino = ino;
+	in->parent = parent;
+	in->nlookup = 1;
+	in->is_dir = is_dir;
+	in->inext = t->byino[_hino(ino, t->nbuckets)];
+	t->byino[_hino(ino, t->nbuckets)] = in;
+	_key_link_locked(t, in);
+	t->n++;
+out:
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+void itab_forget(struct fz_itab *t, uint64_t ino, uint64_t n)
+{
+	struct fz_inode **pp, *in;
+
+	pthread_mutex_lock(&t->lock);
+	pp = &t->byino[_hino(ino, t->nbuckets)];
+	while (*pp && (*pp)->ino != ino)
+		pp = &(*pp)->inext;
+	if ((in = *pp)) {
+		in->nlookup = in->nlookup > n ? in->nlookup - n : 0;
+		if (in->nlookup == 0 && ino != EBB_ROOT_INO) {
+			_key_unlink_locked(t, in);
+			*pp = in->inext;
+			free(in->name);
+			free(in);
+			t->n--;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+int itab_key(struct fz_itab *t, uint64_t ino, uint64_t *parent, char *name)
+{
+	struct fz_inode *in;
+	int rc = 0;
+
+	pthread_mutex_lock(&t->lock);
+	if (!(in = _find_locked(t, ino)))
+		rc = ENOENT;
+	else if (in->gone)
+		rc = ESTALE;
+	else {
+		*parent = in->parent;
+		strcpy(name, in->name);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+void itab_unlinked(struct fz_itab *t, uint64_t parent, const char *name)
+{
+	struct fz_inode **pp;
+
+	pthread_mutex_lock(&t->lock);
+	pp = _key_slot_locked(t, parent, name);
+	if (*pp)
+		_gone_locked(t, *pp);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void itab_renamed(struct fz_itab *t, uint64_t op, const char *on,
+		  uint64_t np, const char *nn)
+{
+	struct fz_inode **pp, *in;
+	char *copy = strdup(nn);
+
+	pthread_mutex_lock(&t->lock);
+	pp = _key_slot_locked(t, np, nn);
+	if (*pp)
+		_gone_locked(t, *pp);
+	pp = _key_slot_locked(t, op, on);
+	if ((in = *pp)) {
+		_key_unlink_locked(t, in);
+		if (copy) {
+			free(in->name);
+			in->name = copy;
+			copy = NULL;
+			in->parent = np;
+			_key_link_locked(t, in);
+		} else {
+			in->gone = true; /* no memory: forget the key */
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	free(copy);
+}
+
+uint64_t itab_parent(struct fz_itab *t, uint64_t dir)
+{
+	struct fz_inode *in;
+	uint64_t p = EBB_ROOT_INO;
+
+	pthread_mutex_lock(&t->lock);
+	if ((in = _find_locked(t, dir)) && !in->gone && in->parent)
+		p = in->parent;
+	pthread_mutex_unlock(&t->lock);
+	return p;
+}
+
+int itab_ancestry(struct fz_itab *t, uint64_t dir, uint64_t **anc)
+{
+	size_t n = 0, cap = 16;
+	uint64_t *a = malloc(cap * sizeof(*a));
+
+	if (!a)
+		return -1;
+	pthread_mutex_lock(&t->lock);
+	while (dir) {
+		struct fz_inode *in;
+
+		if (n == cap) {
+			uint64_t *na = realloc(a, cap * 2 * sizeof(*a));
+			if (!na)
+				break;
+			a = na;
+			cap *= 2;
+		}
+		a[n++] = dir;
+		if (dir == EBB_ROOT_INO || n > 4096)
+			break; /* the root, or a loop from a stale key */
+		in = _find_locked(t, dir);
+		dir = in && !in->gone ? in->parent : 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+	*anc = a;
+	return (int)n;
+}

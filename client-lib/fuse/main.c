@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ebb-fuse: mount one ebb instance (a job's burst buffer file system).
+ *
+ *   ebb-fuse [-f] [-d] [-o fuse-opts] --instance ID
+ *            (--members H:P,H:P,... | --via H:P) [--munge-socket PATH]
+ *            [--timeout MS] [--threads N] MOUNTPOINT
+ *
+ * DESIGN: two ways to be mounted.  bbd (root) opens /dev/fuse, mounts it
+ * itself with allow_other,default_permissions,user_id=,group_id= and
+ * passes the descriptor as MOUNTPOINT "/dev/fd/N" (libfuse adopts it); we
+ * then stay in the foreground as bbd's child and bbd unmounts at teardown,
+ * which ends our loop with status 0.  Given a directory we mount it
+ * ourselves (as root, or through fusermount3 as a user) with
+ * default_permissions (+ allow_other as root) and, without -f, go to the
+ * background once mounted.  SIGTERM/SIGINT/SIGHUP end the session
+ * (libfuse's handlers call fuse_session_exit) and we unmount what we
+ * mounted and exit 0.  The operations are in ops.c.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fuse_ops.h"
+
+#define FZ_THREADS_DEFAULT 16
+#define FZ_READAHEAD_KB 8192       /* 8 stripes of the default size */
+
+struct fz_args {
+	bool foreground;
+	bool debug;
+	char *fuse_opts;           /* -o, joined with commas */
+	const char *instance;
+	char *members;             /* --members, split in place */
+	const char *via;
+	const char *mountpoint;
+	struct ebb_options eopts;
+	unsigned threads;
+};
+
+static void _usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ebb-fuse [-f] [-d] [-o fuse-opts] --instance ID\n"
+		"                (--members H:P,H:P,... | --via H:P)\n"
+		"                [--munge-socket PATH] [--timeout MS] "
+		"[--threads N] MOUNTPOINT\n"
+		"MOUNTPOINT may be /dev/fd/N: an already mounted /dev/fuse "
+		"descriptor.\n");
+}
+
+static int _add_opt(char **dst, const char *opt)
+{
+	size_t a = *dst ? strlen(*dst) : 0, b = strlen(opt);
+	char *n = realloc(*dst, a + b + 2);
+
+	if (!n)
+		return -1;
+	if (a)
+		n[a++] = ',';
+	memcpy(n + a, opt, b + 1);
+	*dst = n;
+	return 0;
+}
+
+static int _parse(int argc, char **argv, struct fz_args *a)
+{
+	static const struct option longs[] = {
+		{"instance", required_argument, NULL, 'i'},
+		{"members", required_argument, NULL, 'm'},
+		{"via", required_argument, NULL, 'v'},
+		{"munge-socket", required_argument, NULL, 's'},
+		{"timeout", required_argument, NULL, 't'},
+		{"threads", required_argument, NULL, 'T'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	char *end;
+
+	memset(a, 0, sizeof(*a));
+	a->threads = FZ_THREADS_DEFAULT;
+	while ((c = getopt_long(argc, argv, "fdo:h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			a->foreground = true;
+			break;
+		case 'd':
+			a->debug = a->foreground = true;
+			break;
+		case 'o':
+			if (_add_opt(&a->fuse_opts, optarg) != 0)
+				return -1;
+			break;
+		case 'i':
+			a->instance = optarg;
+			break;
+		case 'm':
+			a->members = optarg;
+			break;
+		case 'v':
+			a->via = optarg;
+			break;
+		case 's':
+			a->eopts.munge_socket = optarg;
+			break;
+		case 't':
+			a->eopts.timeout_ms = (unsigned)strtoul(optarg, &end, 10);
+			if (*end || !*optarg) {
+				fprintf(stderr, "ebb-fuse: bad --timeout\n");
+				return -1;
+			}
+			break;
+		case 'T':
+			a->threads = (unsigned)strtoul(optarg, &end, 10);
+			if (*end || a->threads == 0 || a->threads > 1024) {
+				fprintf(stderr, "ebb-fuse: bad --threads "
+					"(1..1024)\n");
+				return -1;
+			}
+			break;
+		case 'h':
+			_usage(stdout);
+			exit(0);
+		case 'V':
+			printf("ebb-fuse %s (libfuse %s)\n", ebb_version(),
+			       fuse_pkgversion());
+			exit(0);
+		default:
+			_usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc - 1 || !a->instance ||
+	    (!a->members == !a->via)) {
+		_usage(stderr);
+		return -1;
+	}
+	a->mountpoint = argv[optind];
+	return 0;
+}
+
+/* Attach with the member list or through one member. */
+static ebb_t *_attach(struct fz_args *a)
+{
+	const char **mem = NULL;
+	unsigned n = 1;
+	char *copy, *p, *save = NULL;
+	ebb_t *h;
+
+	if (a->via)
+		return ebb_attach_via(a->via, a->instance, &a->eopts);
+	for (p = a->members; *p; p++)
+		n += *p == ',';
+	if (!(copy = strdup(a->members)) || !(mem = calloc(n, sizeof(*mem)))) {
+		free(copy);
+		errno = ENOMEM;
+		return NULL;
+	}
+	n = 0;
+	for (p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save))
+		mem[n++] = p;
+	h = ebb_attach(a->instance, mem, n, &a->eopts);
+	free(mem);
+	free(copy);
+	return h;
+}
+
+/* The first member's address (for INST_GET). */
+static char *_first(const struct fz_args *a)
+{
+	const char *s = a->via ? a->via : a->members;
+	size_t n = strcspn(s, ",");
+	char *r = malloc(n + 1);
+
+	if (r) {
+		memcpy(r, s, n);
+		r[n] = '\0';
+	}
+	return r;
+}
+
+/* Attach and check that the instance answers; learn its owner. */
+static int _connect(struct fz_args *a, struct fz *fz)
+{
+	struct ebb_instance_info info;
+	struct ebb_stat st;
+	char *first = _first(a);
+	int rc = -1;
+
+	if (!first)
+		return -1;
+	if (ebb_instance_get(first, a->instance, &a->eopts, &info) != 0) {
+		fprintf(stderr, "ebb-fuse: instance %s on %s: %s\n",
+			a->instance, first, strerror(errno));
+		goto out;
+	}
+	fz->owner = info.uid;
+	ebb_instance_info_free(&info);
+	fz->self = getuid();
+	if (!(fz->h = _attach(a))) {
+		fprintf(stderr, "ebb-fuse: attach %s: %s\n", a->instance,
+			strerror(errno));
+		goto out;
+	}
+	if (ebb_lookupat(fz->h, 0, "", &st) != 0) {
+		fprintf(stderr, "ebb-fuse: %s: root: %s\n", a->instance,
+			strerror(errno));
+		ebb_detach(fz->h);
+		fz->h = NULL;
+		goto out;
+	}
+	rc = 0;
+out:
+	free(first);
+	return rc;
+}
+
+/* Raise the mount's read-ahead (the kernel's default, 128 KiB, caps a
+ * sequential read at ~1/4 of what the nodes serve; FUSE's init reply can
+ * only lower it).  Needs root: bbd does the same for the mounts it makes.
+ * The bdi is found in mountinfo, not with stat(): a stat of the mount
+ * point would wait for this very process to serve it. */
+static void _set_readahead(const char *realmp)
+{
+	char line[4096], path[128];
+	unsigned maj = 0, min = 0;
+	bool found = false;
+	FILE *f;
+
+	if (getuid() != 0 || !(f = fopen("/proc/self/mountinfo", "r")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char mp[PATH_MAX];
+		unsigned a, b;
+
+		/* id parent maj:min root mountpoint ...; the last one wins */
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &a, &b, mp) == 3 &&
+		    strcmp(mp, realmp) == 0) {
+			maj = a;
+			min = b;
+			found = true;
+		}
+	}
+	fclose(f);
+	if (!found)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj,
+		 min);
+	if ((f = fopen(path, "w"))) {
+		fprintf(f, "%u\n", FZ_READAHEAD_KB);
+		fclose(f);
+	}
+}
+
+static bool _is_fd_mount(const char *mp)
+{
+	return strncmp(mp, "/dev/fd/", 8) == 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct fz_args a;
+	struct fz fz = {0};
+	struct fuse_args fargs = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+	struct fuse_loop_config *cfg = NULL;
+	bool fdmount, mounted = false, have_realmp;
+	char fsname[128], realmp[PATH_MAX];
+	int rc = 1, ret;
+
+	if (_parse(argc, argv, &a) != 0)
+		return 2;
+	fdmount = _is_fd_mount(a.mountpoint);
+	if (itab_init(&fz.itab) != 0) {
+		fprintf(stderr, "ebb-fuse: out of memory\n");
+		return 1;
+	}
+	/* Fail early, before mounting, if the instance cannot be reached.
+	 * The connection threads would not survive the daemon's fork: with
+	 * a fork ahead, detach and attach again in the child. */
+	if (_connect(&a, &fz) != 0)
+		goto out;
+	snprintf(fsname, sizeof(fsname), "fsname=ebb:%s,subtype=ebb",
+		 a.instance);
+	if (fuse_opt_add_arg(&fargs, argv[0]) != 0 ||
+	    (a.debug && fuse_opt_add_arg(&fargs, "-d") != 0) ||
+	    (!fdmount &&
+	     (_add_opt(&a.fuse_opts, "default_permissions") != 0 ||
+	      _add_opt(&a.fuse_opts, fsname) != 0 ||
+	      (getuid() == 0 && _add_opt(&a.fuse_opts, "allow_other") != 0))) ||
+	    (a.fuse_opts && (fuse_opt_add_arg(&fargs, "-o") != 0 ||
+			     fuse_opt_add_arg(&fargs, a.fuse_opts) != 0))) {
+		fprintf(stderr, "ebb-fuse: out of memory\n");
+		goto out;
+	}
+	if (!(se = fuse_session_new(&fargs, &fz_ops, sizeof(fz_ops), &fz))) {
+		fprintf(stderr, "ebb-fuse: bad FUSE options\n");
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out;
+	/* Before mounting: realpath() of a mount we serve would wait on us. */
+	have_realmp = !fdmount && realpath(a.mountpoint, realmp);
+	if (fuse_session_mount(se, a.mountpoint) != 0) {
+		fprintf(stderr, "ebb-fuse: cannot mount %s\n", a.mountpoint);
+		goto out;
+	}
+	mounted = true;
+	if (have_realmp)
+		_set_readahead(realmp);
+	if (!fdmount && !a.foreground) {
+		ebb_detach(fz.h);
+		fz.h = NULL;
+		if (fuse_daemonize(0) != 0)
+			goto out;
+		if (!(fz.h = _attach(&a)))
+			goto out;
+	}
+	if (!(cfg = fuse_loop_cfg_create()))
+		goto out;
+	fuse_loop_cfg_set_max_threads(cfg, a.threads);
+	/* Keep the workers: a thread per burst of requests is not free. */
+	fuse_loop_cfg_set_idle_threads(cfg, a.threads);
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	ret = fuse_session_loop_mt(se, cfg);
+	/* 0: unmounted; a signal number: SIGTERM & co asked us to stop. */
+	rc = (ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP)
+		? 0 : 1;
+	if (rc)
+		fprintf(stderr, "ebb-fuse: session ended: %s\n",
+			strerror(ret < 0 ? -ret : ret));
+out:
+	if (cfg)
+		fuse_loop_cfg_destroy(cfg);
+	if (se) {
+		if (mounted)
+			fuse_session_unmount(se); /* a no-op for /dev/fd/N */
+		fuse_remove_signal_handlers(se);
+		fuse_session_destroy(se);
+	}
+	fuse_opt_free_args(&fargs);
+	free(a.fuse_opts);
+	if (fz.h)
+		ebb_detach(fz.h);
+	itab_fini(&fz.itab);
+	return rc;
+}

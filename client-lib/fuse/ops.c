@@ -1,0 +1,840 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ebb-fuse operations: the FUSE low-level requests, each on libebb's
+ * inode-relative calls.
+ *
+ * DESIGN: FUSE inode numbers are ebb inode numbers (root 1 = FUSE_ROOT_ID),
+ * so "name in directory N" maps straight onto ebb_*at(N, name) with no
+ * path walk; requests on an inode itself use the dentry key the inode
+ * table keeps (itable.c).  Errors go from libebb's errno straight to
+ * fuse_reply_err.
+ *
+ * Caching and cross-node consistency (docs/semantics.md is written from
+ * this paragraph):
+ *   - entry_timeout = attr_timeout = 1 s (FZ_TIMEOUT).  Within a node
+ *     every change goes through this process, and the kernel invalidates
+ *     what it changed itself; the timeouts only bound how long a change
+ *     made on ANOTHER node (a rename, chmod, a new size after the writer's
+ *     close) may stay unseen by stat() and path lookups here.  1 s matches
+ *     libebb's directory cache, so the total staleness stays ~1-2 s, while
+ *     a build or an untar does not pay a LOOKUP per path component per
+ *     syscall.  Negative entries are not cached (ENOENT is replied as an
+ *     error): a file another node creates is visible here at once.
+ *   - Close-to-open: open replies keep_cache = 0, so the kernel drops the
+ *     file's page cache at every open and reads what the nodes hold; the
+ *     size used is the one LOOKUP returns at open.  close() sends FLUSH,
+ *     which publishes the size (ebb_flush) before close() returns: a file
+ *     opened on another node after this close sees all its data.
+ *   - No writeback cache and no direct_io: every write(2) reaches ebb
+ *     before it returns (so a node crash after close loses nothing that
+ *     close reported written, and write errors such as ENOSPC come back
+ *     from write itself), while the page cache still serves re-reads and
+ *     mmap (shared writable mmap works: dirty pages go out at msync or
+ *     munmap/close).  FUSE_CAP_AUTO_INVAL_DATA drops cached pages when a
+ *     getattr shows another size or mtime.
+ *   - Unlink (or rename over) a file that is open on this node: the name
+ *     goes at once, the data stays until the last close here (libebb
+ *     defers the REMOVE), and fstat() on it still answers (nlink 0).  If
+ *     the file is open only on ANOTHER node, its data is removed at once
+ *     and that node's reads see zeros past what its page cache holds.
+ *   - utimens() after writes on a still-open file wins: libebb publishes
+ *     the writes' size and mtime before the SETATTR, so the close that
+ *     follows does not put the write time back.
+ *   - Locks (flock, fcntl) are the kernel's, node-local: not cluster-wide.
+ *   - No xattrs: the calls are not implemented, so the kernel answers
+ *     EOPNOTSUPP itself after the first ENOSYS.  No hard links (EPERM),
+ *     mknod makes regular files only (others EPERM).
+ *
+ * Who may use the mount: the kernel checks permission bits against the
+ * real caller (default_permissions) and allow_other lets every user reach
+ * us; as defence in depth every request whose uid is neither root nor the
+ * instance owner (nor the uid ebb-fuse runs as) gets EACCES, whatever the
+ * mode bits say.  When ebb-fuse runs as root, bbd records root as the
+ * creator of new files: ebb-fuse gives them to the requesting user with a
+ * SETATTR right after creating them.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h> /* RENAME_NOREPLACE (glibc >= 2.28) */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fuse_ops.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+#define FZ_TIMEOUT 1.0
+#define FZ_DOTS 2                  /* "." and ".." lead every listing */
+
+struct fz_dir {
+	pthread_mutex_t lock;
+	struct ebb_dirent *ents;   /* protected by lock; [0], [1] = . and .. */
+	size_t n, cap;
+	bool loaded;
+};
+
+static struct fz *_fz(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* Defence in depth: only root and the owner get through. */
+static bool _denied(fuse_req_t req)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct fz *fz = _fz(req);
+
+	if (c->uid == 0 || c->uid == fz->owner || c->uid == fz->self)
+		return false;
+	fuse_reply_err(req, EACCES);
+	return true;
+}
+
+static int _err(void)
+{
+	return errno ? errno : EIO;
+}
+
+static void _to_stat(const struct ebb_stat *e, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = e->ino;
+	st->st_mode = e->mode;
+	st->st_nlink = e->nlink;
+	st->st_uid = e->uid;
+	st->st_gid = e->gid;
+	st->st_size = (off_t)e->size;
+	st->st_blocks = (blkcnt_t)e->blocks;
+	st->st_blksize = e->blksize;
+	st->st_atim = e->atime;
+	st->st_mtim = e->mtime;
+	st->st_ctim = e->ctime;
+}
+
+static void _entry(const struct ebb_stat *e, struct fuse_entry_param *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->ino = e->ino;
+	ep->generation = 0;        /* ebb never reuses an inode number */
+	ep->attr_timeout = FZ_TIMEOUT;
+	ep->entry_timeout = FZ_TIMEOUT;
+	_to_stat(e, &ep->attr);
+}
+
+/* Reply an entry and count the kernel's new reference. */
+static void _reply_entry(fuse_req_t req, uint64_t parent, const char *name,
+			 const struct ebb_stat *st)
+{
+	struct fuse_entry_param ep;
+
+	if (itab_ref(&_fz(req)->itab, st->ino, parent, name,
+		     S_ISDIR(st->mode)) != 0) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	_entry(st, &ep);
+	if (fuse_reply_entry(req, &ep) != 0)
+		itab_forget(&_fz(req)->itab, st->ino, 1);
+}
+
+/* Running as root, bbd made root the owner of what we just created: hand
+ * it to the requester (who is the instance owner, see _denied). */
+static int _fix_owner(fuse_req_t req, uint64_t parent, const char *name,
+		      struct ebb_stat *st)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct ebb_stat in = {0};
+
+	if (_fz(req)->self != 0 || (st->uid == c->uid && st->gid == c->gid))
+		return 0;
+	in.uid = c->uid;
+	in.gid = c->gid;
+	if (ebb_setattrat(_fz(req)->h, parent, name,
+			  EBB_SET_UID | EBB_SET_GID, &in, st) != 0)
+		return _err();
+	return 0;
+}
+
+/* ---- the connection -------------------------------------------------------- */
+
+static void _init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* 1 MiB requests: one stripe per WRITE/READ with the default stripe
+	 * size (libfuse turns max_write into the kernel's max_pages). */
+	conn->max_write = FZ_MAX_IO;
+	conn->max_read = 0;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	/* As much as the kernel offers (read_ahead_kb at mount time, which
+	 * main.c raises when it may): INIT can only lower it. */
+	conn->max_readahead = UINT_MAX;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* Many reads in flight: every node serves its stripes at once. */
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	conn->time_gran = 1;
+}
+
+/* ---- names ------------------------------------------------------------------ */
+
+static void _lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ebb_stat st;
+
+	if (_denied(req))
+		return;
+	if (ebb_lookupat(_fz(req)->h, parent, name, &st) != 0) {
+		fuse_reply_err(req, _err());
+		return;
+	}
+	_reply_entry(req, parent, name, &st);
+}
+
+static void _forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	itab_forget(&_fz(req)->itab, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void _forget_multi(fuse_req_t req, size_t count,
+			  struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		itab_forget(&_fz(req)->itab, forgets[i].ino,
+			    forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+/* The dentry key of ino, or an errno. */
+static int _key(fuse_req_t req, fuse_ino_t ino, uint64_t *parent,
+		char name[FZ_NAME_MAX + 1])
+{
+	return itab_key(&_fz(req)->itab, ino, parent, name);
+}
+
+static void _getattr(fuse_req_t req, fuse_ino_t ino,
+		     struct fuse_file_info *fi)
+{
+	char name[FZ_NAME_MAX + 1];
+	struct ebb_stat es;
+	struct stat st;
+	uint64_t parent;
+	int rc;
+
+	if (_denied(req))
+		return;
+	if (fi && fi->fh) {
+		rc = ebb_fstat((ebb_file_t *)(uintptr_t)fi->fh, &es) ? _err() : 0;
+	} else if ((rc = _key(req, ino, &parent, name)) == 0) {
+		if (ebb_lookupat(_fz(req)->h, parent, name, &es) != 0)
+			rc = _err();
+		else if (es.ino != ino)
+			rc = ESTALE; /* another node replaced it */
+	}
+	/* fstat(2) comes without a file handle: an open file whose name was
+	 * removed or replaced still has attributes through its handles. */
+	if ((rc == ENOENT || rc == ESTALE) &&
+	    ebb_fstat_ino(_fz(req)->h, ino, &es) == 0)
+		rc = 0;
+	if (rc) {
+		fuse_reply_err(req, rc);
+		return;
+	}
+	_to_stat(&es, &st);
+	fuse_reply_attr(req, &st, FZ_TIMEOUT);
+}
+
+static void _setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		     int to_set, struct fuse_file_info *fi)
+{
+	char name[FZ_NAME_MAX + 1];
+	struct ebb_stat in = {0}, out;
+	struct stat st;
+	uint64_t parent;
+	unsigned mask = 0;
+	int rc = 0;
+
+	if (_denied(req))
+		return;
+	if (to_set & FUSE_SET_ATTR_MODE)
+		mask |= EBB_SET_MODE;
+	if (to_set & FUSE_SET_ATTR_UID)
+		mask |= EBB_SET_UID;
+	if (to_set & FUSE_SET_ATTR_GID)
+		mask |= EBB_SET_GID;
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		mask |= EBB_SET_SIZE;
+	if (to_set & FUSE_SET_ATTR_ATIME)
+		mask |= (to_set & FUSE_SET_ATTR_ATIME_NOW) ? EBB_SET_ATIME_NOW :
+			EBB_SET_ATIME;
+	if (to_set & FUSE_SET_ATTR_MTIME)
+		mask |= (to_set & FUSE_SET_ATTR_MTIME_NOW) ? EBB_SET_MTIME_NOW :
+			EBB_SET_MTIME;
+	in.mode = attr->st_mode;
+	in.uid = attr->st_uid;
+	in.gid = attr->st_gid;
+	in.size = (uint64_t)attr->st_size;
+	in.atime = attr->st_atim;
+	in.mtime = attr->st_mtim;
+	if ((mask & EBB_SET_SIZE) && fi && fi->fh) {
+		/* ftruncate: through the handle, which knows the inode even
+		 * if renamed and keeps its size in step. */
+		if (ebb_ftruncate((ebb_file_t *)(uintptr_t)fi->fh,
+				  (off_t)in.size) != 0) {
+			fuse_reply_err(req, _err());
+			return;
+		}
+		mask &= ~EBB_SET_SIZE;
+	}
+	if (mask) {
+		if ((rc = _key(req, ino, &parent, name)) == 0 &&
+		    ebb_setattrat(_fz(req)->h, parent, name, mask, &in, &out))
+			rc = _err();
+		if (rc == 0 && out.ino != ino)
+			rc = ESTALE;
+	}
+	if (rc == 0 && fi && fi->fh)
+		rc = ebb_fstat((ebb_file_t *)(uintptr_t)fi->fh, &out) ? _err()
+								   : 0;
+	else if (rc == 0 && !mask && (rc = _key(req, ino, &parent, name)) == 0
+		 && ebb_lookupat(_fz(req)->h, parent, name, &out) != 0)
+		rc = _err();
+	if (rc) {
+		fuse_reply_err(req, rc);
+		return;
+	}
+	_to_stat(&out, &st);
+	fuse_reply_attr(req, &st, FZ_TIMEOUT);
+}
+
+static void _readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char name[FZ_NAME_MAX + 1], buf[PATH_MAX];
+	uint64_t parent;
+	ssize_t n;
+	int rc;
+
+	if (_denied(req))
+		return;
+	if ((rc = _key(req, ino, &parent, name)) != 0) {
+		fuse_reply_err(req, rc);
+		return;
+	}
+	n = ebb_readlinkat(_fz(req)->h, parent, name, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		fuse_reply_err(req, _err());
+		return;
+	}
+	buf[n] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+static void _mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		   mode_t mode)
+{
+	struct ebb_stat st;
+	int rc = 0;
+
+	if (_denied(req))
+		return;
+	if (ebb_mkdirat(_fz(req)->h, parent, name, mode, &st) != 0)
+		rc = _err();
+	else
+		rc = _fix_owner(req, parent, name, &st);
+	if (rc)
+		fuse_reply_err(req, rc);
+	else
+		_reply_entry(req, parent, name, &st);
+}
+
+static void _symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		     const char *name)
+{
+	struct ebb_stat st;
+	int rc = 0;
+
+	if (_denied(req))
+		return;
+	if (ebb_symlinkat(_fz(req)->h, link, parent, name, &st) != 0)
+		rc = _err();
+	else
+		rc = _fix_owner(req, parent, name, &st);
+	if (rc)
+		fuse_reply_err(req, rc);
+	else
+		_reply_entry(req, parent, name, &st);
+}
+
+static void _mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		   mode_t mode, dev_t rdev)
+{
+	struct ebb_stat st;
+	ebb_file_t *f;
+	int rc = 0;
+
+	(void)rdev;
+	if (_denied(req))
+		return;
+	if (!S_ISREG(mode)) {
+		fuse_reply_err(req, EPERM); /* no devices, FIFOs, sockets */
+		return;
+	}
+	f = ebb_openat(_fz(req)->h, parent, name, O_CREAT | O_EXCL | O_WRONLY,
+		       mode & 07777, &st);
+	if (!f)
+		rc = _err();
+	else if (ebb_close(f) != 0)
+		rc = _err();
+	if (rc == 0)
+		rc = _fix_owner(req, parent, name, &st);
+	if (rc)
+		fuse_reply_err(req, rc);
+	else
+		_reply_entry(req, parent, name, &st);
+}
+
+static void _link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		  const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	(void)newname;
+	if (_denied(req))
+		return;
+	fuse_reply_err(req, EPERM); /* ebb has no hard links */
+}
+
+static void _unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (_denied(req))
+		return;
+	if (ebb_unlinkat(_fz(req)->h, parent, name) != 0) {
+		fuse_reply_err(req, _err());
+		return;
+	}
+	itab_unlinked(&_fz(req)->itab, parent, name);
+	fuse_reply_err(req, 0);
+}
+
+static void _rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (_denied(req))
+		return;
+	if (ebb_rmdirat(_fz(req)->h, parent, name) != 0) {
+		fuse_reply_err(req, _err());
+		return;
+	}
+	itab_unlinked(&_fz(req)->itab, parent, name);
+	fuse_reply_err(req, 0);
+}
+
+static void _rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		    fuse_ino_t newparent, const char *newname,
+		    unsigned int flags)
+{
+	struct fz *fz = _fz(req);
+	uint64_t *anc = NULL;
+	int n, rc = 0;
+
+	if (_denied(req))
+		return;
+	if (flags & ~(unsigned)RENAME_NOREPLACE) {
+		fuse_reply_err(req, EINVAL); /* RENAME_EXCHANGE, WHITEOUT */
+		return;
+	}
+	if ((n = itab_ancestry(&fz->itab, newparent, &anc)) < 0) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (ebb_renameat(fz->h, parent, name, newparent, newname,
+			 (flags & RENAME_NOREPLACE) ? EBB_RENAME_NOREPLACE : 0,
+			 anc, (unsigned)n) != 0)
+		rc = _err();
+	else
+		itab_renamed(&fz->itab, parent, name, newparent, newname);
+	free(anc);
+	fuse_reply_err(req, rc);
+}
+
+/* ---- files ------------------------------------------------------------------ */
+
+static void _open_reply(struct fuse_file_info *fi, ebb_file_t *f)
+{
+	fi->fh = (uint64_t)(uintptr_t)f;
+	fi->keep_cache = 0;        /* close-to-open: drop pages at open */
+	fi->direct_io = 0;         /* page cache and mmap work */
+}
+
+static void _open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	char name[FZ_NAME_MAX + 1];
+	struct ebb_stat st;
+	uint64_t parent;
+	ebb_file_t *f;
+	int rc;
+
+	if (_denied(req))
+		return;
+	if ((rc = _key(req, ino, &parent, name)) != 0) {
+		fuse_reply_err(req, rc);
+		return;
+	}
+	f = ebb_openat(_fz(req)->h, parent, name,
+		       fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY), 0, &st);
+	if (!f) {
+		fuse_reply_err(req, _err());
+		return;
+	}
+	if (st.ino != ino) {
+		ebb_close(f);
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	_open_reply(fi, f);
+	if (fuse_reply_open(req, fi) != 0)
+		ebb_close(f); /* interrupted: no release will come */
+}
+
+static void _create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		    mode_t mode, struct fuse_file_info *fi)
+{
+	struct fuse_entry_param ep;
+	struct ebb_stat st;
+	ebb_file_t *f;
+	int rc;
+
+	if (_denied(req))
+		return;
+	f = ebb_openat(_fz(req)->h, parent, name, fi->flags | O_CREAT,
+		       mode & 07777, &st);
+	if (!f) {
+		fuse_reply_err(req, _err());
+		return;
+	}
+	if ((rc = _fix_owner(req, parent, name, &st)) != 0 ||
+	    itab_ref(&_fz(req)->itab, st.ino, parent, name, false) != 0) {
+		ebb_close(f);
+		fuse_reply_err(req, rc ? rc : ENOMEM);
+		return;
+	}
+	_entry(&st, &ep);
+	_open_reply(fi, f);
+	if (fuse_reply_create(req, &ep, fi) != 0) {
+		itab_forget(&_fz(req)->itab, st.ino, 1);
+		ebb_close(f);
+	}
+}
+
+static void _read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		  struct fuse_file_info *fi)
+{
+	char *buf;
+	ssize_t n;
+
+	(void)ino;
+	if (_denied(req))
+		return;
+	if (!(buf = malloc(size ? size : 1))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = ebb_pread((ebb_file_t *)(uintptr_t)fi->fh, buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, _err());
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void _write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		   size_t size, off_t off, struct fuse_file_info *fi)
+{
+	ssize_t n;
+
+	(void)ino;
+	if (_denied(req))
+		return;
+	n = ebb_pwrite((ebb_file_t *)(uintptr_t)fi->fh, buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, _err());
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void _flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	/* No _denied(): a close must always complete. */
+	if (ebb_flush((ebb_file_t *)(uintptr_t)fi->fh) != 0)
+		fuse_reply_err(req, _err());
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void _release(fuse_req_t req, fuse_ino_t ino,
+		     struct fuse_file_info *fi)
+{
+	(void)ino;
+	/* The error, if any, was reported by flush; release has no one to
+	 * tell. */
+	(void)ebb_close((ebb_file_t *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void _fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		   struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	if (_denied(req))
+		return;
+	if (ebb_fsync((ebb_file_t *)(uintptr_t)fi->fh) != 0)
+		fuse_reply_err(req, _err());
+	else
+		fuse_reply_err(req, 0);
+}
+
+/* ---- directories ------------------------------------------------------------ */
+
+static void _dir_free(struct fz_dir *d)
+{
+	pthread_mutex_destroy(&d->lock);
+	free(d->ents);
+	free(d);
+}
+
+static int _dir_push_locked(struct fz_dir *d, const struct ebb_dirent *e)
+{
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		struct ebb_dirent *ne = realloc(d->ents, cap * sizeof(*ne));
+		if (!ne)
+			return ENOMEM;
+		d->ents = ne;
+		d->cap = cap;
+	}
+	d->ents[d->n++] = *e;
+	return 0;
+}
+
+/* (Re)read the whole listing: offsets are indexes into it, stable for
+ * this handle until the next rewind to 0. */
+static int _dir_load_locked(struct fz *fz, struct fz_dir *d, fuse_ino_t ino)
+{
+	struct ebb_dirent e;
+	ebb_dir_t *ed;
+	int rc = 0, r;
+
+	d->n = 0;
+	d->loaded = false;
+	memset(&e, 0, sizeof(e));
+	e.mode = S_IFDIR;
+	e.ino = ino;
+	strcpy(e.name, ".");
+	if ((rc = _dir_push_locked(d, &e)) != 0)
+		return rc;
+	e.ino = itab_parent(&fz->itab, ino);
+	strcpy(e.name, "..");
+	if ((rc = _dir_push_locked(d, &e)) != 0)
+		return rc;
+	if (!(ed = ebb_opendir_ino(fz->h, ino)))
+		return _err();
+	while ((r = ebb_readdir(ed, &e)) == 1)
+		if ((rc = _dir_push_locked(d, &e)) != 0)
+			break;
+	if (r < 0 && rc == 0)
+		rc = _err();
+	ebb_closedir(ed);
+	d->loaded = rc == 0;
+	return rc;
+}
+
+static void _opendir(fuse_req_t req, fuse_ino_t ino,
+		     struct fuse_file_info *fi)
+{
+	struct fz_dir *d;
+
+	(void)ino;
+	if (_denied(req))
+		return;
+	if (!(d = calloc(1, sizeof(*d)))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_init(&d->lock, NULL);
+	fi->fh = (uint64_t)(uintptr_t)d;
+	fi->cache_readdir = 0;
+	fi->keep_cache = 0;
+	if (fuse_reply_open(req, fi) != 0)
+		_dir_free(d);
+}
+
+static void _readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
+			    off_t off, struct fuse_file_info *fi, bool plus)
+{
+	struct fz *fz = _fz(req);
+	struct fz_dir *d = (struct fz_dir *)(uintptr_t)fi->fh;
+	size_t pos = 0;
+	char *buf;
+	int rc = 0;
+
+	if (_denied(req))
+		return;
+	if (!(buf = malloc(size))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&d->lock);
+	if (off == 0 || !d->loaded)
+		rc = _dir_load_locked(fz, d, ino);
+	for (size_t i = (size_t)off; rc == 0 && i < d->n; i++) {
+		const struct ebb_dirent *e = &d->ents[i];
+		size_t need;
+
+		if (plus) {
+			struct fuse_entry_param ep;
+
+			if (i < FZ_DOTS) {
+				/* The kernel takes no reference for these:
+				 * ino 0 = attributes not given. */
+				memset(&ep, 0, sizeof(ep));
+				ep.attr.st_ino = e->ino;
+				ep.attr.st_mode = S_IFDIR;
+			} else {
+				_entry(&e->st, &ep);
+			}
+			need = fuse_add_direntry_plus(req, buf + pos,
+						      size - pos, e->name, &ep,
+						      (off_t)i + 1);
+			if (need > size - pos)
+				break;
+			if (i >= FZ_DOTS &&
+			    itab_ref(&fz->itab, e->ino, ino, e->name,
+				     S_ISDIR(e->mode)) != 0) {
+				rc = ENOMEM;
+				break;
+			}
+		} else {
+			struct stat st;
+
+			memset(&st, 0, sizeof(st));
+			st.st_ino = e->ino;
+			st.st_mode = e->mode;
+			need = fuse_add_direntry(req, buf + pos, size - pos,
+						 e->name, &st, (off_t)i + 1);
+			if (need > size - pos)
+				break;
+		}
+		pos += need;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (rc && pos == 0)
+		fuse_reply_err(req, rc);
+	else
+		fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+static void _readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	_readdir_common(req, ino, size, off, fi, false);
+}
+
+static void _readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			 off_t off, struct fuse_file_info *fi)
+{
+	_readdir_common(req, ino, size, off, fi, true);
+}
+
+static void _releasedir(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	(void)ino;
+	_dir_free((struct fz_dir *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void _fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		      struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	if (_denied(req))
+		return;
+	/* Namespace changes are applied by the nodes before they reply. */
+	fuse_reply_err(req, 0);
+}
+
+static void _statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct ebb_statfs es;
+	struct statvfs sv;
+
+	(void)ino;
+	if (_denied(req))
+		return;
+	if (ebb_statfs(_fz(req)->h, &es) != 0) {
+		fuse_reply_err(req, _err());
+		return;
+	}
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = es.bsize;
+	sv.f_frsize = es.bsize;
+	sv.f_blocks = es.capacity / es.bsize;
+	sv.f_bfree = es.free / es.bsize;
+	sv.f_bavail = sv.f_bfree;
+	/* No inode limit: report the files plus a large free count. */
+	sv.f_ffree = 1ull << 32;
+	sv.f_files = es.files + sv.f_ffree;
+	sv.f_favail = sv.f_ffree;
+	sv.f_namemax = es.namemax;
+	fuse_reply_statfs(req, &sv);
+}
+
+const struct fuse_lowlevel_ops fz_ops = {
+	.init = _init,
+	.lookup = _lookup,
+	.forget = _forget,
+	.forget_multi = _forget_multi,
+	.getattr = _getattr,
+	.setattr = _setattr,
+	.readlink = _readlink,
+	.mknod = _mknod,
+	.mkdir = _mkdir,
+	.unlink = _unlink,
+	.rmdir = _rmdir,
+	.symlink = _symlink,
+	.rename = _rename,
+	.link = _link,
+	.open = _open,
+	.create = _create,
+	.read = _read,
+	.write = _write,
+	.flush = _flush,
+	.release = _release,
+	.fsync = _fsync,
+	.opendir = _opendir,
+	.readdir = _readdir,
+	.readdirplus = _readdirplus,
+	.releasedir = _releasedir,
+	.fsyncdir = _fsyncdir,
+	.statfs = _statfs,
+};
