@@ -5,7 +5,8 @@
  * three small shared tables, each under its own mutex:
  *   - the instance's stripe size, learnt lazily with INST_GET (info_lock);
  *   - a directory-lookup cache (dcache_lock; path.c);
- *   - the inodes this handle has open (ino_lock; file.c): every open file
+ *   - the inodes this handle has open or is opening (ino_lock; file.c,
+ *     which also says how removals wait for them): every open file
  *     of one inode shares its known size and dentry key, so that writes,
  *     truncates and renames made through one ebb_t are seen at once by its
  *     other handles ("full POSIX within one client", docs/semantics.md).
@@ -64,6 +65,9 @@ struct ebb_inode {
 	uint64_t size;             /* largest known size; protected by ino_lock */
 	int64_t mtime_ns;          /* time of the last write; ino_lock */
 	struct proto_attr attr0;   /* at first open (target NULL); ino_lock */
+	bool known;                /* attr0 and size are set: false only while
+				    * ebb_open_ino has pinned the number and
+				    * not yet found the inode; ino_lock */
 	bool orphan;               /* its name was removed while open: remove
 				    * the data at the last close; ino_lock */
 	uint64_t wgen, pubgen;     /* writes made / published; ino_lock.  When
@@ -186,10 +190,12 @@ ebb_err file_truncate(ebb_t *h, uint64_t parent, const char *name,
  * its times, so the writes' later publication cannot undo it. */
 ebb_err file_publish_dentry(ebb_t *h, uint64_t parent, const char *name,
 			    size_t len);
-/* If ino is open through h, mark it so that its data is removed at its
- * last close instead of now (POSIX: an unlinked open file keeps its data
- * for whoever has it open) and return true. */
-bool inode_orphan(ebb_t *h, uint64_t ino);
+/* If the inode a (a regular file whose name was just removed or replaced
+ * through h) is open or pinned (ebb_open_ino) through h, mark it so that
+ * its data is removed at its last close instead of now (POSIX: an
+ * unlinked open file keeps its data for whoever has it open) and return
+ * true.  A pinned inode not yet found gets a's attributes. */
+bool inode_orphan(ebb_t *h, const struct proto_attr *a);
 /* The inode table: the size others opened through h know about. */
 bool inode_known_size(ebb_t *h, uint64_t ino, uint64_t *size);
 void inode_set_size(ebb_t *h, uint64_t ino, uint64_t size);

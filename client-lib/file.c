@@ -17,6 +17,15 @@
  * exactly what ftruncate set), so reads through one see writes through
  * another at once.  The size reaches the dentry's node (SIZE_UPDATE, max
  * merge) at fsync and close, which is when other clients can see it.
+ *
+ * Removal: an unlink or rename through this ebb_t that removes the name of
+ * an inode open through it only marks it orphan; its data goes at the last
+ * close.  ebb_open_ino (FUSE's OPEN of an inode the kernel resolved
+ * earlier) puts the inode in the table BEFORE it looks its name up (a
+ * "pin": known = false until found), so no removal through this ebb_t can
+ * slip between that LOOKUP and the open: either the LOOKUP finds the
+ * inode, or the removal came after the pin (orphan: the open is served
+ * from the attributes the removal returned) or before it (ESTALE).
  */
 #include "config.h"
 
@@ -52,40 +61,58 @@ int64_t file_now_ns(void)
 
 /* ---- the inode table ------------------------------------------------------ */
 
-static struct ebb_inode *_inode_get(ebb_t *h, const struct ebb_walk *w,
-				    uint64_t size)
-{
-	unsigned b = (unsigned)(w->attr.a.ino % INO_BUCKETS);
-	struct ebb_inode *in;
+static struct ebb_inode *_inode_find_locked(ebb_t *h, uint64_t ino);
 
-	pthread_mutex_lock(&h->ino_lock);
-	for (in = h->inodes[b]; in; in = in->next)
-		if (in->ino == w->attr.a.ino)
-			break;
-	if (in) {
-		in->refs++;
-		/* Nothing unpublished here: the server's size is newer than
-		 * ours (another client may have truncated the file). */
-		if (size > in->size || in->wgen == in->pubgen)
-			in->size = size;
-	} else if ((in = calloc(1, sizeof(*in) + (h->net.n + 7) / 8))) {
-		in->wrote_nodes = (uint8_t *)(in + 1);
-		in->ino = w->attr.a.ino;
-		in->refs = 1;
+/* A new entry for ino (refs 1, not known), linked in; NULL: no memory. */
+static struct ebb_inode *_inode_new_locked(ebb_t *h, uint64_t ino)
+{
+	unsigned b = (unsigned)(ino % INO_BUCKETS);
+	struct ebb_inode *in = calloc(1, sizeof(*in) + (h->net.n + 7) / 8);
+
+	if (!in)
+		return NULL;
+	in->wrote_nodes = (uint8_t *)(in + 1);
+	in->ino = ino;
+	in->refs = 1;
+	in->next = h->inodes[b];
+	h->inodes[b] = in;
+	return in;
+}
+
+/* in has just been found at w's dentry, with size. */
+static void _inode_fill_locked(struct ebb_inode *in, const struct ebb_walk *w,
+			       uint64_t size)
+{
+	if (!in->known) {
+		in->known = true;
 		in->size = size;
 		in->parent = w->parent;
 		memcpy(in->name, w->name, w->namelen + 1);
 		in->attr0 = w->attr.a;
 		in->attr0.target = NULL; /* a regular file: none */
 		in->attr0.target_len = 0;
-		in->next = h->inodes[b];
-		h->inodes[b] = in;
+	} else if (size > in->size || in->wgen == in->pubgen) {
+		/* Nothing unpublished here: the server's size is newer than
+		 * ours (another client may have truncated the file). */
+		in->size = size;
 	}
+}
+
+static struct ebb_inode *_inode_get(ebb_t *h, const struct ebb_walk *w,
+				    uint64_t size)
+{
+	struct ebb_inode *in;
+
+	pthread_mutex_lock(&h->ino_lock);
+	if ((in = _inode_find_locked(h, w->attr.a.ino)))
+		in->refs++;
+	else
+		in = _inode_new_locked(h, w->attr.a.ino);
+	if (in)
+		_inode_fill_locked(in, w, size);
 	pthread_mutex_unlock(&h->ino_lock);
 	return in;
 }
-
-static struct ebb_inode *_inode_find_locked(ebb_t *h, uint64_t ino);
 
 static void _inode_put(ebb_t *h, struct ebb_inode *in)
 {
@@ -110,13 +137,24 @@ static void _inode_put(ebb_t *h, struct ebb_inode *in)
 		(void)data_remove(h, ino, size);
 }
 
-bool inode_orphan(ebb_t *h, uint64_t ino)
+bool inode_orphan(ebb_t *h, const struct proto_attr *a)
 {
 	struct ebb_inode *in;
 
 	pthread_mutex_lock(&h->ino_lock);
-	if ((in = _inode_find_locked(h, ino)))
+	if ((in = _inode_find_locked(h, a->ino))) {
 		in->orphan = true;
+		if (!in->known) {
+			/* Pinned by ebb_open_ino, which will find another
+			 * inode (or none) at the name: these are the
+			 * attributes it will serve the open file from. */
+			in->known = true;
+			in->size = a->size;
+			in->attr0 = *a;
+			in->attr0.target = NULL;
+			in->attr0.target_len = 0;
+		}
+	}
 	pthread_mutex_unlock(&h->ino_lock);
 	return in != NULL;
 }
@@ -135,7 +173,9 @@ bool inode_known_size(ebb_t *h, uint64_t ino, uint64_t *size)
 	struct ebb_inode *in;
 
 	pthread_mutex_lock(&h->ino_lock);
-	if ((in = _inode_find_locked(h, ino)))
+	if ((in = _inode_find_locked(h, ino)) && !in->known)
+		in = NULL; /* only pinned: knows nothing yet */
+	if (in)
 		*size = in->size;
 	pthread_mutex_unlock(&h->ino_lock);
 	return in != NULL;
@@ -460,7 +500,8 @@ static ebb_err _create(ebb_t *h, struct ebb_walk *w, mode_t mode, bool excl,
 /* What every open does once the dentry is known (w->exists): type and
  * permission checks, O_TRUNC, the handle. */
 static ebb_err _open_tail(ebb_t *h, struct ebb_walk *w, int flags,
-			  bool created, ebb_file_t **fp)
+			  bool created, struct ebb_inode *pinned,
+			  ebb_file_t **fp)
 {
 	struct ebb_file *f;
 	int acc = flags & O_ACCMODE;
@@ -493,7 +534,13 @@ static ebb_err _open_tail(ebb_t *h, struct ebb_walk *w, int flags,
 	if (w->attr.a.target)
 		f->attr0.a.target = f->attr0.target;
 	pthread_mutex_init(&f->lock, NULL);
-	if (!(f->in = _inode_get(h, w, w->attr.a.size))) {
+	if (pinned) {
+		/* Its reference becomes the handle's. */
+		pthread_mutex_lock(&h->ino_lock);
+		_inode_fill_locked(pinned, w, w->attr.a.size);
+		pthread_mutex_unlock(&h->ino_lock);
+		f->in = pinned;
+	} else if (!(f->in = _inode_get(h, w, w->attr.a.size))) {
 		pthread_mutex_destroy(&f->lock);
 		free(f);
 		return EBB_ENOMEM;
@@ -529,7 +576,138 @@ ebb_err file_open_dentry(ebb_t *h, struct ebb_walk *w, int flags,
 		err = EBB_OK;
 	if (err != EBB_OK)
 		return err;
-	return _open_tail(h, w, flags, created, fp);
+	return _open_tail(h, w, flags, created, NULL, fp);
+}
+
+/* ebb_open_ino's first step: from here on ino counts as open through h,
+ * so a rename or unlink through h that removes its name defers the data
+ * removal to its last close (inode_orphan).  key: the dentry the caller
+ * knows it by (NULL: none; then only an inode already open here can be
+ * found, ESTALE otherwise). */
+static ebb_err _inode_pin(ebb_t *h, uint64_t ino, const struct ebb_walk *key,
+			  struct ebb_inode **inp)
+{
+	struct ebb_inode *in;
+	ebb_err err = EBB_OK;
+
+	pthread_mutex_lock(&h->ino_lock);
+	if ((in = _inode_find_locked(h, ino))) {
+		in->refs++;
+	} else if (!key) {
+		err = EBB_ESTALE;
+	} else if ((in = _inode_new_locked(h, ino))) {
+		in->parent = key->parent;
+		memcpy(in->name, key->name, key->namelen + 1);
+	} else {
+		err = EBB_ENOMEM;
+	}
+	pthread_mutex_unlock(&h->ino_lock);
+	*inp = in;
+	return err;
+}
+
+/* Open pinned inode in, whose name went (through h) after the pin: it is
+ * an orphan, its data stays until its last close. */
+static ebb_err _open_orphan(ebb_t *h, struct ebb_inode *in, int flags,
+			    ebb_file_t **fp, struct ebb_stat *st)
+{
+	struct ebb_file *f;
+	struct proto_attr a;
+
+	/* Truncating at open: the open is ordered after the replacement
+	 * instead (ESTALE: the kernel looks the name up again and opens, and
+	 * truncates, what it holds now). */
+	if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY)
+		return EBB_ESTALE;
+	if (!(f = calloc(1, sizeof(*f))))
+		return EBB_ENOMEM;
+	pthread_mutex_lock(&h->ino_lock);
+	a = in->attr0;
+	a.size = in->size;
+	pthread_mutex_unlock(&h->ino_lock);
+	a.target = NULL;
+	a.target_len = 0;
+	f->h = h;
+	f->flags = flags;
+	f->attr0.a = a;
+	pthread_mutex_init(&f->lock, NULL);
+	f->in = in; /* the pin's reference becomes the handle's */
+	if (st) {
+		attr_to_stat(h, &a, st);
+		st->nlink = 0;
+	}
+	*fp = f;
+	return EBB_OK;
+}
+
+ebb_file_t *ebb_open_ino(ebb_t *h, uint64_t ino, uint64_t dir,
+			 const char *name, int flags, struct ebb_stat *st)
+{
+	struct ebb_inode *in = NULL;
+	struct ebb_walk w;
+	ebb_file_t *f = NULL;
+	bool have = name != NULL, orphan, moved;
+	ebb_err err;
+
+	flags &= ~(O_CREAT | O_EXCL);
+	memset(&w, 0, sizeof(w));
+	if (!h || ino == 0 || _bad_flags(flags))
+		err = EBB_EINVAL;
+	else if (name && (err = at_dentry(dir, name, &w)) != EBB_OK)
+		;
+	else if (w.is_root)
+		err = EBB_EISDIR;
+	else
+		err = _inode_pin(h, ino, name ? &w : NULL, &in);
+	/* Pinned before the LOOKUP: if the LOOKUP finds ino, a later
+	 * replacement through h sees it open; if it finds another inode (or
+	 * none), either the replacement saw the pin (orphan: serve ino, its
+	 * data stays) or ino's data may be gone already (ESTALE). */
+	for (unsigned tries = 0; err == EBB_OK; tries++) {
+		if (have) {
+			err = path_lookup(h, w.parent, w.name, w.namelen,
+					  &w.attr);
+			if (err == EBB_OK && w.attr.a.ino == ino) {
+				w.exists = true;
+				err = _open_tail(h, &w, flags, false, in, &f);
+				if (err == EBB_OK && st)
+					attr_to_stat_known(h, &w.attr.a, st);
+				break;
+			}
+			if (err != EBB_OK && err != EBB_ENOENT)
+				break;
+			err = EBB_OK;
+		}
+		pthread_mutex_lock(&h->ino_lock);
+		orphan = in->orphan;
+		/* Renamed through h meanwhile (or the caller knew no name):
+		 * look again where h last put it. */
+		moved = have ? in->parent != w.parent ||
+			       strcmp(in->name, w.name) != 0
+			     : in->known;
+		if (moved) {
+			w.parent = in->parent;
+			w.namelen = strlen(in->name);
+			memcpy(w.name, in->name, w.namelen + 1);
+		}
+		pthread_mutex_unlock(&h->ino_lock);
+		if (orphan) {
+			err = _open_orphan(h, in, flags, &f, st);
+			break;
+		}
+		if (!moved || tries >= 2) {
+			err = EBB_ESTALE;
+			break;
+		}
+		have = true;
+	}
+	if (err != EBB_OK) {
+		if (in)
+			_inode_put(h, in);
+		fail_errno(err);
+		return NULL;
+	}
+	return f;
 }
 
 ebb_file_t *ebb_open(ebb_t *h, const char *path, int flags, mode_t mode)
@@ -566,7 +744,7 @@ ebb_file_t *ebb_open(ebb_t *h, const char *path, int flags, mode_t mode)
 		err = walk(h, path, (flags & O_NOFOLLOW) ? 0 : WALK_FOLLOW, &w);
 	}
 	if (err == EBB_OK)
-		err = _open_tail(h, &w, flags, created, &f);
+		err = _open_tail(h, &w, flags, created, NULL, &f);
 out:
 	walk_free(&w);
 	if (err != EBB_OK) {
@@ -876,7 +1054,9 @@ int ebb_fstat_ino(ebb_t *h, uint64_t ino, struct ebb_stat *st)
 	if (!h || !st)
 		return fail_errno(EBB_EINVAL);
 	pthread_mutex_lock(&h->ino_lock);
-	if ((in = _inode_find_locked(h, ino))) {
+	if ((in = _inode_find_locked(h, ino)) && !in->known)
+		in = NULL; /* only pinned by an open in progress */
+	if (in) {
 		in->refs++;
 		if (in->wgen != in->pubgen)
 			mtime = in->mtime_ns;

@@ -249,7 +249,7 @@ ebb_err meta_unlink(ebb_t *h, const struct ebb_walk *w)
 	proto_put_u64(e, 0);
 	if ((err = _attr_call(h, &r, &old)) != EBB_OK)
 		return err;
-	if (S_ISREG(old.a.mode) && !inode_orphan(h, old.a.ino))
+	if (S_ISREG(old.a.mode) && !inode_orphan(h, &old.a))
 		/* The name is gone whatever happens to the data now. */
 		(void)data_remove(h, old.a.ino, old.a.size);
 	return EBB_OK;
@@ -457,7 +457,7 @@ ebb_err meta_rename(ebb_t *h, const struct ebb_walk *wf,
 	}
 	inode_moved(h, src.a.ino, wt->parent, wt->name, wt->namelen);
 	if (have_rep && dst.a.ino != src.a.ino && S_ISREG(dst.a.mode) &&
-	    !inode_orphan(h, dst.a.ino))
+	    !inode_orphan(h, &dst.a))
 		(void)data_remove(h, dst.a.ino, dst.a.size);
 	return EBB_OK;
 }

@@ -36,6 +36,29 @@
  *     defers the REMOVE), and fstat() on it still answers (nlink 0).  If
  *     the file is open only on ANOTHER node, its data is removed at once
  *     and that node's reads see zeros past what its page cache holds.
+ *   - Open racing a replacement on this node (write tmp; rename(tmp,
+ *     name) while a reader opens name): the kernel resolves name to an
+ *     inode from its dcache and only then sends OPEN(ino), so the name may
+ *     hold a newer inode by the time OPEN arrives, and ino's data may be
+ *     being removed.  OPEN therefore opens ino itself, never what the name
+ *     holds now (ebb_open_ino): libebb counts ino as open BEFORE it looks
+ *     the name up, so a rename/unlink here that removes the name later
+ *     sees it open and defers the data removal.  If the lookup still finds
+ *     ino, it is an ordinary open.  If the name went after the pin, ino is
+ *     served as the orphan it now is (its attributes from the removal's
+ *     reply, nlink 0, the whole old data): the open is ordered just before
+ *     the rename.  If the name went before the pin (or on another node),
+ *     ino's data may be gone: ESTALE, never a half-removed file.  The
+ *     kernel retries an open that fails with ESTALE once, with
+ *     LOOKUP_REVAL, which makes it LOOKUP the name afresh whatever
+ *     entry_timeout says, and opens what the name holds now: the open is
+ *     ordered after the rename.  Only a second replacement landing in the
+ *     microseconds between that LOOKUP's reply and its OPEN can still make
+ *     open(2) fail with ESTALE.  No notify_inval_entry is needed (nor
+ *     possible from inside RENAME/UNLINK: the kernel holds the directory
+ *     lock it would take): the kernel updates its own dcache when our
+ *     reply to a local rename/unlink returns, and revalidates by itself on
+ *     ESTALE.
  *   - utimens() after writes on a still-open file wins: libebb publishes
  *     the writes' size and mtime before the SETATTR, so the close that
  *     follows does not put the write time back.
@@ -485,25 +508,24 @@ static void _open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	char name[FZ_NAME_MAX + 1];
 	struct ebb_stat st;
-	uint64_t parent;
+	uint64_t parent = 0;
 	ebb_file_t *f;
 	int rc;
 
 	if (_denied(req))
 		return;
-	if ((rc = _key(req, ino, &parent, name)) != 0) {
+	/* ESTALE: this node removed or replaced its name; it may still be
+	 * open here (then it is served as the orphan it is). */
+	if ((rc = _key(req, ino, &parent, name)) != 0 && rc != ESTALE) {
 		fuse_reply_err(req, rc);
 		return;
 	}
-	f = ebb_openat(_fz(req)->h, parent, name,
-		       fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY), 0, &st);
+	/* The kernel resolved the name to ino before this OPEN: open ino
+	 * itself, never what the name holds now (see DESIGN). */
+	f = ebb_open_ino(_fz(req)->h, ino, parent, rc == 0 ? name : NULL,
+			 fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY), &st);
 	if (!f) {
 		fuse_reply_err(req, _err());
-		return;
-	}
-	if (st.ino != ino) {
-		ebb_close(f);
-		fuse_reply_err(req, ESTALE);
 		return;
 	}
 	_open_reply(fi, f);

@@ -241,6 +241,16 @@ int ebb_lookupat(ebb_t *h, uint64_t dir, const char *name,
  * ebb_close(). */
 ebb_file_t *ebb_openat(ebb_t *h, uint64_t dir, const char *name, int flags,
 		       mode_t mode, struct ebb_stat *st);
+/* Open inode ino itself (no O_CREAT), which the caller last knew as
+ * (dir, name) (name NULL: it knows no name for it any more).  ino counts
+ * as open through h before its name is looked up, so a rename or unlink
+ * through h that removes the name from then on keeps its data until the
+ * last close, and this open then still succeeds on it (nlink 0), as if it
+ * had come just before the rename.  ESTALE if the name holds another
+ * inode (or none) and ino is not open through h: its data may be gone
+ * (look the name up again).  O_TRUNC on such an orphan: ESTALE too. */
+ebb_file_t *ebb_open_ino(ebb_t *h, uint64_t ino, uint64_t dir,
+			 const char *name, int flags, struct ebb_stat *st);
 int ebb_mkdirat(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
 		struct ebb_stat *st);
 int ebb_symlinkat(ebb_t *h, const char *target, uint64_t dir,

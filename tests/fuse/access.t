@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# access.t: who may use a job's file system, df, and a full one (3 bbd).
+# - another unprivileged user (ebbother) cannot read, list, write, create,
+#   rename or remove anything of the instance through the mount, even files
+#   whose mode bits would let others read them; root can (allow_other, so
+#   the refusal is ebb's, not a mount without allow_other);
+# - nor through RPC: ebbctl as ebbother, and libebb call by call (t_auth's
+#   "denied" phase against this instance);
+# - df on the mount shows the instance's capacity (3 nodes x 64 MiB);
+# - filling it gives ENOSPC to the writer, nothing written before is
+#   corrupted, the bytes the full file holds are the bytes written, and
+#   removing it frees the space for new writes.
+. "$EBB_SRCDIR/tests/fuse/fuse.sh"
+
+fuse_setup 3
+I=acc-$$
+M=$EBB_TEST_DIR/m0
+CAP_MIB=64
+fuse_instance "$I" ${CAP_MIB}MiB --stripe-size 64KiB || bail "instance create failed"
+fixture_mount "$I" "$M" || bail "mount failed"
+
+# the owner's files, with modes that would let anyone read
+as_u sh -c 'cd "$1" && mkdir -m 755 pub && echo secret-data >pub/readable &&
+	chmod 644 pub/readable && echo secret >secret && chmod 644 secret &&
+	mkdir -m 777 open && chmod 777 open' sh "$M"
+as_u sh -c 'head -c 5000000 /dev/urandom >"$1/keep"' sh "$L"
+as_u cp "$L/keep" "$M/keep"
+h_keep=$(sha "$L/keep")
+is "$(ls "$M/pub" 2>&1)" "readable" "root lists the mount (allow_other is in effect)"
+is "$(cat "$M/pub/readable" 2>&1)" "secret-data" "root reads a file on it"
+
+# ---- another user, through the mount --------------------------------------------
+denied() {  # DESC CMD...: as ebbother, must fail with EACCES/EPERM
+	local desc=$1 out st=0
+	shift
+	out=$(as_other timeout -k 5 60 "$@" 2>&1) || st=$?
+	if [ "$st" -eq 0 ]; then
+		ok_status 1 "$desc"
+		diag "ebbother: $* succeeded: $out"
+	else
+		like "$out" 'Permission denied|Operation not permitted' "$desc (status $st)"
+	fi
+}
+denied "ebbother: ls of the mount's root is refused" ls "$M"
+denied "ebbother: stat of a file is refused" stat "$M/secret"
+denied "ebbother: cat of a 0644 file is refused" cat "$M/pub/readable"
+denied "ebbother: ls of a 0755 directory is refused" ls "$M/pub"
+denied "ebbother: creating a file in a 0777 directory is refused" sh -c 'echo x >"$1"' sh "$M/open/mine"
+denied "ebbother: writing to a file is refused" sh -c 'echo x >>"$1"' sh "$M/secret"
+denied "ebbother: mkdir is refused" mkdir "$M/open/dir"
+denied "ebbother: rm is refused" rm -f "$M/secret"
+denied "ebbother: mv is refused" mv "$M/secret" "$M/open/stolen"
+denied "ebbother: truncate is refused" truncate -s 0 "$M/keep"
+denied "ebbother: df (statfs) of the mount is refused" stat -f "$M"
+is "$(as_u cat "$M/secret")" "secret" "the owner's file is unchanged"
+is "$(sha "$M/keep")" "$h_keep" "the owner's 5 MB file is unchanged"
+is "$(as_u ls "$M/open" 2>&1)" "" "nothing was created in the 0777 directory"
+
+# ---- another user, through RPC ----------------------------------------------------
+out=$(as_other "$EBB_EBBCTL" -n "$EBB_NODES" -i "$I" ls / 2>&1)
+st=$?
+is "$st" 1 "ebbctl ls / as ebbother: exit 1"
+like "$out" 'ermission denied|denied' "and says permission denied"
+out=$(as_other "$EBB_EBBCTL" -n "$EBB_NODES" -i "$I" cat /secret 2>&1)
+is "$?" 1 "ebbctl cat /secret as ebbother: exit 1"
+not_ok "and its output does not hold the file's bytes" grep -qx secret <<<"$out"
+echo evil >"$EBB_TEST_DIR/evil"
+chmod 644 "$EBB_TEST_DIR/evil"
+out=$(as_other "$EBB_EBBCTL" -n "$EBB_NODES" -i "$I" put "$EBB_TEST_DIR/evil" /evil 2>&1)
+is "$?" 1 "ebbctl put as ebbother: exit 1"
+is "$(as_u ls "$M" | grep -c evil)" 0 "and nothing named evil appears"
+T=$EBB_BUILDDIR/tests/client/t_auth
+if [ -x "$T" ]; then
+	EBB_INSTANCE=$I as_other "$T" denied >&2
+	ok_status $? "libebb as ebbother, call by call (stat, open, create, mkdir, opendir, unlink, rename, truncate, chmod, statfs): EACCES (t_auth denied)"
+else
+	skip "t_auth not built"
+fi
+
+# ---- df -------------------------------------------------------------------------
+read -r bsize blocks bfree bavail <<<"$(as_u stat -f -c '%S %b %f %a' "$M")"
+is "$((bsize * blocks))" $((3 * CAP_MIB * 1024 * 1024)) "statfs: size = 3 nodes x $CAP_MIB MiB"
+df_size=$(as_u df -B1 --output=size "$M" | tail -n 1 | tr -d ' ')
+is "$df_size" $((3 * CAP_MIB * 1024 * 1024)) "df -B1 shows that size"
+used0=$((bsize * (blocks - bfree)))
+ok "df's used space counts the 5 MB file ($used0 bytes used)" test "$used0" -ge 5000000
+
+# ---- ENOSPC ---------------------------------------------------------------------
+as_u sh -c 'head -c $((200 * 1024 * 1024)) /dev/urandom >"$1/big"' sh "$L"
+st=0
+out=$(as_u timeout -k 10 300 dd if="$L/big" of="$M/fill" bs=1M 2>&1) || st=$?
+isnt "$st" 0 "dd of 200 MiB into a ${CAP_MIB}x3 MiB instance fails (status $st)"
+isnt "$st" 124 "and does not hang"
+like "$out" 'No space left on device' "with ENOSPC: $(grep -i space <<<"$out" | head -n 1)"
+fsize=$(as_u stat -c %s "$M/fill")
+diag "the full file holds $fsize bytes"
+ok "it holds less than the capacity" test "$fsize" -le $((3 * CAP_MIB * 1024 * 1024))
+ok "its bytes are the first $fsize bytes written (no corruption)" as_u cmp -n "$fsize" "$L/big" "$M/fill"
+is "$(sha "$M/keep")" "$h_keep" "the 5 MB file written before is intact"
+is "$(as_u cat "$M/secret")" "secret" "and so is a small one"
+st=0
+out=$(as_u sh -c 'echo more >"$1"' sh "$M/more" 2>&1) || st=$?
+diag "a small create+write when full: status $st ($out)"
+ok "rm of the full file" as_u rm "$M/fill"
+read -r bsize blocks bfree bavail <<<"$(as_u stat -f -c '%S %b %f %a' "$M")"
+used1=$((bsize * (blocks - bfree)))
+ok "df: the space is free again ($used1 bytes used, $used0 before the fill + 1 MiB)" \
+	test "$used1" -le $((used0 + 1024 * 1024))
+ok "60 MiB can be written again" as_u dd if="$L/big" of="$M/again" bs=1M count=60 conv=fsync status=none
+ok "and read back intact" as_u cmp -n $((60 * 1024 * 1024)) "$L/big" "$M/again"
+
+fixture_umount "$M"
+ok_status $? "unmount: ebb-fuse exits with status 0"
+out=$(fixture_ebbctl instance destroy "$I" 2>&1)
+ok_status $? "instance destroy" || diag "$out"
+done_testing
