@@ -170,6 +170,8 @@ static ebb_err _conf_set(void *ctx, const char *key, const char *value,
 				 "error, warn, info, debug", value);
 			return EBB_E_CONFIG;
 		}
+	} else if (conf_cluster_key(key)) {
+		/* the Slurm plugin's or the Epilog's: same file, not ours */
 	} else {
 		snprintf(err, errlen, "unknown setting '%s'", key);
 		return EBB_E_CONFIG;

@@ -170,6 +170,29 @@ int ebb_instance_create(const struct ebb_instance_spec *spec,
 	}
 	(void)net_run(&net, reqs, net.n);
 	err = EBB_OK;
+	/* Report the cause, not its echo: members are created in parallel,
+	 * so a member whose own creation worked can fail to mount because
+	 * another member refused the instance (its root is missing there).
+	 * A failure that is not a mount failure is reported first. */
+	if (errmsg && errlen) {
+		int cause = -1, any = -1;
+		char buf[512];
+
+		for (unsigned i = 0; i < net.n; i++) {
+			if (reqs[i].status == EBB_OK)
+				continue;
+			buf[0] = 0;
+			_req_msg(&net, &reqs[i], buf, sizeof(buf));
+			if (any < 0)
+				any = (int)i;
+			if (cause < 0 && !strstr(buf, ": mount on "))
+				cause = (int)i;
+		}
+		if (cause < 0)
+			cause = any;
+		if (cause >= 0)
+			_req_msg(&net, &reqs[cause], errmsg, errlen);
+	}
 	for (unsigned i = 0; i < net.n; i++) {
 		bool created = false;
 
@@ -180,10 +203,8 @@ int ebb_instance_create(const struct ebb_instance_spec *spec,
 		    reqs[i].dec.pos < reqs[i].dec.n)
 			(void)proto_get_bool(&reqs[i].dec, &created);
 		made[i] = reqs[i].status == EBB_OK && created;
-		if (reqs[i].status != EBB_OK && err == EBB_OK) {
+		if (reqs[i].status != EBB_OK && err == EBB_OK)
 			err = reqs[i].status;
-			_req_msg(&net, &reqs[i], errmsg, errlen);
-		}
 	}
 	if (err != EBB_OK)
 		/* Roll back; the first failure stays the one reported. */

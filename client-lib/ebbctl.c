@@ -4,11 +4,12 @@
  * DESIGN: `ebbctl [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]`, in the way of
  * lfs and scontrol.  This file holds the command table, the global options
  * and the dispatch; the commands live in ebbctl_admin.c (status, instance),
- * ebbctl_fs.c (ls, stat, rm, mkdir, mv, cat, df) and ebbctl_xfer.c (put,
- * get).  Global options may also follow the command name (`ebbctl status
- * -n h1,h2`), because that is how people type them: every command's getopt
- * table is the global table plus its own (ctl_opt_next).  Exit status: 0
- * success, 1 an operation failed, 2 a usage error.
+ * ebbctl_fs.c (ls, stat, rm, mkdir, mv, cat, df), ebbctl_xfer.c (put,
+ * get) and ebbctl_check.c (check-script).  Global options may also follow
+ * the command name (`ebbctl status -n h1,h2`), because that is how people
+ * type them: every command's getopt table is the global table plus its own
+ * (ctl_opt_next).  Exit status: 0 success, 1 an operation failed, 2 a
+ * usage error.
  */
 #include "config.h"
 
@@ -60,14 +61,25 @@ static const struct option _global_longopts[] = {
 "      --version                 print the version and exit\n"
 
 static const struct ctl_cmd _cmds[] = {
-	{"status", ctl_cmd_status, "[-n HOST:PORT,...]",
+	{"status", ctl_cmd_status, "[-n HOST:PORT,...] | --cluster",
 	 "health, version, uptime and capacity of bbd nodes",
 	 "Queries every given node (in parallel) and prints one line per\n"
 	 "node: reachable or not (with the error), node name, bbd version,\n"
 	 "uptime, capacity offered, capacity reserved by instances, bytes\n"
 	 "used, the number of instances and of mounts (mounted, failed).\n"
 	 "--json prints an array of\n"
-	 "objects.  Exits 1 if any node is unreachable.\n"},
+	 "objects.  Exits 1 if any node is unreachable.\n"
+	 "  --cluster   the Slurm plugin's view instead (scontrol show bbstat):\n"
+	 "              every node's bbd (answers, capacity, instances) and every\n"
+	 "              job's file system (state, nodes, time in state)\n"},
+	{"epilog", ctl_cmd_epilog, "[--job ID] [--wait SECONDS]",
+	 "Slurm Epilog: remove this node's share of a job's file system",
+	 "Run by slurmd as slurm.conf's Epilog (through ebb-epilog) with\n"
+	 "SLURM_JOB_ID set.  Destroys instance slurm-<job id> on the local bbd\n"
+	 "(127.0.0.1 and bbd_port or listen's port from $EBB_CONF or\n"
+	 "/etc/ebb/ebb.conf; -n overrides) and exits 0 once it is gone.  If bbd\n"
+	 "does not answer within epilog_timeout (default 120 s, or --wait) it\n"
+	 "exits 1 and slurmd drains the node.  Messages go to stderr and syslog.\n"},
 	{"instance create", ctl_cmd_inst_create,
 	 "ID --capacity SIZE [--members H:P,...] [--stripe-size SIZE]\n"
 	 "                       [--owner USER|UID[:GROUP|GID]] [--mount]",
@@ -137,6 +149,22 @@ static const struct ctl_cmd _cmds[] = {
 	{"cat", ctl_cmd_cat, "PATH...", "write files to standard output", ""},
 	{"df", ctl_cmd_df, "", "capacity and usage of the instance",
 	 "Sums over all members: size, used, available, use%, files.\n"},
+	{"check-script", ctl_cmd_check_script,
+	 "[--prefix WORD] [--config FILE] [-N NODES] [--bb TEXT] SCRIPT|-",
+	 "check a batch script's #BB directives (offline)",
+	 "      --prefix WORD        directive prefix (default: Directive= in the\n"
+	 "                           burst_buffer.conf next to $SLURM_CONF, else\n"
+	 "                           BB)\n"
+	 "      --config FILE        ebb.conf with the site limits (default\n"
+	 "                           $EBB_CONF, else " SYSCONFDIR "/ebb/ebb.conf\n"
+	 "                           if it exists)\n"
+	 "  -N, --nodes NODES        the job's node count (default: #SBATCH -N or\n"
+	 "                           --nodes in the script, else 1)\n"
+	 "      --bb TEXT            directives given as with sbatch --bb\n"
+	 "Parses the directives as the Slurm plugin does at sbatch time and\n"
+	 "prints a summary, or 'SCRIPT: error: line N: ...' and exits 1.\n"
+	 "Warns about #BB lines after the first command and DOS line breaks.\n"
+	 "--json prints an object.  The grammar: docs/directives.md.\n"},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 

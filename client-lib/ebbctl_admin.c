@@ -126,13 +126,21 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 	unsigned n, i, ndown = 0;
 	int status = CTL_EXIT_FAIL;
 
-	ctl_opt_init(&o, argc, argv, "", NULL);
+	static const struct option longopts[] = {
+		{"cluster", no_argument, NULL, CTL_OPT_CMD},
+		{NULL, 0, NULL, 0},
+	};
+	int cluster = 0;
+
+	ctl_opt_init(&o, argc, argv, "", longopts);
 	while (ctl_opt_next(c, &o) != -1)
-		;
+		cluster = 1;
 	if (o.stop)
 		return o.status;
 	if (optind < argc)
 		return ctl_usage(c, "unexpected argument '%s'", argv[optind]);
+	if (cluster)
+		return ctl_cluster_status(c);
 
 	n = ctl_nodes(c, &q.nodes);
 	if (n == 0)
@@ -611,13 +619,21 @@ int ctl_cmd_inst_list(struct ctl *c, int argc, char **argv)
 	unsigned n, i, k, nerr = 0;
 	int status = CTL_EXIT_FAIL;
 
-	ctl_opt_init(&o, argc, argv, "", NULL);
+	static const struct option longopts[] = {
+		{"cluster", no_argument, NULL, CTL_OPT_CMD},
+		{NULL, 0, NULL, 0},
+	};
+	int cluster = 0;
+
+	ctl_opt_init(&o, argc, argv, "", longopts);
 	while (ctl_opt_next(c, &o) != -1)
-		;
+		cluster = 1;
 	if (o.stop)
 		return o.status;
 	if (optind < argc)
 		return ctl_usage(c, "unexpected argument '%s'", argv[optind]);
+	if (cluster)
+		return ctl_cluster_status(c);
 
 	n = ctl_nodes(c, &q.nodes);
 	if (n == 0)

@@ -213,6 +213,9 @@ int ctl_cmd_df(struct ctl *c, int argc, char **argv);
 int ctl_cmd_put(struct ctl *c, int argc, char **argv);
 int ctl_cmd_get(struct ctl *c, int argc, char **argv);
 
+/* ebbctl_check.c: check-script (offline, no daemon). */
+int ctl_cmd_check_script(struct ctl *c, int argc, char **argv);
+
 /* A directory entry of ctl_read_dir(). */
 struct ctl_ent {
 	char *name;                 /* as listed */
@@ -232,5 +235,12 @@ ebb_t *ctl_attach(struct ctl *c);
 int ctl_fail_status(const struct ctl *c);
 /* Detach, reporting an error if there is one. */
 void ctl_detach(struct ctl *c, ebb_t *h);
+
+/* ---- Slurm (ebbctl_slurm.c) ------------------------------------------- */
+
+/* `ebbctl epilog`: slurm.conf's Epilog on compute nodes. */
+int ctl_cmd_epilog(struct ctl *c, int argc, char **argv);
+/* `ebbctl status --cluster`: runs `scontrol show bbstat [json]`. */
+int ctl_cluster_status(struct ctl *c);
 
 #endif

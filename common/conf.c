@@ -98,3 +98,20 @@ ebb_err conf_parse_bool(const char *value, int *out)
 	}
 	return EBB_EINVAL;
 }
+
+int conf_cluster_key(const char *key)
+{
+	static const char *const keys[] = {
+		"bbd_port", "pool", "create_timeout", "health_interval",
+		"sweep_interval", "teardown_timeout", "max_create_attempts",
+		"plugin_workers", "max_capacity", "max_capacity_per_node",
+		"min_stripe_size", "max_stripe_size", "epilog_timeout", NULL,
+	};
+
+	if (!strncmp(key, "node.", 5))
+		return 1;
+	for (unsigned i = 0; keys[i]; i++)
+		if (!strcmp(key, keys[i]))
+			return 1;
+	return 0;
+}

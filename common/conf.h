@@ -20,6 +20,11 @@ typedef ebb_err (*conf_set_fn)(void *ctx, const char *key, const char *value,
 ebb_err conf_load(const char *path, int optional, conf_set_fn set, void *ctx,
 		  char *err, size_t errlen);
 
+/* One ebb.conf serves a whole cluster: bbd, the Slurm plugin and
+ * `ebbctl epilog` read it.  Nonzero if key belongs to the plugin or the
+ * Epilog (docs/slurm.md lists them), so that bbd can skip it. */
+int conf_cluster_key(const char *key);
+
 /* Parse "yes/no/true/false/1/0/on/off". */
 ebb_err conf_parse_bool(const char *value, int *out);
 

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ebbctl's Slurm commands: `epilog` (the compute-node Epilog that removes
+ * this node's share of a job's file system) and `status --cluster` (the
+ * plugin's view, from `scontrol show bbstat`).
+ *
+ * The Epilog runs as root on every node of an ending job, from slurmd, with
+ * SLURM_JOB_ID set.  It returns 0 once the local bbd no longer holds the
+ * job's instance (destroying it if needed: unmount, data removed), which
+ * keeps the node COMPLETING, out of scheduling, until its NVMe is clean.
+ * If the local bbd does not answer within epilog_timeout it returns 1, and
+ * slurmd drains the node ("Epilog error"): a node whose daemon is down
+ * should not take the next job.  docs/slurm.md says the same for admins. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "ebbctl_int.h"
+
+#define EPILOG_ID_PREFIX "slurm-"
+
+struct ep_conf {
+	unsigned port;
+	unsigned listen_port;
+	unsigned timeout;          /* s */
+	char munge[256];
+};
+
+static ebb_err _ep_set(void *ctx, const char *key, const char *value,
+		       char *err, size_t errlen)
+{
+	struct ep_conf *c = ctx;
+	unsigned long long v;
+	const char *colon;
+
+	if (!strcmp(key, "bbd_port") || !strcmp(key, "epilog_timeout")) {
+		if (ctl_parse_uint(value, 86400, &v) || !v) {
+			snprintf(err, errlen, "%s: '%s' is not a number in 1..86400",
+				 key, value);
+			return EBB_EINVAL;
+		}
+		if (key[0] == 'b')
+			c->port = (unsigned)v;
+		else
+			c->timeout = (unsigned)v;
+	} else if (!strcmp(key, "listen") && (colon = strrchr(value, ':')) &&
+		   !ctl_parse_uint(colon + 1, 65535, &v)) {
+		c->listen_port = (unsigned)v;
+	} else if (!strcmp(key, "munge_socket")) {
+		snprintf(c->munge, sizeof(c->munge), "%s", value);
+	}
+	return EBB_OK;
+}
+
+static void _say(int prio, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void _say(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "ebbctl epilog: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	va_start(ap, fmt);
+	vsyslog(prio, fmt, ap);
+	va_end(ap);
+}
+
+int ctl_cmd_epilog(struct ctl *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"job", required_argument, NULL, 'j'},
+		{"wait", required_argument, NULL, 'w'},
+		{NULL, 0, NULL, 0},
+	};
+	struct ctl_opts o;
+	struct ep_conf conf = {0};
+	const char *job = getenv("SLURM_JOB_ID"), *path = getenv("EBB_CONF");
+	char id[96], err[512], addr[300], msg[512] = "";
+	struct ebb_options opts;
+	unsigned long long v;
+	int opt, explicit_conf = path && *path;
+	time_t deadline;
+	unsigned tries = 0;
+
+	ctl_opt_init(&o, argc, argv, "j:w:", longopts);
+	while ((opt = ctl_opt_next(c, &o)) != -1) {
+		if (opt == 'j')
+			job = optarg;
+		else if (opt == 'w') {
+			if (ctl_parse_uint(optarg, 86400, &v))
+				return ctl_usage(c, "bad --wait '%s'", optarg);
+			conf.timeout = (unsigned)v;
+		}
+	}
+	if (o.stop)
+		return o.status;
+	if (optind < argc)
+		return ctl_usage(c, "unexpected argument '%s'", argv[optind]);
+	if (!job || !*job || ctl_parse_uint(job, 0xffffffffULL, &v) || !v)
+		return ctl_usage(c, "no job: SLURM_JOB_ID is not set (this runs as slurm.conf's Epilog) and no --job ID was given");
+	openlog("ebb-epilog", LOG_PID, LOG_DAEMON);
+	if (conf_load(explicit_conf ? path : SYSCONFDIR "/ebb/ebb.conf",
+		      !explicit_conf, _ep_set, &conf, err, sizeof(err))) {
+		_say(LOG_ERR, "%s", err);
+		return CTL_EXIT_FAIL;
+	}
+	if (!conf.timeout)
+		conf.timeout = 120;
+	snprintf(id, sizeof(id), EPILOG_ID_PREFIX "%s", job);
+	opts = c->opts;
+	if (!opts.munge_socket && conf.munge[0])
+		opts.munge_socket = conf.munge;
+	if (!opts.timeout_ms)
+		opts.timeout_ms = 10000;
+	if (c->nodes_given) {
+		snprintf(addr, sizeof(addr), "%s", c->nodes[0]);
+	} else {
+		snprintf(addr, sizeof(addr), "127.0.0.1:%u",
+			 conf.port ? conf.port :
+			 conf.listen_port ? conf.listen_port :
+			 CTL_DEFAULT_PORT);
+	}
+
+	deadline = time(NULL) + conf.timeout;
+	for (;;) {
+		struct ebb_instance_info info;
+		const char *member[1] = {addr};
+		int rc = ebb_instance_get(addr, id, &opts, &info);
+
+		if (rc == 0) {
+			ebb_instance_info_free(&info);
+			rc = ebb_instance_destroy(id, member, 1, &opts, msg,
+						  sizeof(msg));
+			if (rc == 0) {
+				_say(LOG_INFO, "job %s: removed this node's share of %s",
+				     job, id);
+				return CTL_EXIT_OK;
+			}
+		} else if (errno == ENOENT) {
+			return CTL_EXIT_OK;   /* nothing here (or already gone) */
+		} else {
+			snprintf(msg, sizeof(msg), "%s", strerror(errno));
+		}
+		if (time(NULL) >= deadline)
+			break;
+		if (tries++ == 0)
+			_say(LOG_WARNING, "job %s: bbd %s: %s; retrying for up to %u s",
+			     job, addr, msg, conf.timeout);
+		sleep(1);
+	}
+	_say(LOG_ERR, "job %s: could not remove %s from bbd %s within %u s: %s (slurmd will drain this node; remove it with 'ebbctl -n %s instance destroy %s' once bbd answers)",
+	     job, id, addr, conf.timeout, msg, addr, id);
+	return CTL_EXIT_FAIL;
+}
+
+/* `ebbctl status --cluster`: the plugin's view through scontrol. */
+int ctl_cluster_status(struct ctl *c)
+{
+	char *argv[] = {"scontrol", "show", "bbstat", c->json ? "json" : NULL,
+			NULL};
+	pid_t pid;
+	int st;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return ctl_err(c, "fork", errno);
+	if (pid == 0) {
+		execvp("scontrol", argv);
+		fprintf(stderr, "ebbctl: status --cluster: cannot run scontrol: %s\n",
+			strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return CTL_EXIT_OK;
+	ctl_errf(c, "'scontrol show bbstat' failed: is slurmctld up and BurstBufferType=burst_buffer/ebb set? (ebbctl status -n HOST:PORT,... asks bbd daemons directly)");
+	return CTL_EXIT_FAIL;
+}
