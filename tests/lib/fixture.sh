@@ -52,6 +52,10 @@
 #   fixture_setup_nodes N [args]    init + root check + munged + N bbd, bails
 #   fixture_exec_tap PROG ARGS...   PROG's TAP stream is the test's; exits
 #                                   with its status (daemons still reaped)
+#   fixture_on_cleanup FUNC         the EXIT/INT/TERM cleanup runs FUNC first,
+#                                   before it reaps anything (tests/lib/slurm.sh
+#                                   stops its cluster there); FUNC failing
+#                                   fails the test
 #
 # Tests should not use `set -e`: the functions report failures by status.
 # munged and bbd run in the foreground (munged -F), so their PIDs are known
@@ -80,6 +84,7 @@ EBB_NODE_PORTS=()
 EBB_NODE_ROOTS=()
 EBB_NODE_LIST=()
 _fixture_bbd_args=()  # per node: extra arguments, one string (%q-quoted)
+_fixture_cleanup_hooks=()  # fixture_on_cleanup: run first by the cleanup
 
 # ---- process bookkeeping --------------------------------------------------
 
@@ -143,6 +148,26 @@ _fixture_descendants() {
 	done
 }
 
+# _fixture_watchdog_victims PID " TRACKED " " TREES ": the descendants the
+# watchdog kills: not the tracked processes (the trap TERMs them), and not
+# the descendants of a process in TREES (_fixture_track_tree: a daemon
+# whose children are its own to stop, such as slurmctld's slurmscriptd).
+_fixture_watchdog_victims() {
+	local child
+	for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		case $3 in *" $child "*) continue ;; esac
+		_fixture_watchdog_victims "$child" "$2" "$3"
+		case $2 in *" $child "*) continue ;; esac
+		echo "$child"
+	done
+}
+
+# _fixture_track_tree PID: a tracked daemon whose children the watchdog
+# leaves alone, for the daemon to stop when the trap TERMs it.
+_fixture_track_tree() {
+	if [ -n "${EBB_TEST_DIR:-}" ]; then echo "$1" >>"$EBB_TEST_DIR/.tracked-trees"; fi
+}
+
 # ---- cleanup ---------------------------------------------------------------
 
 _fixture_cleanup() {
@@ -157,6 +182,9 @@ _fixture_cleanup() {
 	if [ -z "${_tap_done:-}" ] && [ "$rc" -eq 0 ]; then
 		diag "test script exited without done_testing"
 	fi
+	for f in "${_fixture_cleanup_hooks[@]}"; do
+		"$f" || { diag "cleanup: $f failed"; _fixture_failed_daemon=1; }
+	done
 	# bbd first (they talk to munged): TERM them all, then reap each.
 	# (The arrays are sparse once a daemon was killed: walk the indices.)
 	for i in "${!_fixture_pids[@]}"; do
@@ -253,10 +281,10 @@ fixture_init() {
 		# shell may have gone on to its next command in between.
 		for ((round = 0; round < 10; round++)); do
 			tracked=" $(tr '\n' ' ' <"$EBB_TEST_DIR/.tracked" 2>/dev/null) "
-			for p in $(_fixture_descendants "$me"); do
+			trees=" $(tr '\n' ' ' <"$EBB_TEST_DIR/.tracked-trees" 2>/dev/null) "
+			# the daemons are left to the trap (a clean TERM)
+			for p in $(_fixture_watchdog_victims "$me" "$tracked" "$trees"); do
 				[ "$p" = "$BASHPID" ] && continue
-				# the daemons are left to the trap (a clean TERM)
-				case $tracked in *" $p "*) continue ;; esac
 				kill -s KILL "$p" 2>/dev/null
 			done
 			kill -s TERM "$me" 2>/dev/null || exit 0
@@ -269,6 +297,16 @@ fixture_init() {
 		kill -s KILL "$me" 2>/dev/null
 	) &
 	_fixture_watchdog=$!
+}
+
+# fixture_on_cleanup FUNC: FUNC runs at the start of the cleanup (once,
+# whatever the way out), while every tracked daemon still runs.
+fixture_on_cleanup() {
+	local f
+	for f in "${_fixture_cleanup_hooks[@]}"; do
+		[ "$f" = "$1" ] && return 0
+	done
+	_fixture_cleanup_hooks+=("$1")
 }
 
 fixture_attached() {

@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# restart.t: slurmctld restarted at each step of a #BB job's life; every
+# case ends as docs/slurm.md ("State and restarts") promises, with nothing
+# left on any node:
+# (a) while CONFIGURING (creation held up by a stopped bbd): after the
+#     restart the creation is redone and the job runs and completes;
+# (b) while RUNNING: the job keeps its file system and completes;
+# (c) during teardown (removal held up by a stopped bbd): after the
+#     restart the removal is finished and the job completes.
+. "$EBB_SRCDIR/tests/slurm/bb.sh"
+
+bb_setup
+J=$SLURM_JOBS_DIR
+
+# a job that proves its file system works and waits for a go file; with
+# "batch" the batch script writes for all three nodes instead of an srun
+# step: right after a slurmctld restart, Slurm 22.05 refuses new steps of a
+# job that started during the restart ("Requested nodes are busy") for up
+# to 2 minutes, with or without ebb (docs/slurm.md)
+job() {   # NAME [batch]
+	local write="srun -N3 -n3 bash -c 'echo \"\$(hostname)\" >\"\$EBB_JOB_DIR/\$(hostname)\"'"
+	[ "${2:-}" = batch ] &&
+		write="for h in n1 n2 n3; do echo \$h >\"\$EBB_JOB_DIR/\$h\"; done"
+	bb_job "$1.sh" <<EOF
+#!/bin/bash
+#SBATCH -N 3 -o $J/$1.out -e $J/$1.err
+#BB capacity=96MiB
+$write
+cat "\$EBB_JOB_DIR"/n1 "\$EBB_JOB_DIR"/n2 "\$EBB_JOB_DIR"/n3 | tr '\n' ' '
+for i in \$(seq 900); do [ -e $J/$1.go ] && break; sleep 0.1; done
+EOF
+}
+
+finish() {   # NAME JOBID
+	slurm_wait_bb "$2" complete 60
+	ok "($1) the job's file system is removed" test $? -eq 0
+	slurm_wait_job "$2" COMPLETED 30
+	ok "($1) the job COMPLETED" test $? -eq 0
+	is "$(cat "$J/$1.out")" "n1 n2 n3 " "($1) every node wrote into the shared file system"
+	bb_clean "($1)"
+	ok "($1) all nodes idle" slurm_nodes_idle 30
+}
+
+# ---- (a) while CONFIGURING ---------------------------------------------------
+job a batch
+touch "$J/a.go"
+kill -STOP "${SLURM_BBD_PIDS[3]}"
+j=$(slurm_submit a.sh)
+slurm_wait_job "$j" CONFIGURING 30
+ok "(a) the job is CONFIGURING (n3's bbd stopped)" test $? -eq 0
+ok "(a) slurmctld restarted" slurm_ctld_restart
+kill -CONT "${SLURM_BBD_PIDS[3]}"
+like "$(slurm_job_field "$j" JobState)" "CONFIGURING|RUNNING|COMPLETING|COMPLETED" \
+	"(a) after the restart the job is still alive"
+finish a "$j"
+
+# ---- (b) while RUNNING -------------------------------------------------------
+job b
+j=$(slurm_submit b.sh)
+slurm_wait_job "$j" RUNNING 60
+ok "(b) the job runs" test $? -eq 0
+for ((i = 0; i < 100; i++)); do [ -s "$J/b.out" ] && break; sleep 0.1; done
+ok "(b) slurmctld restarted" slurm_ctld_restart
+is "$(slurm_job_field "$j" JobState)" RUNNING "(b) the job still runs"
+for ((i = 0; i < 50; i++)); do
+	[[ $(scontrol show bbstat) =~ $j\ +[0-9]+\ +ready ]] && break
+	sleep 0.1
+done
+like "$(scontrol show bbstat)" "$j +[0-9]+ +ready" "(b) the plugin restored its allocation"
+like "$(scontrol show burst)" "JobID=$j .*State=allocated" "(b) scontrol show burst still lists it"
+touch "$J/b.go"
+finish b "$j"
+
+# ---- (c) during teardown -----------------------------------------------------
+job c
+j=$(slurm_submit c.sh)
+slurm_wait_job "$j" RUNNING 60
+for ((i = 0; i < 100; i++)); do [ -s "$J/c.out" ] && break; sleep 0.1; done
+kill -STOP "${SLURM_BBD_PIDS[2]}"
+touch "$J/c.go"
+slurm_wait_bb "$j" teardown 30
+ok "(c) the job ended and its teardown waits for n2's stopped bbd" test $? -eq 0
+ok "(c) slurmctld restarted during the teardown" slurm_ctld_restart
+kill -CONT "${SLURM_BBD_PIDS[2]}"
+finish c "$j"
+done_testing
