@@ -54,23 +54,6 @@
 
 /* ---- configuration ----------------------------------------------------------- */
 
-static ebb_err _parse_uint(const char *value, unsigned lo, unsigned hi,
-			   unsigned *out, char *err, size_t errlen)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(value, &end, 10);
-	if (errno || end == value || *end || v < lo || v > hi) {
-		snprintf(err, errlen, "'%s' is not a number in %u..%u", value,
-			 lo, hi);
-		return EBB_EINVAL;
-	}
-	*out = (unsigned)v;
-	return EBB_OK;
-}
-
 static void _set_str(char **dst, const char *value)
 {
 	free(*dst);
@@ -115,7 +98,7 @@ static ebb_err _conf_set(void *ctx, const char *key, const char *value,
 
 		if (pw) {
 			c->slurm_uid = pw->pw_uid;
-		} else if (_parse_uint(value, 0, UINT_MAX - 1, &uid, err,
+		} else if (conf_parse_uint(value, 0, UINT_MAX - 1, &uid, err,
 				       errlen) == EBB_OK) {
 			c->slurm_uid = (uid_t)uid;
 		} else {
@@ -129,9 +112,9 @@ static ebb_err _conf_set(void *ctx, const char *key, const char *value,
 	} else if (!strcmp(key, "node_name")) {
 		_set_str(&c->node_name, value);
 	} else if (!strcmp(key, "workers")) {
-		rc = _parse_uint(value, 1, 256, &c->workers, err, errlen);
+		rc = conf_parse_uint(value, 1, 256, &c->workers, err, errlen);
 	} else if (!strcmp(key, "io_threads")) {
-		rc = _parse_uint(value, 1, 1024, &c->io_threads, err, errlen);
+		rc = conf_parse_uint(value, 1, 1024, &c->io_threads, err, errlen);
 	} else if (!strcmp(key, "mount_root")) {
 		if (!*value || strlen(value) > 1024) {
 			snprintf(err, errlen, "mount_root: empty or too long");

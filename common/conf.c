@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -108,10 +109,27 @@ int conf_cluster_key(const char *key)
 		"min_stripe_size", "max_stripe_size", "epilog_timeout", NULL,
 	};
 
-	if (!strncmp(key, "node.", 5))
+	if (!strncmp(key, "node.", 5) && key[5])
 		return 1;
 	for (unsigned i = 0; keys[i]; i++)
 		if (!strcmp(key, keys[i]))
 			return 1;
 	return 0;
+}
+
+ebb_err conf_parse_uint(const char *value, unsigned lo, unsigned hi,
+			unsigned *out, char *err, size_t errlen)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (errno || end == value || *end || v < lo || v > hi) {
+		snprintf(err, errlen, "'%s' is not a whole number in %u..%u",
+			 value, lo, hi);
+		return EBB_EINVAL;
+	}
+	*out = (unsigned)v;
+	return EBB_OK;
 }

@@ -25,6 +25,10 @@ ebb_err conf_load(const char *path, int optional, conf_set_fn set, void *ctx,
  * Epilog (docs/slurm.md lists them), so that bbd can skip it. */
 int conf_cluster_key(const char *key);
 
+/* Parse a whole number in lo..hi; on error EBB_EINVAL and a reason in err. */
+ebb_err conf_parse_uint(const char *value, unsigned lo, unsigned hi,
+			unsigned *out, char *err, size_t errlen);
+
 /* Parse "yes/no/true/false/1/0/on/off". */
 ebb_err conf_parse_bool(const char *value, int *out);
 

@@ -102,23 +102,6 @@ void ebb_job_dir(uint32_t job_id, char *buf, size_t len)
 
 /* ---- ebb.conf ------------------------------------------------------- */
 
-static ebb_err _uint(const char *value, unsigned lo, unsigned hi,
-		     unsigned *out, char *err, size_t errlen)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(value, &end, 10);
-	if (errno || end == value || *end || v < lo || v > hi) {
-		snprintf(err, errlen, "'%s' is not a whole number in %u..%u",
-			 value, lo, hi);
-		return EBB_EINVAL;
-	}
-	*out = (unsigned)v;
-	return EBB_OK;
-}
-
 static ebb_err _str(const char *value, char **out)
 {
 	char *s = strdup(value);
@@ -136,14 +119,14 @@ static ebb_err _set(void *ctx, const char *key, const char *value, char *err,
 	struct ebb_pconf *c = ctx;
 
 	if (!strcmp(key, "bbd_port"))
-		return _uint(value, 1, 65535, &c->bbd_port, err, errlen);
+		return conf_parse_uint(value, 1, 65535, &c->bbd_port, err, errlen);
 	if (!strcmp(key, "listen")) {
 		/* bbd's own address: its port is the default bbd_port */
 		const char *colon = strrchr(value, ':');
 		unsigned port;
 
 		if (colon && !c->bbd_port &&
-		    _uint(colon + 1, 1, 65535, &port, err, errlen) == EBB_OK)
+		    conf_parse_uint(colon + 1, 1, 65535, &port, err, errlen) == EBB_OK)
 			c->listen_port = port;
 		return EBB_OK;
 	}
@@ -154,19 +137,19 @@ static ebb_err _set(void *ctx, const char *key, const char *value, char *err,
 	if (!strcmp(key, "pool"))
 		return _str(value, &c->pool);
 	if (!strcmp(key, "create_timeout"))
-		return _uint(value, 1, 86400, &c->create_timeout, err, errlen);
+		return conf_parse_uint(value, 1, 86400, &c->create_timeout, err, errlen);
 	if (!strcmp(key, "health_interval"))
-		return _uint(value, 1, 3600, &c->health_interval, err, errlen);
+		return conf_parse_uint(value, 1, 3600, &c->health_interval, err, errlen);
 	if (!strcmp(key, "sweep_interval"))
-		return _uint(value, 1, 86400, &c->sweep_interval, err, errlen);
+		return conf_parse_uint(value, 1, 86400, &c->sweep_interval, err, errlen);
 	if (!strcmp(key, "teardown_timeout"))
-		return _uint(value, 1, 86400 * 7, &c->teardown_timeout, err,
+		return conf_parse_uint(value, 1, 86400 * 7, &c->teardown_timeout, err,
 			     errlen);
 	if (!strcmp(key, "max_create_attempts"))
-		return _uint(value, 1, 100, &c->max_create_attempts, err,
+		return conf_parse_uint(value, 1, 100, &c->max_create_attempts, err,
 			     errlen);
 	if (!strcmp(key, "plugin_workers"))
-		return _uint(value, 1, 64, &c->workers, err, errlen);
+		return conf_parse_uint(value, 1, 64, &c->workers, err, errlen);
 	if (!strcmp(key, "max_capacity"))
 		return units_parse_size(value, &c->max_capacity, err, errlen);
 	if (!strcmp(key, "max_capacity_per_node"))

@@ -138,6 +138,16 @@ extern char *bb_p_get_status(uint32_t argc, char **argv)
 	return ebb_status_text(json);
 }
 
+/* Write record count n over the placeholder packed at offset off. */
+static void _pack_count(buf_t *buffer, int off, uint32_t n)
+{
+	int eof = get_buf_offset(buffer);
+
+	set_buf_offset(buffer, off);
+	pack32(n, buffer);
+	set_buf_offset(buffer, eof);
+}
+
 /* Pack the pool and the allocations in the format of Slurm's own plugins,
  * so that `scontrol show burst` prints them. */
 extern int bb_p_state_pack(uid_t uid, buf_t *buffer,
@@ -146,7 +156,7 @@ extern int bb_p_state_pack(uid_t uid, buf_t *buffer,
 	burst_buffer_pool_t pool = {0};
 	uint64_t total = 0, used = 0;
 	uint32_t n = 0;
-	int eof, off;
+	int off;
 
 	if (protocol_version < SLURM_MIN_PROTOCOL_VERSION)
 		return SLURM_SUCCESS;
@@ -203,12 +213,7 @@ extern int bb_p_state_pack(uid_t uid, buf_t *buffer,
 		pack32(a->uid, buffer);
 		n++;
 	}
-	if (n) {
-		eof = get_buf_offset(buffer);
-		set_buf_offset(buffer, off);
-		pack32(n, buffer);
-		set_buf_offset(buffer, eof);
-	}
+	_pack_count(buffer, off, n);
 	/* per-user usage: one record per user with allocations */
 	off = get_buf_offset(buffer);
 	n = 0;
@@ -231,12 +236,7 @@ extern int bb_p_state_pack(uid_t uid, buf_t *buffer,
 		pack32(a->uid, buffer);
 		n++;
 	}
-	if (n) {
-		eof = get_buf_offset(buffer);
-		set_buf_offset(buffer, off);
-		pack32(n, buffer);
-		set_buf_offset(buffer, eof);
-	}
+	_pack_count(buffer, off, n);
 	slurm_mutex_unlock(&ebb_lock);
 	return SLURM_SUCCESS;
 }

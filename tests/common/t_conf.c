@@ -206,6 +206,32 @@ int main(void)
 	}
 
 	{
+		unsigned v = 7;
+		char err[128] = "";
+
+		is_int(conf_parse_uint("42", 1, 100, &v, err, sizeof(err)),
+		       EBB_OK, "conf_parse_uint: 42 in 1..100");
+		is_int((int)v, 42, "conf_parse_uint: the value");
+		is_int(conf_parse_uint("101", 1, 100, &v, err, sizeof(err)),
+		       EBB_EINVAL, "conf_parse_uint: above the range");
+		is_str(err, "'101' is not a whole number in 1..100",
+		       "conf_parse_uint: the message names value and range");
+		is_int(conf_parse_uint("4x", 1, 100, &v, err, sizeof(err)),
+		       EBB_EINVAL, "conf_parse_uint: trailing garbage");
+		is_int(conf_parse_uint("", 0, 100, &v, err, sizeof(err)),
+		       EBB_EINVAL, "conf_parse_uint: empty");
+		is_int(conf_parse_uint("-1", 0, 100, &v, err, sizeof(err)),
+		       EBB_EINVAL, "conf_parse_uint: negative");
+		is_int((int)v, 42, "conf_parse_uint: a refused value leaves out alone");
+		ok(conf_cluster_key("bbd_port") && conf_cluster_key("epilog_timeout") &&
+		   conf_cluster_key("node.n17") && conf_cluster_key("max_capacity"),
+		   "the plugin's and the Epilog's keys are cluster keys");
+		ok(!conf_cluster_key("listen") && !conf_cluster_key("root") &&
+		   !conf_cluster_key("node.") && !conf_cluster_key("bogus"),
+		   "bbd's own keys and unknown keys are not");
+	}
+
+	{
 		char *cmd = tap_asprintf("rm -rf '%s'", _dir);
 		if (system(cmd) != 0)
 			diag("could not remove %s", _dir);
