@@ -14,6 +14,7 @@
 
 #include "slurm/slurm.h"
 #include "slurm/slurm_errno.h"
+#include "src/common/bitstring.h"
 #include "src/common/node_conf.h"
 #include "src/common/xmalloc.h"
 #include "src/common/xstring.h"
@@ -127,6 +128,71 @@ static void _requeue(job_record_t *job, int hold, const char *msg)
 	}
 }
 
+/* Whether slurmctld hears from every node of the job.  Right after a
+ * slurmctld restart the nodes count as down for steps until they register
+ * again; a job released then starts, but its first srun is refused
+ * ("Requested nodes are busy") and waits in srun's back-off for minutes.  A job held in
+ * CONFIGURING a few seconds longer starts cleanly.  A node is ready for
+ * steps when it is in up_node_bitmap (after a restart, only once it has
+ * registered again) and responding.  Needs the node lock. */
+static int _nodes_responding(job_record_t *job)
+{
+	int first, last;
+
+	if (!job->node_bitmap || (first = bit_ffs(job->node_bitmap)) < 0)
+		return 1;
+	last = bit_fls(job->node_bitmap);
+	for (int i = first; i <= last; i++)
+		if (bit_test(job->node_bitmap, i) &&
+		    (!bit_test(up_node_bitmap, i) ||
+		     IS_NODE_NO_RESPOND(node_record_table_ptr[i])))
+			return 0;
+	return 1;
+}
+
+/* Release the jobs whose file system is ready but which wait for their
+ * nodes to answer slurmctld (the monitor calls this every 250 ms). */
+static void _release_waiting(void)
+{
+	struct ebb_alloc *a;
+	uint32_t *ids = NULL;
+	unsigned n = 0;
+
+	slurm_mutex_lock(&ebb_lock);
+	for (a = ebb_allocs; a; a = a->next)
+		if (a->state == EBB_A_READY && a->held) {
+			uint32_t *m = realloc(ids, (n + 1) * sizeof(*ids));
+
+			if (!m)
+				break;
+			ids = m;
+			ids[n++] = a->job_id;
+		}
+	slurm_mutex_unlock(&ebb_lock);
+	for (unsigned i = 0; i < n; i++) {
+		job_record_t *job;
+		int release = 0;
+
+		lock_slurmctld(_job_write);
+		job = find_job_record(ids[i]);
+		slurm_mutex_lock(&ebb_lock);
+		a = ebb_alloc_find(ids[i]);
+		if (a && a->state == EBB_A_READY && a->held &&
+		    (!job || _nodes_responding(job))) {
+			a->held = 0;
+			release = job != NULL;
+		}
+		slurm_mutex_unlock(&ebb_lock);
+		if (release) {
+			info("%s: JobId=%u its nodes answer again: released",
+			     plugin_type, ids[i]);
+			prolog_running_decr(job);
+		}
+		unlock_slurmctld(_job_write);
+	}
+	free(ids);
+}
+
 static void _publish_create(uint32_t job_id, int ok, const char *msg)
 {
 	job_record_t *job;
@@ -150,8 +216,11 @@ static void _publish_create(uint32_t job_id, int ok, const char *msg)
 		a->create_ok = 1;
 		ebb_alloc_set_error(a, NULL);
 		ebb_alloc_set_state(a, EBB_A_READY);
-		release = a->held;
-		a->held = 0;
+		/* the monitor releases it later if a node does not answer
+		 * slurmctld yet (see _nodes_responding) */
+		release = a->held && job && _nodes_responding(job);
+		if (release)
+			a->held = 0;
 	} else {
 		attempts = ++a->attempts;
 		hold = attempts >= ebb_conf.max_create_attempts;
@@ -635,11 +704,11 @@ static void *_monitor(void *arg)
 			if (sweep)
 				next_sweep = time(NULL) + sweep_iv;
 		}
-		if (ebb_dirty) {
-			slurm_mutex_unlock(&ebb_lock);
+		slurm_mutex_unlock(&ebb_lock);
+		_release_waiting();
+		if (ebb_dirty)
 			ebb_state_save();
-			slurm_mutex_lock(&ebb_lock);
-		}
+		slurm_mutex_lock(&ebb_lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 250 * 1000 * 1000;
 		if (ts.tv_nsec >= 1000000000) {

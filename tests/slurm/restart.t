@@ -3,7 +3,8 @@
 # case ends as docs/slurm.md ("State and restarts") promises, with nothing
 # left on any node:
 # (a) while CONFIGURING (creation held up by a stopped bbd): after the
-#     restart the creation is redone and the job runs and completes;
+#     restart the creation is redone, the job is released once its nodes
+#     have registered again, and it runs (srun on every node) and completes;
 # (b) while RUNNING: the job keeps its file system and completes;
 # (c) during teardown (removal held up by a stopped bbd): after the
 #     restart the removal is finished and the job completes.
@@ -12,15 +13,12 @@
 bb_setup
 J=$SLURM_JOBS_DIR
 
-# a job that proves its file system works and waits for a go file; with
-# "batch" the batch script writes for all three nodes instead of an srun
-# step: right after a slurmctld restart, Slurm 22.05 refuses new steps of a
-# job that started during the restart ("Requested nodes are busy") for up
-# to 2 minutes, with or without ebb (docs/slurm.md)
-job() {   # NAME [batch]
+# a job that proves its file system works from every node (an srun step:
+# right after a restart, slurmctld refuses steps on nodes that have not
+# registered again, so the plugin holds the job in CONFIGURING until they
+# have) and waits for a go file
+job() {   # NAME
 	local write="srun -N3 -n3 bash -c 'echo \"\$(hostname)\" >\"\$EBB_JOB_DIR/\$(hostname)\"'"
-	[ "${2:-}" = batch ] &&
-		write="for h in n1 n2 n3; do echo \$h >\"\$EBB_JOB_DIR/\$h\"; done"
 	bb_job "$1.sh" <<EOF
 #!/bin/bash
 #SBATCH -N 3 -o $J/$1.out -e $J/$1.err
@@ -42,7 +40,7 @@ finish() {   # NAME JOBID
 }
 
 # ---- (a) while CONFIGURING ---------------------------------------------------
-job a batch
+job a
 touch "$J/a.go"
 kill -STOP "${SLURM_BBD_PIDS[3]}"
 j=$(slurm_submit a.sh)
