@@ -7,7 +7,10 @@
 #     have registered again, and it runs (srun on every node) and completes;
 # (b) while RUNNING: the job keeps its file system and completes;
 # (c) during teardown (removal held up by a stopped bbd): after the
-#     restart the removal is finished and the job completes.
+#     restart the removal is finished and the job completes;
+# (d) slurmctld killed and the plugin's state file destroyed while a job
+#     runs: the plugin says so in slurmctld's log, and once the job is over
+#     its file system is still removed (Epilog and the orphan sweep).
 . "$EBB_SRCDIR/tests/slurm/bb.sh"
 
 bb_setup
@@ -81,4 +84,36 @@ ok "(c) the job ended and its teardown waits for n2's stopped bbd" test $? -eq 0
 ok "(c) slurmctld restarted during the teardown" slurm_ctld_restart
 kill -CONT "${SLURM_BBD_PIDS[2]}"
 finish c "$j"
+
+# ---- (d) state file destroyed ------------------------------------------------
+job d
+j=$(slurm_submit d.sh)
+slurm_wait_job "$j" RUNNING 60
+ok "(d) the job runs" test $? -eq 0
+for ((i = 0; i < 100; i++)); do [ -s "$J/d.out" ] && break; sleep 0.1; done
+state=$SLURM_DIR/state/burst_buffer_ebb_state
+ok "(d) the plugin's state file exists" test -s "$state"
+# slurmctld crashes (SIGKILL: no state saved at exit) and the file is lost
+kill -KILL "$SLURM_CTLD_PID"
+for ((i = 0; i < 50; i++)); do kill -0 "$SLURM_CTLD_PID" 2>/dev/null || break; sleep 0.1; done
+printf 'not a state file\n\x00\xff\n' >"$state"
+ok "(d) slurmctld restarted over a garbage state file" slurm_ctld_restart
+like "$(grep 'burst_buffer/ebb' "$EBB_TEST_DIR/slurmctld.log" | tail -5)" \
+	"is not an ebb state file \(version 1\); ignored, the sweep will remove what it described" \
+	"(d) slurmctld's log says the state file was ignored and why"
+# What Slurm itself makes of the job after losing up to a few seconds of
+# its own state is Slurm's business (here it is often requeued and held:
+# "launch failed requeued held"); whatever it is, once the job is over,
+# nothing of its file system may be left.
+touch "$J/d.go"
+scancel "$j" 2>/dev/null
+for ((i = 0; i < 600; i++)); do
+	case $(slurm_job_field "$j" JobState) in
+	COMPLETED | CANCELLED | FAILED | NODE_FAIL | "") break ;;
+	esac
+	sleep 0.1
+done
+like "$(slurm_job_field "$j" JobState)" "^(COMPLETED|CANCELLED|FAILED|)$" "(d) the job is over"
+bb_clean "(d) after the job whose allocation the plugin had lost" 40
+ok "(d) all nodes idle" slurm_nodes_idle 40
 done_testing
