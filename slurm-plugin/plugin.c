@@ -451,8 +451,11 @@ extern int bb_p_job_begin(job_record_t *job_ptr)
 	}
 	if (a && a->state == EBB_A_DONE) {
 		/* requeued after a failed attempt: a fresh allocation that
-		 * remembers the attempts */
-		unsigned attempts = a->attempts;
+		 * remembers the attempts; a job that was held for them can
+		 * only begin again after `scontrol release`, which starts
+		 * the count afresh */
+		unsigned attempts = a->attempts >= ebb_conf.max_create_attempts ?
+				    0 : a->attempts;
 
 		ebb_alloc_remove(a);
 		a = ebb_alloc_add(job_ptr->job_id);

@@ -430,13 +430,21 @@ static struct node_poll *_slurm_nodes(unsigned *n)
 	return p;
 }
 
-static void _poll_nodes(struct node_poll *p, unsigned n, const char *munge)
+struct poll_slice {
+	struct node_poll *p;
+	unsigned n, first, step;
+	const char *munge;
+};
+
+static void *_poll_slice(void *arg)
 {
+	struct poll_slice *sl = arg;
+	struct node_poll *p = sl->p;
 	struct ebb_options opts = {0};
 
 	opts.timeout_ms = 3000;
-	opts.munge_socket = munge;
-	for (unsigned i = 0; i < n; i++) {
+	opts.munge_socket = sl->munge;
+	for (unsigned i = sl->first; i < sl->n; i += sl->step) {
 		if (ebb_node_status(p[i].addr, &opts, &p[i].st) ||
 		    ebb_instance_list(p[i].addr, &opts, &p[i].inst,
 				      &p[i].ninst)) {
@@ -447,6 +455,33 @@ static void _poll_nodes(struct node_poll *p, unsigned n, const char *munge)
 		}
 		p[i].up = 1;
 	}
+	return NULL;
+}
+
+/* Poll every node, up to 16 at a time, so that a few dead nodes (3 s
+ * each) do not hold up the health of the others. */
+static void _poll_nodes(struct node_poll *p, unsigned n, const char *munge)
+{
+	enum { MAX_POLLERS = 16 };
+	struct poll_slice sl[MAX_POLLERS];
+	pthread_t tid[MAX_POLLERS];
+	unsigned t = n < MAX_POLLERS ? n : MAX_POLLERS, started = 0;
+
+	for (unsigned k = 0; k < t; k++) {
+		sl[k] = (struct poll_slice){p, n, k, t, munge};
+		if (k > 0 && pthread_create(&tid[k], NULL, _poll_slice, &sl[k]))
+			break;
+		started = k + 1;
+	}
+	if (started < t) {
+		/* no more threads: the rest one by one, here */
+		for (unsigned k = started; k < t; k++)
+			_poll_slice(&sl[k]);
+	}
+	if (t)
+		_poll_slice(&sl[0]);
+	for (unsigned k = 1; k < started; k++)
+		pthread_join(tid[k], NULL);
 }
 
 static void _polls_free(struct node_poll *p, unsigned n)
