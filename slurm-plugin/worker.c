@@ -581,7 +581,8 @@ struct failure {
 
 /* Health: every READY allocation's nodes must answer twice in a row and
  * hold a mounted instance. */
-static void _check_health(const struct node_poll *p, unsigned n)
+static void _check_health(const struct node_poll *p, unsigned n,
+			  time_t polled)
 {
 	struct failure *f = NULL;
 	unsigned nf = 0;
@@ -590,7 +591,9 @@ static void _check_health(const struct node_poll *p, unsigned n)
 	for (struct ebb_alloc *a = ebb_allocs; a; a = a->next) {
 		char id[64], why[256] = "";
 
-		if (a->state != EBB_A_READY || a->failing)
+		/* only what was ready before the poll began: a file system
+		 * that became ready during it may be missing from it */
+		if (a->state != EBB_A_READY || a->failing || a->since >= polled)
 			continue;
 		ebb_instance_id(a->job_id, id, sizeof(id));
 		for (unsigned i = 0; i < a->nmembers && !*why; i++) {
@@ -729,7 +732,7 @@ static void *_monitor(void *arg)
 			slurm_mutex_lock(&ebb_lock);
 			_store_nodes(p, n);
 			slurm_mutex_unlock(&ebb_lock);
-			_check_health(p, n);
+			_check_health(p, n, now);
 			if (sweep)
 				_sweep(p, n, munge);
 			_polls_free(p, n);
