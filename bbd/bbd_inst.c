@@ -35,6 +35,7 @@
 #include "bbd_int.h"
 #include "log.h"
 #include "placement.h"
+#include "units.h"
 
 #define PARAMS_VERSION 1
 static const char _params_key[] = "params";
@@ -462,9 +463,15 @@ ebb_err bbd_op_inst_create(struct bbd_req *r)
 	bbd_inst_totals(b, &reserved, &used, &count);
 	if (reserved + p.capacity > b->conf.capacity ||
 	    reserved + p.capacity < reserved) {
-		bbd_req_fail(r, EBB_ENOSPC, "node capacity %" PRIu64
-			     ", %" PRIu64 " reserved, %" PRIu64 " asked",
-			     b->conf.capacity, reserved, p.capacity);
+		char cap[32], res[32], ask[32];
+
+		bbd_req_fail(r, EBB_ENOSPC, "not enough space on this node: "
+			     "%s asked, %s offered (bbd --capacity), of which "
+			     "%s is reserved by other instances",
+			     units_format_size(p.capacity, ask, sizeof(ask)),
+			     units_format_size(b->conf.capacity, cap,
+					       sizeof(cap)),
+			     units_format_size(reserved, res, sizeof(res)));
 		goto out;
 	}
 	inst = _inst_alloc(b);

@@ -56,7 +56,7 @@ is "$(slurm_job_field "$j" Priority)" 0 "after 2 failed creations the job is hel
 is "$(slurm_job_field "$j" JobState)" PENDING "and PENDING"
 like "$(slurm_job_field "$j" Reason)" "^ebb:_creating_the_file_system_.*held_after_repeated_failures" \
 	"Reason says why and that it was held"
-like "$(slurm_job_field "$j" SystemComment)" "attempt 1 of 2\) failed: ${SLURM_NODE_ADDRS[3]}:$EBB_SLURM_BBD_PORT: node capacity .*attempt 2 of 2\) failed: ${SLURM_NODE_ADDRS[3]}" \
+like "$(slurm_job_field "$j" SystemComment)" "attempt 1 of 2\) failed: ${SLURM_NODE_ADDRS[3]}:$EBB_SLURM_BBD_PORT: not enough space on this node: 32 MiB asked, 16 MiB offered .*attempt 2 of 2\) failed: ${SLURM_NODE_ADDRS[3]}" \
 	"SystemComment has both attempts, each naming the node that refused and why"
 bb_clean "after the failed creations"
 ok "the nodes are idle (none drained)" slurm_nodes_idle 30
