@@ -134,33 +134,28 @@ int ctl_cmd_epilog(struct ctl *c, int argc, char **argv)
 
 	deadline = time(NULL) + conf.timeout;
 	for (;;) {
-		struct ebb_instance_info info;
 		const char *member[1] = {addr};
-		int rc = ebb_instance_get(addr, id, &opts, &info);
 
-		if (rc == 0) {
-			ebb_instance_info_free(&info);
-			rc = ebb_instance_destroy(id, member, 1, &opts, msg,
-						  sizeof(msg));
-			if (rc == 0) {
-				_say(LOG_INFO, "job %s: removed this node's share of %s",
-				     job, id);
-				return CTL_EXIT_OK;
-			}
-		} else if (errno == ENOENT) {
-			return CTL_EXIT_OK;   /* nothing here (or already gone) */
-		} else {
-			snprintf(msg, sizeof(msg), "%s", strerror(errno));
+		/* destroy is idempotent (no instance: success) and says why
+		 * a node cannot be reached ("connect: Connection refused") */
+		msg[0] = 0;
+		if (ebb_instance_destroy(id, member, 1, &opts, msg,
+					 sizeof(msg)) == 0) {
+			_say(LOG_INFO, "job %s: %s is gone from this node",
+			     job, id);
+			return CTL_EXIT_OK;
 		}
+		if (!msg[0])
+			snprintf(msg, sizeof(msg), "%s", strerror(errno));
 		if (time(NULL) >= deadline)
 			break;
 		if (tries++ == 0)
-			_say(LOG_WARNING, "job %s: bbd %s: %s; retrying for up to %u s",
-			     job, addr, msg, conf.timeout);
+			_say(LOG_WARNING, "job %s: %s; retrying for up to %u s",
+			     job, msg, conf.timeout);
 		sleep(1);
 	}
-	_say(LOG_ERR, "job %s: could not remove %s from bbd %s within %u s: %s (slurmd will drain this node; remove it with 'ebbctl -n %s instance destroy %s' once bbd answers)",
-	     job, id, addr, conf.timeout, msg, addr, id);
+	_say(LOG_ERR, "job %s: could not remove %s within %u s: %s (slurmd will drain this node; remove it with 'ebbctl -n %s instance destroy %s' once bbd answers)",
+	     job, id, conf.timeout, msg, addr, id);
 	return CTL_EXIT_FAIL;
 }
 
