@@ -440,13 +440,16 @@ extern int bb_p_job_begin(job_record_t *job_ptr)
 	slurm_mutex_lock(&ebb_lock);
 	a = ebb_alloc_find(job_ptr->job_id);
 	if (a && (a->state == EBB_A_TEARDOWN ||
-		  (a->nodes && strcmp(a->nodes, nodes)))) {
-		/* still tearing down an earlier attempt: test_stage_in
-		 * should have kept the job pending */
+		  (a->state != EBB_A_DONE && a->nodes &&
+		   strcmp(a->nodes, nodes)))) {
+		/* still tearing down an earlier attempt (test_stage_in
+		 * keeps the job pending until it is done), or a live
+		 * allocation on other nodes */
+		error("%s: %pJ begins on %s while its file system on %s is "
+		      "not yet removed", plugin_type, job_ptr, nodes,
+		      a->nodes ? a->nodes : "?");
 		slurm_mutex_unlock(&ebb_lock);
 		bb_request_free(&req);
-		error("%s: %pJ begins while its previous file system is not "
-		      "yet removed", plugin_type, job_ptr);
 		return SLURM_ERROR;
 	}
 	if (a && a->state == EBB_A_DONE) {

@@ -19,6 +19,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <time.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -187,17 +188,45 @@ static char *_first(const struct fz_args *a)
 	return r;
 }
 
-/* Attach and check that the instance answers; learn its owner. */
+/* Attach and check that the instance answers; learn its owner.
+ *
+ * The members of an instance are created in parallel (bbd mounts as soon
+ * as its own member exists), so the member that holds the root, or the
+ * first member, may not have it yet: ENOENT is retried for up to
+ * START_WAIT_MS before it counts.  Other errors count at once. */
+#define START_WAIT_MS 8000
+
+static int _retry_enoent(struct timespec *t0, unsigned *delay_ms)
+{
+	struct timespec now;
+
+	if (errno != ENOENT)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((now.tv_sec - t0->tv_sec) * 1000 +
+	    (now.tv_nsec - t0->tv_nsec) / 1000000 >= START_WAIT_MS)
+		return 0;
+	usleep(*delay_ms * 1000);
+	if (*delay_ms < 200)
+		*delay_ms *= 2;
+	return 1;
+}
+
 static int _connect(struct fz_args *a, struct fz *fz)
 {
 	struct ebb_instance_info info;
 	struct ebb_stat st;
+	struct timespec t0;
+	unsigned delay_ms = 10;
 	char *first = _first(a);
 	int rc = -1;
 
 	if (!first)
 		return -1;
-	if (ebb_instance_get(first, a->instance, &a->eopts, &info) != 0) {
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ebb_instance_get(first, a->instance, &a->eopts, &info) != 0) {
+		if (_retry_enoent(&t0, &delay_ms))
+			continue;
 		fprintf(stderr, "ebb-fuse: instance %s on %s: %s\n",
 			a->instance, first, strerror(errno));
 		goto out;
@@ -210,7 +239,9 @@ static int _connect(struct fz_args *a, struct fz *fz)
 			strerror(errno));
 		goto out;
 	}
-	if (ebb_lookupat(fz->h, 0, "", &st) != 0) {
+	while (ebb_lookupat(fz->h, 0, "", &st) != 0) {
+		if (_retry_enoent(&t0, &delay_ms))
+			continue;
 		fprintf(stderr, "ebb-fuse: %s: root: %s\n", a->instance,
 			strerror(errno));
 		ebb_detach(fz->h);
