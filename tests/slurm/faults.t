@@ -53,7 +53,9 @@ for ((i = 0; i < 1500; i++)); do
 	sleep 0.1
 done
 is "$(slurm_job_field "$j" Priority)" 0 "after 2 failed creations the job is held (Priority=0)"
-is "$(slurm_job_field "$j" JobState)" PENDING "and PENDING"
+# (COMPLETING until the nodes' Epilogs of the last attempt are done)
+slurm_wait_job "$j" PENDING 30
+ok "and PENDING" test $? -eq 0
 like "$(slurm_job_field "$j" Reason)" "^ebb:_creating_the_file_system_.*held_after_repeated_failures" \
 	"Reason says why and that it was held"
 like "$(slurm_job_field "$j" SystemComment)" "attempt 1 of 2\) failed: ${SLURM_NODE_ADDRS[3]}:$EBB_SLURM_BBD_PORT: not enough space on this node: 32 MiB asked, 16 MiB offered .*attempt 2 of 2\) failed: ${SLURM_NODE_ADDRS[3]}" \
