@@ -366,7 +366,7 @@ static void _env_set(job_record_t *job_ptr, const char *name,
 	d->env_sup[d->env_cnt++] = xstrdup_printf("%s=%s", name, value);
 }
 
-static void _bb_state_set(job_record_t *job_ptr, int st)
+void ebb_job_bb_state(struct job_record *job_ptr, int st)
 {
 	xfree(job_ptr->burst_buffer_state);
 	job_ptr->burst_buffer_state = xstrdup(bb_state_string(st));
@@ -504,7 +504,7 @@ extern int bb_p_job_begin(job_record_t *job_ptr)
 	slurm_mutex_unlock(&ebb_lock);
 	_env_set(job_ptr, "EBB_JOB_DIR", dir);
 	_env_set(job_ptr, "EBB_INSTANCE", id);
-	_bb_state_set(job_ptr, BB_STATE_ALLOCATING);
+	ebb_job_bb_state(job_ptr, BB_STATE_ALLOCATING);
 	bb_request_free(&req);
 	ebb_workers_wake();
 	return SLURM_SUCCESS;
@@ -533,7 +533,7 @@ static void _teardown(job_record_t *job_ptr, int stage_out)
 	if (tearing) {
 		if (stage_out)
 			job_ptr->job_state |= JOB_STAGE_OUT;
-		_bb_state_set(job_ptr, BB_STATE_TEARDOWN);
+		ebb_job_bb_state(job_ptr, BB_STATE_TEARDOWN);
 		ebb_workers_wake();
 	}
 }

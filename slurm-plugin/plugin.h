@@ -101,6 +101,11 @@ extern unsigned ebb_nnodes;
 extern int ebb_dirty;            /* allocations changed since last save */
 extern const char plugin_type[];
 
+/* Set the job's BurstBufferState= to Slurm's name of BB_STATE_* st
+ * (plugin.c; the caller holds the job write lock). */
+struct job_record;
+void ebb_job_bb_state(struct job_record *job, int st);
+
 /* ---- alloc.c (callers hold ebb_lock) ---- */
 struct ebb_alloc *ebb_alloc_find(uint32_t job_id);
 struct ebb_alloc *ebb_alloc_add(uint32_t job_id);

@@ -94,12 +94,6 @@ static int _work_copy(struct job_work *w, const struct ebb_alloc *a)
 	return 0;
 }
 
-static void _bb_state_set(job_record_t *job, int st)
-{
-	xfree(job->burst_buffer_state);
-	job->burst_buffer_state = xstrdup(bb_state_string(st));
-}
-
 /* Creation failed for a job held in CONFIGURING: requeue it (hold it
  * after max_create_attempts), the way Slurm's own plugins do.  Called with
  * the job write lock, without ebb_lock (job_completion_logger calls our
@@ -233,7 +227,7 @@ static void _publish_create(uint32_t job_id, int ok, const char *msg)
 
 	if (ok) {
 		if (job) {
-			_bb_state_set(job, BB_STATE_RUNNING);
+			ebb_job_bb_state(job, BB_STATE_RUNNING);
 			if (release)
 				prolog_running_decr(job);
 		}
@@ -246,7 +240,7 @@ static void _publish_create(uint32_t job_id, int ok, const char *msg)
 		error("%s: JobId=%u %s", plugin_type, job_id, c);
 		if (job) {
 			bb_update_system_comment(job, "begin", c, 0);
-			_bb_state_set(job, BB_STATE_TEARDOWN);
+			ebb_job_bb_state(job, BB_STATE_TEARDOWN);
 			if (held) {
 				job->job_state &= ~JOB_CONFIGURING;
 				if (job->details &&
@@ -298,7 +292,7 @@ static void _publish_teardown(uint32_t job_id, int ok, const char *msg)
 	if (done && job) {
 		job->job_state &= ~JOB_STAGE_OUT;
 		if (!IS_JOB_PENDING(job))
-			_bb_state_set(job, BB_STATE_COMPLETE);
+			ebb_job_bb_state(job, BB_STATE_COMPLETE);
 		last_job_update = time(NULL);
 		info("%s: JobId=%u file system removed from every node",
 		     plugin_type, job_id);
