@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "units.h"
-#include "ebbctl_int.h"
+#include "ctl_int.h"
 
 /* ---- running one query per node in parallel --------------------------- */
 

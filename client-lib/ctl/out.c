@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 
 #include "units.h"
-#include "ebbctl_int.h"
+#include "ctl_int.h"
 
 /* ---- messages ---------------------------------------------------------- */
 

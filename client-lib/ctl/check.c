@@ -25,7 +25,7 @@
 
 #include "conf.h"
 #include "directive.h"
-#include "ebbctl_int.h"
+#include "ctl_int.h"
 #include "units.h"
 
 /* Slurm's own default max_script_size is 4 MiB; anything much larger is

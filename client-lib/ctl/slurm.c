@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "ebbctl_int.h"
+#include "ctl_int.h"
 
 #define EPILOG_ID_PREFIX "slurm-"
 

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ebbctl_int.h"
+#include "ctl_int.h"
 
 /* Size of one cat read: a row of stripes is fetched in parallel by the
  * library; 4 MiB keeps several stripes in flight without much memory. */

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ebbctl_int.h"
+#include "ctl_int.h"
 
 enum {
 	_OPT_JSON = 0x100,

@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ebbctl_int.h"
+#include "ctl_int.h"
 
 #define _IO_MIN (4u << 20)
 #define _IO_MAX (16u << 20)
