@@ -51,6 +51,8 @@ static const struct err_info _errs[] = {
 	{EBB_E_DENIED, "E_DENIED", "caller is not allowed to do this", EACCES},
 	{EBB_E_CONFIG, "E_CONFIG", "bad configuration", EINVAL},
 	{EBB_E_CLOSED, "E_CLOSED", "connection closed by peer", EIO},
+	{EBB_E_S3, "E_S3", "S3 request failed", EIO},
+	{EBB_E_STAGE, "E_STAGE", "stage finished with failed files", EIO},
 };
 
 static const struct err_info *_find(ebb_err err)

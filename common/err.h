@@ -51,6 +51,8 @@ typedef enum ebb_err {
 	EBB_E_DENIED,         /* caller may not do this (not root/owner/SlurmUser) */
 	EBB_E_CONFIG,         /* bad configuration */
 	EBB_E_CLOSED,         /* connection closed by the peer */
+	EBB_E_S3,             /* S3 refused or failed a request (the S3 code is kept apart) */
+	EBB_E_STAGE,          /* a stage finished with failed files (see its report) */
 	EBB_E_MAX
 } ebb_err;
 

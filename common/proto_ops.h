@@ -32,3 +32,11 @@ PROTO_OP(READ,        31, DATA,  "inst, ino, offset, length", "+ payload")
 PROTO_OP(TRUNCATE,    32, DATA,  "inst, ino, size", "")
 PROTO_OP(FSYNC,       33, DATA,  "inst, ino", "")
 PROTO_OP(REMOVE,      34, DATA,  "inst, ino", "")
+/* Stages (docs/stager.md): rank 0 coordinates, every member moves its own
+ * stripes.  STAGE_WORK/STAGE_POLL are rank 0 <-> member traffic. */
+PROTO_OP(STAGE_START, 40, ADMIN, "inst, spec-map", "created")
+PROTO_OP(STAGE_STATUS,41, META,  "inst, name|nil", "[stage-map...]")
+PROTO_OP(STAGE_RETRY, 42, ADMIN, "inst, name", "")
+PROTO_OP(STAGE_CANCEL,43, ADMIN, "inst, name", "")
+PROTO_OP(STAGE_WORK,  44, ADMIN, "inst, name, work-map", "")
+PROTO_OP(STAGE_POLL,  45, ADMIN, "inst, name", "progress-map")

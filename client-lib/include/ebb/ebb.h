@@ -129,6 +129,91 @@ int ebb_instance_get(const char *addr, const char *id,
 void ebb_instance_info_free(struct ebb_instance_info *info);
 void ebb_instance_list_free(struct ebb_instance_info *list, unsigned n);
 
+/* ---- stages: moving data between S3 and an instance --------------------
+ *
+ * A stage is one stage_in or stage_out line of a job, run by the bbds of
+ * the instance: rank 0 plans it (lists or walks, creates the namespace,
+ * splits the work) and every member moves the stripes it stores
+ * (docs/stager.md).  A stage is named by its caller ("in-0", "out-1"): a
+ * second start of the same name with the same spec is a no-op (so callers
+ * may retry and restarts resume), with another spec EEXIST.  The calls go
+ * to rank 0 (members[0]); start/retry/cancel need root or the SlurmUser,
+ * status also the instance's owner.
+ */
+enum ebb_stage_dir { EBB_STAGE_IN = 0, EBB_STAGE_OUT = 1 };
+
+struct ebb_stage_spec {
+	const char *name;          /* [A-Za-z0-9._-]{1,32}, unique per instance */
+	enum ebb_stage_dir dir;
+	const char *source;        /* in: s3://bucket/key...; out: a path in
+	                            * the instance ("results" or "/") */
+	const char *destination;   /* in: a path in the instance; out: s3://... */
+	int type;                  /* 0 auto, 1 file, 2 directory */
+	uid_t uid;                 /* owner of imported files without metadata */
+	gid_t gid;
+	const char *user;          /* the job's user name (allow-list, report) */
+	const char *const *groups; /* its groups' names, for the allow-list */
+	unsigned ngroups;
+	const char *account;       /* may be NULL */
+	uint32_t job_id;           /* for ebb-report-<jobid>; 0 = none */
+};
+
+/* Stage states, in order; a stage ends in done, failed or cancelled.
+ * "failed" means some files failed (see the report) or the stage itself
+ * could not run (error says why); retry starts it again for what is not
+ * done yet. */
+#define EBB_STAGE_STATES "planning", "running", "done", "failed", "cancelled"
+
+struct ebb_stage_node {            /* one member's share */
+	unsigned rank;
+	uint64_t files_total, files_done, files_failed;
+	uint64_t bytes_total, bytes_done;
+	char state[16];
+};
+
+struct ebb_stage_status {
+	char name[33];
+	enum ebb_stage_dir dir;
+	char state[16];            /* one of EBB_STAGE_STATES */
+	char *source, *destination;
+	uint64_t files_total, files_done, files_failed, files_skipped;
+	uint64_t bytes_total, bytes_done;
+	int64_t started_ns, updated_ns, ended_ns;
+	double rate_bps;           /* bytes/s over the last seconds */
+	int64_t eta_s;             /* -1 = unknown */
+	char *error;               /* the first errors, one per line, or NULL */
+	char *report;              /* where failures.csv is (path or s3://),
+	                            * or NULL when nothing failed */
+	struct ebb_stage_node *nodes;
+	unsigned nnodes;
+};
+
+/* Start (or resume) a stage on instance id.  Returns at once once rank 0
+ * has accepted it (the allow-list and the spec are checked then: a
+ * refused stage is -1/EACCES or EINVAL with errmsg saying why). */
+int ebb_stage_start(const char *id, const char *const *members,
+		    unsigned nmembers, const struct ebb_stage_spec *spec,
+		    const struct ebb_options *opts, char *errmsg,
+		    size_t errlen);
+/* Status of one stage (name) or of all (name NULL): *list malloc'd, free
+ * with ebb_stage_status_free(*list, *n). */
+int ebb_stage_status(const char *id, const char *const *members,
+		     unsigned nmembers, const char *name,
+		     const struct ebb_options *opts,
+		     struct ebb_stage_status **list, unsigned *n);
+void ebb_stage_status_free(struct ebb_stage_status *list, unsigned n);
+/* Start a failed stage again for the files not yet done. */
+int ebb_stage_retry(const char *id, const char *const *members,
+		    unsigned nmembers, const char *name,
+		    const struct ebb_options *opts, char *errmsg,
+		    size_t errlen);
+/* Stop a stage; transfers in flight are abandoned (multipart uploads are
+ * aborted).  Idempotent. */
+int ebb_stage_cancel(const char *id, const char *const *members,
+		     unsigned nmembers, const char *name,
+		     const struct ebb_options *opts, char *errmsg,
+		     size_t errlen);
+
 /* ---- attaching ------------------------------------------------------- */
 
 /* Attach to instance id whose members are given in rank order.  Connects
