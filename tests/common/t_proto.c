@@ -58,6 +58,12 @@ static const struct shape _shapes[] = {
 	{PROTO_OP_TRUNCATE, "suu", ""},
 	{PROTO_OP_FSYNC, "su", ""},
 	{PROTO_OP_REMOVE, "su", ""},
+	{PROTO_OP_STAGE_START, "sM", "b"},
+	{PROTO_OP_STAGE_STATUS, "so", "L"},
+	{PROTO_OP_STAGE_RETRY, "sn", ""},
+	{PROTO_OP_STAGE_CANCEL, "sn", ""},
+	{PROTO_OP_STAGE_WORK, "snM", ""},
+	{PROTO_OP_STAGE_POLL, "sn", "M"},
 };
 #define NSHAPES (sizeof(_shapes) / sizeof(_shapes[0]))
 
