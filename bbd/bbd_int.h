@@ -354,6 +354,16 @@ ebb_err bbd_op_read(struct bbd_req *r);
 ebb_err bbd_op_truncate(struct bbd_req *r);
 ebb_err bbd_op_fsync(struct bbd_req *r);
 ebb_err bbd_op_remove(struct bbd_req *r);
+/* Write buf[0..len) at off of ino's object file through the same fd cache
+ * and capacity accounting as WRITE (EBB_ENOSPC when the node's share of
+ * the instance is full, EBB_EFBIG past 2^44).  Blocking: I/O threads and
+ * the stager threads, never a worker. */
+ebb_err bbd_data_pwrite(struct bbd_inst *inst, uint64_t ino, const void *buf,
+			size_t len, uint64_t off);
+/* Read [off, off+len) of ino's object file into buf; holes and bytes past
+ * the end (or no object at all) read as zeros.  Blocking, as above. */
+ebb_err bbd_data_pread(struct bbd_inst *inst, uint64_t ino, void *buf,
+		       size_t len, uint64_t off);
 
 /* ---- bbd.c ------------------------------------------------------------------------ */
 /* HELLO's credential check, run on an I/O thread. */
