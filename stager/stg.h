@@ -229,6 +229,10 @@ ebb_err stg_s3_submit(struct stg_s3 *s3, const struct stg_call *call,
 /* Requests queued or in flight. */
 unsigned stg_s3_pending(const struct stg_s3 *s3);
 
+/* Connections opened so far by s3's transfers (CURLINFO_NUM_CONNECTS
+ * summed): far fewer than requests when keep-alive works. */
+unsigned long stg_s3_connects(const struct stg_s3 *s3);
+
 /* Run one call to its end on a private event_base (ebbctl, tests, and the
  * few one-off calls of a plan).  *res must be freed with stg_result_free().
  * Returns res->err. */
