@@ -763,8 +763,9 @@ static ebb_err _attempt_setup(struct stg_req *req)
 	if (!req->url)
 		goto out;
 
-	if (_hdr(req, "x-amz-content-sha256: UNSIGNED-PAYLOAD") ||
-	    _hdr(req, "Expect:"))
+	/* No "Expect:" to turn off 100-continue: curl 7.88 signs the
+	 * emptied header it then does not send, and the signature fails. */
+	if (_hdr(req, "x-amz-content-sha256: UNSIGNED-PAYLOAD"))
 		goto out;
 	if (s3->cred.session_token[0] && _hdr(req, "%s", s3->token_hdr))
 		goto out;
@@ -848,6 +849,8 @@ static ebb_err _attempt_setup(struct stg_req *req)
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* Keys are names, not paths: "a/../b" is a key of its own. */
+	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(e, CURLOPT_AWS_SIGV4, s3->sigv4);
 	curl_easy_setopt(e, CURLOPT_USERPWD, s3->userpwd);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, _header_cb);

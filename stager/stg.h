@@ -190,7 +190,8 @@ struct stg_result {
 	char message[256];     /* one line: "GET s3://b/k bytes=0-1048575:
 	                        * 412 PreconditionFailed (object changed)" */
 	unsigned attempts;
-	/* HEAD/GET/PUT/MPU_PART/MPU_COMPLETE */
+	/* HEAD/GET/PUT/MPU_PART/MPU_COMPLETE (COMPLETE: may be "", Ceph
+	 * RGW 16 sends an empty ETag; HEAD the object for it) */
 	char etag[80];
 	uint64_t size;         /* HEAD/GET: the object's total size */
 	int64_t mtime_ns;      /* HEAD/GET: Last-Modified */

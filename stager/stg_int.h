@@ -30,7 +30,8 @@ ebb_err stg_xml_list(const char *body, size_t len, struct stg_result *res,
 ebb_err stg_xml_upload_id(const char *body, size_t len, char *out,
 			  size_t outlen, char *err, size_t errlen);
 
-/* CompleteMultipartUploadResult's ETag into etag.  S3 may answer 200 and
+/* CompleteMultipartUploadResult's ETag into etag ("" if the server left
+ * it empty, as Ceph RGW 16 does).  S3 may answer 200 and
  * still fail, with an <Error> body (the connection was kept alive by
  * whitespace while parts were assembled): then EBB_E_S3 with code and msg
  * filled from it. */

@@ -409,11 +409,8 @@ ebb_err stg_xml_complete(const char *body, size_t len, char *etag,
 	if (e == EBB_E_S3)
 		snprintf(err, errlen, "200 with an Error document: %s%s%s",
 			 *code ? code : "(no Code)", *msg ? ": " : "", msg);
-	else if (e == EBB_OK && (!c.seen || !*etag)) {
-		snprintf(err, errlen, "CompleteMultipartUploadResult has no "
-			 "ETag");
-		e = EBB_EPROTO;
-	}
+	/* An empty or missing ETag is accepted: Ceph RGW 16 sends
+	 * <ETag></ETag>; the root element is what says the upload is done. */
 	return e;
 }
 

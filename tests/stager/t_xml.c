@@ -195,6 +195,19 @@ static void test_mpu(void)
 	ok(strstr(err, "200 with an Error document: InternalError") != NULL,
 	   "message says so: %s", err);
 	ok(stg_retryable(200, code, EBB_E_S3), "and it is retryable");
+	{
+		static const char rgw[] =
+			"<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+			"<CompleteMultipartUploadResult " NS "><Location>l"
+			"</Location><Bucket>b</Bucket><Key>k</Key><ETag></ETag>"
+			"</CompleteMultipartUploadResult>";
+
+		e = stg_xml_complete(rgw, strlen(rgw), etag, sizeof(etag),
+				     code, sizeof(code), msg, sizeof(msg), err,
+				     sizeof(err));
+		ok(e == EBB_OK && etag[0] == '\0',
+		   "RGW 16's empty ETag accepted");
+	}
 	e = stg_xml_complete("   ", 3, etag, sizeof(etag), code, sizeof(code),
 			     msg, sizeof(msg), err, sizeof(err));
 	ok(e == EBB_EPROTO && strstr(err, "empty body"),
