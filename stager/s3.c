@@ -1240,6 +1240,11 @@ static void _curl_init(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+void stg_curl_init(void)
+{
+	pthread_once(&_curl_once, _curl_init);
+}
+
 static char *_dup_or_null(const char *s, bool *fail)
 {
 	char *d;
@@ -1259,7 +1264,7 @@ struct stg_s3 *stg_s3_new(struct event_base *base, const struct stg_conf *conf,
 	bool fail = false;
 	uint64_t seed = 0;
 
-	pthread_once(&_curl_once, _curl_init);
+	stg_curl_init();
 	if (!s3)
 		goto nomem;
 	s3->base = base;

@@ -17,6 +17,9 @@
 #define STG_DEF_IMDS "http://169.254.169.254"
 unsigned stg_conf_u(unsigned v, unsigned def);
 
+/* curl_global_init() once per process (s3.c), whoever comes first. */
+void stg_curl_init(void);
+
 /* ---- xml.c: S3's XML bodies, parsed with expat ------------------------- */
 
 /* A ListObjectsV2 page into res (objects, prefixes, truncated,
