@@ -1,0 +1,729 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* t_s3: the S3 client against a real, signature-checking S3 server (Ceph
+ * RGW from tests/lib/rgw.sh; s3.t starts it and creates the bucket).
+ *
+ * Environment: EBB_S3_ENDPOINT, EBB_S3_ACCESS_KEY, EBB_S3_SECRET_KEY,
+ * EBB_S3_REGION (rgw.sh), EBB_S3_BUCKET (an empty bucket), EBB_S3_AWS (the
+ * awscli command with its --endpoint-url, for the interop checks),
+ * TMPDIR for scratch files.  Skips when they are missing.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "stg.h"
+#include "tap.h"
+
+static struct stg_conf conf;
+static struct stg_cred cred;
+static const char *bucket;
+static const char *aws;
+static char tmpdir[256];
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static ebb_err call_sync(struct stg_call *c, struct stg_result *r)
+{
+	c->bucket = c->bucket ? c->bucket : bucket;
+	return stg_s3_sync(&conf, &cred, c, r);
+}
+
+static ebb_err put(const char *key, const void *body, size_t len,
+		   char *etag, size_t etaglen)
+{
+	struct stg_call c = {.op = STG_PUT, .key = key, .body = body,
+			     .body_len = len};
+	struct stg_result r;
+	ebb_err e = call_sync(&c, &r);
+
+	if (e)
+		diag("PUT %s: %s", key, r.message);
+	if (etag)
+		snprintf(etag, etaglen, "%s", r.etag);
+	stg_result_free(&r);
+	return e;
+}
+
+struct membuf {
+	char *data;
+	size_t len, cap;
+	uint64_t next_off;    /* offsets must arrive in order */
+	int fail_with;        /* errno to return from the sink, 0 = none */
+	int bad_order;
+};
+
+static int sink_mem(void *arg, uint64_t off, const void *data, size_t len)
+{
+	struct membuf *m = arg;
+
+	if (m->fail_with)
+		return m->fail_with;
+	if (off != m->next_off)
+		m->bad_order = 1;
+	if (m->len + len > m->cap) {
+		m->cap = (m->len + len) * 2;
+		m->data = realloc(m->data, m->cap);
+		if (!m->data)
+			return ENOMEM;
+	}
+	memcpy(m->data + m->len, data, len);
+	m->len += len;
+	m->next_off = off + len;
+	return 0;
+}
+
+/* GET the whole object through a sink; malloc'd body in *out. */
+static ebb_err get_all(const char *key, char **out, size_t *len,
+		       struct stg_result *r)
+{
+	struct membuf m = {0};
+	struct stg_call c = {.op = STG_GET, .key = key, .sink = sink_mem,
+			     .sink_arg = &m};
+	ebb_err e = call_sync(&c, r);
+
+	if (m.bad_order)
+		diag("GET %s: sink offsets out of order", key);
+	*out = m.data;
+	*len = m.len;
+	return e;
+}
+
+static void fill_random(void *buf, size_t len, uint64_t seed)
+{
+	unsigned char *p = buf;
+	uint64_t x = seed | 1;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (unsigned char)(x >> 24);
+	}
+}
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	int ok_ = f && fwrite(data, 1, len, f) == len;
+
+	if (f)
+		ok_ &= fclose(f) == 0;
+	return ok_ ? 0 : -1;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+	    fseek(f, 0, SEEK_SET) == 0) {
+		buf = tap_malloc((size_t)n + 1);
+		*len = fread(buf, 1, (size_t)n, f);
+	}
+	fclose(f);
+	return buf;
+}
+
+static int run_aws(const char *args)
+{
+	char *cmd = tap_asprintf("%s %s >&2", aws, args);
+	int rc = system(cmd);
+
+	free(cmd);
+	return rc;
+}
+
+/* ---- checks ------------------------------------------------------------- */
+
+static void test_roundtrip(void)
+{
+	const struct stg_meta meta[] = {
+		{(char *)"file-permissions", (char *)"0100644"},
+		{(char *)"File-Mtime", (char *)"1796319354000000000ns"},
+	};
+	struct stg_call c = {.op = STG_PUT, .key = "rt/hello.txt",
+			     .body = "hello, world\n", .body_len = 13,
+			     .meta = meta, .nmeta = 2,
+			     .content_type = "text/plain"};
+	struct stg_result r;
+	char etag[80], *body = NULL, buf[8];
+	size_t len = 0;
+	unsigned i, found = 0;
+
+	is_int(call_sync(&c, &r), EBB_OK, "PUT with metadata: %s", r.message);
+	/* md5("hello, world\n") */
+	is_str(r.etag, "\"22c3683b094136c3398391ae71b20f04\"",
+	       "PUT ETag is the body's MD5");
+	snprintf(etag, sizeof(etag), "%s", r.etag);
+	stg_result_free(&r);
+
+	c = (struct stg_call){.op = STG_HEAD, .key = "rt/hello.txt"};
+	is_int(call_sync(&c, &r), EBB_OK, "HEAD: %s", r.message);
+	is_int((long long)r.size, 13, "HEAD size");
+	is_str(r.etag, etag, "HEAD etag");
+	ok(r.mtime_ns > 1600000000LL * 1000000000, "HEAD Last-Modified");
+	for (i = 0; i < r.nmeta; i++) {
+		if (strcmp(r.meta[i].name, "file-permissions") == 0 &&
+		    strcmp(r.meta[i].value, "0100644") == 0)
+			found++;
+		if (strcmp(r.meta[i].name, "file-mtime") == 0 &&
+		    strcmp(r.meta[i].value, "1796319354000000000ns") == 0)
+			found++;
+	}
+	is_int(found, 2, "x-amz-meta-* back, names lower case, prefix "
+	       "stripped (%u headers)", r.nmeta);
+	stg_result_free(&r);
+
+	is_int(get_all("rt/hello.txt", &body, &len, &r), EBB_OK,
+	       "whole GET (MD5 checked against the ETag): %s", r.message);
+	ok(len == 13 && memcmp(body, "hello, world\n", 13) == 0,
+	   "whole GET body");
+	is_int((long long)r.size, 13, "GET size");
+	stg_result_free(&r);
+	free(body);
+
+	c = (struct stg_call){.op = STG_GET, .key = "rt/hello.txt", .off = 7,
+			      .len = 5, .buf = buf, .if_match = etag};
+	is_int(call_sync(&c, &r), EBB_OK, "ranged GET with If-Match: %s",
+	       r.message);
+	ok(memcmp(buf, "world", 5) == 0, "ranged GET bytes 7-11");
+	is_int((long long)r.size, 13, "ranged GET knows the total size");
+	stg_result_free(&r);
+
+	c = (struct stg_call){.op = STG_GET, .key = "rt/hello.txt", .off = 10,
+			      .len = 10, .buf = buf};
+	{
+		char big[10];
+
+		c.buf = big;
+		is_int(call_sync(&c, &r), EBB_ERANGE, "range past the end: "
+		       "%s", r.message);
+		stg_result_free(&r);
+	}
+
+	/* The object changes: the old ETag no longer matches. */
+	ok(put("rt/hello.txt", "HELLO, WORLD\n", 13, NULL, 0) == EBB_OK,
+	   "overwrite");
+	c = (struct stg_call){.op = STG_GET, .key = "rt/hello.txt", .off = 0,
+			      .len = 5, .buf = buf, .if_match = etag};
+	is_int(call_sync(&c, &r), EBB_E_S3, "stale If-Match fails");
+	is_int(r.http_status, 412, "412");
+	is_str(r.s3_code, "PreconditionFailed", "code PreconditionFailed");
+	ok(strstr(r.message, "GET s3://") && strstr(r.message, "rt/hello.txt")
+	   && strstr(r.message, "bytes=0-4") &&
+	   strstr(r.message, "412 PreconditionFailed"),
+	   "message names op, object, range, status, code: %s", r.message);
+	is_int(r.attempts, 1, "not retried");
+	stg_result_free(&r);
+
+	{
+		struct membuf m = {.fail_with = ENOSPC};
+
+		c = (struct stg_call){.op = STG_GET, .key = "rt/hello.txt",
+				      .sink = sink_mem, .sink_arg = &m};
+		is_int(call_sync(&c, &r), EBB_ENOSPC, "sink's errno is the "
+		       "result: %s", r.message);
+		is_int(r.attempts, 1, "a sink failure is not retried");
+		stg_result_free(&r);
+	}
+	{
+		/* Empty object. */
+		ok(put("rt/empty", "", 0, NULL, 0) == EBB_OK, "PUT empty");
+		body = NULL;
+		is_int(get_all("rt/empty", &body, &len, &r), EBB_OK,
+		       "GET empty: %s", r.message);
+		is_int((long long)len, 0, "empty body");
+		stg_result_free(&r);
+		free(body);
+	}
+}
+
+static const char *const odd_keys[] = {
+	"odd/plain",
+	"odd/with space",
+	"odd/plus+sign",
+	"odd/percent%20literal",
+	"odd/equals=sign&amp",
+	"odd/tilde~bang!quote'paren()star*",
+	"odd/\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xe6\x97\xa5\xe6\x9c\xac",
+	"odd/sub dir/deeper/file",
+	"odd/a<b>c\"d",
+	"odd/q?hash#colon:semi;comma,",
+	"odd/back\\slash",
+	"odd/dots/../x",
+	"odd/ leading and trailing ",
+};
+#define NODD (sizeof(odd_keys) / sizeof(odd_keys[0]))
+
+static void test_odd_keys(void)
+{
+	unsigned seen[NODD] = {0}, i, pages = 0, total = 0, bad = 0;
+	char *token = NULL;
+	struct stg_result r;
+	int err = 0;
+
+	for (i = 0; i < NODD; i++) {
+		char *body = NULL;
+		size_t len = 0;
+
+		if (put(odd_keys[i], odd_keys[i], strlen(odd_keys[i]), NULL, 0)) {
+			err++;
+			continue;
+		}
+		if (get_all(odd_keys[i], &body, &len, &r) ||
+		    len != strlen(odd_keys[i]) ||
+		    memcmp(body, odd_keys[i], len) != 0) {
+			diag("round trip of '%s': %s", odd_keys[i], r.message);
+			err++;
+		}
+		stg_result_free(&r);
+		free(body);
+	}
+	is_int(err, 0, "PUT/GET of %u odd keys", (unsigned)NODD);
+
+	do {
+		struct stg_call c = {.op = STG_LIST, .prefix = "odd/",
+				     .max_keys = 3, .token = token};
+
+		if (call_sync(&c, &r)) {
+			diag("LIST page %u: %s", pages, r.message);
+			bad++;
+			stg_result_free(&r);
+			break;
+		}
+		pages++;
+		for (i = 0; i < r.nobjects; i++) {
+			unsigned k;
+
+			for (k = 0; k < NODD; k++)
+				if (strcmp(r.objects[i].key, odd_keys[k]) == 0)
+					break;
+			if (k == NODD) {
+				diag("unexpected key '%s'", r.objects[i].key);
+				bad++;
+			} else {
+				seen[k]++;
+				if (r.objects[i].size != strlen(odd_keys[k]) ||
+				    r.objects[i].mtime_ns <= 0 ||
+				    r.objects[i].etag[0] != '"')
+					bad++;
+			}
+			total++;
+		}
+		free(token);
+		token = r.truncated && r.next_token ? strdup(r.next_token)
+						    : NULL;
+		if (r.nobjects > 3)
+			bad++;
+		stg_result_free(&r);
+	} while (token && pages < 100);
+	free(token);
+	for (i = 0; i < NODD; i++)
+		if (seen[i] != 1) {
+			diag("'%s' listed %u times", odd_keys[i], seen[i]);
+			bad++;
+		}
+	is_int(total, NODD, "LIST max_keys=3: %u keys in %u pages", total,
+	       pages);
+	ok(pages >= (NODD + 2) / 3, "continuation tokens followed");
+	is_int(bad, 0, "each odd key listed exactly once, sizes and times");
+
+	{
+		struct stg_call c = {.op = STG_LIST, .prefix = "odd/",
+				     .delimiter = "/"};
+		unsigned p, subs = 0;
+
+		is_int(call_sync(&c, &r), EBB_OK, "LIST with delimiter: %s",
+		       r.message);
+		for (p = 0; p < r.nprefixes; p++)
+			subs += strcmp(r.prefixes[p], "odd/sub dir/") == 0 ||
+				strcmp(r.prefixes[p], "odd/dots/") == 0;
+		is_int(subs, 2, "CommonPrefixes (%u)", r.nprefixes);
+		is_int(r.nobjects, NODD - 2, "objects beside them");
+		stg_result_free(&r);
+	}
+	{
+		struct stg_call c = {.op = STG_LIST, .prefix = "odd/",
+				     .start_after = "odd/with space"};
+
+		is_int(call_sync(&c, &r), EBB_OK, "LIST start_after: %s",
+		       r.message);
+		ok(r.nobjects == 1 && strcmp(r.objects[0].key,
+			"odd/\xc3\xa9t\xc3\xa9 \xe2\x82\xac "
+			"\xe6\x97\xa5\xe6\x9c\xac") == 0,
+		   "only the key after it (%u)", r.nobjects);
+		stg_result_free(&r);
+	}
+}
+
+static void test_multipart(void)
+{
+	const size_t psz = 5u << 20, last = 1u << 20;
+	const size_t total = 2 * psz + last;
+	char *data = tap_malloc(total), *body = NULL, *path, *cmd, *dl;
+	struct stg_part parts[3];
+	struct stg_result r;
+	char upload_id[256];
+	size_t len = 0;
+	unsigned i;
+	const struct stg_meta meta[] = {{(char *)"file-owner",
+					 (char *)"1000"}};
+
+	fill_random(data, total, 42);
+	{
+		struct stg_call c = {.op = STG_MPU_CREATE, .key = "mpu/big.bin",
+				     .meta = meta, .nmeta = 1};
+
+		is_int(call_sync(&c, &r), EBB_OK, "MPU create: %s", r.message);
+		ok(r.upload_id[0] != '\0', "upload id %s", r.upload_id);
+		snprintf(upload_id, sizeof(upload_id), "%s", r.upload_id);
+		stg_result_free(&r);
+	}
+	for (i = 0; i < 3; i++) {
+		struct stg_call c = {.op = STG_MPU_PART, .key = "mpu/big.bin",
+				     .upload_id = upload_id,
+				     .part_number = i + 1,
+				     .body = data + i * psz,
+				     .body_len = i < 2 ? psz : last};
+
+		is_int(call_sync(&c, &r), EBB_OK, "part %u: %s", i + 1,
+		       r.message);
+		parts[i].number = i + 1;
+		snprintf(parts[i].etag, sizeof(parts[i].etag), "%s", r.etag);
+		stg_result_free(&r);
+	}
+	{
+		struct stg_call c = {.op = STG_MPU_COMPLETE,
+				     .key = "mpu/big.bin",
+				     .upload_id = upload_id, .parts = parts,
+				     .nparts = 3};
+		size_t n;
+
+		is_int(call_sync(&c, &r), EBB_OK, "MPU complete: %s",
+		       r.message);
+		stg_result_free(&r);
+		/* RGW 16 leaves the Complete answer's ETag empty: HEAD. */
+		c = (struct stg_call){.op = STG_HEAD, .key = "mpu/big.bin"};
+		call_sync(&c, &r);
+		n = strlen(r.etag);
+		ok(n > 4 && strcmp(r.etag + n - 3, "-3\"") == 0,
+		   "multipart ETag %s ends in -3", r.etag);
+		is_int((long long)r.size, (long long)total, "its size");
+		stg_result_free(&r);
+	}
+	is_int(get_all("mpu/big.bin", &body, &len, &r), EBB_OK,
+	       "GET the multipart object: %s", r.message);
+	ok(len == total && memcmp(body, data, total) == 0,
+	   "multipart object byte-identical through ebb");
+	stg_result_free(&r);
+	free(body);
+	{
+		struct stg_call c = {.op = STG_HEAD, .key = "mpu/big.bin"};
+
+		call_sync(&c, &r);
+		ok(r.nmeta == 1 && strcmp(r.meta[0].name, "file-owner") == 0,
+		   "metadata given at create");
+		stg_result_free(&r);
+	}
+	path = tap_asprintf("%s/mpu.dl", tmpdir);
+	cmd = tap_asprintf("s3 cp --only-show-errors s3://%s/mpu/big.bin %s",
+			   bucket, path);
+	is_int(run_aws(cmd), 0, "aws s3 cp downloads it");
+	dl = read_file(path, &len);
+	ok(dl && len == total && memcmp(dl, data, total) == 0,
+	   "aws's download is byte-identical");
+	free(dl);
+	free(cmd);
+	unlink(path);
+	free(path);
+
+	/* Abort: the upload is gone, a later part is refused. */
+	{
+		struct stg_call c = {.op = STG_MPU_CREATE,
+				     .key = "mpu/aborted"};
+
+		call_sync(&c, &r);
+		snprintf(upload_id, sizeof(upload_id), "%s", r.upload_id);
+		stg_result_free(&r);
+		c = (struct stg_call){.op = STG_MPU_PART, .key = "mpu/aborted",
+				      .upload_id = upload_id,
+				      .part_number = 1, .body = data,
+				      .body_len = 1000};
+		is_int(call_sync(&c, &r), EBB_OK, "part before abort");
+		stg_result_free(&r);
+		c = (struct stg_call){.op = STG_MPU_ABORT, .key = "mpu/aborted",
+				      .upload_id = upload_id};
+		is_int(call_sync(&c, &r), EBB_OK, "MPU abort: %s", r.message);
+		stg_result_free(&r);
+		c = (struct stg_call){.op = STG_MPU_PART, .key = "mpu/aborted",
+				      .upload_id = upload_id,
+				      .part_number = 2, .body = data,
+				      .body_len = 1000};
+		is_int(call_sync(&c, &r), EBB_ENOENT,
+		       "part after abort refused: %s", r.message);
+		is_str(r.s3_code, "NoSuchUpload", "NoSuchUpload");
+		stg_result_free(&r);
+		c = (struct stg_call){.op = STG_HEAD, .key = "mpu/aborted"};
+		is_int(call_sync(&c, &r), EBB_ENOENT, "no object left");
+		stg_result_free(&r);
+	}
+	free(data);
+}
+
+static void test_errors(void)
+{
+	struct stg_result r;
+	struct stg_call c = {.op = STG_GET, .key = "no/such/key",
+			     .sink = sink_mem};
+	struct membuf m = {0};
+	char err[256] = "";
+
+	c.sink_arg = &m;
+	is_int(call_sync(&c, &r), EBB_ENOENT, "GET missing key: ENOENT");
+	is_str(r.s3_code, "NoSuchKey", "NoSuchKey");
+	is_int(r.http_status, 404, "404");
+	ok(strstr(r.message, "404 NoSuchKey") != NULL, "message: %s",
+	   r.message);
+	stg_result_free(&r);
+	free(m.data);
+
+	c = (struct stg_call){.op = STG_HEAD, .key = "no/such/key"};
+	is_int(call_sync(&c, &r), EBB_ENOENT, "HEAD missing key: %s",
+	       r.message);
+	stg_result_free(&r);
+
+	c = (struct stg_call){.op = STG_LIST, .bucket = "ebb-no-such-bucket"};
+	is_int(call_sync(&c, &r), EBB_ENOENT, "LIST missing bucket: ENOENT");
+	is_str(r.s3_code, "NoSuchBucket", "NoSuchBucket: %s", r.message);
+	stg_result_free(&r);
+
+	c = (struct stg_call){.op = STG_PUT, .bucket = "ebb-no-such-bucket",
+			      .key = "k", .body = "x", .body_len = 1};
+	is_int(call_sync(&c, &r), EBB_ENOENT, "PUT into missing bucket");
+	is_str(r.s3_code, "NoSuchBucket", "NoSuchBucket");
+	stg_result_free(&r);
+
+	/* Wrong secret: RGW checks the signature and refuses. */
+	{
+		struct stg_cred bad = cred;
+
+		snprintf(bad.secret_key, sizeof(bad.secret_key),
+			 "wrongsecret0000000000000000000000000000");
+		c = (struct stg_call){.op = STG_PUT, .bucket = bucket,
+				      .key = "sig/never", .body = "x",
+				      .body_len = 1};
+		is_int(stg_s3_sync(&conf, &bad, &c, &r), EBB_EACCES,
+		       "wrong secret: EACCES");
+		is_str(r.s3_code, "SignatureDoesNotMatch",
+		       "SignatureDoesNotMatch");
+		ok(strstr(r.message, "PUT s3://") &&
+		   strstr(r.message, "sig/never") &&
+		   strstr(r.message, "403 SignatureDoesNotMatch"),
+		   "clear message: %s", r.message);
+		is_int(r.attempts, 1, "not retried");
+		stg_result_free(&r);
+		c = (struct stg_call){.op = STG_HEAD, .key = "sig/never"};
+		is_int(call_sync(&c, &r), EBB_ENOENT, "object not created");
+		stg_result_free(&r);
+	}
+
+	/* Calls that cannot be made. */
+	{
+		struct event_base *base = event_base_new();
+		struct stg_s3 *s3 = stg_s3_new(base, &conf, &cred, err,
+					       sizeof(err));
+		struct stg_call bad1 = {.op = STG_GET, .bucket = bucket,
+					.key = "k"};
+		struct stg_call bad2 = {.op = STG_PUT, .bucket = "b",
+					.key = "k"};
+		struct stg_call bad3 = {.op = STG_MPU_PART, .bucket = bucket,
+					.key = "k", .upload_id = "u",
+					.part_number = 0};
+		struct stg_meta mm = {(char *)"x", (char *)"a\r\nInjected: 1"};
+		struct stg_call bad4 = {.op = STG_PUT, .bucket = bucket,
+					.key = "k", .meta = &mm, .nmeta = 1};
+
+		is_int(stg_s3_submit(s3, &bad1, NULL, NULL, err, sizeof(err)),
+		       EBB_EINVAL, "GET without sink or buffer: %s", err);
+		is_int(stg_s3_submit(s3, &bad2, NULL, NULL, err, sizeof(err)),
+		       EBB_EINVAL, "short bucket name: %s", err);
+		is_int(stg_s3_submit(s3, &bad3, NULL, NULL, err, sizeof(err)),
+		       EBB_EINVAL, "part number 0: %s", err);
+		is_int(stg_s3_submit(s3, &bad4, NULL, NULL, err, sizeof(err)),
+		       EBB_EINVAL, "header injection in metadata: %s", err);
+		is_int(stg_s3_pending(s3), 0, "nothing queued");
+		stg_s3_free(s3);
+		event_base_free(base);
+	}
+
+	/* Nothing listens: transport error, retried, then given up. */
+	{
+		struct stg_conf dead = conf;
+
+		dead.endpoint = (char *)"http://127.0.0.1:1";
+		dead.retries = 2;
+		dead.retry_base_ms = 10;
+		dead.retry_max_ms = 20;
+		c = (struct stg_call){.op = STG_HEAD, .bucket = bucket,
+				      .key = "k"};
+		is_int(stg_s3_sync(&dead, &cred, &c, &r), EBB_EIO,
+		       "connection refused: EIO");
+		is_int(r.attempts, 3, "1 attempt + 2 retries");
+		ok(strstr(r.message, "gave up after 3 attempts") != NULL,
+		   "message: %s", r.message);
+		stg_result_free(&r);
+	}
+}
+
+struct many {
+	unsigned done, failed;
+	struct event_base *base;
+	struct stg_s3 *s3;
+};
+
+static void many_done(const struct stg_result *res, void *arg)
+{
+	struct many *m = arg;
+
+	m->done++;
+	if (res->err) {
+		if (m->failed++ < 3)
+			diag("%s", res->message);
+	}
+	if (stg_s3_pending(m->s3) == 0)
+		event_base_loopbreak(m->base);
+}
+
+static void test_many(void)
+{
+	enum { N = 200 };
+	static char bodies[N][64], back[N][64], keys[N][32];
+	struct many m = {0};
+	char err[256] = "";
+	unsigned i, same = 0;
+	unsigned long conns;
+	struct stg_conf cf = conf;
+
+	cf.max_inflight = N;       /* all 200 in flight at once */
+	cf.max_host_conns = 8;
+	m.base = event_base_new();
+	m.s3 = stg_s3_new(m.base, &cf, &cred, err, sizeof(err));
+	if (!ok(m.s3 != NULL, "client: %s", err))
+		return;
+	for (i = 0; i < N; i++) {
+		struct stg_call c = {.op = STG_PUT, .bucket = bucket,
+				     .key = keys[i], .body = bodies[i],
+				     .body_len = sizeof(bodies[i])};
+
+		snprintf(keys[i], sizeof(keys[i]), "many/%03u", i);
+		fill_random(bodies[i], sizeof(bodies[i]), i + 1);
+		if (stg_s3_submit(m.s3, &c, many_done, &m, err, sizeof(err)))
+			diag("submit: %s", err);
+	}
+	is_int(stg_s3_pending(m.s3), N, "%d PUTs pending", N);
+	event_base_dispatch(m.base);
+	ok(m.done == N && m.failed == 0, "%u PUTs done, %u failed", m.done,
+	   m.failed);
+	m.done = m.failed = 0;
+	for (i = 0; i < N; i++) {
+		struct stg_call c = {.op = STG_GET, .bucket = bucket,
+				     .key = keys[i], .buf = back[i],
+				     .len = sizeof(back[i])};
+
+		stg_s3_submit(m.s3, &c, many_done, &m, err, sizeof(err));
+	}
+	event_base_dispatch(m.base);
+	ok(m.done == N && m.failed == 0, "%u GETs done, %u failed", m.done,
+	   m.failed);
+	for (i = 0; i < N; i++)
+		same += memcmp(bodies[i], back[i], sizeof(back[i])) == 0;
+	is_int(same, N, "every body came back");
+	conns = stg_s3_connects(m.s3);
+	ok(conns >= 1 && conns <= 2 * cf.max_host_conns,
+	   "%d requests over %lu connections (keep-alive, at most %u at "
+	   "once)", 2 * N, conns, cf.max_host_conns);
+	stg_s3_free(m.s3);
+	event_base_free(m.base);
+}
+
+static void test_interop(void)
+{
+	const size_t n = 300000;
+	char *data = tap_malloc(n), *body = NULL, *path, *cmd, *dl;
+	struct stg_result r;
+	size_t len = 0;
+
+	fill_random(data, n, 7);
+	path = tap_asprintf("%s/interop.bin", tmpdir);
+	/* ebb writes, aws reads */
+	ok(put("interop/by-ebb", data, n, NULL, 0) == EBB_OK, "ebb PUT");
+	cmd = tap_asprintf("s3api get-object --bucket %s --key interop/by-ebb "
+			   "%s --output text", bucket, path);
+	is_int(run_aws(cmd), 0, "aws get-object");
+	free(cmd);
+	dl = read_file(path, &len);
+	ok(dl && len == n && memcmp(dl, data, n) == 0,
+	   "aws reads ebb's object byte-identical");
+	free(dl);
+	/* aws writes, ebb reads */
+	fill_random(data, n, 8);
+	write_file(path, data, n);
+	cmd = tap_asprintf("s3api put-object --bucket %s --key 'interop/by "
+			   "aws+1' --body %s --output text", bucket, path);
+	is_int(run_aws(cmd), 0, "aws put-object (key with space and +)");
+	free(cmd);
+	is_int(get_all("interop/by aws+1", &body, &len, &r), EBB_OK,
+	       "ebb GET: %s", r.message);
+	ok(len == n && memcmp(body, data, n) == 0,
+	   "ebb reads aws's object byte-identical");
+	stg_result_free(&r);
+	free(body);
+	unlink(path);
+	free(path);
+	free(data);
+}
+
+int main(void)
+{
+	const char *ep = getenv("EBB_S3_ENDPOINT");
+	const char *ak = getenv("EBB_S3_ACCESS_KEY");
+	const char *sk = getenv("EBB_S3_SECRET_KEY");
+	const char *region = getenv("EBB_S3_REGION");
+	const char *t = getenv("TMPDIR");
+
+	bucket = getenv("EBB_S3_BUCKET");
+	aws = getenv("EBB_S3_AWS");
+	if (!ep || !ak || !sk || !bucket || !aws)
+		skip_all("needs EBB_S3_ENDPOINT, EBB_S3_ACCESS_KEY, "
+			 "EBB_S3_SECRET_KEY, EBB_S3_BUCKET and EBB_S3_AWS "
+			 "(tests/stager/s3.t sets them)");
+	snprintf(tmpdir, sizeof(tmpdir), "%s", t && *t ? t : "/tmp");
+	conf.endpoint = (char *)ep;
+	conf.region = (char *)(region && *region ? region : "us-east-1");
+	conf.addressing = STG_ADDR_PATH;
+	conf.retry_base_ms = 20;
+	conf.retry_max_ms = 200;
+	conf.retries = 3;
+	snprintf(cred.access_key, sizeof(cred.access_key), "%s", ak);
+	snprintf(cred.secret_key, sizeof(cred.secret_key), "%s", sk);
+	snprintf(cred.source, sizeof(cred.source), "environment");
+
+	plan_lazy();
+	test_roundtrip();
+	test_odd_keys();
+	test_multipart();
+	test_errors();
+	test_many();
+	test_interop();
+	return tap_exit();
+}
