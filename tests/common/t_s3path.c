@@ -5,7 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "directive.h"
+#include "ident.h"
 #include "s3path.h"
+#include "stagecheck.h"
 #include "tap.h"
 
 /* ---- split ---------------------------------------------------------------- */
@@ -440,6 +445,119 @@ static void t_messages(void)
 	s3path_allow_free(&noline);
 }
 
+/* ---- the sbatch check of whole requests -------------------------------- */
+
+static void _req(const char *script, const char *extra, struct bb_request *r)
+{
+	struct bb_limits lim = {0};
+	char err[512];
+
+	if (bb_parse(script, extra, "BB", 1, &lim, r, err, sizeof(err)))
+		bail("bb_parse: %s", err);
+}
+
+static void _stages(const struct s3path_allow *a, const char *script,
+		    const char *extra, ebb_err want, const char *want_msg,
+		    const char *desc)
+{
+	struct bb_request r;
+	char err[1024] = "";
+
+	_req(script, extra, &r);
+	is_int(bb_stages_check(&r, a, &_alice, err, sizeof(err)), want,
+	       "stages: %s", desc);
+	is_str(err, want_msg, "stages: %s: the message", desc);
+	bb_request_free(&r);
+}
+
+static void t_stages(void)
+{
+	static const char *const rules[] = {
+		"user:alice s3://bucket/alice/ r",
+		"* s3://scratch/%u/ rw",
+		NULL,
+	};
+	struct s3path_allow a = _list(rules);
+	const char *hdr = "#!/bin/sh\n#BB capacity=1GiB\n";
+	char *sc;
+
+	sc = tap_asprintf("%s#BB stage_in source=s3://bucket/alice/in/ "
+			  "destination=in/\n#BB stage_out source=out/ "
+			  "destination=s3://scratch/%%u/run%%j/\n", hdr);
+	_stages(&a, sc, NULL, EBB_OK, "", "r on the source, w on the "
+		"destination");
+	free(sc);
+	sc = tap_asprintf("%s#BB stage_out source=out/ "
+			  "destination=s3://bucket/alice/out/\n", hdr);
+	_stages(&a, sc, NULL, EBB_E_DENIED, "line 3: stage_out: "
+		"s3://bucket/alice/out/ is not allowed for writing: the first "
+		"s3_allow rule in ebb.conf that matches it, line 1 (user:alice "
+		"s3://bucket/alice/ r), allows reading only",
+		"a stage_out without w");
+	free(sc);
+	sc = tap_asprintf("%s#BB stage_in source=s3://elsewhere/x "
+			  "destination=x\n", hdr);
+	_stages(&a, sc, NULL, EBB_E_DENIED, "line 3: stage_in: "
+		"s3://elsewhere/x is not allowed for reading: no s3_allow rule "
+		"in ebb.conf matches user alice (groups: alice, hpc; account: "
+		"cfd); rules for them: line 1 allows s3://bucket/alice/ (r), "
+		"line 2 allows s3://scratch/alice/ (rw)",
+		"a stage_in outside the list");
+	free(sc);
+	sc = tap_asprintf("%s#BB stage_in source=s3://scratch/%%u/%%x "
+			  "destination=x\n", hdr);
+	_stages(&a, sc, NULL, EBB_EINVAL, "line 3: stage_in "
+		"source=s3://scratch/%u/%x: '%x' is not one of %j %u %A %a %% "
+		"(write %% for a literal %)", "a bad %x");
+	free(sc);
+	sc = tap_asprintf("%s#BB stage_in source=s3://scratch/alice/d/ "
+			  "destination=d/ mode=lazy\n", hdr);
+	_stages(&a, sc, NULL, EBB_EINVAL, "line 3: stage_in mode=lazy: lazy "
+		"import comes in the next release of ebb: remove mode=lazy to "
+		"use the default, eager mode (everything is copied before the "
+		"job starts)", "mode=lazy");
+	free(sc);
+	_stages(&a, hdr, "stage_in source=s3://nope/x destination=x",
+		EBB_E_DENIED, "--bb: stage_in: s3://nope/x is not allowed for "
+		"reading: no s3_allow rule in ebb.conf matches user alice "
+		"(groups: alice, hpc; account: cfd); rules for them: line 1 "
+		"allows s3://bucket/alice/ (r), line 2 allows "
+		"s3://scratch/alice/ (rw)", "a line from --bb");
+	_stages(&a, hdr, NULL, EBB_OK, "", "no stage lines");
+	s3path_allow_free(&a);
+}
+
+static void t_ident(void)
+{
+	struct ident id;
+	char err[256] = "";
+	int has_root = 0;
+
+	is_int(ident_name("root", &id, err, sizeof(err)), EBB_OK,
+	       "ident: root by name");
+	is_str(id.user, "root", "ident: the name");
+	is_int(id.uid, 0, "ident: uid 0");
+	ok(id.ngroups >= 1 && id.groups[0] != NULL, "ident: groups, primary "
+	   "first");
+	for (unsigned i = 0; i < id.ngroups; i++)
+		has_root |= !strcmp(id.groups[i], "root");
+	ok(has_root, "ident: root is in group root");
+	ident_free(&id);
+	is_int(ident_name("0", &id, err, sizeof(err)), EBB_OK,
+	       "ident: a number names a uid");
+	is_str(id.user, "root", "ident: uid 0 is root");
+	ident_free(&id);
+	is_int(ident_uid(getuid(), &id, err, sizeof(err)), EBB_OK,
+	       "ident: the caller by uid");
+	ident_free(&id);
+	is_int(ident_name("no-such-user-ebb-t", &id, err, sizeof(err)),
+	       EBB_ENOENT, "ident: no such user");
+	is_str(err, "no user 'no-such-user-ebb-t'", "ident: the message");
+	is_int(ident_uid(3999999999u, &id, err, sizeof(err)), EBB_ENOENT,
+	       "ident: no such uid");
+	is_str(err, "no user with uid 3999999999", "ident: the uid message");
+}
+
 int main(void)
 {
 	plan_lazy();
@@ -448,5 +566,7 @@ int main(void)
 	t_parse();
 	t_match();
 	t_messages();
+	t_stages();
+	t_ident();
 	return tap_exit();
 }
