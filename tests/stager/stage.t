@@ -1,0 +1,153 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# stage.t: the stage engine end to end: 3 bbd (and a 1-member instance on
+# the first), a real Ceph RGW, libebb through t_stage, awscli to prepare
+# and check the bucket.
+#
+# Uses tests/lib/rgw.sh when the tree has it, or an RGW you started: export
+# EBB_S3_ENDPOINT, EBB_S3_ACCESS_KEY, EBB_S3_SECRET_KEY (EBB_S3_REGION).
+# bbd gets its credentials from a shared credentials file named in ebb.conf
+# (s3_credentials_file), so a test can break and mend them.
+. "$EBB_SRCDIR/tests/tap/tap.sh"
+. "$EBB_SRCDIR/tests/lib/fixture.sh"
+
+AWS_BIN=/usr/bin/aws
+[ -x "$AWS_BIN" ] || skip_all "$AWS_BIN (Debian's awscli) is not installed"
+T=$EBB_BUILDDIR/tests/stager/t_stage
+
+fixture_init
+fixture_attached && skip_all "needs its own daemons (ebb.conf with s3_* keys)"
+fixture_require_root
+work=$EBB_TEST_DIR/stage
+mkdir -p "$work"
+
+if [ -z "${EBB_S3_ENDPOINT:-}" ]; then
+	[ -f "$EBB_SRCDIR/tests/lib/rgw.sh" ] ||
+		skip_all "no RGW: tests/lib/rgw.sh is not in this tree and EBB_S3_ENDPOINT is unset"
+	. "$EBB_SRCDIR/tests/lib/rgw.sh"
+	rgw_start || bail "rgw_start failed"
+fi
+: "${EBB_S3_REGION:=us-east-1}"
+export AWS_CONFIG_FILE=$work/aws-config
+export AWS_SHARED_CREDENTIALS_FILE=$work/aws-credentials
+export AWS_PAGER=""
+printf '[default]\nregion = %s\ns3 =\n    addressing_style = path\n' \
+	"$EBB_S3_REGION" >"$AWS_CONFIG_FILE"
+printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+	"$EBB_S3_ACCESS_KEY" "$EBB_S3_SECRET_KEY" >"$AWS_SHARED_CREDENTIALS_FILE"
+s3() { "$AWS_BIN" --endpoint-url "$EBB_S3_ENDPOINT" "$@"; }
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+
+bucket=ebb-stage-$$
+cred=$work/bbd-credentials
+good_cred() {
+	printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+		"$EBB_S3_ACCESS_KEY" "$EBB_S3_SECRET_KEY" >"$cred"
+}
+good_cred
+cat >"$work/ebb.conf" <<CONF
+s3_endpoint = $EBB_S3_ENDPOINT
+s3_region = $EBB_S3_REGION
+s3_addressing = path
+s3_credentials_file = $cred
+s3_config_file = $work/none
+s3_imds_endpoint =
+s3_allow = * s3://$bucket/ rw
+CONF
+
+s3_cleanup() { s3 s3 rb --force "s3://$bucket" >/dev/null 2>&1; }
+fixture_on_cleanup s3_cleanup
+s3 s3api create-bucket --bucket "$bucket" >/dev/null || bail "create-bucket failed"
+
+fixture_munged || bail "munged"
+fixture_bbd 3 --config "$work/ebb.conf" || bail "could not start 3 bbd"
+export EBB_NODES EBB_MUNGE_SOCKET
+
+# ---- the source tree ---------------------------------------------------------
+src=$work/src
+mkdir -p "$src/f" "$src/big" "$src/empty" "$src/odd"
+for i in $(seq -w 1 200); do
+	head -c $(( (10#$i * 997) % 20000 )) /dev/urandom >"$src/f/small-$i.txt"
+done
+head -c $((32 << 20)) /dev/urandom >"$src/big/a.bin"
+head -c $((32 << 20)) /dev/urandom >"$src/big/b.bin"
+: >"$src/empty/e1"
+: >"$src/empty/e2"
+for n in "a b.txt" "ünïcødé.txt" "a+b.txt" "50%.txt" "k=v.txt"; do
+	echo "odd $n" >"$src/odd/$n"
+done
+ok "upload the tree" s3 s3 cp --quiet --recursive "$src" "s3://$bucket/in/"
+echo "owned by 1234" >"$work/owned.txt"
+ok "an object with FSx metadata" s3 s3api put-object --bucket "$bucket" \
+	--key in/meta/owned.txt --body "$work/owned.txt" \
+	--metadata file-permissions=0100640,file-owner=1234,file-group=5678,file-mtime=1600000000123456789ns
+printf 'f/small-001.txt' >"$work/target"
+ok "a symlink object" s3 s3api put-object --bucket "$bucket" --key in/link \
+	--body "$work/target" --metadata file-permissions=0120777
+ok "an empty directory marker" s3 s3api put-object --bucket "$bucket" \
+	--key in/emptydir/
+ok "a nested empty directory marker" s3 s3api put-object --bucket "$bucket" \
+	--key in/nested/deep/ --metadata file-permissions=0040700
+ok "a key that is no POSIX path" s3 s3api put-object --bucket "$bucket" \
+	--key "in/bad//x.txt" --body "$work/target"
+
+# expected "sha path" of every regular file under in/
+(cd "$src" && find . -type f -print0 | sort -z | xargs -0 sha256sum |
+	sed 's| \./| /data/|') >"$work/want.sha"
+echo "$(sha256sum <"$work/owned.txt" | cut -d' ' -f1)  /data/meta/owned.txt" >>"$work/want.sha"
+sort -k2 "$work/want.sha" -o "$work/want.sha"
+
+# tree output -> "sha  path" of the regular files
+tree_sha() { # the path is everything after the 7th field (it may hold spaces)
+	while read -r t _ _ _ _ _ sha p; do
+		[ "$t" = f ] && printf '%s  %s\n' "$sha" "$p"
+	done <"$1" | grep -v " /data/.ebb/" | sort -k2
+}
+
+check_in() { # ID: the checks of a finished stage-in into /data
+	local id=$1 out line
+	ok "$id: tree readable" sh -c "'$T' tree '$id' / >'$work/$id.tree'"
+	tree_sha "$work/$id.tree" >"$work/$id.sha"
+	ok "$id: every file byte-identical (sha256 through libebb)" \
+		diff "$work/want.sha" "$work/$id.sha"
+	line=$(grep ' /data/meta/owned.txt$' "$work/$id.tree")
+	like "$line" '^f 0640 1234 5678 14 1600000000123456789 ' \
+		"$id: mode, owner, group, mtime from FSx metadata"
+	line=$(grep ' /data/f/small-002.txt$' "$work/$id.tree")
+	like "$line" '^f 0644 1000 1000 1994 1[0-9]{18} ' \
+		"$id: defaults without metadata (0644, the job's user, LastModified)"
+	line=$(grep ' /data/link$' "$work/$id.tree")
+	like "$line" '^l 0777 .* f/small-001.txt /data/link$' "$id: symlink from an S_IFLNK object"
+	like "$(grep ' /data/emptydir$' "$work/$id.tree")" '^d 0755 ' "$id: empty directory"
+	like "$(grep ' /data/nested/deep$' "$work/$id.tree")" '^d 0700 ' "$id: nested empty directory with its mode"
+	like "$(grep ' /data/empty/e1$' "$work/$id.tree")" '^f 0644 1000 1000 0 ' "$id: empty file"
+	like "$(grep -c '^f .* /data/odd/' "$work/$id.tree")" '^5$' "$id: keys with space, unicode, +, %, ="
+	out=$("$T" cat "$id" /data/.ebb/failures-in0.csv 2>&1)
+	like "$out" 'bad//x.txt,FAILED,S3ObjectPathNotPosixCompliant' \
+		"$id: the non-POSIX key is in failures.csv"
+}
+
+# ---- stage-in, 3 nodes -------------------------------------------------------
+ok "instance on 3 nodes" "$T" create j3
+ok "stage-in accepted" "$T" start j3 in0 in "s3://$bucket/in/" /data 0 1000 1000
+out=$("$T" wait j3 in0 180); st=$?
+diag "$out"
+ok_status $st "stage-in on 3 nodes is done"
+like "$out" 'files=21[0-9]/21[0-9] failed=0 skipped=1' "counts: files done, 1 skipped"
+check_in j3
+like "$out" 'node 2: done' "every node moved its share"
+ok "same spec again: no-op" "$T" start j3 in0 in "s3://$bucket/in/" /data 0 1000 1000
+out=$("$T" start j3 in0 in "s3://$bucket/other/" /data 0 1000 1000)
+like "$out" 'exists with another spec' "another spec under the same name: EEXIST"
+
+# ---- stage-in, 1 node --------------------------------------------------------
+n0=${EBB_NODE_LIST[0]}
+ok "instance on 1 node" env EBB_NODES="$n0" "$T" create j1
+ok "stage-in accepted (1 node)" env EBB_NODES="$n0" "$T" start j1 in0 in "s3://$bucket/in/" /data 0 1000 1000
+out=$(EBB_NODES="$n0" "$T" wait j1 in0 180); st=$?
+diag "$out"
+ok_status $st "stage-in on 1 node is done"
+EBB_NODES=$n0 check_in j1
+
+fixture_logs 20 >/dev/null 2>&1
+done_testing
