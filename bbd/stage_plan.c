@@ -1355,6 +1355,17 @@ static void _write_report(struct coord *c)
 	pthread_mutex_unlock(&ss->lock);
 }
 
+/* Failures found while planning, not counting skipped (non-POSIX) keys. */
+static uint64_t _plan_failures(const struct coord *c)
+{
+	uint64_t k = 0;
+
+	for (size_t i = 0; i < c->nfails; i++)
+		if (c->fails[i].code != STG_F_NOT_POSIX)
+			k++;
+	return k;
+}
+
 /* ---- the thread ----------------------------------------------------------------------- */
 
 static void _publish(struct coord *c, uint64_t bytes_done, int64_t *t0,
@@ -1363,11 +1374,12 @@ static void _publish(struct coord *c, uint64_t bytes_done, int64_t *t0,
 	struct bbd_stages *ss = c->b->stages;
 	struct bbd_stage *st = c->st;
 	int64_t now = _ms();
+	uint64_t planfail = _plan_failures(c);
 
 	pthread_mutex_lock(&ss->lock);
-	st->files_total = c->nfiles + c->nfails - c->skipped;
+	st->files_total = c->nfiles + planfail;
 	st->files_skipped = c->skipped;
-	st->files_failed = c->nfailed + c->nfails - c->skipped;
+	st->files_failed = c->nfailed + planfail;
 	st->files_done = c->nfinished - c->nfailed;
 	st->bytes_total = c->bytes;
 	st->bytes_done = bytes_done;
@@ -1590,7 +1602,7 @@ end:
 						c->fails[i].msg);
 				shown++;
 			}
-		stage_set_state(st, c->nfailed || c->nfails > c->skipped ?
+		stage_set_state(st, c->nfailed || _plan_failures(c) ?
 				STAGE_FAILED : STAGE_DONE, NULL);
 	}
 	stage_persist_state(st);

@@ -108,6 +108,9 @@ struct stage_run {
 	int dirfd, donefd;
 	bool done_dirty;
 	uint64_t cursor;           /* first file that may have units left */
+	uint64_t units_moved;      /* units finished by this run */
+	uint64_t from_log;         /* files the done-log had */
+	bool logged_end;
 	unsigned inflight;         /* units started, not finished */
 	bool abandoned;            /* replaced or cancelled */
 	ebb_t *h;                  /* reader thread only */
@@ -390,6 +393,7 @@ static void _unit_end_locked(struct xfer_unit *u, bool ok, enum stg_fail fail,
 		return;
 	if (ok) {
 		run->bytes_done += u->len;
+		run->units_moved++;
 	} else if (xf->fail == STG_F_MAX) {
 		xf->fail = fail;
 		xf->failmsg = strdup(msg ? msg : "failed");
@@ -1047,6 +1051,7 @@ ebb_err stage_xfer_work(struct stage_xfer *x, struct bbd_inst *inst,
 			_parse_parts(xf, run->done_lines[idx]);
 			run->files_done++;
 			run->bytes_done += xf->bytes;
+			run->from_log++;
 			_report_locked(run, xf, idx, true);
 			continue;
 		}
@@ -1109,6 +1114,14 @@ ebb_err stage_xfer_poll(struct stage_xfer *x, const char *inst,
 	finished = run->have_all &&
 		   run->files_done + run->files_failed == run->files_total &&
 		   (!last || !last->next);
+	if (finished && !run->logged_end) {
+		run->logged_end = true;
+		log_info("instance %s stage %s run %" PRIx64 ": this node "
+			 "finished: %" PRIu64 " units moved, %" PRIu64
+			 " files from the done-log, %" PRIu64 " failed",
+			 inst, name, run->run_id, run->units_moved,
+			 run->from_log, run->files_failed);
+	}
 	msgpack_pack_map(pk, 9);
 	_pk_str(pk, "run");
 	msgpack_pack_uint64(pk, run->run_id);

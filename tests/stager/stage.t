@@ -140,6 +140,41 @@ ok "same spec again: no-op" "$T" start j3 in0 in "s3://$bucket/in/" /data 0 1000
 out=$("$T" start j3 in0 in "s3://$bucket/other/" /data 0 1000 1000)
 like "$out" 'exists with another spec' "another spec under the same name: EEXIST"
 
+# ---- stage-out, 3 nodes -------------------------------------------------------
+# New and changed files only: imported files that did not change stay out.
+ok "mkdir /data/new" "$T" mkdir j3 /data/new
+ok "a new 20 MiB file (multipart: 3 parts over 3 nodes)" "$T" put j3 /data/new/n1.bin $((20 << 20)) 7
+ok "a new small file" "$T" put j3 /data/new/small.bin 5000 9
+ok "a changed imported file" "$T" put j3 /data/f/small-003.txt 3333 11
+ok "a new 40 MiB file (5 parts)" "$T" put j3 /data/new/n2.bin $((40 << 20)) 13
+ok "stage-out accepted" "$T" start j3 out0 out /data "s3://$bucket/out/" 0 1000 1000
+out=$("$T" wait j3 out0 180); st=$?
+diag "$out"
+ok_status $st "stage-out on 3 nodes is done"
+like "$out" 'files=4/4 failed=0 skipped=209' "4 files exported, the unchanged imported ones skipped"
+rm -rf "$work/down"
+ok "download the exported prefix" s3 s3 cp --quiet --recursive "s3://$bucket/out/" "$work/down/"
+"$T" tree j3 /data >"$work/j3b.tree"
+for p in new/n1.bin new/small.bin f/small-003.txt new/n2.bin; do
+	want=$(grep " /data/$p\$" "$work/j3b.tree" | cut -d' ' -f7)
+	got=$(sha256sum <"$work/down/$p" | cut -d' ' -f1)
+	is "$got" "$want" "out: $p byte-identical"
+done
+is "$(cd "$work/down" && find . -type f | sort | tr '\n' ' ')" \
+	"./f/small-003.txt ./link ./new/n1.bin ./new/n2.bin ./new/small.bin " \
+	"out: only the new and changed files, and the symlink"
+is "$(cat "$work/down/link")" "f/small-001.txt" "out: a symlink's object body is its target"
+meta=$(s3 s3api head-object --bucket "$bucket" --key out/link --query Metadata --output text)
+like "$meta" '0120777' "out: the symlink object has S_IFLNK in file-permissions"
+meta=$(s3 s3api head-object --bucket "$bucket" --key out/new/n2.bin --query Metadata --output text)
+like "$meta" '0100644' "out: multipart object has file-permissions"
+like "$meta" '[0-9]+ns' "out: and file-mtime in ns"
+etag=$(s3 s3api head-object --bucket "$bucket" --key out/new/n2.bin --query ETag --output text)
+like "$etag" '-5"?$' "out: 40 MiB went up as 5 parts"
+meta=$(s3 s3api head-object --bucket "$bucket" --key out/new/small.bin --query Metadata --output text)
+like "$meta" '0100644' "out: small object has file-permissions"
+ok "out: empty directory marker" s3 s3api head-object --bucket "$bucket" --key out/emptydir/
+
 # ---- stage-in, 1 node --------------------------------------------------------
 n0=${EBB_NODE_LIST[0]}
 ok "instance on 1 node" env EBB_NODES="$n0" "$T" create j1

@@ -12,6 +12,7 @@
  *                                         sha256|target path" per entry
  *   t_stage cat ID PATH                   the file to stdout
  *   t_stage put ID PATH SIZE SEED         write SIZE pseudo-random bytes
+ *   t_stage mkdir ID PATH
  */
 #include "config.h"
 
@@ -264,6 +265,15 @@ int main(int argc, char **argv)
 		ebb_close(f);
 		ebb_detach(h);
 		return 0;
+	}
+	if (!strcmp(cmd, "mkdir") && argc >= 4) {
+		ebb_t *h = _attach(argv[2]);
+		int rc = ebb_mkdir(h, argv[3], 0755);
+
+		if (rc)
+			perror(argv[3]);
+		ebb_detach(h);
+		return rc ? 1 : 0;
 	}
 	if (!strcmp(cmd, "put") && argc >= 6) {
 		ebb_t *h = _attach(argv[2]);
