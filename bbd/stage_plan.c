@@ -1311,9 +1311,9 @@ static void _write_report(struct coord *c)
 		char *dir = _join(sp->destination, ".ebb");
 		ebb_file_t *f = NULL;
 
-		if (dir && _attach(c) &&
-		    (ebb_mkdir(c->h, dir, 0755) == 0 || errno == EEXIST)) {
-			(void)ebb_chown(c->h, dir, sp->uid, sp->gid);
+		char *last = NULL;
+
+		if (dir && _attach(c) && _mkdirs(c, dir, &last) == EBB_OK) {
 			if (asprintf(&where, "%s/failures-%s.csv", dir,
 				     sp->name) > 0 &&
 			    (f = ebb_open(c->h, where,
@@ -1325,6 +1325,7 @@ static void _write_report(struct coord *c)
 				(void)ebb_chown(c->h, where, sp->uid, sp->gid);
 			}
 		}
+		free(last);
 		free(dir);
 	} else {
 		char *key = NULL;

@@ -211,6 +211,11 @@ static void _abandon_locked(struct stage_xfer *x, struct stage_run *run)
 		;
 	if (*pp)
 		*pp = run->next;
+	if (!run->logged_end)
+		log_info("instance %s stage %s run %" PRIx64 ": this node "
+			 "stopped: %" PRIu64 " units moved, %" PRIu64
+			 " files from the done-log", run->inst->id, run->name,
+			 run->run_id, run->units_moved, run->from_log);
 	run->abandoned = true;
 	run->next = x->dead;
 	x->dead = run;
@@ -633,7 +638,13 @@ static void _submit_locked(struct stage_xfer *x, struct xfer_unit *u)
 static void _pump(struct stage_xfer *x)
 {
 	bool have_s3 = true;
+	const char *pause = getenv("EBB_TEST_STAGE_PAUSE");
 
+	/* Test hook (tests/stager/stage.t): no new unit starts while this
+	 * file exists, so a test can change S3 between plan and transfer.
+	 * The tick re-checks it every second. */
+	if (pause && *pause && access(pause, F_OK) == 0)
+		return;
 	pthread_mutex_lock(&x->lock);
 	_reap_dead_locked(x);
 	/* bodies the reader finished */

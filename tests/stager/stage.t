@@ -53,12 +53,15 @@ s3_credentials_file = $cred
 s3_config_file = $work/none
 s3_imds_endpoint =
 s3_allow = * s3://$bucket/ rw
+s3_allow = * s3://ebb-missing-$$/ r
 CONF
 
 s3_cleanup() { s3 s3 rb --force "s3://$bucket" >/dev/null 2>&1; }
 fixture_on_cleanup s3_cleanup
 s3 s3api create-bucket --bucket "$bucket" >/dev/null || bail "create-bucket failed"
 
+# bbd's test hook: members start no transfer while this file exists
+export EBB_TEST_STAGE_PAUSE=$work/pause
 fixture_munged || bail "munged"
 fixture_bbd 3 --config "$work/ebb.conf" || bail "could not start 3 bbd"
 export EBB_NODES EBB_MUNGE_SOCKET
@@ -101,7 +104,7 @@ sort -k2 "$work/want.sha" -o "$work/want.sha"
 tree_sha() { # the path is everything after the 7th field (it may hold spaces)
 	while read -r t _ _ _ _ _ sha p; do
 		[ "$t" = f ] && printf '%s  %s\n' "$sha" "$p"
-	done <"$1" | grep -v " /data/.ebb/" | sort -k2
+	done <"$1" | grep -v "/\.ebb/" | sort -k2
 }
 
 check_in() { # ID: the checks of a finished stage-in into /data
@@ -184,5 +187,103 @@ diag "$out"
 ok_status $st "stage-in on 1 node is done"
 EBB_NODES=$n0 check_in j1
 
-fixture_logs 20 >/dev/null 2>&1
+# ---- refusals and errors ------------------------------------------------------
+out=$("$T" start j3 deny in "s3://not-allowed-$$/x/" /deny 0 1000 1000); st=$?
+isnt "$st" 0 "a source outside s3_allow is refused at start"
+like "$out" 'not allowed' "with a message naming the allow-list"
+printf '[default]\naws_access_key_id = %s\naws_secret_access_key = wrongsecret\n' \
+	"$EBB_S3_ACCESS_KEY" >"$cred"
+ok "wrong secret: accepted (checked when it runs)" "$T" start j3 badkey in "s3://$bucket/in/" /badkey 0 1000 1000
+out=$("$T" wait j3 badkey 60); st=$?
+good_cred
+isnt "$st" 0 "wrong secret: the stage fails"
+like "$out" 'error: .*SignatureDoesNotMatch' "wrong secret: the error says SignatureDoesNotMatch"
+not_ok "wrong secret: nothing was created" "$T" tree j3 /badkey
+ok "missing key: accepted" "$T" start j3 nokey in "s3://$bucket/in/no-such-file.txt" /nokey/ 1 1000 1000
+out=$("$T" wait j3 nokey 60); st=$?
+isnt "$st" 0 "missing key: the stage fails"
+like "$out" 'error: .*(404|NoSuchKey|Not Found)' "missing key: the error says so"
+out=$("$T" cat j3 /nokey/.ebb/failures-nokey.csv 2>&1)
+like "$out" 'no-such-file.txt,FAILED,S3ObjectNotFound' "missing key: in failures.csv"
+ok "missing bucket: accepted" "$T" start j3 nobucket in "s3://ebb-missing-$$/x/" /nobucket 0 1000 1000
+out=$("$T" wait j3 nobucket 60); st=$?
+isnt "$st" 0 "missing bucket: the stage fails"
+like "$out" 'error: .*NoSuchBucket' "missing bucket: the error says NoSuchBucket"
+
+# ---- kill -9 mid-stage, restart, resume -----------------------------------------
+mkdir -p "$work/r"
+for i in 1 2 3 4 5 6 7 8; do head -c $((16 << 20)) /dev/urandom >"$work/r/f$i.bin"; done
+ok "upload 8 x 16 MiB" s3 s3 cp --quiet --recursive "$work/r" "s3://$bucket/r/"
+(cd "$work/r" && sha256sum f*.bin | sed 's| f| /r/f|' | sort -k2) >"$work/r.sha"
+wait_running() { # ID NAME: until some bytes moved (max 30 s)
+	local i
+	for ((i = 0; i < 300; i++)); do
+		"$T" status "$1" "$2" 2>/dev/null | grep -Eq 'state=running .* bytes=[1-9]' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+ok "instance jr on 3 nodes" "$T" create jr
+ok "stage-in rin accepted" "$T" start jr rin in "s3://$bucket/r/" /r 0 1000 1000
+ok "rin is moving bytes" wait_running jr rin
+sleep 0.5
+diag "$("$T" status jr rin)"
+ok "kill -9 rank 0 (coordinator and member)" fixture_bbd_kill 0 KILL
+sleep 1
+ok "restart rank 0" fixture_bbd_restart 0
+out=$("$T" wait jr rin 180); st=$?
+diag "$out"
+ok_status $st "rin resumed and is done"
+"$T" tree jr /r >"$work/jr.tree"
+tree_sha "$work/jr.tree" | sed 's|^\(.*\)  /data/|\1  /r/|' >"$work/jr.sha"
+ok "rin: every file byte-identical after the restart" diff "$work/r.sha" "$work/jr.sha"
+moved=$(cat "$EBB_TEST_DIR"/bbd*.log | grep 'stage rin run' | sed -n 's/.* \([0-9]*\) units moved.*/\1/p' | paste -sd+ | bc)
+fromlog=$(cat "$EBB_TEST_DIR"/bbd*.log | grep 'stage rin run' | sed -n 's/.*, \([0-9]*\) files from the done-log.*/\1/p' | paste -sd+ | bc)
+diag "units moved over all runs: $moved (128 stripes; at most 96 in flight at the kill); files from done-logs: $fromlog"
+ok_status $([ "${moved:-999}" -le $((128 + 96)) ] && echo 0 || echo 1) "finished stripes were not moved again"
+ok_status $([ "${fromlog:-0}" -gt 0 ] && echo 0 || echo 1) "members skipped files their done-logs list"
+
+# ---- an object overwritten during stage-in --------------------------------------
+planned() { # ID NAME: until planned (max 30 s)
+	local i
+	for ((i = 0; i < 300; i++)); do
+		"$T" status "$1" "$2" 2>/dev/null | grep -q 'state=running' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+ok "instance jw on 3 nodes" "$T" create jw
+touch "$work/pause"
+ok "stage-in win accepted (transfers paused)" "$T" start jw win in "s3://$bucket/r/" /w 0 1000 1000
+ok "win is planned" planned jw win
+ok "overwrite r/f8.bin after the plan took its ETag" s3 s3 cp --quiet "$work/r/f1.bin" "s3://$bucket/r/f8.bin"
+rm -f "$work/pause"
+out=$("$T" wait jw win 180); st=$?
+diag "$out"
+isnt "$st" 0 "win fails"
+like "$out" 'files=7/8 failed=1' "only the overwritten file failed"
+out=$("$T" cat jw /w/.ebb/failures-win.csv 2>&1)
+like "$out" '/w/f8.bin,FAILED,S3ObjectChanged' "it is in failures.csv as S3ObjectChanged"
+"$T" tree jw /w >"$work/jw.tree"
+tree_sha "$work/jw.tree" | sed 's|  /data/|  /w/|' | grep -v f8.bin >"$work/jw.sha"
+grep -v f8.bin "$work/r.sha" | sed 's|/r/|/w/|' >"$work/w.sha"
+ok "the other files are byte-identical" diff "$work/w.sha" "$work/jw.sha"
+
+# ---- cancel and retry -------------------------------------------------------------
+ok "s3 object f8 back" s3 s3 cp --quiet "$work/r/f8.bin" "s3://$bucket/r/f8.bin"
+ok "instance jc on 3 nodes" "$T" create jc
+ok "stage-in cin accepted" "$T" start jc cin in "s3://$bucket/r/" /c 0 1000 1000
+ok "cin is moving bytes" wait_running jc cin
+ok "cancel cin" "$T" cancel jc cin
+out=$("$T" wait jc cin 60)
+like "$out" 'state=cancelled' "cin is cancelled"
+ok "retry cin" "$T" retry jc cin
+out=$("$T" wait jc cin 180); st=$?
+diag "$out"
+ok_status $st "cin is done after the retry"
+"$T" tree jc /c >"$work/jc.tree"
+tree_sha "$work/jc.tree" | sed 's|  /data/|  /c/|' >"$work/jc.sha"
+sed 's|/r/|/c/|' "$work/r.sha" >"$work/c.sha"
+ok "cin: every file byte-identical" diff "$work/c.sha" "$work/jc.sha"
+
 done_testing
