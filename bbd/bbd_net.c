@@ -464,6 +464,10 @@ static void _dispatch(struct bbd_req *r, uint32_t hlen)
 	}
 	switch (cls) {
 	case PROTO_CLASS_ADMIN:
+		/* The instance's owner may retry its own stages (ebb.h): the
+		 * handler checks, once it has the instance. */
+		if (r->op == PROTO_OP_STAGE_RETRY)
+			break;
 		if (r->uid != 0 &&
 		    !(b->conf.have_slurm_user && r->uid == b->conf.slurm_uid)) {
 			bbd_req_fail(r, EBB_E_DENIED,

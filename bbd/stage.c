@@ -245,9 +245,11 @@ void stage_set_state(struct bbd_stage *st, enum stage_state s,
 	struct bbd_stages *ss = st->b->stages;
 
 	pthread_mutex_lock(&ss->lock);
-	log_info("instance %s stage %s: %s -> %s%s%s", st->inst->id,
-		 st->spec.name, stage_state_name(st->state),
-		 stage_state_name(s), error ? ": " : "", error ? error : "");
+	if (st->state != s || error)
+		log_info("instance %s stage %s: %s -> %s%s%s",
+			 st->inst->id, st->spec.name,
+			 stage_state_name(st->state), stage_state_name(s),
+			 error ? ": " : "", error ? error : "");
 	st->state = s;
 	if (error && !st->error)
 		st->error = strdup(error);
@@ -707,6 +709,11 @@ ebb_err bbd_op_stage_retry(struct bbd_req *r)
 	if (_args(r, true, name) != EBB_OK ||
 	    proto_dec_end(&r->dec) != EBB_OK)
 		return r->status == EBB_OK ? bbd_req_args(r) : r->status;
+	if (r->uid != 0 && r->uid != r->inst->uid &&
+	    !(r->bbd->conf.have_slurm_user && r->uid == r->bbd->conf.slurm_uid))
+		return bbd_req_fail(r, EBB_E_DENIED, "STAGE_RETRY needs root, "
+				    "the Slurm user or the owner of %s",
+				    r->inst->id);
 	pthread_mutex_lock(&ss->lock);
 	st = _find_locked(ss, r->inst->id, name);
 	if (!st) {
