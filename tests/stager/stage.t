@@ -130,6 +130,15 @@ check_in() { # ID: the checks of a finished stage-in into /data
 		"$id: the non-POSIX key is in failures.csv"
 }
 
+planned() { # ID NAME: until planned (max 30 s)
+	local i
+	for ((i = 0; i < 300; i++)); do
+		"$T" status "$1" "$2" 2>/dev/null | grep -q 'state=running' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # ---- stage-in, 3 nodes -------------------------------------------------------
 ok "instance on 3 nodes" "$T" create j3
 ok "stage-in accepted" "$T" start j3 in0 in "s3://$bucket/in/" /data 0 1000 1000
@@ -177,6 +186,32 @@ like "$etag" '-5"?$' "out: 40 MiB went up as 5 parts"
 meta=$(s3 s3api head-object --bucket "$bucket" --key out/new/small.bin --query Metadata --output text)
 like "$meta" '0100644' "out: small object has file-permissions"
 ok "out: empty directory marker" s3 s3api head-object --bucket "$bucket" --key out/emptydir/
+
+# ---- stage-out with a member killed and restarted ---------------------------------
+touch "$work/pause"
+ok "stage-out out1 accepted (transfers paused)" "$T" start j3 out1 out /data/new "s3://$bucket/out1/" 0 1000 1000
+ok "out1 is planned (uploads created)" planned j3 out1
+ok "kill -9 rank 1" fixture_bbd_kill 1 KILL
+ok "restart rank 1" fixture_bbd_restart 1
+rm -f "$work/pause"
+out=$("$T" wait j3 out1 180); st=$?
+diag "$out"
+ok_status $st "out1 is done (rank 1 got its work again)"
+rm -rf "$work/down1"
+ok "download out1" s3 s3 cp --quiet --recursive "s3://$bucket/out1/" "$work/down1/"
+for p in n1.bin small.bin n2.bin; do
+	want=$(grep " /data/new/$p\$" "$work/j3b.tree" | cut -d' ' -f7)
+	got=$(sha256sum <"$work/down1/$p" | cut -d' ' -f1)
+	is "$got" "$want" "out1: $p byte-identical"
+done
+
+# ---- a deferred stage waits for retry ---------------------------------------------
+ok "deferred stage accepted" "$T" start j3 later in "s3://$bucket/in/odd/" /later 0 1000 1000 deferred
+like "$("$T" status j3 later)" 'state=waiting' "it waits"
+ok "retry starts it" "$T" retry j3 later
+out=$("$T" wait j3 later 60); st=$?
+ok_status $st "the deferred stage is done"
+like "$out" 'files=5/5' "with its 5 files"
 
 # ---- stage-in, 1 node --------------------------------------------------------
 n0=${EBB_NODE_LIST[0]}
@@ -244,14 +279,6 @@ ok_status $([ "${moved:-999}" -le $((128 + 96)) ] && echo 0 || echo 1) "finished
 ok_status $([ "${fromlog:-0}" -gt 0 ] && echo 0 || echo 1) "members skipped files their done-logs list"
 
 # ---- an object overwritten during stage-in --------------------------------------
-planned() { # ID NAME: until planned (max 30 s)
-	local i
-	for ((i = 0; i < 300; i++)); do
-		"$T" status "$1" "$2" 2>/dev/null | grep -q 'state=running' && return 0
-		sleep 0.1
-	done
-	return 1
-}
 ok "instance jw on 3 nodes" "$T" create jw
 touch "$work/pause"
 ok "stage-in win accepted (transfers paused)" "$T" start jw win in "s3://$bucket/r/" /w 0 1000 1000
