@@ -21,7 +21,7 @@
  * event loop, accepted for now: the writes land in the page cache, and the
  * loop only serves this node's transfers (not clients).  Reads for
  * stage-out (own stripes with bbd_data_pread, other nodes' through
- * libebb) run on a reader thread, never on the loop.
+ * libebb) run on STAGE_READERS reader threads, never on the loop.
  *
  * Done-log: a finished file appends "idx[ part:etag...]" to
  * <instdir>/stage/<name>/done at once (survives a crash of bbd) and the
@@ -51,6 +51,10 @@
 #include "log.h"
 #include "placement.h"
 #include "stage_int.h"
+
+/* Reader threads per bbd: a part body is read one stripe after another,
+ * so several readers keep several parts (and nodes) busy. */
+#define STAGE_READERS 4
 
 enum unit_state {
 	UNIT_PLANNED,
@@ -113,7 +117,7 @@ struct stage_run {
 	bool logged_end;
 	unsigned inflight;         /* units started, not finished */
 	bool abandoned;            /* replaced or cancelled */
-	ebb_t *h;                  /* reader thread only */
+	ebb_t *h;                  /* readers only; made under x->lock */
 	/* progress */
 	uint64_t files_total, files_done, files_failed;
 	uint64_t bytes_total, bytes_done;
@@ -138,7 +142,8 @@ struct xfer_unit {
 
 struct stage_xfer {
 	struct bbd *b;
-	pthread_t thread, reader;
+	pthread_t thread, reader[STAGE_READERS];
+	unsigned nreaders;
 	struct event_base *base;
 	struct event *wake, *tick;
 	pthread_mutex_t lock;
@@ -734,6 +739,7 @@ static ebb_err _read_body(struct stage_xfer *x, struct xfer_unit *u)
 					   (char *)u->body + (pos - u->off), n,
 					   pos);
 		} else {
+			pthread_mutex_lock(&x->lock);
 			if (!run->h) {
 				struct ebb_options o = {
 					.munge_socket = x->b->conf.munge_socket,
@@ -742,10 +748,11 @@ static ebb_err _read_body(struct stage_xfer *x, struct xfer_unit *u)
 				run->h = ebb_attach(run->inst->id,
 					(const char *const *)run->inst->members,
 					run->inst->nmembers, &o);
-				if (!run->h) {
-					e = ebb_err_from_errno(errno);
-					break;
-				}
+			}
+			pthread_mutex_unlock(&x->lock);
+			if (!run->h) {
+				e = ebb_err_from_errno(errno);
+				break;
 			}
 			if (!fh && !(fh = ebb_open(run->h, f->path, O_RDONLY,
 						   0))) {
@@ -869,7 +876,11 @@ ebb_err stage_xfer_start(struct bbd *b, struct stage_xfer **out)
 		goto fail;
 	if (pthread_create(&x->thread, NULL, _xfer_main, x) != 0)
 		goto fail;
-	if (pthread_create(&x->reader, NULL, _reader_main, x) != 0) {
+	for (; x->nreaders < STAGE_READERS; x->nreaders++)
+		if (pthread_create(&x->reader[x->nreaders], NULL, _reader_main,
+				   x) != 0)
+			break;
+	if (x->nreaders == 0) {
 		event_base_loopbreak(x->base);
 		pthread_join(x->thread, NULL);
 		goto fail;
@@ -897,7 +908,8 @@ void stage_xfer_stop(struct stage_xfer *x)
 		_abandon_locked(x, x->runs);
 	pthread_cond_broadcast(&x->rcond);
 	pthread_mutex_unlock(&x->lock);
-	pthread_join(x->reader, NULL);
+	for (unsigned i = 0; i < x->nreaders; i++)
+		pthread_join(x->reader[i], NULL);
 	/* Requests in flight end (their sinks refuse more bytes) before the
 	 * loop stops; the tick re-checks every second. */
 	event_active(x->wake, EV_READ, 0);
