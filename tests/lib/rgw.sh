@@ -374,12 +374,12 @@ s3proxy_start() {
 }
 
 s3proxy_set() {
-	local out
+	local code f=$EBB_TEST_DIR/s3proxy.set.out
 	[ -n "$_s3proxy_ctl" ] || { diag "s3proxy_set: no proxy"; return 1; }
-	out=$(curl -sS --max-time 10 -o /dev/stderr -w '%{http_code}' -X PUT \
+	code=$(curl -sS --max-time 10 -o "$f" -w '%{http_code}' -X PUT \
 		-H 'Content-Type: application/json' --data-binary "$1" \
-		"$_s3proxy_ctl/rules" 2>&1 >/dev/null) || true
-	[ "${out: -3}" = 200 ] || { diag "s3proxy_set: $out"; return 1; }
+		"$_s3proxy_ctl/rules" 2>&1)
+	[ "$code" = 200 ] || { diag "s3proxy_set: $code $(cat "$f" 2>/dev/null)"; return 1; }
 }
 
 s3proxy_stats() {
