@@ -27,8 +27,11 @@
 #   /dev/null and no other fd, which sleeps in `read -t` on a fifo (no
 #   child process) and checks twice a second that the test shell (PID and
 #   start time; a zombie counts as dead) lives.  When it is gone, the guard
-#   KILLs the daemons by PID and removes their directory.  rgw_stop tells
-#   the guard through the fifo to leave, and waits until it has.
+#   KILLs the daemons by PID (from the pid files, and the PIDs rgw_start
+#   sent it) and removes their directory.  rgw_stop tells the guard
+#   through the fifo to leave, and waits until it has.
+# - rgw_stop also stops the daemons by the PIDs recorded at the start
+#   (their command line checked) when their pid files are gone.
 # - Readiness: ebb-rgw start returns once a SigV4-signed request answers.
 #   Ports: ebb-rgw retries on a clash; the proxy binds port 0 and writes
 #   its port to a file once it listens.
@@ -59,8 +62,8 @@
 #   s3_mb BUCKET                    create a bucket
 #   s3_put_tree DIR s3://B/PREFIX/  upload a directory tree (aws s3 cp --recursive)
 #   s3_tree_sha BUCKET [PREFIX]     prints "SHA256  KEY" per object under
-#                                   PREFIX, sorted by key (each object is
-#                                   downloaded and hashed)
+#                                   PREFIX, sorted by key (listed, then
+#                                   downloaded with one aws s3 cp and hashed)
 #   tree_sha DIR [PREFIX]           the same listing for a local tree, keys
 #                                   being PREFIX + relative paths, so that
 #                                   `is "$(s3_tree_sha b p/)" "$(tree_sha d p/)"`
@@ -153,6 +156,35 @@ _rgw_proc_start() {
 	echo "${20}"
 }
 
+# _rgw_ours PID CONF: PID runs (not a zombie) with CONF on its command line.
+_rgw_ours() {
+	[ -e "/proc/$1" ] && ! [[ $(ps -o stat= -p "$1" 2>/dev/null) =~ ^(Z|$) ]] &&
+		tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qxF -- "$2"
+}
+
+# _rgw_kill_recorded CONF PID...: the fallback when the pid files are gone
+# (a test that removed the directory): TERM each in order (radosgw
+# first), KILL what is left after 10 s.  True if none is left.
+_rgw_kill_recorded() {
+	local conf=$1 p i left
+	shift
+	for p in "$@"; do
+		_rgw_ours "$p" "$conf" || continue
+		kill -s TERM "$p" 2>/dev/null
+		for ((i = 0; i < 100; i++)); do
+			_rgw_ours "$p" "$conf" || break
+			sleep 0.1
+		done
+		_rgw_ours "$p" "$conf" && kill -s KILL "$p" 2>/dev/null
+	done
+	sleep 0.2
+	left=
+	for p in "$@"; do
+		_rgw_ours "$p" "$conf" && left+=" $p"
+	done
+	[ -z "$left" ]
+}
+
 # _rgw_guard DIR: the guard (see DESIGN); its PID in _rgw_guard_pid.
 _rgw_guard() {
 	local dir=$1 fifo=$EBB_TEST_DIR/.rgw-guard me=$$ t0
@@ -168,13 +200,16 @@ _rgw_guard() {
 			done
 			exec 3<>"$fifo"
 			echo "$BASHPID" >"$fifo.pid"
+			pids=
 			while :; do
-				if read -r -t 0.5 -u 3 msg; then
+				if read -r -t 0.5 -u 3 msg arg; then
 					[ "$msg" = leave ] && exit 0
+					[ "$msg" = pids ] && pids=$arg
 				fi
 				[ "$(_rgw_proc_start "$me")" = "$t0" ] && continue
 				# the test shell died without its trap
 				"$EBB_RGW_SCRIPT" stop --kill --dir "$dir" >>"$dir.guard.log" 2>&1
+				_rgw_kill_recorded "$dir/ceph.conf" $pids
 				[ "${EBB_KEEP:-0}" = 1 ] || rm -rf -- "$dir" "$fifo" "$fifo.pid"
 				exit 0
 			done
@@ -247,6 +282,8 @@ rgw_start() {
 	_rgw_start_pid=
 	EBB_RGW_PIDS=$("$EBB_RGW_SCRIPT" pids --dir "$d" | tr '\n' ' ')
 	EBB_RGW_PIDS=${EBB_RGW_PIDS% }
+	# the guard keeps them too, in case the directory goes
+	echo "pids $EBB_RGW_PIDS" 1<>"$EBB_TEST_DIR/.rgw-guard"
 	if [ "$st" -ne 0 ]; then
 		diag "rgw: scripts/ebb-rgw start failed (status $st)"
 		diag_file "$EBB_TEST_DIR/rgw-start.log" 30
@@ -280,14 +317,18 @@ rgw_stop() {
 		fi
 		grep -q SIGKILL "$EBB_TEST_DIR/rgw-stop.log" 2>/dev/null &&
 			diag "rgw: $(grep SIGKILL "$EBB_TEST_DIR/rgw-stop.log")"
-		for i in $EBB_RGW_PIDS; do
-			if [ -e "/proc/$i" ] && ! [[ $(ps -o stat= -p "$i" 2>/dev/null) =~ ^(Z|$) ]] &&
-			   tr '\0' '\n' <"/proc/$i/cmdline" 2>/dev/null | grep -qxF "$EBB_RGW_DIR/ceph.conf"; then
-				diag "rgw: pid $i survived the stop"
-				st=1
-			fi
-		done
 	fi
+	# by the PIDs recorded at the start: the pid files may be gone
+	for i in $EBB_RGW_PIDS; do
+		if _rgw_ours "$i" "$EBB_RGW_DIR/ceph.conf"; then
+			diag "rgw: pid $i outlived scripts/ebb-rgw stop (no pid file?): stopping it by its recorded PID"
+			_rgw_kill_recorded "$EBB_RGW_DIR/ceph.conf" $EBB_RGW_PIDS || {
+				diag "rgw: cannot stop $EBB_RGW_PIDS"
+				st=1
+			}
+			break
+		fi
+	done
 	_rgw_guard_leave || st=1
 	_rgw_started=
 	EBB_RGW_PIDS=
@@ -307,18 +348,30 @@ s3_put_tree() {
 	s3_aws s3 cp --recursive --only-show-errors "$1" "$2"
 }
 
-# s3_tree_sha BUCKET [PREFIX]: "SHA256  KEY" lines sorted by key.
+# s3_tree_sha BUCKET [PREFIX]: "SHA256  KEY" lines sorted by key.  The
+# keys come from ListObjectsV2; the data from one recursive download (a
+# key that cannot be a file name, such as "d/" or "a//b", is fetched on its
+# own).  Keys with a tab or a newline are not supported.
 s3_tree_sha() {
-	local b=$1 pfx=${2:-} key sum keys
+	local b=$1 pfx=${2:-} key sum keys tmp st=0
 	keys=$(s3_aws s3api list-objects-v2 --bucket "$b" --prefix "$pfx" \
 		--query 'Contents[].Key' --output text) || return 1
-	[ "$keys" = None ] && return 0
-	# (text output: tab-separated keys; keys with tabs are not supported)
-	printf '%s\n' "$keys" | tr '\t' '\n' | LC_ALL=C sort | while IFS= read -r key; do
+	{ [ -z "$keys" ] || [ "$keys" = None ]; } && return 0
+	tmp=$(mktemp -d "$EBB_TEST_DIR/s3sha.XXXXXX") || return 1
+	s3_aws s3 cp --recursive --only-show-errors --exclude '*' --include "$pfx*" \
+		"s3://$b/" "$tmp/" >&2 || st=1
+	# (text output: keys separated by tabs, one line per page)
+	while IFS= read -r key; do
 		[ -n "$key" ] || continue
-		sum=$(s3_aws s3 cp --only-show-errors "s3://$b/$key" - | sha256sum) || return 1
+		if [[ $key != */ && $key != *//* && -f "$tmp/$key" ]]; then
+			sum=$(sha256sum <"$tmp/$key")
+		else
+			sum=$(s3_aws s3 cp --only-show-errors "s3://$b/$key" - | sha256sum) || st=1
+		fi
 		printf '%s  %s\n' "${sum%% *}" "$key"
-	done
+	done < <(printf '%s\n' "$keys" | tr '\t' '\n' | LC_ALL=C sort)
+	rm -rf -- "$tmp"
+	return "$st"
 }
 
 # tree_sha DIR [PREFIX]: the same listing for a local tree.

@@ -134,6 +134,10 @@ echo a >"$d/tree/a"; echo b >"$d/tree/sub/b"; head -c 100000 /dev/urandom >"$d/t
 ok "s3_put_tree" s3_put_tree "$d/tree" s3://fixture-bkt/t/
 is "$(s3_tree_sha fixture-bkt t/)" "$(tree_sha "$d/tree" t/)" "s3_tree_sha = tree_sha of the local tree"
 is "$(s3_tree_sha fixture-bkt nothing/)" "" "s3_tree_sha of an empty prefix is empty"
+ok "a key that is no file name (t2/d/)" s3_aws s3api put-object --bucket fixture-bkt --key t2/d/
+ok "... and a plain one (t2/a)" s3_aws s3api put-object --bucket fixture-bkt --key t2/a --body "$d/tree/a"
+is "$(s3_tree_sha fixture-bkt t2/)" "87428fc522803d31065e7bce3cf03fe475096631e5e07bbd7a0fde60c4cf25c7  t2/a
+e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  t2/d/" "s3_tree_sha: pinned sums, the d/ key too"
 ok "rgw_stop" rgw_stop
 is "$(for p in $EBB_RGW_PIDS; do [ -e /proc/$p ] && ps -o stat= -p $p | grep -v Z; done)" "" "rgw_stop: the daemons are gone"
 ok "rgw_stop again is a no-op" rgw_stop
@@ -149,6 +153,23 @@ is "$(echo $pids | wc -w)" 3 "normal: 3 daemon PIDs ($pids)"
 is "$(alive $pids)" "" "normal: every daemon is gone"
 ok "normal: the guard is gone" gone_within 3 $(info normal guard)
 ok "normal: private dir removed" test ! -e "$(info normal dir | tr -d ' ')"
+
+# ---- 1b. the test removed the pid files: stopped by the recorded PIDs -------
+child nopidfiles <<'EOF'
+fixture_init
+rgw_start || bail "rgw_start"
+echo "pids $EBB_RGW_PIDS" >&3
+rm -rf "$EBB_RGW_DIR/run"
+ok "pid files removed" test ! -e "$EBB_RGW_DIR/run"
+done_testing
+EOF
+run nopidfiles
+st=$?
+is "$st" 0 "no pid files: the child passes"
+[ "$st" -eq 0 ] || show nopidfiles
+pids=$(info nopidfiles pids)
+is "$(echo $pids | wc -w)" 3 "no pid files: it had started 3 daemons"
+is "$(alive $pids)" "" "no pid files: the daemons are gone all the same"
 
 # ---- 2. SIGTERM to the test while it waits -----------------------------------
 child termed <<'EOF'
