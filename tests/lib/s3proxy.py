@@ -497,6 +497,12 @@ async def abort(writer, rst):
         await writer.drain()
     except ConnectionError:
         pass
+    # drain() only waits for the buffer to go below its high-water mark:
+    # let what was written reach the kernel before the RST (5 s at most)
+    for _ in range(500):
+        if writer.transport.is_closing() or writer.transport.get_write_buffer_size() == 0:
+            break
+        await asyncio.sleep(0.01)
     sock = writer.get_extra_info("socket")
     if rst and sock is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
