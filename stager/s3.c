@@ -114,6 +114,7 @@ struct stg_req {
 
 	/* GET, across attempts */
 	uint64_t delivered;             /* bytes the sink/buf accepted */
+	char pin_etag[80];              /* ETag of the version being read */
 	EVP_MD_CTX *md5;                /* whole GET: checked if not MPU */
 };
 
@@ -406,6 +407,9 @@ static bool _get_check_headers(struct stg_req *req)
 	uint64_t start = 0;
 
 	req->body_checked = true;
+	if (!req->pin_etag[0])
+		snprintf(req->pin_etag, sizeof(req->pin_etag), "%s",
+			 req->res.etag);
 	if (req->have_crange) {
 		start = req->cr_start;
 		req->res.size = req->cr_total;
@@ -780,8 +784,8 @@ static ebb_err _attempt_setup(struct stg_req *req)
 
 		/* A resumed whole GET pins the version the first attempt
 		 * began to read. */
-		if (!im && req->delivered && req->res.etag[0])
-			im = req->res.etag;
+		if (!im && req->delivered && req->pin_etag[0])
+			im = req->pin_etag;
 		if (c->len) {
 			if (_hdr(req, "Range: bytes=%llu-%llu",
 				 (unsigned long long)req->att_start,

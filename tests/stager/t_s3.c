@@ -11,9 +11,11 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "stg.h"
@@ -604,6 +606,27 @@ static void many_done(const struct stg_result *res, void *arg)
 		event_base_loopbreak(m->base);
 }
 
+struct many_one {
+	int done;
+	struct stg_result res;
+};
+
+/* Keep the scalar parts of a result (enough for the checks). */
+static void one_done(const struct stg_result *res, void *arg)
+{
+	struct many_one *o = arg;
+
+	o->res = *res;
+	o->res.meta = NULL;
+	o->res.nmeta = 0;
+	o->res.objects = NULL;
+	o->res.nobjects = 0;
+	o->res.prefixes = NULL;
+	o->res.nprefixes = 0;
+	o->res.next_token = NULL;
+	o->done = 1;
+}
+
 static void test_many(void)
 {
 	enum { N = 200 };
@@ -693,6 +716,208 @@ static void test_interop(void)
 	free(data);
 }
 
+/* ---- faults: tests/stager/cutproxy.py between us and RGW ---------------- */
+
+static pid_t proxy_pid;
+
+/* Start the proxy cutting the first ncut connections after down bytes to
+ * us / up bytes to RGW; returns its port, or -1. */
+static int proxy_start(int upstream, long down, long up, int ncut)
+{
+	const char *src = getenv("EBB_SRCDIR");
+	char *script, *portfile, a1[16], a2[24], a3[24], a4[16];
+	int port = -1, i, st;
+
+	if (!src)
+		return -1;
+	script = tap_asprintf("%s/tests/stager/cutproxy.py", src);
+	portfile = tap_asprintf("%s/cutproxy.port", tmpdir);
+	unlink(portfile);
+	snprintf(a1, sizeof(a1), "%d", upstream);
+	snprintf(a2, sizeof(a2), "%ld", down);
+	snprintf(a3, sizeof(a3), "%ld", up);
+	snprintf(a4, sizeof(a4), "%d", ncut);
+	proxy_pid = fork();
+	if (proxy_pid < 0)
+		sysbail("fork");
+	if (proxy_pid == 0) {
+		execlp("python3", "python3", script, portfile, a1, a2, a3, a4,
+		       "120", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 500 && port < 0; i++) {
+		FILE *f = fopen(portfile, "r");
+
+		if (f) {
+			if (fscanf(f, "%d", &port) != 1)
+				port = -1;
+			fclose(f);
+		}
+		if (port < 0) {
+			if (waitpid(proxy_pid, &st, WNOHANG) == proxy_pid) {
+				proxy_pid = 0;
+				break;
+			}
+			usleep(10000);
+		}
+	}
+	unlink(portfile);
+	free(portfile);
+	free(script);
+	return port;
+}
+
+static void proxy_stop(void)
+{
+	if (proxy_pid > 0) {
+		kill(proxy_pid, SIGTERM);
+		waitpid(proxy_pid, NULL, 0);
+		proxy_pid = 0;
+	}
+}
+
+static void test_faults(void)
+{
+	const size_t n = 300000;
+	const char *colon = strrchr(conf.endpoint, ':');
+	int upstream = colon ? atoi(colon + 1) : 0, port;
+	char *data = tap_malloc(n), *back = tap_malloc(n), ep[64];
+	struct stg_conf pc = conf;
+	struct membuf m = {0};
+	struct stg_result r;
+	struct stg_call c;
+
+	if (strncmp(conf.endpoint, "http://127.0.0.1:", 17) != 0 ||
+	    upstream <= 0 || system("python3 -c '' 2>/dev/null") != 0) {
+		skip_block(17, "fault checks need python3 and a local "
+			   "http endpoint");
+		goto out;
+	}
+	fill_random(data, n, 99);
+	if (put("faults/obj", data, n, NULL, 0)) {
+		skip_block(17, "cannot PUT the object");
+		goto out;
+	}
+	pc.endpoint = ep;
+	pc.retries = 5;
+	pc.low_speed_ms = 5000;    /* a cut that is not seen is a stall */
+
+	/* Whole GET, the first two connections cut after 100 kB: resumed
+	 * twice after the last byte delivered, MD5 still checked. */
+	port = proxy_start(upstream, 100000, 0, 2);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", port);
+	c = (struct stg_call){.op = STG_GET, .bucket = bucket,
+			      .key = "faults/obj", .sink = sink_mem,
+			      .sink_arg = &m};
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_OK,
+	       "whole GET through two cut connections: %s", r.message);
+	is_int(r.attempts, 3, "3 attempts");
+	ok(m.len == n && memcmp(m.data, data, n) == 0 && !m.bad_order,
+	   "body byte-identical, offsets in order");
+	is_int((long long)r.size, (long long)n, "size");
+	stg_result_free(&r);
+	proxy_stop();
+	free(m.data);
+
+	/* Ranged GET into a buffer, cut once. */
+	port = proxy_start(upstream, 50000, 0, 1);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", port);
+	c = (struct stg_call){.op = STG_GET, .bucket = bucket,
+			      .key = "faults/obj", .off = 1000, .len = 200000,
+			      .buf = back};
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_OK,
+	       "ranged GET through a cut connection: %s", r.message);
+	is_int(r.attempts, 2, "2 attempts");
+	ok(memcmp(back, data + 1000, 200000) == 0, "range byte-identical");
+	stg_result_free(&r);
+	proxy_stop();
+
+	/* PUT cut on its way to RGW: sent again whole. */
+	fill_random(data, n, 100);
+	port = proxy_start(upstream, 0, 100000, 1);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", port);
+	c = (struct stg_call){.op = STG_PUT, .bucket = bucket,
+			      .key = "faults/put", .body = data,
+			      .body_len = n};
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_OK,
+	       "PUT through a cut connection: %s", r.message);
+	is_int(r.attempts, 2, "2 attempts");
+	stg_result_free(&r);
+	proxy_stop();
+	memset(&m, 0, sizeof(m));
+	c = (struct stg_call){.op = STG_GET, .bucket = bucket,
+			      .key = "faults/put", .sink = sink_mem,
+			      .sink_arg = &m};
+	is_int(call_sync(&c, &r), EBB_OK, "GET it back directly");
+	ok(m.len == n && memcmp(m.data, data, n) == 0,
+	   "the retried PUT stored the whole body");
+	stg_result_free(&r);
+	free(m.data);
+	memset(&m, 0, sizeof(m));
+
+	/* Every connection cut: bounded retries, then a clear failure; the
+	 * sink has what it accepted, no byte twice. */
+	port = proxy_start(upstream, 30000, 0, 1000);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", port);
+	pc.retries = 2;
+	c = (struct stg_call){.op = STG_GET, .bucket = bucket,
+			      .key = "faults/obj", .sink = sink_mem,
+			      .sink_arg = &m};
+	fill_random(data, n, 99);
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_EIO,
+	       "always cut: EIO");
+	is_int(r.attempts, 3, "1 + 2 retries");
+	ok(strstr(r.message, "GET s3://") &&
+	   strstr(r.message, "gave up after 3 attempts"), "message: %s",
+	   r.message);
+	ok(m.len > 0 && m.len < n && memcmp(m.data, data, m.len) == 0 &&
+	   !m.bad_order, "partial delivery in order (%zu bytes)", m.len);
+	stg_result_free(&r);
+	proxy_stop();
+	free(m.data);
+
+	/* The object changes between two attempts of a resumed GET: the
+	 * resumption's If-Match fails instead of mixing two versions. */
+	memset(&m, 0, sizeof(m));
+	port = proxy_start(upstream, 100000, 0, 1);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", port);
+	pc.retries = 5;
+	pc.retry_base_ms = 1000;   /* room to overwrite during the wait */
+	pc.retry_max_ms = 1000;
+	{
+		struct event_base *base = event_base_new();
+		struct stg_s3 *s3 = stg_s3_new(base, &pc, &cred, NULL, 0);
+		struct many_one one = {0};
+		unsigned spins = 0;
+
+		c = (struct stg_call){.op = STG_GET, .bucket = bucket,
+				      .key = "faults/obj", .sink = sink_mem,
+				      .sink_arg = &m};
+		stg_s3_submit(s3, &c, one_done, &one, NULL, 0);
+		/* Run until the first bytes came and the cut happened. */
+		while (!one.done && m.len == 0 && spins++ < 100000)
+			event_base_loop(base, EVLOOP_ONCE);
+		while (!one.done && spins++ < 100000 && stg_s3_pending(s3) &&
+		       m.len < 90000)
+			event_base_loop(base, EVLOOP_ONCE);
+		ok(put("faults/obj", "changed", 7, NULL, 0) == EBB_OK,
+		   "object overwritten mid-GET");
+		while (!one.done)
+			event_base_loop(base, EVLOOP_ONCE);
+		is_int(one.res.err, EBB_E_S3, "resumed GET fails: %s",
+		       one.res.message);
+		is_str(one.res.s3_code, "PreconditionFailed",
+		       "PreconditionFailed, not a mix of versions");
+		stg_s3_free(s3);
+		event_base_free(base);
+	}
+	proxy_stop();
+	free(m.data);
+out:
+	free(data);
+	free(back);
+}
+
 int main(void)
 {
 	const char *ep = getenv("EBB_S3_ENDPOINT");
@@ -725,5 +950,7 @@ int main(void)
 	test_errors();
 	test_many();
 	test_interop();
+	test_faults();
+	proxy_stop();
 	return tap_exit();
 }
