@@ -404,6 +404,8 @@ static char *_req_query(const struct stg_call *c)
 	switch (c->op) {
 	case STG_LIST:
 		n[k] = "list-type"; v[k++] = "2";
+		/* Keys may hold bytes XML 1.0 cannot (xml.c decodes). */
+		n[k] = "encoding-type"; v[k++] = "url";
 		if (c->prefix && *c->prefix) {
 			n[k] = "prefix"; v[k++] = c->prefix;
 		}

@@ -264,6 +264,7 @@ static const char *const odd_keys[] = {
 	"odd/back\\slash",
 	"odd/dots/../x",
 	"odd/ leading and trailing ",
+	"odd/ctl\001x\ny\ttab",     /* not representable in XML 1.0 */
 };
 #define NODD (sizeof(odd_keys) / sizeof(odd_keys[0]))
 
