@@ -684,10 +684,11 @@ static enum stg_verdict _success(struct stg_req *req)
 			stg_req_msg(req, "%s", req->abort_msg);
 			return STG_V_FAIL;
 		}
-		if (c->len && c->off + c->len > r->size) {
+		if ((c->len && c->off + c->len > r->size) ||
+		    (!c->len && c->off > r->size)) {
 			r->err = EBB_ERANGE;
-			stg_req_msg(req, "object is %llu bytes, the range ends "
-				 "past it", (unsigned long long)r->size);
+			stg_req_msg(req, "object is %llu bytes, the range goes "
+				 "past its end", (unsigned long long)r->size);
 			return STG_V_FAIL;
 		}
 		want = c->len ? c->len : r->size - c->off;

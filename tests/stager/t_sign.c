@@ -243,6 +243,8 @@ static void test_conf(void)
 	conf_bad("s3_addressing", "dns", "auto, path or virtual");
 	conf_bad("s3_connect_timeout", "5m", "not a duration");
 	conf_bad("s3_connect_timeout", "s", "not a duration");
+	conf_bad("s3_connect_timeout", "0", "not a duration");
+	conf_bad("s3_retries", "0", "not a number");
 	conf_bad("s3_part_size", "1MiB", "out of range");
 	conf_bad("s3_part_size", "8M", "s3_part_size");
 	conf_bad("s3_region", "us:east", "region");
