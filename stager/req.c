@@ -632,7 +632,9 @@ static void _http_error(struct stg_req *req)
 	switch (req->status) {
 	case 404:
 		r->err = EBB_ENOENT;
-		dflt = "NotFound";    /* HEAD has no body to say which */
+		/* Codes from the status serve answers without a body to
+		 * say which (HEAD's). */
+		dflt = "NotFound";
 		break;
 	case 403:
 		r->err = EBB_EACCES;
@@ -641,6 +643,14 @@ static void _http_error(struct stg_req *req)
 	case 412:
 		r->err = EBB_E_S3;
 		dflt = "PreconditionFailed";
+		break;
+	case 500:
+		r->err = EBB_E_S3;
+		dflt = "InternalError";
+		break;
+	case 503:
+		r->err = EBB_E_S3;
+		dflt = "ServiceUnavailable";
 		break;
 	default:
 		r->err = EBB_E_S3;

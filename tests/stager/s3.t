@@ -25,6 +25,12 @@ _s3t_rb() {
 fixture_on_cleanup _s3t_rb
 s3_mb "$bucket" || bail "cannot create bucket $bucket"
 
+# rgw.sh's fault proxy (503, SlowDown, 500, 403, stalls, truncations) in
+# front of the same RGW, when this rgw.sh has it; t_s3 sets its rules.
+if declare -F s3proxy_start >/dev/null; then
+	s3proxy_start || bail "s3proxy_start failed"
+fi
+
 export EBB_S3_BUCKET="$bucket"
 export EBB_S3_AWS="${EBB_AWS:-/usr/bin/aws} --endpoint-url $EBB_S3_ENDPOINT"
 export TMPDIR="$EBB_TEST_DIR"

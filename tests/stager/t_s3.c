@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
@@ -935,6 +936,218 @@ out:
 	free(back);
 }
 
+/* ---- faults from tests/lib/s3proxy.py (rgw.sh's fault proxy) ---------- */
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
+}
+
+/* Replace the proxy's rules (PUT /__proxy/rules); 0 on success. */
+static int proxy_rules(const char *proxy, const char *json)
+{
+	char *url = tap_asprintf("%s/__proxy/rules", proxy);
+	CURL *e = curl_easy_init();
+	struct curl_slist *h = curl_slist_append(NULL,
+		"Content-Type: application/json");
+	long status = 0;
+	CURLcode cc;
+
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, json);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+	cc = curl_easy_perform(e);
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(e);
+	free(url);
+	if (cc != CURLE_OK || status != 200) {
+		diag("setting proxy rules: %s, HTTP %ld", curl_easy_strerror(cc),
+		     status);
+		return -1;
+	}
+	return 0;
+}
+
+static void test_proxy(void)
+{
+	const char *proxy = getenv("EBB_S3_PROXY_ENDPOINT");
+	const size_t n = 200000;
+	char *data = tap_malloc(n), *rules;
+	struct stg_conf pc = conf;
+	struct membuf m = {0};
+	struct stg_result r;
+	struct stg_call c;
+
+	if (!proxy) {
+		skip_block(22, "no EBB_S3_PROXY_ENDPOINT (tests/lib/s3proxy.py)");
+		free(data);
+		return;
+	}
+	pc.endpoint = (char *)proxy;
+	pc.retries = 4;
+	pc.low_speed_ms = 2000;
+	fill_random(data, n, 5);
+
+	/* 503 twice, then through. */
+	proxy_rules(proxy, "{\"rules\": [{\"fault\": \"503\", \"count\": 2}]}");
+	c = (struct stg_call){.op = STG_PUT, .bucket = bucket, .key = "px/a",
+			      .body = data, .body_len = n};
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_OK,
+	       "PUT after two 503s: %s", r.message);
+	is_int(r.attempts, 3, "3 attempts");
+	stg_result_free(&r);
+
+	/* SlowDown on a GET. */
+	proxy_rules(proxy, "{\"rules\": [{\"fault\": \"slowdown\", "
+		    "\"method\": \"GET\", \"count\": 1}]}");
+	c = (struct stg_call){.op = STG_GET, .bucket = bucket, .key = "px/a",
+			      .sink = sink_mem, .sink_arg = &m};
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_OK,
+	       "GET after SlowDown: %s", r.message);
+	is_int(r.attempts, 2, "2 attempts");
+	ok(m.len == n && memcmp(m.data, data, n) == 0, "body intact");
+	stg_result_free(&r);
+	free(m.data);
+	memset(&m, 0, sizeof(m));
+
+	/* Always 500: bounded, then a clear failure. */
+	proxy_rules(proxy, "{\"rules\": [{\"fault\": \"500\"}]}");
+	pc.retries = 2;
+	c = (struct stg_call){.op = STG_GET, .bucket = bucket, .key = "px/a",
+			      .sink = sink_mem, .sink_arg = &m};
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_E_S3, "always 500");
+	is_int(r.attempts, 3, "1 + 2 retries");
+	is_str(r.s3_code, "InternalError", "code kept");
+	ok(strstr(r.message, "500 InternalError") &&
+	   strstr(r.message, "gave up after 3 attempts"), "message: %s",
+	   r.message);
+	stg_result_free(&r);
+	c = (struct stg_call){.op = STG_HEAD, .bucket = bucket, .key = "px/a"};
+	stg_s3_sync(&pc, &cred, &c, &r);
+	ok(r.err == EBB_E_S3 && strcmp(r.s3_code, "InternalError") == 0,
+	   "HEAD (no body) gets a code from the status: %s", r.message);
+	stg_result_free(&r);
+	free(m.data);
+	memset(&m, 0, sizeof(m));
+	pc.retries = 4;
+
+	/* 403 is final. */
+	proxy_rules(proxy, "{\"rules\": [{\"fault\": \"refuse-put\"}]}");
+	c = (struct stg_call){.op = STG_PUT, .bucket = bucket, .key = "px/b",
+			      .body = "x", .body_len = 1};
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_EACCES,
+	       "403 AccessDenied: %s", r.message);
+	is_int(r.attempts, 1, "not retried");
+	stg_result_free(&r);
+
+	/* A stalled GET is aborted by the stall timeout and resumed. */
+	proxy_rules(proxy, "{\"rules\": [{\"fault\": \"stall\", "
+		    "\"method\": \"GET\", \"after\": 50000, "
+		    "\"seconds\": 30, \"count\": 1}]}");
+	c = (struct stg_call){.op = STG_GET, .bucket = bucket, .key = "px/a",
+			      .sink = sink_mem, .sink_arg = &m};
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_OK,
+	       "stalled GET resumed: %s", r.message);
+	is_int(r.attempts, 2, "2 attempts");
+	ok(m.len == n && memcmp(m.data, data, n) == 0 && !m.bad_order,
+	   "body intact, in order");
+	stg_result_free(&r);
+	free(m.data);
+	memset(&m, 0, sizeof(m));
+
+	/* A truncated ranged GET (FIN with Content-Length unmet). */
+	proxy_rules(proxy, "{\"rules\": [{\"fault\": \"truncate\", "
+		    "\"method\": \"GET\", \"after\": 30000, "
+		    "\"count\": 1}]}");
+	{
+		char *buf = tap_malloc(100000);
+
+		c = (struct stg_call){.op = STG_GET, .bucket = bucket,
+				      .key = "px/a", .off = 5000, .len = 100000,
+				      .buf = buf};
+		is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_OK,
+		       "truncated ranged GET resumed: %s", r.message);
+		is_int(r.attempts, 2, "2 attempts");
+		ok(memcmp(buf, data + 5000, 100000) == 0, "range intact");
+		stg_result_free(&r);
+		free(buf);
+	}
+
+	/* CompleteMultipartUpload failing once with 500: retried. */
+	{
+		struct stg_part part = {.number = 1};
+		char upload_id[256];
+
+		proxy_rules(proxy, "{\"rules\": []}");
+		c = (struct stg_call){.op = STG_MPU_CREATE, .bucket = bucket,
+				      .key = "px/mpu"};
+		stg_s3_sync(&pc, &cred, &c, &r);
+		snprintf(upload_id, sizeof(upload_id), "%s", r.upload_id);
+		stg_result_free(&r);
+		c = (struct stg_call){.op = STG_MPU_PART, .bucket = bucket,
+				      .key = "px/mpu", .upload_id = upload_id,
+				      .part_number = 1, .body = data,
+				      .body_len = n};
+		stg_s3_sync(&pc, &cred, &c, &r);
+		snprintf(part.etag, sizeof(part.etag), "%s", r.etag);
+		stg_result_free(&r);
+		proxy_rules(proxy, "{\"rules\": [{\"fault\": \"500\", "
+			    "\"method\": \"POST\", \"count\": 1}]}");
+		c = (struct stg_call){.op = STG_MPU_COMPLETE, .bucket = bucket,
+				      .key = "px/mpu", .upload_id = upload_id,
+				      .parts = &part, .nparts = 1};
+		is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_OK,
+		       "Complete after a 500: %s", r.message);
+		is_int(r.attempts, 2, "2 attempts");
+		stg_result_free(&r);
+	}
+
+	/* Many requests in flight with 30% 503s: all complete. */
+	rules = tap_asprintf("{\"seed\": 7, \"rules\": [{\"fault\": "
+			     "\"503\", \"rate\": 0.3}]}");
+	proxy_rules(proxy, rules);
+	free(rules);
+	{
+		enum { N = 60 };
+		static char back[N][64];
+		struct many mm = {0};
+		char err[256];
+		unsigned i, same = 0;
+
+		pc.max_inflight = N;
+		pc.retries = 8;
+		pc.retry_base_ms = 5;
+		pc.retry_max_ms = 50;
+		mm.base = event_base_new();
+		mm.s3 = stg_s3_new(mm.base, &pc, &cred, err, sizeof(err));
+		for (i = 0; i < N; i++) {
+			struct stg_call g = {.op = STG_GET, .bucket = bucket,
+					     .key = "px/a", .off = 64 * i,
+					     .len = 64, .buf = back[i]};
+
+			stg_s3_submit(mm.s3, &g, many_done, &mm, err,
+				      sizeof(err));
+		}
+		event_base_dispatch(mm.base);
+		ok(mm.done == N && mm.failed == 0,
+		   "%u ranged GETs through 30%% 503s, %u failed", mm.done,
+		   mm.failed);
+		for (i = 0; i < N; i++)
+			same += memcmp(back[i], data + 64 * i, 64) == 0;
+		is_int(same, N, "every range right");
+		stg_s3_free(mm.s3);
+		event_base_free(mm.base);
+	}
+	proxy_rules(proxy, "{\"rules\": []}");
+	free(data);
+}
+
 int main(void)
 {
 	const char *ep = getenv("EBB_S3_ENDPOINT");
@@ -969,5 +1182,6 @@ int main(void)
 	test_interop();
 	test_faults();
 	proxy_stop();
+	test_proxy();
 	return tap_exit();
 }
