@@ -443,7 +443,10 @@ static char *_req_query(const struct stg_call *c)
 static ebb_err _complete_body(struct stg_req *req)
 {
 	const struct stg_call *c = &req->call;
-	size_t cap = 128 + (size_t)c->nparts * 256, off = 0;
+	/* Room for the worst case: every ETag byte escaped to 6 ("&quot;"),
+	 * so no snprintf below can be cut short. */
+	size_t cap = 128 + (size_t)c->nparts * (6 * sizeof(c->parts[0].etag)
+						 + 64), off = 0;
 	char *b = malloc(cap);
 	unsigned i;
 
@@ -616,7 +619,6 @@ out:
 	return ret;
 }
 
-/* Undo one attempt's transfer (the easy handle goes back to the pool). */
 /* An HTTP error answer into res: err, code, message. */
 static void _http_error(struct stg_req *req)
 {

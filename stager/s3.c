@@ -217,8 +217,8 @@ static void _easy_put(struct stg_s3 *s3, CURL *e)
 		curl_easy_cleanup(e);
 }
 
-/* Set up and add the transfer of one attempt; on failure the attempt ends
- * at once (through the kick, never from submit's stack). */
+/* Undo one attempt's transfer: the easy handle goes back to the pool, the
+ * connections it had to open are counted. */
 static void _attempt_clear(struct stg_req *req)
 {
 	struct stg_s3 *s3 = req->s3;
