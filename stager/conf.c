@@ -59,13 +59,14 @@ static ebb_err _set_ms(unsigned *field, const char *key, const char *value,
 		goto bad;
 	memcpy(num, value, n);
 	num[n] = '\0';
-	if (conf_parse_uint(num, 0, max_ms / mult, &v, why, sizeof(why)))
+	/* 0 is refused: in struct stg_conf it means "the default". */
+	if (conf_parse_uint(num, 1, max_ms / mult, &v, why, sizeof(why)))
 		goto bad;
 	*field = v * mult;
 	return EBB_OK;
 bad:
 	snprintf(err, errlen, "%s: not a duration: '%s' (milliseconds, or "
-		 "with a unit: 1500ms, 30s; at most 86400s)", key, value);
+		 "with a unit: 1500ms, 30s; from 1ms to 86400s)", key, value);
 	return EBB_E_CONFIG;
 }
 
@@ -198,7 +199,8 @@ ebb_err stg_conf_set(struct stg_conf *conf, const char *key,
 		return _set_uint(&conf->max_host_conns, key, value, 1, 4096,
 				 err, errlen);
 	if (strcmp(key, "s3_retries") == 0)
-		return _set_uint(&conf->retries, key, value, 0, 100, err,
+		/* At least 1: 0 in struct stg_conf means the default (8). */
+		return _set_uint(&conf->retries, key, value, 1, 100, err,
 				 errlen);
 	if (strcmp(key, "s3_connect_timeout") == 0)
 		return _set_ms(&conf->connect_timeout_ms, key, value, err,

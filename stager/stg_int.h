@@ -24,6 +24,8 @@ void stg_curl_init(void);
 
 /* A ListObjectsV2 page into res (objects, prefixes, truncated,
  * next_token; allocations owned by res, freed by stg_result_free()).
+ * Keys and CommonPrefixes are URL-decoded when the page says
+ * <EncodingType>url</EncodingType>.
  * EBB_EPROTO with err set on malformed XML or a body that is not a
  * ListBucketResult. */
 ebb_err stg_xml_list(const char *body, size_t len, struct stg_result *res,

@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <expat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +226,7 @@ ebb_err stg_xml_error(const char *body, size_t len, char *code,
 
 struct _list_ctx {
 	struct stg_result *res;
+	bool url_encoded;         /* <EncodingType>url</EncodingType> */
 	struct stg_object cur;
 	unsigned cap_obj, cap_pfx;
 	char code[64], msg[256];
@@ -307,6 +309,8 @@ static void _list_end(struct _xp *xp, const char *path, const char *text)
 			_xp_fail(xp, EBB_ENOMEM, "out of memory");
 		else
 			res->nprefixes++;
+	} else if (strcmp(path, "/ListBucketResult/EncodingType") == 0) {
+		c->url_encoded = strcmp(text, "url") == 0;
 	} else if (strcmp(path, "/ListBucketResult/IsTruncated") == 0) {
 		res->truncated = strcmp(text, "true") == 0;
 	} else if (strcmp(path, "/ListBucketResult/NextContinuationToken")
@@ -322,6 +326,33 @@ static void _list_end(struct _xp *xp, const char *path, const char *text)
 	}
 }
 
+/* Undo encoding-type=url in place: %XX is a byte, '+' a space (AWS
+ * writes spaces so; RGW writes %20 and encodes '+' as %2B).  -1 on a bad
+ * escape. */
+static int _url_decode(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (*s == '+') {
+			*o++ = ' ';
+		} else if (*s == '%') {
+			unsigned v;
+
+			if (!isxdigit((unsigned char)s[1]) ||
+			    !isxdigit((unsigned char)s[2]) ||
+			    sscanf(s + 1, "%2x", &v) != 1 || v == 0)
+				return -1;
+			*o++ = (char)v;
+			s += 2;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+	return 0;
+}
+
 ebb_err stg_xml_list(const char *body, size_t len, struct stg_result *res,
 		     char *err, size_t errlen)
 {
@@ -335,6 +366,25 @@ ebb_err stg_xml_list(const char *body, size_t len, struct stg_result *res,
 	if (e == EBB_E_S3)
 		snprintf(err, errlen, "%s%s%s", *c.code ? c.code : "(no Code)",
 			 *c.msg ? ": " : "", c.msg);
+	if (e == EBB_OK && c.url_encoded) {
+		/* We ask for encoding-type=url: XML 1.0 cannot carry every
+		 * byte a key may hold (RGW writes &#x01; otherwise, which no
+		 * conforming parser accepts). */
+		unsigned i;
+
+		for (i = 0; i < res->nobjects && e == EBB_OK; i++)
+			if (_url_decode(res->objects[i].key)) {
+				snprintf(err, errlen, "ListBucketResult: bad "
+					 "URL encoding in a Key");
+				e = EBB_EPROTO;
+			}
+		for (i = 0; i < res->nprefixes && e == EBB_OK; i++)
+			if (_url_decode(res->prefixes[i])) {
+				snprintf(err, errlen, "ListBucketResult: bad "
+					 "URL encoding in a Prefix");
+				e = EBB_EPROTO;
+			}
+	}
 	else if (e == EBB_OK && res->truncated && !res->next_token) {
 		snprintf(err, errlen, "ListBucketResult is truncated but has "
 			 "no NextContinuationToken");

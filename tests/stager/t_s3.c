@@ -9,11 +9,14 @@
  */
 #include "config.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "stg.h"
@@ -262,6 +265,7 @@ static const char *const odd_keys[] = {
 	"odd/back\\slash",
 	"odd/dots/../x",
 	"odd/ leading and trailing ",
+	"odd/ctl\001x\ny\ttab",     /* not representable in XML 1.0 */
 };
 #define NODD (sizeof(odd_keys) / sizeof(odd_keys[0]))
 
@@ -604,6 +608,27 @@ static void many_done(const struct stg_result *res, void *arg)
 		event_base_loopbreak(m->base);
 }
 
+struct many_one {
+	int done;
+	struct stg_result res;
+};
+
+/* Keep the scalar parts of a result (enough for the checks). */
+static void one_done(const struct stg_result *res, void *arg)
+{
+	struct many_one *o = arg;
+
+	o->res = *res;
+	o->res.meta = NULL;
+	o->res.nmeta = 0;
+	o->res.objects = NULL;
+	o->res.nobjects = 0;
+	o->res.prefixes = NULL;
+	o->res.nprefixes = 0;
+	o->res.next_token = NULL;
+	o->done = 1;
+}
+
 static void test_many(void)
 {
 	enum { N = 200 };
@@ -631,6 +656,7 @@ static void test_many(void)
 			diag("submit: %s", err);
 	}
 	is_int(stg_s3_pending(m.s3), N, "%d PUTs pending", N);
+	is_int(m.done, 0, "no done() from inside submit()");
 	event_base_dispatch(m.base);
 	ok(m.done == N && m.failed == 0, "%u PUTs done, %u failed", m.done,
 	   m.failed);
@@ -652,7 +678,22 @@ static void test_many(void)
 	ok(conns >= 1 && conns <= 2 * cf.max_host_conns,
 	   "%d requests over %lu connections (keep-alive, at most %u at "
 	   "once)", 2 * N, conns, cf.max_host_conns);
+	/* Freeing the client with requests queued and in flight drops them
+	 * without callbacks (and without leaks: valgrind runs this). */
+	m.done = 0;
+	for (i = 0; i < 20; i++) {
+		struct stg_call c = {.op = STG_GET, .bucket = bucket,
+				     .key = keys[i], .buf = back[i],
+				     .len = sizeof(back[i])};
+
+		stg_s3_submit(m.s3, &c, many_done, &m, err, sizeof(err));
+	}
+	event_base_loop(m.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	event_base_loop(m.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	ok(stg_s3_pending(m.s3) > 0, "%u requests still pending",
+	   stg_s3_pending(m.s3));
 	stg_s3_free(m.s3);
+	ok(1, "client freed with requests in flight");
 	event_base_free(m.base);
 }
 
@@ -693,6 +734,420 @@ static void test_interop(void)
 	free(data);
 }
 
+/* ---- faults: tests/stager/cutproxy.py between us and RGW ---------------- */
+
+static pid_t proxy_pid;
+
+/* Start the proxy cutting the first ncut connections after down bytes to
+ * us / up bytes to RGW; returns its port, or -1. */
+static int proxy_start(int upstream, long down, long up, int ncut)
+{
+	const char *src = getenv("EBB_SRCDIR");
+	char *script, *portfile, a1[16], a2[24], a3[24], a4[16];
+	int port = -1, i, st;
+
+	if (!src)
+		return -1;
+	script = tap_asprintf("%s/tests/stager/cutproxy.py", src);
+	portfile = tap_asprintf("%s/cutproxy.port", tmpdir);
+	unlink(portfile);
+	snprintf(a1, sizeof(a1), "%d", upstream);
+	snprintf(a2, sizeof(a2), "%ld", down);
+	snprintf(a3, sizeof(a3), "%ld", up);
+	snprintf(a4, sizeof(a4), "%d", ncut);
+	proxy_pid = fork();
+	if (proxy_pid < 0)
+		sysbail("fork");
+	if (proxy_pid == 0) {
+		execlp("python3", "python3", script, portfile, a1, a2, a3, a4,
+		       "120", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 500 && port < 0; i++) {
+		FILE *f = fopen(portfile, "r");
+
+		if (f) {
+			if (fscanf(f, "%d", &port) != 1)
+				port = -1;
+			fclose(f);
+		}
+		if (port < 0) {
+			if (waitpid(proxy_pid, &st, WNOHANG) == proxy_pid) {
+				proxy_pid = 0;
+				break;
+			}
+			usleep(10000);
+		}
+	}
+	unlink(portfile);
+	free(portfile);
+	free(script);
+	return port;
+}
+
+static void proxy_stop(void)
+{
+	if (proxy_pid > 0) {
+		kill(proxy_pid, SIGTERM);
+		waitpid(proxy_pid, NULL, 0);
+		proxy_pid = 0;
+	}
+}
+
+static void test_faults(void)
+{
+	const size_t n = 300000;
+	const char *colon = strrchr(conf.endpoint, ':');
+	int upstream = colon ? atoi(colon + 1) : 0, port;
+	char *data = tap_malloc(n), *back = tap_malloc(n), ep[64];
+	struct stg_conf pc = conf;
+	struct membuf m = {0};
+	struct stg_result r;
+	struct stg_call c;
+
+	if (strncmp(conf.endpoint, "http://127.0.0.1:", 17) != 0 ||
+	    upstream <= 0 || system("python3 -c '' 2>/dev/null") != 0) {
+		skip_block(17, "fault checks need python3 and a local "
+			   "http endpoint");
+		goto out;
+	}
+	fill_random(data, n, 99);
+	if (put("faults/obj", data, n, NULL, 0)) {
+		skip_block(17, "cannot PUT the object");
+		goto out;
+	}
+	pc.endpoint = ep;
+	pc.retries = 5;
+	pc.low_speed_ms = 5000;    /* a cut that is not seen is a stall */
+
+	/* Whole GET, the first two connections cut after 100 kB: resumed
+	 * twice after the last byte delivered, MD5 still checked. */
+	port = proxy_start(upstream, 100000, 0, 2);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", port);
+	c = (struct stg_call){.op = STG_GET, .bucket = bucket,
+			      .key = "faults/obj", .sink = sink_mem,
+			      .sink_arg = &m};
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_OK,
+	       "whole GET through two cut connections: %s", r.message);
+	is_int(r.attempts, 3, "3 attempts");
+	ok(m.len == n && memcmp(m.data, data, n) == 0 && !m.bad_order,
+	   "body byte-identical, offsets in order");
+	is_int((long long)r.size, (long long)n, "size");
+	stg_result_free(&r);
+	proxy_stop();
+	free(m.data);
+
+	/* Ranged GET into a buffer, cut once. */
+	port = proxy_start(upstream, 50000, 0, 1);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", port);
+	c = (struct stg_call){.op = STG_GET, .bucket = bucket,
+			      .key = "faults/obj", .off = 1000, .len = 200000,
+			      .buf = back};
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_OK,
+	       "ranged GET through a cut connection: %s", r.message);
+	is_int(r.attempts, 2, "2 attempts");
+	ok(memcmp(back, data + 1000, 200000) == 0, "range byte-identical");
+	stg_result_free(&r);
+	proxy_stop();
+
+	/* PUT cut on its way to RGW: sent again whole. */
+	fill_random(data, n, 100);
+	port = proxy_start(upstream, 0, 100000, 1);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", port);
+	c = (struct stg_call){.op = STG_PUT, .bucket = bucket,
+			      .key = "faults/put", .body = data,
+			      .body_len = n};
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_OK,
+	       "PUT through a cut connection: %s", r.message);
+	is_int(r.attempts, 2, "2 attempts");
+	stg_result_free(&r);
+	proxy_stop();
+	memset(&m, 0, sizeof(m));
+	c = (struct stg_call){.op = STG_GET, .bucket = bucket,
+			      .key = "faults/put", .sink = sink_mem,
+			      .sink_arg = &m};
+	is_int(call_sync(&c, &r), EBB_OK, "GET it back directly");
+	ok(m.len == n && memcmp(m.data, data, n) == 0,
+	   "the retried PUT stored the whole body");
+	stg_result_free(&r);
+	free(m.data);
+	memset(&m, 0, sizeof(m));
+
+	/* Every connection cut: bounded retries, then a clear failure; the
+	 * sink has what it accepted, no byte twice. */
+	port = proxy_start(upstream, 30000, 0, 1000);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", port);
+	pc.retries = 2;
+	c = (struct stg_call){.op = STG_GET, .bucket = bucket,
+			      .key = "faults/obj", .sink = sink_mem,
+			      .sink_arg = &m};
+	fill_random(data, n, 99);
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_EIO,
+	       "always cut: EIO");
+	is_int(r.attempts, 3, "1 + 2 retries");
+	ok(strstr(r.message, "GET s3://") &&
+	   strstr(r.message, "gave up after 3 attempts"), "message: %s",
+	   r.message);
+	ok(m.len > 0 && m.len < n && memcmp(m.data, data, m.len) == 0 &&
+	   !m.bad_order, "partial delivery in order (%zu bytes)", m.len);
+	stg_result_free(&r);
+	proxy_stop();
+	free(m.data);
+
+	/* The object changes between two attempts of a resumed GET: the
+	 * resumption's If-Match fails instead of mixing two versions. */
+	memset(&m, 0, sizeof(m));
+	port = proxy_start(upstream, 100000, 0, 1);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", port);
+	pc.retries = 5;
+	pc.retry_base_ms = 1000;   /* room to overwrite during the wait */
+	pc.retry_max_ms = 1000;
+	{
+		struct event_base *base = event_base_new();
+		struct stg_s3 *s3 = stg_s3_new(base, &pc, &cred, NULL, 0);
+		struct many_one one = {0};
+		unsigned spins = 0;
+
+		c = (struct stg_call){.op = STG_GET, .bucket = bucket,
+				      .key = "faults/obj", .sink = sink_mem,
+				      .sink_arg = &m};
+		stg_s3_submit(s3, &c, one_done, &one, NULL, 0);
+		/* Run until the first bytes came and the cut happened. */
+		while (!one.done && m.len == 0 && spins++ < 100000)
+			event_base_loop(base, EVLOOP_ONCE);
+		while (!one.done && spins++ < 100000 && stg_s3_pending(s3) &&
+		       m.len < 90000)
+			event_base_loop(base, EVLOOP_ONCE);
+		ok(put("faults/obj", "changed", 7, NULL, 0) == EBB_OK,
+		   "object overwritten mid-GET");
+		while (!one.done)
+			event_base_loop(base, EVLOOP_ONCE);
+		is_int(one.res.err, EBB_E_S3, "resumed GET fails: %s",
+		       one.res.message);
+		is_str(one.res.s3_code, "PreconditionFailed",
+		       "PreconditionFailed, not a mix of versions");
+		stg_s3_free(s3);
+		event_base_free(base);
+	}
+	proxy_stop();
+	free(m.data);
+out:
+	free(data);
+	free(back);
+}
+
+/* ---- faults from tests/lib/s3proxy.py (rgw.sh's fault proxy) ---------- */
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
+}
+
+/* Replace the proxy's rules (PUT /__proxy/rules); 0 on success. */
+static int proxy_rules(const char *proxy, const char *json)
+{
+	char *url = tap_asprintf("%s/__proxy/rules", proxy);
+	CURL *e = curl_easy_init();
+	struct curl_slist *h = curl_slist_append(NULL,
+		"Content-Type: application/json");
+	long status = 0;
+	CURLcode cc;
+
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, json);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+	cc = curl_easy_perform(e);
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(e);
+	free(url);
+	if (cc != CURLE_OK || status != 200) {
+		diag("setting proxy rules: %s, HTTP %ld", curl_easy_strerror(cc),
+		     status);
+		return -1;
+	}
+	return 0;
+}
+
+static void test_proxy(void)
+{
+	const char *proxy = getenv("EBB_S3_PROXY_ENDPOINT");
+	const size_t n = 200000;
+	char *data = tap_malloc(n), *rules;
+	struct stg_conf pc = conf;
+	struct membuf m = {0};
+	struct stg_result r;
+	struct stg_call c;
+
+	if (!proxy) {
+		skip_block(22, "no EBB_S3_PROXY_ENDPOINT (tests/lib/s3proxy.py)");
+		free(data);
+		return;
+	}
+	pc.endpoint = (char *)proxy;
+	pc.retries = 4;
+	pc.low_speed_ms = 2000;
+	fill_random(data, n, 5);
+
+	/* 503 twice, then through. */
+	proxy_rules(proxy, "{\"rules\": [{\"fault\": \"503\", \"count\": 2}]}");
+	c = (struct stg_call){.op = STG_PUT, .bucket = bucket, .key = "px/a",
+			      .body = data, .body_len = n};
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_OK,
+	       "PUT after two 503s: %s", r.message);
+	is_int(r.attempts, 3, "3 attempts");
+	stg_result_free(&r);
+
+	/* SlowDown on a GET. */
+	proxy_rules(proxy, "{\"rules\": [{\"fault\": \"slowdown\", "
+		    "\"method\": \"GET\", \"count\": 1}]}");
+	c = (struct stg_call){.op = STG_GET, .bucket = bucket, .key = "px/a",
+			      .sink = sink_mem, .sink_arg = &m};
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_OK,
+	       "GET after SlowDown: %s", r.message);
+	is_int(r.attempts, 2, "2 attempts");
+	ok(m.len == n && memcmp(m.data, data, n) == 0, "body intact");
+	stg_result_free(&r);
+	free(m.data);
+	memset(&m, 0, sizeof(m));
+
+	/* Always 500: bounded, then a clear failure. */
+	proxy_rules(proxy, "{\"rules\": [{\"fault\": \"500\"}]}");
+	pc.retries = 2;
+	c = (struct stg_call){.op = STG_GET, .bucket = bucket, .key = "px/a",
+			      .sink = sink_mem, .sink_arg = &m};
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_E_S3, "always 500");
+	is_int(r.attempts, 3, "1 + 2 retries");
+	is_str(r.s3_code, "InternalError", "code kept");
+	ok(strstr(r.message, "500 InternalError") &&
+	   strstr(r.message, "gave up after 3 attempts"), "message: %s",
+	   r.message);
+	stg_result_free(&r);
+	c = (struct stg_call){.op = STG_HEAD, .bucket = bucket, .key = "px/a"};
+	stg_s3_sync(&pc, &cred, &c, &r);
+	ok(r.err == EBB_E_S3 && strcmp(r.s3_code, "InternalError") == 0,
+	   "HEAD (no body) gets a code from the status: %s", r.message);
+	stg_result_free(&r);
+	free(m.data);
+	memset(&m, 0, sizeof(m));
+	pc.retries = 4;
+
+	/* 403 is final. */
+	proxy_rules(proxy, "{\"rules\": [{\"fault\": \"refuse-put\"}]}");
+	c = (struct stg_call){.op = STG_PUT, .bucket = bucket, .key = "px/b",
+			      .body = "x", .body_len = 1};
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_EACCES,
+	       "403 AccessDenied: %s", r.message);
+	is_int(r.attempts, 1, "not retried");
+	stg_result_free(&r);
+
+	/* A stalled GET is aborted by the stall timeout and resumed. */
+	proxy_rules(proxy, "{\"rules\": [{\"fault\": \"stall\", "
+		    "\"method\": \"GET\", \"after\": 50000, "
+		    "\"seconds\": 30, \"count\": 1}]}");
+	c = (struct stg_call){.op = STG_GET, .bucket = bucket, .key = "px/a",
+			      .sink = sink_mem, .sink_arg = &m};
+	is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_OK,
+	       "stalled GET resumed: %s", r.message);
+	is_int(r.attempts, 2, "2 attempts");
+	ok(m.len == n && memcmp(m.data, data, n) == 0 && !m.bad_order,
+	   "body intact, in order");
+	stg_result_free(&r);
+	free(m.data);
+	memset(&m, 0, sizeof(m));
+
+	/* A truncated ranged GET (FIN with Content-Length unmet). */
+	proxy_rules(proxy, "{\"rules\": [{\"fault\": \"truncate\", "
+		    "\"method\": \"GET\", \"after\": 30000, "
+		    "\"count\": 1}]}");
+	{
+		char *buf = tap_malloc(100000);
+
+		c = (struct stg_call){.op = STG_GET, .bucket = bucket,
+				      .key = "px/a", .off = 5000, .len = 100000,
+				      .buf = buf};
+		is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_OK,
+		       "truncated ranged GET resumed: %s", r.message);
+		is_int(r.attempts, 2, "2 attempts");
+		ok(memcmp(buf, data + 5000, 100000) == 0, "range intact");
+		stg_result_free(&r);
+		free(buf);
+	}
+
+	/* CompleteMultipartUpload failing once with 500: retried. */
+	{
+		struct stg_part part = {.number = 1};
+		char upload_id[256];
+
+		proxy_rules(proxy, "{\"rules\": []}");
+		c = (struct stg_call){.op = STG_MPU_CREATE, .bucket = bucket,
+				      .key = "px/mpu"};
+		stg_s3_sync(&pc, &cred, &c, &r);
+		snprintf(upload_id, sizeof(upload_id), "%s", r.upload_id);
+		stg_result_free(&r);
+		c = (struct stg_call){.op = STG_MPU_PART, .bucket = bucket,
+				      .key = "px/mpu", .upload_id = upload_id,
+				      .part_number = 1, .body = data,
+				      .body_len = n};
+		stg_s3_sync(&pc, &cred, &c, &r);
+		snprintf(part.etag, sizeof(part.etag), "%s", r.etag);
+		stg_result_free(&r);
+		proxy_rules(proxy, "{\"rules\": [{\"fault\": \"500\", "
+			    "\"method\": \"POST\", \"count\": 1}]}");
+		c = (struct stg_call){.op = STG_MPU_COMPLETE, .bucket = bucket,
+				      .key = "px/mpu", .upload_id = upload_id,
+				      .parts = &part, .nparts = 1};
+		is_int(stg_s3_sync(&pc, &cred, &c, &r), EBB_OK,
+		       "Complete after a 500: %s", r.message);
+		is_int(r.attempts, 2, "2 attempts");
+		stg_result_free(&r);
+	}
+
+	/* Many requests in flight with 30% 503s: all complete. */
+	rules = tap_asprintf("{\"seed\": 7, \"rules\": [{\"fault\": "
+			     "\"503\", \"rate\": 0.3}]}");
+	proxy_rules(proxy, rules);
+	free(rules);
+	{
+		enum { N = 60 };
+		static char back[N][64];
+		struct many mm = {0};
+		char err[256];
+		unsigned i, same = 0;
+
+		pc.max_inflight = N;
+		pc.retries = 8;
+		pc.retry_base_ms = 5;
+		pc.retry_max_ms = 50;
+		mm.base = event_base_new();
+		mm.s3 = stg_s3_new(mm.base, &pc, &cred, err, sizeof(err));
+		for (i = 0; i < N; i++) {
+			struct stg_call g = {.op = STG_GET, .bucket = bucket,
+					     .key = "px/a", .off = 64 * i,
+					     .len = 64, .buf = back[i]};
+
+			stg_s3_submit(mm.s3, &g, many_done, &mm, err,
+				      sizeof(err));
+		}
+		event_base_dispatch(mm.base);
+		ok(mm.done == N && mm.failed == 0,
+		   "%u ranged GETs through 30%% 503s, %u failed", mm.done,
+		   mm.failed);
+		for (i = 0; i < N; i++)
+			same += memcmp(back[i], data + 64 * i, 64) == 0;
+		is_int(same, N, "every range right");
+		stg_s3_free(mm.s3);
+		event_base_free(mm.base);
+	}
+	proxy_rules(proxy, "{\"rules\": []}");
+	free(data);
+}
+
 int main(void)
 {
 	const char *ep = getenv("EBB_S3_ENDPOINT");
@@ -725,5 +1180,8 @@ int main(void)
 	test_errors();
 	test_many();
 	test_interop();
+	test_faults();
+	proxy_stop();
+	test_proxy();
 	return tap_exit();
 }

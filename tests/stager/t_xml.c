@@ -118,6 +118,51 @@ static void test_list(void)
 	}
 }
 
+static void test_list_encoded(void)
+{
+	static const char body[] =
+		"<ListBucketResult " NS "><EncodingType>url</EncodingType>"
+		"<IsTruncated>false</IsTruncated>"
+		"<Contents><Key>ctl%01x%0Ay</Key><Size>1</Size></Contents>"
+		"<Contents><Key>a%20b%2Bc%25d+e%C3%A9</Key><Size>2</Size>"
+		"</Contents>"
+		"<CommonPrefixes><Prefix>p%20q/</Prefix></CommonPrefixes>"
+		"</ListBucketResult>";
+	static const char bad[] =
+		"<ListBucketResult><Contents><Key>x%zz</Key><Size>1</Size>"
+		"</Contents><EncodingType>url</EncodingType>"
+		"</ListBucketResult>";
+	static const char raw[] =
+		"<ListBucketResult><Contents><Key>a%20b+c</Key><Size>1</Size>"
+		"</Contents></ListBucketResult>";
+	struct stg_result r = {0};
+	char err[256] = "";
+
+	is_int(stg_xml_list(body, strlen(body), &r, err, sizeof(err)), EBB_OK,
+	       "encoding-type=url page: %s", err);
+	if (r.nobjects == 2 && r.nprefixes == 1) {
+		is_str(r.objects[0].key, "ctl\001x\ny", "control bytes decoded");
+		is_str(r.objects[1].key, "a b+c%d e\xc3\xa9",
+		       "%%20, %%2B, %%25, '+' (AWS's space) and UTF-8 decoded");
+		is_str(r.prefixes[0], "p q/", "CommonPrefixes decoded");
+	} else {
+		skip_block(3, "wrong counts");
+	}
+	stg_result_free(&r);
+	memset(&r, 0, sizeof(r));
+	ok(stg_xml_list(bad, strlen(bad), &r, err, sizeof(err)) == EBB_EPROTO
+	   && strstr(err, "URL encoding"), "bad escape refused: %s", err);
+	stg_result_free(&r);
+	memset(&r, 0, sizeof(r));
+	is_int(stg_xml_list(raw, strlen(raw), &r, err, sizeof(err)), EBB_OK,
+	       "page without EncodingType");
+	if (r.nobjects == 1)
+		is_str(r.objects[0].key, "a%20b+c", "left as it is");
+	else
+		skip("no object");
+	stg_result_free(&r);
+}
+
 static void test_malformed(void)
 {
 	static const char *const bad[] = {
@@ -253,6 +298,7 @@ int main(void)
 {
 	plan_lazy();
 	test_list();
+	test_list_encoded();
 	test_malformed();
 	test_mpu();
 	test_error();
