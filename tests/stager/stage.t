@@ -4,8 +4,8 @@
 # the first), a real Ceph RGW, libebb through t_stage, awscli to prepare
 # and check the bucket.
 #
-# Uses tests/lib/rgw.sh when the tree has it, or an RGW you started: export
-# EBB_S3_ENDPOINT, EBB_S3_ACCESS_KEY, EBB_S3_SECRET_KEY (EBB_S3_REGION).
+# Uses tests/lib/rgw.sh (a private RGW, or the one you started if you export
+# EBB_S3_ENDPOINT, EBB_S3_ACCESS_KEY, EBB_S3_SECRET_KEY, EBB_S3_REGION).
 # bbd gets its credentials from a shared credentials file named in ebb.conf
 # (s3_credentials_file), so a test can break and mend them.
 . "$EBB_SRCDIR/tests/tap/tap.sh"
@@ -21,11 +21,12 @@ fixture_require_root
 work=$EBB_TEST_DIR/stage
 mkdir -p "$work"
 
-if [ -z "${EBB_S3_ENDPOINT:-}" ]; then
-	[ -f "$EBB_SRCDIR/tests/lib/rgw.sh" ] ||
-		skip_all "no RGW: tests/lib/rgw.sh is not in this tree and EBB_S3_ENDPOINT is unset"
+if [ -f "$EBB_SRCDIR/tests/lib/rgw.sh" ]; then
+	# starts a private RGW, or attaches to $EBB_S3_ENDPOINT if set
 	. "$EBB_SRCDIR/tests/lib/rgw.sh"
 	rgw_start || bail "rgw_start failed"
+elif [ -z "${EBB_S3_ENDPOINT:-}" ]; then
+	skip_all "no RGW: tests/lib/rgw.sh is not in this tree and EBB_S3_ENDPOINT is unset"
 fi
 : "${EBB_S3_REGION:=us-east-1}"
 export AWS_CONFIG_FILE=$work/aws-config
