@@ -73,6 +73,9 @@ void coord_pk_str(msgpack_packer *pk, const char *s);
 /* A plan entry as STAGE_WORK and the plan file carry it. */
 void coord_pack_entry(msgpack_packer *pk, const struct stage_file *f);
 ebb_err coord_save_plan(struct coord *c);
+/* Where a stage-in's report goes: <destination>/.ebb, or the .ebb beside
+ * the file when one object went to a file path; malloc'd. */
+char *coord_report_dir(struct coord *c);
 /* Read dirfd's plan file into c; false if there is none. */
 bool coord_load_plan(struct coord *c, int dirfd);
 /* Plan a stage-in / stage-out (docs/stager.md); fatal errors in c->err. */

@@ -179,6 +179,29 @@ static char *_parent(const char *path)
 	return strndup(path, (size_t)(s - path));
 }
 
+char *coord_report_dir(struct coord *c)
+{
+	const struct stage_spec *sp = &c->st->spec;
+	size_t dl = strlen(sp->destination), kl = strlen(c->key);
+	bool one_file = sp->type == 1 ||
+			(sp->type == 0 && kl && c->key[kl - 1] != '/');
+	char *dest = coord_join(sp->destination, ""), *dir, *out;
+
+	if (!dest)
+		return NULL;
+	if (one_file && !(dl && sp->destination[dl - 1] == '/')) {
+		dir = _parent(dest);
+		free(dest);
+	} else {
+		dir = dest;
+	}
+	if (!dir)
+		return NULL;
+	out = coord_join(dir, ".ebb");
+	free(dir);
+	return out;
+}
+
 /* ---- the plan on disk --------------------------------------------------------------- */
 
 void coord_pk_str(msgpack_packer *pk, const char *s)
@@ -596,8 +619,17 @@ ebb_err coord_plan_in(struct coord *c)
 		goto out;
 	}
 	{
+		size_t dl = strlen(sp->destination);
 		char *dest = coord_join(sp->destination, "");
 
+		/* One object to a destination not ending in '/': that is the
+		 * file's own path, so only its parent is a directory. */
+		if (dest && !is_dir && !(dl && sp->destination[dl - 1] == '/')) {
+			char *p = _parent(dest);
+
+			free(dest);
+			dest = p;
+		}
 		e = dest ? coord_mkdirs(c, dest, &lastdir) : EBB_ENOMEM;
 		free(dest);
 		if (e != EBB_OK) {

@@ -156,8 +156,16 @@ static void _finish_file(struct coord *c, size_t idx)
 		}
 		stg_result_free(&res);
 	}
-	if (c->failed[idx])
+	if (c->failed[idx]) {
 		c->nfailed++;
+		/* A file that failed to come in holds a mix of S3's bytes and
+		 * holes: remove it (and give its space back), the report
+		 * names it. */
+		if (c->st->spec.dir == EBB_STAGE_IN && coord_attach(c) &&
+		    ebb_unlink(c->h, f->path) != 0 && errno != ENOENT)
+			log_warn("stage %s: remove %s: %s", c->st->spec.name,
+				 f->path, strerror(errno));
+	}
 }
 
 /* Abort the uploads of files not finished (cancel). */
@@ -289,7 +297,7 @@ static void _write_report(struct coord *c)
 	if (!(csv = _csv(c, &len)))
 		return;
 	if (sp->dir == EBB_STAGE_IN) {
-		char *dir = coord_join(sp->destination, ".ebb");
+		char *dir = coord_report_dir(c);
 		ebb_file_t *f = NULL;
 
 		char *last = NULL;
