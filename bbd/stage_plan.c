@@ -359,7 +359,64 @@ struct obj {
 	enum stg_fail fail;
 	char msg[300];
 	struct heads *hs;
+	/* regular files: made by _mkfiles_main() */
+	bool mkfile;
+	uint64_t ino;
+	ebb_err cerr;
 };
+
+/* Threads that create the regular files of a stage-in. */
+#define PLAN_FILE_THREADS 8
+
+struct mkfiles {
+	struct coord *c;
+	struct obj *objs;
+	size_t n;
+	atomic_size_t next;
+};
+
+/* Create, size, own, chmod and date the next regular files (o->mkfile);
+ * results in o->ino / o->cerr.  Any number of threads (ebb_t is shared). */
+static void *_mkfiles_main(void *arg)
+{
+	struct mkfiles *mk = arg;
+	struct coord *c = mk->c;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&mk->next, 1)) < mk->n) {
+		struct obj *o = &mk->objs[i];
+		struct stg_attr *a = &o->attr;
+		struct timespec ts[2] = {
+			{a->atime_ns / 1000000000, a->atime_ns % 1000000000},
+			{a->mtime_ns / 1000000000, a->mtime_ns % 1000000000},
+		};
+		struct ebb_stat fs;
+		ebb_file_t *f;
+
+		if (!o->mkfile)
+			continue;
+		if (coord_stop(c)) {
+			o->cerr = EBB_EAGAIN;
+			continue;
+		}
+		f = ebb_open(c->h, o->path, O_CREAT | O_WRONLY, a->mode & 07777);
+		if (!f || ebb_fstat(f, &fs) != 0) {
+			o->cerr = ebb_err_from_errno(errno);
+			if (f)
+				ebb_close(f);
+			continue;
+		}
+		ebb_close(f);
+		o->ino = fs.ino;
+		if ((fs.size != o->size &&
+		     ebb_truncate(c->h, o->path, (off_t)o->size) != 0) ||
+		    ebb_chown(c->h, o->path, a->uid, a->gid) != 0 ||
+		    ebb_chmod(c->h, o->path, a->mode & 07777) != 0 ||
+		    ebb_utimens(c->h, o->path, ts) != 0)
+			o->cerr = ebb_err_from_errno(errno);
+	}
+	return NULL;
+}
 
 struct heads {
 	struct obj *objs;
@@ -712,47 +769,53 @@ ebb_err coord_plan_in(struct coord *c)
 			free(parent);
 			continue;
 		} else if (fe == EBB_OK) {
-			struct ebb_stat fs;
-			ebb_file_t *f = ebb_open(c->h, o->path,
-						 O_CREAT | O_WRONLY,
-						 a->mode & 07777);
-			struct stage_file *pf;
-
-			if (!f || ebb_fstat(f, &fs) != 0) {
-				fe = ebb_err_from_errno(errno);
-				if (f)
-					ebb_close(f);
-			} else {
-				ebb_close(f);
-				if (fs.size != o->size &&
-				    ebb_truncate(c->h, o->path,
-						 (off_t)o->size) != 0)
-					fe = ebb_err_from_errno(errno);
-				else if (ebb_chown(c->h, o->path, a->uid,
-						   a->gid) != 0 ||
-					 ebb_chmod(c->h, o->path,
-						   a->mode & 07777) != 0 ||
-					 ebb_utimens(c->h, o->path, ts) != 0)
-					fe = ebb_err_from_errno(errno);
-			}
-			if (fe == EBB_OK && (pf = coord_add_file(c))) {
-				pf->ino = fs.ino;
-				pf->size = o->size;
-				pf->key = strdup(o->key);
-				pf->tag = strdup(o->etag);
-				pf->path = strdup(o->path);
-				pf->mode = a->mode;
-				pf->uid = a->uid;
-				pf->gid = a->gid;
-				pf->atime_ns = a->atime_ns;
-				pf->mtime_ns = a->mtime_ns;
-				c->bytes += o->size;
-			}
+			o->mkfile = true;   /* made below, in parallel */
 		}
 		if (fe != EBB_OK)
 			coord_add_fail(c, o->path, STG_F_INTERNAL,
 				  ebb_strerror(fe));
 		free(parent);
+	}
+	/* regular files: their parents exist now; made by a few threads at
+	 * once (each is several round trips), added to the plan in order */
+	{
+		struct mkfiles mk = {.c = c, .objs = objs, .n = nobj};
+		pthread_t t[PLAN_FILE_THREADS];
+		unsigned nt = 0;
+
+		atomic_init(&mk.next, 0);
+		for (; nt < PLAN_FILE_THREADS; nt++)
+			if (pthread_create(&t[nt], NULL, _mkfiles_main, &mk))
+				break;
+		if (nt == 0)
+			_mkfiles_main(&mk);
+		for (unsigned k = 0; k < nt; k++)
+			pthread_join(t[k], NULL);
+	}
+	for (size_t i = 0; i < nobj; i++) {
+		struct obj *o = &objs[i];
+		struct stage_file *pf;
+
+		if (!o->mkfile)
+			continue;
+		if (o->cerr != EBB_OK) {
+			coord_add_fail(c, o->path, STG_F_INTERNAL,
+				       ebb_strerror(o->cerr));
+			continue;
+		}
+		if (!(pf = coord_add_file(c)))
+			continue;
+		pf->ino = o->ino;
+		pf->size = o->size;
+		pf->key = strdup(o->key);
+		pf->tag = strdup(o->etag);
+		pf->path = strdup(o->path);
+		pf->mode = o->attr.mode;
+		pf->uid = o->attr.uid;
+		pf->gid = o->attr.gid;
+		pf->atime_ns = o->attr.atime_ns;
+		pf->mtime_ns = o->attr.mtime_ns;
+		c->bytes += o->size;
 	}
 	/* directory times last: creating entries changed nothing in ebb
 	 * (no directory mtime updates), but keep the order FSx uses */
