@@ -213,6 +213,14 @@ int ctl_cmd_df(struct ctl *c, int argc, char **argv);
 int ctl_cmd_put(struct ctl *c, int argc, char **argv);
 int ctl_cmd_get(struct ctl *c, int argc, char **argv);
 
+/* stage.c: S3 stages (import/export, stage status/retry/cancel/abandon). */
+int ctl_cmd_import(struct ctl *c, int argc, char **argv);
+int ctl_cmd_export(struct ctl *c, int argc, char **argv);
+int ctl_cmd_stage_status(struct ctl *c, int argc, char **argv);
+int ctl_cmd_stage_retry(struct ctl *c, int argc, char **argv);
+int ctl_cmd_stage_cancel(struct ctl *c, int argc, char **argv);
+int ctl_cmd_stage_abandon(struct ctl *c, int argc, char **argv);
+
 /* ebbctl_check.c: check-script (offline, no daemon). */
 int ctl_cmd_check_script(struct ctl *c, int argc, char **argv);
 
