@@ -156,13 +156,20 @@ struct ebb_stage_spec {
 	unsigned ngroups;
 	const char *account;       /* may be NULL */
 	uint32_t job_id;           /* for ebb-report-<jobid>; 0 = none */
+	int deferred;              /* nonzero: record and check the stage now
+	                            * (state "waiting"), run it only at
+	                            * ebb_stage_retry(): the Slurm plugin
+	                            * registers a job's stage_out lines before
+	                            * the job runs, so every node's Epilog knows
+	                            * an export is coming */
 };
 
 /* Stage states, in order; a stage ends in done, failed or cancelled.
  * "failed" means some files failed (see the report) or the stage itself
  * could not run (error says why); retry starts it again for what is not
  * done yet. */
-#define EBB_STAGE_STATES "planning", "running", "done", "failed", "cancelled"
+#define EBB_STAGE_STATES "waiting", "planning", "running", "done", "failed", \
+	"cancelled"
 
 struct ebb_stage_node {            /* one member's share */
 	unsigned rank;
@@ -202,7 +209,9 @@ int ebb_stage_status(const char *id, const char *const *members,
 		     const struct ebb_options *opts,
 		     struct ebb_stage_status **list, unsigned *n);
 void ebb_stage_status_free(struct ebb_stage_status *list, unsigned n);
-/* Start a failed stage again for the files not yet done. */
+/* Start a failed stage again for the files not yet done, or a deferred
+ * ("waiting") stage for the first time.  Root, the SlurmUser or the
+ * instance's owner. */
 int ebb_stage_retry(const char *id, const char *const *members,
 		    unsigned nmembers, const char *name,
 		    const struct ebb_options *opts, char *errmsg,
