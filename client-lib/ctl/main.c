@@ -177,14 +177,19 @@ static const struct ctl_cmd _cmds[] = {
 	 "failures, bytes, rate, ETA, source and destination).  With NAME:\n"
 	 "everything about it, its first errors, where the report is and\n"
 	 "every member's share.  --json prints an array (an object with NAME).\n"
-	 "  -f, --follow             follow NAME as import does until it ends;\n"
-	 "                           the exit status is then import's\n"
+	 "  -f, --follow             follow NAME as import does until it ends\n"
+	 "                           (a waiting, deferred stage is followed\n"
+	 "                           until it has run); the exit status is\n"
+	 "                           then import's\n"
 	 "  -v, --verbose            per-node lines while following\n"
 	 "      --interval SECONDS   see import\n"},
 	{"stage retry", ctl_cmd_stage_retry, "-i ID NAME [--no-wait] [-v]",
-	 "run a failed stage again for the files not yet done",
+	 "run a failed stage again, or start a waiting (deferred) one",
 	 _STAGE_FOLLOW_HELP
-	 "Follows the stage as import does (same exit status).\n"},
+	 "A failed stage runs again for the files not yet done; a deferred one\n"
+	 "(state waiting: a Slurm job's stage-out registered before the job\n"
+	 "ran) starts now.  Follows the stage as import does (same exit\n"
+	 "status).  Root, the Slurm user or the instance's owner.\n"},
 	{"stage cancel", ctl_cmd_stage_cancel, "-i ID NAME",
 	 "stop a stage (transfers in flight are abandoned)",
 	 "Multipart uploads in flight are aborted.  What was already moved\n"

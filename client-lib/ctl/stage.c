@@ -49,6 +49,10 @@
 #define _TICK_MS 500               /* poll period while following */
 #define _STATUS_TRIES 20           /* failed polls in a row before giving up */
 #define _MAX_ERRLINES 10           /* failures printed at the end */
+/* A deferred stage (the Slurm plugin registers a job's stage_out lines
+ * before the job runs): following it waits until it is started. */
+#define _WAITING "deferred: it starts at `stage retry` (for a Slurm job's " \
+	"stage-out, when the job ends)"
 
 enum {
 	_OPT_TYPE = CTL_OPT_CMD,
@@ -266,7 +270,8 @@ static void _draw(struct _follow *f, const struct ebb_stage_status *st)
 			return;
 		f->last_line_ns = now;
 		fprintf(stderr, CTL_PROG ": %s %s: %s: %s\n", _dir_word(st->dir),
-			st->name, st->state, fig);
+			st->name, st->state, strcmp(st->state, "waiting") ? fig
+			: _WAITING);
 		if (f->verbose)
 			for (k = 0; k < st->nnodes; k++) {
 				_node_line(f->s, &st->nodes[k], line, sizeof(line));
@@ -285,7 +290,10 @@ static void _draw(struct _follow *f, const struct ebb_stage_status *st)
 	if (f->drawn)
 		fprintf(stderr, "\033[%uA\r", f->drawn);
 	f->drawn = 0;
-	if (!strcmp(st->state, "planning"))
+	if (!strcmp(st->state, "waiting"))
+		snprintf(line, sizeof(line), "%s %s  waiting   %s",
+			 _dir_word(st->dir), st->name, _WAITING);
+	else if (!strcmp(st->state, "planning"))
 		snprintf(line, sizeof(line), "%s %s  planning  %llu files, %s "
 			 "found so far", _dir_word(st->dir), st->name,
 			 (unsigned long long)st->files_total,

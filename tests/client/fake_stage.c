@@ -6,7 +6,8 @@
  * DESIGN: the state of each stage is one small file in $EBB_FAKE_STAGE_DIR
  * ("<instance>.<name>"), so that separate ebbctl runs see the same stage.
  * A stage's course is a function of the time since it was started and of
- * words in its S3 URL: "fail" ends failed (2 of 10 files), "slow" runs for
+ * words in its S3 URL: "defer" waits (state "waiting", as a deferred stage
+ * does) until a retry starts it, "fail" ends failed (2 of 10 files), "slow" runs for
  * 60 s, "deny" is refused at start (EACCES, as s3_allow would), otherwise
  * 10 files / 10 MiB are done 1.5 s after the start.  A retry clears the
  * failure.  What start was given is appended to "<instance>.<name>.spec"
@@ -154,6 +155,9 @@ static void _fill(const char *name, const struct _fs *s, unsigned nmembers,
 	if (strstr(s->source, "slow") || strstr(s->destination, "slow"))
 		dur = 60000000000LL;
 	memset(st, 0, sizeof(*st));
+	if (!s->retried && !s->cancelled && (strstr(s->source, "defer") ||
+					     strstr(s->destination, "defer")))
+		el = -1;   /* waiting */
 	snprintf(st->name, sizeof(st->name), "%s", name);
 	st->dir = (enum ebb_stage_dir)s->dir;
 	st->source = strdup(s->source);
@@ -162,7 +166,9 @@ static void _fill(const char *name, const struct _fs *s, unsigned nmembers,
 	st->updated_ns = _now();
 	st->eta_s = -1;
 	x = el < 200000000LL ? 0 : el >= dur ? 1 : (double)el / (double)dur;
-	if (el < 200000000LL && !s->cancelled) {
+	if (el < 0) {
+		snprintf(st->state, sizeof(st->state), "waiting");
+	} else if (el < 200000000LL && !s->cancelled) {
 		snprintf(st->state, sizeof(st->state), "planning");
 		st->files_total = 3;
 		st->bytes_total = 3 << 20;

@@ -175,6 +175,20 @@ frun -i "$I" import --name deny1 s3://deny/x/ /x
 is "$st" 1 "a refused stage: exit 1"
 like "$err" "start import deny1: s3://deny/x/: not allowed by any s3_allow rule" "  with bbd's reason"
 
+frun -i "$I" import --no-wait --name w1 s3://bkt/defer/ /w
+frun -i "$I" stage status w1
+like "$out" "^state: +waiting" "a deferred stage is waiting"
+LD_PRELOAD=$FAKE EBB_FAKE_STAGE_DIR=$D/fake timeout 20 "$EBB_EBBCTL" -n "$EBB_NODES" -i "$I" \
+	stage status --follow w1 >"$D/w1.out" 2>&1 &
+wpid=$!
+sleep 1
+frun -i "$I" stage retry --no-wait w1
+is "$st" 0 "stage retry starts a waiting stage"
+wait "$wpid"
+is "$?" 0 "following a waiting stage lasts until it has run: exit 0"
+wo=$(cat "$D/w1.out")
+like "$wo" "import w1: waiting: deferred: it starts at .stage retry." "  it said why it waited"
+like "$wo" "import w1: done" "  and then that it was done"
 frun -i "$I" import --no-wait --name slow1 s3://bkt/slow/ /slow
 is "$st" 0 "--no-wait: exit 0 at once"
 like "$err" "follow it: ebbctl -n $N0 -i $I stage status --follow slow1" "  says how to follow it"
