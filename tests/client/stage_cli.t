@@ -71,6 +71,16 @@ frun() {
 	err=$(cat "$D/err")
 	return 0
 }
+# wait_for FILE REGEX: until FILE has a line matching REGEX (20 s).
+wait_for() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	diag "$1 never showed /$2/"
+	return 1
+}
 json() {
 	printf '%s' "$out" | python3 -c '
 import json, sys
@@ -181,7 +191,7 @@ like "$out" "^state: +waiting" "a deferred stage is waiting"
 LD_PRELOAD=$FAKE EBB_FAKE_STAGE_DIR=$D/fake timeout 20 "$EBB_EBBCTL" -n "$EBB_NODES" -i "$I" \
 	stage status --follow w1 >"$D/w1.out" 2>&1 &
 wpid=$!
-sleep 1
+wait_for "$D/w1.out" "w1: waiting"
 frun -i "$I" stage retry --no-wait w1
 is "$st" 0 "stage retry starts a waiting stage"
 wait "$wpid"
@@ -211,7 +221,8 @@ like "$err" "no stage 'nosuch' on instance $I" "  says so"
 LD_PRELOAD=$FAKE EBB_FAKE_STAGE_DIR=$D/fake "$EBB_EBBCTL" -n "$EBB_NODES" -i "$I" \
 	stage status --follow slow1 >"$D/follow.out" 2>&1 &
 fpid=$!
-sleep 1.5
+# Its handler is in place once it follows (it has printed a line).
+wait_for "$D/follow.out" "slow1: (planning|running)"
 kill -INT "$fpid"
 wait "$fpid"
 is "$?" 130 "Ctrl-C while following: exit 130"
