@@ -454,9 +454,12 @@ static int _follow(struct _follow *f)
 		struct timespec ts = {_TICK_MS / 1000,
 				      (_TICK_MS % 1000) * 1000000L};
 
-		if (ebb_stage_status(s->id, s->members, s->nmembers, f->name,
-				     &c->opts, &list, &n) < 0 || n == 0) {
-			e = n == 0 && list ? ENOENT : errno;
+		int r = ebb_stage_status(s->id, s->members, s->nmembers,
+					 f->name, &c->opts, &list, &n);
+
+		if (r < 0 || n == 0) {
+			/* No entry for the name is the same as ENOENT. */
+			e = r < 0 ? errno : ENOENT;
 			if (list)
 				ebb_stage_status_free(list, n);
 			/* A stage that is gone will not come back; a busy
@@ -814,7 +817,7 @@ int ctl_cmd_stage_status(struct ctl *c, int argc, char **argv)
 	struct ebb_stage_status *list = NULL;
 	const char *name = NULL;
 	unsigned n = 0, interval = 5;
-	int opt, status, follow = 0, verbose = 0;
+	int opt, r, status, follow = 0, verbose = 0;
 
 	ctl_opt_init(&o, argc, argv, "fv", longopts);
 	while ((opt = ctl_opt_next(c, &o)) != -1) {
@@ -848,9 +851,10 @@ int ctl_cmd_stage_status(struct ctl *c, int argc, char **argv)
 		status = _follow(&f);
 		goto out;
 	}
-	if (ebb_stage_status(s.id, s.members, s.nmembers, name, &c->opts,
-			     &list, &n) < 0 || (name && n == 0)) {
-		int e = name && n == 0 ? ENOENT : errno;
+	r = ebb_stage_status(s.id, s.members, s.nmembers, name, &c->opts,
+			     &list, &n);
+	if (r < 0 || (name && n == 0)) {
+		int e = r < 0 ? errno : ENOENT;
 		_call_error(&s, "status of", name ? name : "(all)", "", e);
 		status = CTL_EXIT_FAIL;
 		goto out;
