@@ -32,6 +32,8 @@
 #include <unistd.h>
 
 #include "ctl_int.h"
+#include "ident.h"
+#include "s3path.h"
 
 /* The stage calls are declared in ebb.h; libebb gets their code with the
  * stage engine, which may be missing from a build made before it landed.
@@ -524,51 +526,31 @@ static uint32_t _hash(uint32_t h, const char *s)
 	return (h ^ 0xff) * 16777619u;   /* a separator between parts */
 }
 
-/* s3://BUCKET[/KEY]: a bucket is there (the engine checks the rest). */
+/* Looks like an S3 URL (for the order of the operands). */
 static int _is_s3(const char *s)
 {
 	return !strncmp(s, "s3://", 5);
 }
 
-static int _s3_ok(const char *s)
+/* The instance owner's name and groups, for bbd's allow-list check: the
+ * files of an import are theirs.  An owner without a passwd entry here
+ * is sent by number and without groups (bbd looks them up again). */
+static void _owner(const struct _st *s, struct ebb_stage_spec *spec,
+		   struct ident *who, char *num, size_t numlen)
 {
-	return _is_s3(s) && s[5] && s[5] != '/';
-}
+	char err[128];
 
-/* The owner's name and groups for the allow-list; malloc'd group names. */
-static void _owner_ids(const struct _st *s, struct ebb_stage_spec *spec,
-		       char *user, size_t ulen, char ***groups, unsigned *ng)
-{
-	char tmp[4096];
-	struct passwd pw, *pwr = NULL;
-	gid_t gids[64];
-	int n = 64;
-
-	*groups = NULL;
-	*ng = 0;
 	spec->uid = s->info.uid;
 	spec->gid = s->info.gid;
-	if (getpwuid_r(s->info.uid, &pw, tmp, sizeof(tmp), &pwr) != 0 || !pwr) {
-		snprintf(user, ulen, "%u", (unsigned)s->info.uid);
-		spec->user = user;
+	if (ident_uid(s->info.uid, who, err, sizeof(err)) != EBB_OK) {
+		memset(who, 0, sizeof(*who));
+		snprintf(num, numlen, "%u", (unsigned)s->info.uid);
+		spec->user = num;
 		return;
 	}
-	snprintf(user, ulen, "%s", pw.pw_name);
-	spec->user = user;
-	if (getgrouplist(user, s->info.gid, gids, &n) < 0)
-		n = 64;
-	*groups = calloc((size_t)n, sizeof(char *));
-	if (!*groups)
-		return;
-	for (int k = 0; k < n; k++) {
-		char g[64];
-		ctl_group_name(gids[k], g, sizeof(g));
-		(*groups)[*ng] = strdup(g);
-		if ((*groups)[*ng])
-			(*ng)++;
-	}
-	spec->groups = (const char *const *)*groups;
-	spec->ngroups = *ng;
+	spec->user = who->user;
+	spec->groups = (const char *const *)who->groups;
+	spec->ngroups = who->ngroups;
 }
 
 /* "slurm-1234" -> 1234, for the report's name; else 0. */
@@ -608,12 +590,15 @@ static int _import_export(struct ctl *c, int argc, char **argv,
 	struct ebb_stage_spec spec;
 	struct _st s;
 	struct _follow f;
-	char name[_NAME_MAX + 1], user[64], err[512], **groups = NULL;
+	char name[_NAME_MAX + 1], err[512], why[256], uidnum[16];
+	char bucket[S3PATH_MAX_BUCKET + 1], key[S3PATH_MAX_KEY + 1];
 	const char *type = NULL, *src, *dst, *s3, *path;
-	unsigned ngroups = 0, interval = 5;
+	struct ident who;
+	unsigned interval = 5;
 	int opt, status = CTL_EXIT_USAGE, no_wait = 0, verbose = 0, have = 0;
 
 	memset(&spec, 0, sizeof(spec));
+	memset(&who, 0, sizeof(who));
 	name[0] = '\0';
 	ctl_opt_init(&o, argc, argv, "v", _xfer_longopts);
 	while ((opt = ctl_opt_next(c, &o)) != -1) {
@@ -650,9 +635,9 @@ static int _import_export(struct ctl *c, int argc, char **argv,
 				 "s3://BUCKET/PREFIX first, then PATH" :
 				 "export copies from the instance TO S3: PATH "
 				 "first, then s3://BUCKET/PREFIX");
-	if (!_s3_ok(s3))
-		return ctl_usage(c, "'%s' is not an S3 URL (s3://BUCKET/"
-				 "PREFIX)", s3);
+	if (s3path_split(s3, bucket, sizeof(bucket), key, sizeof(key), why,
+			 sizeof(why)) != EBB_OK)
+		return ctl_usage(c, "%s", why);
 	if (_is_s3(path) || !path[0])
 		return ctl_usage(c, "'%s' is not a path in the instance", path);
 	if (!type || !strcmp(type, "auto"))
@@ -682,7 +667,7 @@ static int _import_export(struct ctl *c, int argc, char **argv,
 	if (status != CTL_EXIT_OK)
 		goto out;
 	have = 1;
-	_owner_ids(&s, &spec, user, sizeof(user), &groups, &ngroups);
+	_owner(&s, &spec, &who, uidnum, sizeof(uidnum));
 	spec.job_id = _job_of(s.id);
 	err[0] = '\0';
 	if (ebb_stage_start(s.id, s.members, s.nmembers, &spec, &c->opts, err,
@@ -722,7 +707,7 @@ static int _import_export(struct ctl *c, int argc, char **argv,
 	_follow_init(&f, &s, name, verbose, interval);
 	status = _follow(&f);
 out:
-	ctl_strv_free(groups, ngroups);
+	ident_free(&who);
 	if (have)
 		_st_close(&s);
 	return status;

@@ -96,18 +96,19 @@ usage() {   # REGEX ARGS...: exit 2 and the message
 	is "$st" 2 "usage error: ebbctl $*" && like "$err" "$re" "  says: $re"
 }
 usage "expected s3://BUCKET/PREFIX PATH" -i x import
-usage "expected s3://BUCKET/PREFIX PATH" -i x import s3://b/p/
-usage "too many arguments" -i x import s3://b/p/ /a /b
-usage "wrong order: import copies FROM S3.*s3://BUCKET/PREFIX first" -i x import /data s3://b/p/
-usage "'b/p/' is not an S3 URL \\(s3://BUCKET/PREFIX\\)" -i x import b/p/ /data
-usage "'s3://' is not an S3 URL" -i x import s3:// /data
-usage "wrong order: export copies from the instance TO S3: PATH first" -i x export s3://b/p/ /data
-usage "not a path in the instance" -i x import s3://b/p/ s3://c/q/
-usage "--type: 'blob' is not file or directory" -i x import --type blob s3://b/p/ /d
-usage "--name: 'a/b' is not 1..32" -i x import --name a/b s3://b/p/ /d
-usage "--name: '.{33}' is not 1..32" -i x export --name "$(printf 'n%.0s' {1..33})" /d s3://b/p/
-usage "--interval: '0' is not a number of seconds" -i x import --interval 0 s3://b/p/ /d
-usage "no instance: give -i ID or set EBB_INSTANCE" import s3://b/p/ /d
+usage "expected s3://BUCKET/PREFIX PATH" -i x import s3://bkt/p/
+usage "too many arguments" -i x import s3://bkt/p/ /a /b
+usage "wrong order: import copies FROM S3.*s3://BUCKET/PREFIX first" -i x import /data s3://bkt/p/
+usage "'b/p/' is not an S3 URL: write s3://BUCKET/PREFIX" -i x import b/p/ /data
+usage "bucket name 'B_x'" -i x import s3://B_x/p/ /data
+usage "'s3://' has no bucket name" -i x import s3:// /data
+usage "wrong order: export copies from the instance TO S3: PATH first" -i x export s3://bkt/p/ /data
+usage "not a path in the instance" -i x import s3://bkt/p/ s3://ckt/q/
+usage "--type: 'blob' is not file or directory" -i x import --type blob s3://bkt/p/ /d
+usage "--name: 'a/b' is not 1..32" -i x import --name a/b s3://bkt/p/ /d
+usage "--name: '.{33}' is not 1..32" -i x export --name "$(printf 'n%.0s' {1..33})" /d s3://bkt/p/
+usage "--interval: '0' is not a number of seconds" -i x import --interval 0 s3://bkt/p/ /d
+usage "no instance: give -i ID or set EBB_INSTANCE" import s3://bkt/p/ /d
 usage "stage: expected status, retry, cancel or abandon" stage
 usage "unknown command 'stage frob'" stage frob
 usage "missing stage NAME" -i x stage retry
@@ -126,7 +127,7 @@ run stage abandon --help
 like "$out" "TODO: a JOB-id form" "abandon --help says the JOB-id form is still to come"
 
 # ---- 2. missing instance, missing engine ---------------------------------------
-run -i nosuch import s3://b/p/ /d
+run -i nosuch import s3://bkt/p/ /d
 is "$st" 1 "import into a missing instance: exit 1"
 like "$err" "no instance 'nosuch' on node $N0" "  names the instance and the node asked"
 run -i nosuch stage status
@@ -135,7 +136,7 @@ like "$err" "no instance 'nosuch'" "  same message"
 I=st-$$
 ok "instance $I on 3 bbd" fixture_ebbctl -q instance create "$I" --capacity 64MiB
 if [ -z "$ENGINE" ]; then
-	run -i "$I" import s3://b/p/ /d
+	run -i "$I" import s3://bkt/p/ /d
 	is "$st" 1 "libebb without the stage engine: exit 1"
 	like "$err" "stage engine is not in this build.*nothing was started" "  and says so"
 	run -i "$I" stage status
