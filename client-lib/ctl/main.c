@@ -126,6 +126,11 @@ static const struct ctl_cmd _cmds[] = {
 	 "      --no-fsync           do not fsync each local file at the end\n"
 	 "If LOCAL is an existing directory, REMOTE is copied into it under its\n"
 	 "own name.  LOCAL '-' writes standard output.\n"},
+#define _STAGE_JOB_HELP \
+	 "      --job JOBID          a Slurm job's instance (slurm-JOBID) instead\n" \
+	 "                           of -i; without -n its nodes come from\n" \
+	 "                           scontrol (the job's NodeList) on bbd_port\n" \
+	 "                           of $EBB_CONF or ebb.conf\n"
 #define _STAGE_FOLLOW_HELP \
 	 "      --no-wait            return once the stage is started; follow\n" \
 	 "                           it later with `stage status --follow NAME`\n" \
@@ -140,10 +145,11 @@ static const struct ctl_cmd _cmds[] = {
 	 "failed or the stage was cancelled (the first failures and where the\n" \
 	 "report is are printed), 2 usage error.  --json prints the final status.\n"
 	{"import", ctl_cmd_import,
-	 "-i ID [--type file|directory] [--name NAME] [--no-wait] [-v]\n"
-	 "                       s3://BUCKET/PREFIX PATH",
+	 "-i ID|--job JOBID [--type file|directory] [--name NAME]\n"
+	 "                       [--no-wait] [-v] s3://BUCKET/PREFIX PATH",
 	 "copy from S3 into the instance (a stage run by the bbds)",
 	 "  -i, --instance ID        the instance (global option)\n"
+	 _STAGE_JOB_HELP
 	 "      --type TYPE          file (one object), directory (every object\n"
 	 "                           under PREFIX/) or auto (the default: a\n"
 	 "                           trailing '/' or several objects mean a\n"
@@ -160,10 +166,11 @@ static const struct ctl_cmd _cmds[] = {
 	 "bbd checks the S3 path against ebb.conf's s3_allow rules.\n"
 	 _STAGE_EXIT_HELP},
 	{"export", ctl_cmd_export,
-	 "-i ID [--type file|directory] [--name NAME] [--no-wait] [-v]\n"
-	 "                       PATH s3://BUCKET/PREFIX",
+	 "-i ID|--job JOBID [--type file|directory] [--name NAME]\n"
+	 "                       [--no-wait] [-v] PATH s3://BUCKET/PREFIX",
 	 "copy from the instance to S3 (a stage run by the bbds)",
 	 "  -i, --instance ID        the instance (global option)\n"
+	 _STAGE_JOB_HELP
 	 "      --type TYPE          file, directory or auto (the default)\n"
 	 "      --name NAME          the stage's name (default out-XXXXXXXX)\n"
 	 _STAGE_FOLLOW_HELP
@@ -171,7 +178,7 @@ static const struct ctl_cmd _cmds[] = {
 	 "uploads).  As import otherwise.\n"
 	 _STAGE_EXIT_HELP},
 	{"stage status", ctl_cmd_stage_status,
-	 "-i ID [NAME] [--follow] [-v] [--json]",
+	 "-i ID|--job JOBID [NAME] [--follow] [-v] [--json]",
 	 "show the stages of an instance, or follow one",
 	 "Without NAME: one line per stage (name, direction, state, files,\n"
 	 "failures, bytes, rate, ETA, source and destination).  With NAME:\n"
@@ -182,26 +189,29 @@ static const struct ctl_cmd _cmds[] = {
 	 "                           until it has run); the exit status is\n"
 	 "                           then import's\n"
 	 "  -v, --verbose            per-node lines while following\n"
-	 "      --interval SECONDS   see import\n"},
-	{"stage retry", ctl_cmd_stage_retry, "-i ID NAME [--no-wait] [-v]",
+	 "      --interval SECONDS   see import\n"
+	 _STAGE_JOB_HELP},
+	{"stage retry", ctl_cmd_stage_retry,
+	 "-i ID|--job JOBID NAME [--no-wait] [-v]",
 	 "run a failed stage again, or start a waiting (deferred) one",
 	 _STAGE_FOLLOW_HELP
+	 _STAGE_JOB_HELP
 	 "A failed stage runs again for the files not yet done; a deferred one\n"
 	 "(state waiting: a Slurm job's stage-out registered before the job\n"
 	 "ran) starts now.  Follows the stage as import does (same exit\n"
 	 "status).  Root, the Slurm user or the instance's owner.\n"},
-	{"stage cancel", ctl_cmd_stage_cancel, "-i ID NAME",
+	{"stage cancel", ctl_cmd_stage_cancel, "-i ID|--job JOBID NAME",
 	 "stop a stage (transfers in flight are abandoned)",
+	 _STAGE_JOB_HELP
 	 "Multipart uploads in flight are aborted.  What was already moved\n"
 	 "stays where it is.  Idempotent.\n"},
-	{"stage abandon", ctl_cmd_stage_abandon, "-i ID NAME",
+	{"stage abandon", ctl_cmd_stage_abandon, "-i ID|--job JOBID NAME",
 	 "give up on a stage: cancel it and keep its data in the instance",
+	 _STAGE_JOB_HELP
 	 "Cancels the stage and says what is kept: the instance's files stay\n"
-	 "until the instance is destroyed (ebbctl instance destroy ID).\n"
-	 "TODO: a JOB-id form for Slurm jobs (ebbctl stage abandon --job JOBID\n"
-	 "NAME, letting the plugin end the job's stage-out without this stage)\n"
-	 "needs the plugin's side and is not there yet; meanwhile use\n"
-	 "-i slurm-JOBID with the job's nodes in -n.\n"},
+	 "until the instance is destroyed (ebbctl instance destroy ID, or the\n"
+	 "end of the Slurm job).  For a job: ebbctl stage abandon --job JOBID\n"
+	 "NAME.\n"},
 	{"ls", ctl_cmd_ls, "[-l] [-H] [-d] [PATH...]",
 	 "list a directory (default /)",
 	 "  -l, --long               mode, links, owner, group, size, mtime\n"

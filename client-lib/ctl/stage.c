@@ -62,6 +62,7 @@ enum {
 	_OPT_NO_WAIT,
 	_OPT_INTERVAL,
 	_OPT_FOLLOW,
+	_OPT_JOB,
 };
 
 static volatile sig_atomic_t _interrupted;
@@ -80,7 +81,10 @@ struct _st {
 	int have_info;
 	const char *const *members;     /* info.members, rank order */
 	unsigned nmembers;
-	char via[300];                  /* "-n NODE -i ID" for hints */
+	/* For hints: "ebbctl PRE stage CMD POST NAME": PRE "-n NODE -i ID "
+	 * (global options) or "", POST "--job JOBID " or "". */
+	char pre[300], post[48], node0[260];
+	char jobid[32];                 /* "slurm-JOBID" with --job */
 };
 
 static int _engine_present(void)
@@ -100,12 +104,18 @@ static int _valid_name(const char *s)
 
 /* Find the instance and its members; prints why not.  CTL_EXIT_OK or the
  * status to exit with. */
-static int _st_open(struct ctl *c, struct _st *s)
+static int _st_open(struct ctl *c, struct _st *s, const char *job)
 {
 	char **nodes;
+	int nodes_given = c->nodes_given, st;
 
 	memset(s, 0, sizeof(*s));
 	s->c = c;
+	if (job) {
+		st = ctl_job_target(c, job, s->jobid, sizeof(s->jobid));
+		if (st != CTL_EXIT_OK)
+			return st;
+	}
 	s->id = ctl_instance(c);
 	if (!s->id || !ctl_nodes(c, &nodes))
 		return CTL_EXIT_USAGE;
@@ -125,7 +135,12 @@ static int _st_open(struct ctl *c, struct _st *s)
 	s->have_info = 1;
 	s->members = (const char *const *)s->info.members;
 	s->nmembers = s->info.nmembers;
-	snprintf(s->via, sizeof(s->via), "-n %s -i %s", nodes[0], s->id);
+	snprintf(s->node0, sizeof(s->node0), "%s", nodes[0]);
+	if (job && !nodes_given)
+		snprintf(s->post, sizeof(s->post), "--job %s ", job);
+	else
+		snprintf(s->pre, sizeof(s->pre), "-n %s -i %s ", nodes[0],
+			 s->id);
 	if (!_engine_present()) {
 		ctl_errf(c, "the stage engine is not in this build (libebb has "
 			 "no ebb_stage_start): nothing was started");
@@ -146,8 +161,9 @@ static void _call_error(struct _st *s, const char *what, const char *name,
 			const char *errmsg, int e)
 {
 	if (e == ENOENT && !errmsg[0])
-		ctl_errf(s->c, "%s: no stage '%s' on instance %s (ebbctl %s "
-			 "stage status lists them)", what, name, s->id, s->via);
+		ctl_errf(s->c, "%s: no stage '%s' on instance %s (ebbctl %s"
+			 "stage status %slists them)", what, name, s->id,
+			 s->pre, s->post);
 	else if (e == ENOSYS || e == EOPNOTSUPP || e == EPROTO)
 		ctl_errf(s->c, "%s %s: %s (does bbd on %s have the stage "
 			 "engine?)", what, name, errmsg[0] ? errmsg :
@@ -387,8 +403,8 @@ static void _print_failures(const struct _st *s,
 	if (st->report)
 		fprintf(stderr, "report: %s\n", st->report);
 	if (!strcmp(st->state, "failed"))
-		fprintf(stderr, "retry what is not done: ebbctl %s stage retry "
-			"%s\n", s->via, st->name);
+		fprintf(stderr, "retry what is not done: ebbctl %sstage retry "
+			"%s%s\n", s->pre, s->post, st->name);
 }
 
 /* The end of a stage: summary, failures; the exit status. */
@@ -491,11 +507,11 @@ static int _follow(struct _follow *f)
 			fflush(stdout);
 			fprintf(stderr, "\n" CTL_PROG ": stopped following %s; "
 				"the stage keeps running on instance %s.\n"
-				"  follow it again: ebbctl %s stage status "
-				"--follow %s\n"
-				"  cancel it:       ebbctl %s stage cancel %s\n",
-				f->name, s->id, s->via, f->name, s->via,
-				f->name);
+				"  follow it again: ebbctl %sstage status "
+				"%s--follow %s\n"
+				"  cancel it:       ebbctl %sstage cancel %s%s\n",
+				f->name, s->id, s->pre, s->post, f->name,
+				s->pre, s->post, f->name);
 			status = 128 + SIGINT;
 			break;
 		}
@@ -569,6 +585,7 @@ static const struct option _xfer_longopts[] = {
 	{"no-wait", no_argument, NULL, _OPT_NO_WAIT},
 	{"interval", required_argument, NULL, _OPT_INTERVAL},
 	{"verbose", no_argument, NULL, 'v'},
+	{"job", required_argument, NULL, _OPT_JOB},
 	{NULL, 0, NULL, 0},
 };
 
@@ -592,7 +609,7 @@ static int _import_export(struct ctl *c, int argc, char **argv,
 	struct _follow f;
 	char name[_NAME_MAX + 1], err[512], why[256], uidnum[16];
 	char bucket[S3PATH_MAX_BUCKET + 1], key[S3PATH_MAX_KEY + 1];
-	const char *type = NULL, *src, *dst, *s3, *path;
+	const char *type = NULL, *src, *dst, *s3, *path, *job = NULL;
 	struct ident who;
 	unsigned interval = 5;
 	int opt, status = CTL_EXIT_USAGE, no_wait = 0, verbose = 0, have = 0;
@@ -616,6 +633,7 @@ static int _import_export(struct ctl *c, int argc, char **argv,
 				return CTL_EXIT_USAGE;
 			break;
 		case 'v': verbose = 1; break;
+		case _OPT_JOB: job = optarg; break;
 		}
 	}
 	if (o.stop)
@@ -663,7 +681,7 @@ static int _import_export(struct ctl *c, int argc, char **argv,
 	}
 	spec.name = name;
 
-	status = _st_open(c, &s);
+	status = _st_open(c, &s, job);
 	if (status != CTL_EXIT_OK)
 		goto out;
 	have = 1;
@@ -695,9 +713,9 @@ static int _import_export(struct ctl *c, int argc, char **argv,
 			ctl_json_finish(&j);
 		} else {
 			ctl_info(c, "started %s %s on instance %s: %s -> %s\n"
-				 "  follow it: ebbctl %s stage status --follow "
+				 "  follow it: ebbctl %sstage status %s--follow "
 				 "%s", _dir_word(dir), name, s.id, src, dst,
-				 s.via, name);
+				 s.pre, s.post, name);
 		}
 		status = CTL_EXIT_OK;
 		goto out;
@@ -790,6 +808,7 @@ int ctl_cmd_stage_status(struct ctl *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"follow", no_argument, NULL, _OPT_FOLLOW},
+		{"job", required_argument, NULL, _OPT_JOB},
 		{"interval", required_argument, NULL, _OPT_INTERVAL},
 		{"verbose", no_argument, NULL, 'v'},
 		{NULL, 0, NULL, 0},
@@ -800,7 +819,7 @@ int ctl_cmd_stage_status(struct ctl *c, int argc, char **argv)
 	struct _st s;
 	struct _follow f;
 	struct ebb_stage_status *list = NULL;
-	const char *name = NULL;
+	const char *name = NULL, *job = NULL;
 	unsigned n = 0, interval = 5;
 	int opt, r, status, follow = 0, verbose = 0;
 
@@ -813,6 +832,7 @@ int ctl_cmd_stage_status(struct ctl *c, int argc, char **argv)
 				return CTL_EXIT_USAGE;
 			break;
 		case 'v': verbose = 1; break;
+		case _OPT_JOB: job = optarg; break;
 		}
 	}
 	if (o.stop)
@@ -828,7 +848,7 @@ int ctl_cmd_stage_status(struct ctl *c, int argc, char **argv)
 	}
 	if (follow && !name)
 		return ctl_usage(c, "--follow needs a stage NAME");
-	status = _st_open(c, &s);
+	status = _st_open(c, &s, job);
 	if (status != CTL_EXIT_OK)
 		goto out;
 	if (follow) {
@@ -927,7 +947,7 @@ int ctl_cmd_stage_retry(struct ctl *c, int argc, char **argv)
 	struct ctl_opts o;
 	struct _st s;
 	struct _follow f;
-	const char *name;
+	const char *name, *job = NULL;
 	char err[512];
 	unsigned interval = 5;
 	int opt, status, no_wait = 0, verbose = 0;
@@ -941,6 +961,7 @@ int ctl_cmd_stage_retry(struct ctl *c, int argc, char **argv)
 				return CTL_EXIT_USAGE;
 			break;
 		case 'v': verbose = 1; break;
+		case _OPT_JOB: job = optarg; break;
 		case _OPT_TYPE: case _OPT_NAME:
 			return ctl_usage(c, "--type and --name belong to "
 					 "import and export");
@@ -951,7 +972,7 @@ int ctl_cmd_stage_retry(struct ctl *c, int argc, char **argv)
 	name = _name_operand(c, argc, argv);
 	if (!name)
 		return CTL_EXIT_USAGE;
-	status = _st_open(c, &s);
+	status = _st_open(c, &s, job);
 	if (status != CTL_EXIT_OK)
 		goto out;
 	err[0] = '\0';
@@ -962,8 +983,9 @@ int ctl_cmd_stage_retry(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	if (no_wait) {
-		ctl_info(c, "retrying %s on instance %s\n  follow it: ebbctl %s "
-			 "stage status --follow %s", name, s.id, s.via, name);
+		ctl_info(c, "retrying %s on instance %s\n  follow it: ebbctl %s"
+			 "stage status %s--follow %s", name, s.id, s.pre,
+			 s.post, name);
 		status = CTL_EXIT_OK;
 		goto out;
 	}
@@ -981,20 +1003,24 @@ static int _cancel(struct ctl *c, int argc, char **argv, int abandon)
 	struct ctl_opts o;
 	struct _st s;
 	struct ebb_stage_status *list = NULL;
-	const char *name;
+	static const struct option longopts[] = {
+		{"job", required_argument, NULL, _OPT_JOB},
+		{NULL, 0, NULL, 0},
+	};
+	const char *name, *job = NULL;
 	char err[512];
 	unsigned n = 0;
 	int status, in = -1;
 
-	ctl_opt_init(&o, argc, argv, "", NULL);
+	ctl_opt_init(&o, argc, argv, "", longopts);
 	while (ctl_opt_next(c, &o) != -1)
-		;
+		job = optarg;   /* --job is the only option */
 	if (o.stop)
 		return o.status;
 	name = _name_operand(c, argc, argv);
 	if (!name)
 		return CTL_EXIT_USAGE;
-	status = _st_open(c, &s);
+	status = _st_open(c, &s, job);
 	if (status != CTL_EXIT_OK)
 		goto out;
 	/* Which way it went, for what abandon says is kept (best effort:
@@ -1028,11 +1054,11 @@ static int _cancel(struct ctl *c, int argc, char **argv, int abandon)
 		 "aborted" : "");
 	if (abandon)
 		ctl_info(c, "abandoned: nothing more will be %s; %s stay in "
-			 "instance %s until it is destroyed (ebbctl %s instance "
-			 "destroy %s)%s", in == 0 ? "exported" : in == 1 ?
-			 "imported" : "staged", in == 1 ?
+			 "instance %s until it is destroyed (ebbctl -n %s "
+			 "instance destroy %s)%s", in == 0 ? "exported" :
+			 in == 1 ? "imported" : "staged", in == 1 ?
 			 "the files imported so far" : "its files", s.id,
-			 s.via, s.id, in == 0 ? "; objects already uploaded "
+			 s.node0, s.id, in == 0 ? "; objects already uploaded "
 			 "stay in S3" : "");
 out:
 	if (list)

@@ -124,7 +124,9 @@ like "$out" "Ctrl-C stops following, not the stage" "and explains following"
 run stage --help
 like "$out" "stage abandon" "stage --help lists the stage commands"
 run stage abandon --help
-like "$out" "TODO: a JOB-id form" "abandon --help says the JOB-id form is still to come"
+like "$out" "stage abandon -i ID\\|--job JOBID NAME" "abandon --help shows the JOB-id form"
+usage "--job: 'abc' is not a Slurm job id" stage status --job abc
+usage "--job 77 is instance slurm-77, -i says x: give one" -i x stage cancel --job 77 n
 
 # ---- 2. missing instance, missing engine ---------------------------------------
 run -i nosuch import s3://bkt/p/ /d
@@ -269,6 +271,41 @@ frun -i "$J" -q import --name in-0 s3://bkt/x/ /x
 is "$st" 0 "-q import: exit 0"
 is "$err" "" "  and nothing on stderr"
 like "$(cat "$D/fake/$J.in-0.spec")" "job=77" "a Slurm instance's job id goes into the spec (report name)"
+
+# --job JOBID: the nodes from a fake scontrol, bbd's port from EBB_CONF.
+mkdir -p "$D/bin"
+cat >"$D/bin/scontrol" <<-'EOF'
+	#!/bin/sh
+	case "$*" in
+	"show job -o 77") echo "JobId=77 JobName=t JobState=RUNNING NodeList=fake[0-1] BatchHost=fake0" ;;
+	"show job -o 78") echo "JobId=78 JobName=t JobState=PENDING NodeList=(null)" ;;
+	"show hostnames fake[0-1]") echo 127.0.0.1; echo 127.0.0.2 ;;
+	*) echo "slurm_load_jobs error: Invalid job id specified"; exit 1 ;;
+	esac
+	EOF
+chmod +x "$D/bin/scontrol"
+printf 'bbd_port = %s\nmunge_socket = %s\n' "${EBB_NODE_PORTS[0]}" "$EBB_MUNGE_SOCKET" >"$D/job.conf"
+jrun() {
+	out=$(env -u EBB_NODES -u EBB_MUNGE_SOCKET PATH="$D/bin:$PATH" EBB_CONF="$D/job.conf" \
+		LD_PRELOAD="$FAKE" EBB_FAKE_STAGE_DIR="$D/fake" "$EBB_EBBCTL" "$@" 2>"$D/err")
+	st=$?
+	err=$(cat "$D/err")
+}
+jrun stage status --job 77
+is "$st" 0 "stage status --job 77: exit 0 (nodes from scontrol, port and munge from EBB_CONF)"
+like "$out" "^in-0 +in +done" "  the stages of instance slurm-77"
+jrun import --job 77 --no-wait --name j2 s3://bkt/slow/ /j2
+is "$st" 0 "import --job 77 --no-wait: exit 0"
+like "$err" "follow it: ebbctl stage status --job 77 --follow j2" "  the hint uses --job"
+jrun stage abandon --job 77 j2
+is "$st" 0 "stage abandon --job 77 j2: exit 0"
+like "$err" "abandoned: nothing more will be imported; the files imported so far stay in instance slurm-77" "  says what is kept"
+jrun stage status --job 78
+is "$st" 1 "--job of a job without nodes: exit 1"
+like "$err" "the job has no nodes .*give its nodes with -n" "  says so"
+jrun stage status --job 79
+is "$st" 1 "--job of an unknown job: exit 1"
+like "$err" "scontrol show job: slurm_load_jobs error: Invalid job id" "  with scontrol's reason"
 fi
 
 # ---- 4. round trip against the RGW ----------------------------------------------------
