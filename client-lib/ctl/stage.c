@@ -143,7 +143,7 @@ static int _st_open(struct ctl *c, struct _st *s, const char *job)
 			 s->id);
 	if (!_engine_present()) {
 		ctl_errf(c, "the stage engine is not in this build (libebb has "
-			 "no ebb_stage_start): nothing was started");
+			 "no ebb_stage_* calls): nothing was done");
 		return CTL_EXIT_FAIL;
 	}
 	return CTL_EXIT_OK;

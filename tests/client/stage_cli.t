@@ -140,7 +140,7 @@ ok "instance $I on 3 bbd" fixture_ebbctl -q instance create "$I" --capacity 64Mi
 if [ -z "$ENGINE" ]; then
 	run -i "$I" import s3://bkt/p/ /d
 	is "$st" 1 "libebb without the stage engine: exit 1"
-	like "$err" "stage engine is not in this build.*nothing was started" "  and says so"
+	like "$err" "stage engine is not in this build.*nothing was done" "  and says so"
 	run -i "$I" stage status
 	is "$st" 1 "stage status without the engine: exit 1"
 else
