@@ -53,6 +53,7 @@ struct ctl {
 	int usage_error;            /* ctl_usage() was called */
 	mode_t umask;               /* the process umask, read once at start */
 	struct ebb_options opts;    /* timeout and munge socket for libebb */
+	char munge_conf[256];       /* munge_socket of ebb.conf (--job) */
 };
 
 /* One command: "status", "instance create", "put"... */
@@ -213,6 +214,14 @@ int ctl_cmd_df(struct ctl *c, int argc, char **argv);
 int ctl_cmd_put(struct ctl *c, int argc, char **argv);
 int ctl_cmd_get(struct ctl *c, int argc, char **argv);
 
+/* stage.c: S3 stages (import/export, stage status/retry/cancel/abandon). */
+int ctl_cmd_import(struct ctl *c, int argc, char **argv);
+int ctl_cmd_export(struct ctl *c, int argc, char **argv);
+int ctl_cmd_stage_status(struct ctl *c, int argc, char **argv);
+int ctl_cmd_stage_retry(struct ctl *c, int argc, char **argv);
+int ctl_cmd_stage_cancel(struct ctl *c, int argc, char **argv);
+int ctl_cmd_stage_abandon(struct ctl *c, int argc, char **argv);
+
 /* ebbctl_check.c: check-script (offline, no daemon). */
 int ctl_cmd_check_script(struct ctl *c, int argc, char **argv);
 
@@ -242,5 +251,11 @@ void ctl_detach(struct ctl *c, ebb_t *h);
 int ctl_cmd_epilog(struct ctl *c, int argc, char **argv);
 /* `ebbctl status --cluster`: runs `scontrol show bbstat [json]`. */
 int ctl_cluster_status(struct ctl *c);
+/* --job JOBID of the stage commands: c->instance = "slurm-JOBID" (written
+ * into id, which must outlive c's use) and, unless -n was given, c->nodes =
+ * the job's nodes (scontrol show job / show hostnames) on bbd_port of
+ * $EBB_CONF or ebb.conf.  CTL_EXIT_OK, or the status to exit with after
+ * printing why. */
+int ctl_job_target(struct ctl *c, const char *job, char *id, size_t idlen);
 
 #endif

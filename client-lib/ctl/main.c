@@ -5,7 +5,8 @@
  * lfs and scontrol.  This file holds the command table, the global options
  * and the dispatch; the commands live in ebbctl_admin.c (status, instance),
  * ebbctl_fs.c (ls, stat, rm, mkdir, mv, cat, df), ebbctl_xfer.c (put,
- * get) and ebbctl_check.c (check-script).  Global options may also follow
+ * get), stage.c (import, export, stage ...) and ebbctl_check.c
+ * (check-script).  Global options may also follow
  * the command name (`ebbctl status -n h1,h2`), because that is how people
  * type them: every command's getopt table is the global table plus its own
  * (ctl_opt_next).  Exit status: 0 success, 1 an operation failed, 2 a
@@ -125,6 +126,92 @@ static const struct ctl_cmd _cmds[] = {
 	 "      --no-fsync           do not fsync each local file at the end\n"
 	 "If LOCAL is an existing directory, REMOTE is copied into it under its\n"
 	 "own name.  LOCAL '-' writes standard output.\n"},
+#define _STAGE_JOB_HELP \
+	 "      --job JOBID          a Slurm job's instance (slurm-JOBID) instead\n" \
+	 "                           of -i; without -n its nodes come from\n" \
+	 "                           scontrol (the job's NodeList) on bbd_port\n" \
+	 "                           of $EBB_CONF or ebb.conf\n"
+#define _STAGE_FOLLOW_HELP \
+	 "      --no-wait            return once the stage is started; follow\n" \
+	 "                           it later with `stage status --follow NAME`\n" \
+	 "  -v, --verbose            per-node files and bytes while following\n" \
+	 "      --interval SECONDS   not on a terminal: one progress line every\n" \
+	 "                           SECONDS (default 5)\n"
+#define _STAGE_EXIT_HELP \
+	 "Following draws a progress bar on a terminal (files and bytes done of\n" \
+	 "the total, rate, ETA) and prints one line every --interval seconds\n" \
+	 "otherwise.  Ctrl-C stops following, not the stage, and says how to\n" \
+	 "follow it again or cancel it (exit 130).  Exit status: 0 done, 1 files\n" \
+	 "failed or the stage was cancelled (the first failures and where the\n" \
+	 "report is are printed), 2 usage error.  --json prints the final status.\n"
+	{"import", ctl_cmd_import,
+	 "-i ID|--job JOBID [--type file|directory] [--name NAME]\n"
+	 "                       [--no-wait] [-v] s3://BUCKET/PREFIX PATH",
+	 "copy from S3 into the instance (a stage run by the bbds)",
+	 "  -i, --instance ID        the instance (global option)\n"
+	 _STAGE_JOB_HELP
+	 "      --type TYPE          file (one object), directory (every object\n"
+	 "                           under PREFIX/) or auto (the default: a\n"
+	 "                           trailing '/' or several objects mean a\n"
+	 "                           directory)\n"
+	 "      --name NAME          the stage's name, 1..32 of [A-Za-z0-9._-]\n"
+	 "                           (default in-XXXXXXXX from a hash of the\n"
+	 "                           spec: the same command again resumes\n"
+	 "                           following the same stage)\n"
+	 _STAGE_FOLLOW_HELP
+	 "The bbds of the instance move the data (rank 0 plans, every member\n"
+	 "fetches what it stores); ebbctl only starts the stage and follows it.\n"
+	 "The instance's members are asked of the first -n node.  Imported\n"
+	 "files belong to the instance's owner.  Needs root or the Slurm user;\n"
+	 "bbd checks the S3 path against ebb.conf's s3_allow rules.\n"
+	 _STAGE_EXIT_HELP},
+	{"export", ctl_cmd_export,
+	 "-i ID|--job JOBID [--type file|directory] [--name NAME]\n"
+	 "                       [--no-wait] [-v] PATH s3://BUCKET/PREFIX",
+	 "copy from the instance to S3 (a stage run by the bbds)",
+	 "  -i, --instance ID        the instance (global option)\n"
+	 _STAGE_JOB_HELP
+	 "      --type TYPE          file, directory or auto (the default)\n"
+	 "      --name NAME          the stage's name (default out-XXXXXXXX)\n"
+	 _STAGE_FOLLOW_HELP
+	 "Every member uploads the stripes it stores (large files as multipart\n"
+	 "uploads).  As import otherwise.\n"
+	 _STAGE_EXIT_HELP},
+	{"stage status", ctl_cmd_stage_status,
+	 "-i ID|--job JOBID [NAME] [--follow] [-v] [--json]",
+	 "show the stages of an instance, or follow one",
+	 "Without NAME: one line per stage (name, direction, state, files,\n"
+	 "failures, bytes, rate, ETA, source and destination).  With NAME:\n"
+	 "everything about it, its first errors, where the report is and\n"
+	 "every member's share.  --json prints an array (an object with NAME).\n"
+	 "  -f, --follow             follow NAME as import does until it ends\n"
+	 "                           (a waiting, deferred stage is followed\n"
+	 "                           until it has run); the exit status is\n"
+	 "                           then import's\n"
+	 "  -v, --verbose            per-node lines while following\n"
+	 "      --interval SECONDS   see import\n"
+	 _STAGE_JOB_HELP},
+	{"stage retry", ctl_cmd_stage_retry,
+	 "-i ID|--job JOBID NAME [--no-wait] [-v]",
+	 "run a failed stage again, or start a waiting (deferred) one",
+	 _STAGE_FOLLOW_HELP
+	 _STAGE_JOB_HELP
+	 "A failed stage runs again for the files not yet done; a deferred one\n"
+	 "(state waiting: a Slurm job's stage-out registered before the job\n"
+	 "ran) starts now.  Follows the stage as import does (same exit\n"
+	 "status).  Root, the Slurm user or the instance's owner.\n"},
+	{"stage cancel", ctl_cmd_stage_cancel, "-i ID|--job JOBID NAME",
+	 "stop a stage (transfers in flight are abandoned)",
+	 _STAGE_JOB_HELP
+	 "Multipart uploads in flight are aborted.  What was already moved\n"
+	 "stays where it is.  Idempotent.\n"},
+	{"stage abandon", ctl_cmd_stage_abandon, "-i ID|--job JOBID NAME",
+	 "give up on a stage: cancel it and keep its data in the instance",
+	 _STAGE_JOB_HELP
+	 "Cancels the stage and says what is kept: the instance's files stay\n"
+	 "until the instance is destroyed (ebbctl instance destroy ID, or the\n"
+	 "end of the Slurm job).  For a job: ebbctl stage abandon --job JOBID\n"
+	 "NAME.\n"},
 	{"ls", ctl_cmd_ls, "[-l] [-H] [-d] [PATH...]",
 	 "list a directory (default /)",
 	 "  -l, --long               mode, links, owner, group, size, mtime\n"
@@ -198,6 +285,7 @@ static void _print_help(FILE *f)
 	      "  ebbctl -n n1:7070,n2:7070 instance create j1 --capacity 100GiB\n"
 	      "  ebbctl -n n1 -i j1 put -r ./input /input\n"
 	      "  ebbctl -n n1 -i j1 ls -l /input\n"
+	      "  ebbctl -n n1 -i j1 import s3://bucket/inputs/ /inputs\n"
 	      "  ebbctl -n n1 instance destroy j1\n"
 	      "\nExit status: 0 success, 1 failure, 2 usage error.  "
 	      "See ebbctl(1).\n", f);
@@ -602,8 +690,32 @@ static const struct ctl_cmd *_find_cmd(const char *name)
 	return NULL;
 }
 
+/* Commands of two words: "instance create", "stage status"... */
+struct _group {
+	const char *name;
+	const char *words;          /* for the group's usage line */
+	const char *expect;         /* for the usage error */
+};
+
+static const struct _group _groups[] = {
+	{"instance", "create|destroy|list|show",
+	 "create, destroy, list or show"},
+	{"stage", "status|retry|cancel|abandon",
+	 "status, retry, cancel or abandon"},
+	{NULL, NULL, NULL},
+};
+
+static const struct _group *_find_group(const char *name)
+{
+	for (const struct _group *g = _groups; g->name; g++)
+		if (strcmp(g->name, name) == 0)
+			return g;
+	return NULL;
+}
+
 static int _help_cmd(struct ctl *c, int argc, char **argv)
 {
+	const struct _group *group;
 	const struct ctl_cmd *cmd;
 	char name[64];
 
@@ -618,13 +730,16 @@ static int _help_cmd(struct ctl *c, int argc, char **argv)
 	cmd = _find_cmd(name);
 	if (!cmd && argc >= 3)
 		cmd = _find_cmd(argv[1]);
-	if (!cmd && strcmp(argv[1], "instance") == 0) {
-		printf("Usage: " CTL_PROG " [GLOBAL OPTIONS] instance "
-		       "{create|destroy|list|show} [OPTIONS] [ARGS]\n\n");
+	if (!cmd && (group = _find_group(argv[1]))) {
+		size_t len = strlen(group->name);
+		printf("Usage: " CTL_PROG " [GLOBAL OPTIONS] %s {%s} [OPTIONS] "
+		       "[ARGS]\n\n", group->name, group->words);
 		for (cmd = _cmds; cmd->name; cmd++)
-			if (strncmp(cmd->name, "instance ", 9) == 0)
+			if (strncmp(cmd->name, group->name, len) == 0 &&
+			    cmd->name[len] == ' ')
 				printf("  %-18s %s\n", cmd->name, cmd->summary);
-		printf("\nSee '" CTL_PROG " instance COMMAND --help'.\n");
+		printf("\nSee '" CTL_PROG " %s COMMAND --help'.\n",
+		       group->name);
 		return CTL_EXIT_OK;
 	}
 	if (!cmd)
@@ -638,6 +753,7 @@ int main(int argc, char **argv)
 	struct ctl c;
 	struct ctl_opts o;
 	const struct ctl_cmd *cmd;
+	const struct _group *group;
 	char name[64];
 	const char *env = getenv("EBB_MUNGE_SOCKET");
 	int status = CTL_EXIT_USAGE, skip = 1;
@@ -667,19 +783,20 @@ int main(int argc, char **argv)
 		status = _help_cmd(&c, argc, argv);
 		goto out;
 	}
-	if (strcmp(argv[0], "instance") == 0) {
+	group = _find_group(argv[0]);
+	if (group) {
 		if (argc < 2 || argv[1][0] == '-') {
 			if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
 					  strcmp(argv[1], "--help") == 0)) {
-				char *hv[] = {"help", "instance", NULL};
+				char *hv[] = {"help", argv[0], NULL};
 				status = _help_cmd(&c, 2, hv);
 				goto out;
 			}
-			status = ctl_usage(&c, "instance: expected create, "
-					   "destroy, list or show");
+			status = ctl_usage(&c, "%s: expected %s", argv[0],
+					   group->expect);
 			goto out;
 		}
-		snprintf(name, sizeof(name), "instance %s", argv[1]);
+		snprintf(name, sizeof(name), "%s %s", argv[0], argv[1]);
 		skip = 2;
 	} else {
 		snprintf(name, sizeof(name), "%s", argv[0]);

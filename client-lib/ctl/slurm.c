@@ -184,3 +184,112 @@ int ctl_cluster_status(struct ctl *c)
 	ctl_errf(c, "'scontrol show bbstat' failed: is slurmctld up and BurstBufferType=burst_buffer/ebb set? (ebbctl status -n HOST:PORT,... asks bbd daemons directly)");
 	return CTL_EXIT_FAIL;
 }
+
+/* ---- --job JOBID for the stage commands ---------------------------------- */
+
+/* Run a command line made only of checked characters; its first output
+ * lines (up to len bytes) in out.  0, or -1 with the reason in out. */
+static int _run_lines(const char *cmd, char *out, size_t len)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n = 0;
+	int st;
+
+	out[0] = '\0';
+	if (!p) {
+		snprintf(out, len, "cannot run '%s': %s", cmd, strerror(errno));
+		return -1;
+	}
+	while (n + 1 < len && fgets(out + n, (int)(len - n), p))
+		n += strlen(out + n);
+	st = pclose(p);
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		/* what it said is the best reason ("Invalid job id") */
+		out[strcspn(out, "\n")] = '\0';
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+			snprintf(out, len, "scontrol not found");
+		return -1;
+	}
+	return 0;
+}
+
+int ctl_job_target(struct ctl *c, const char *job, char *id, size_t idlen)
+{
+	struct ep_conf conf = {0};
+	const char *path = getenv("EBB_CONF"), *nl, *e;
+	char cmd[600], buf[8192], list[512], err[512], addr[300];
+	int explicit_conf = path && *path;
+	unsigned long long v;
+	unsigned port;
+
+	if (ctl_parse_uint(job, 0xffffffffULL, &v) || !v) {
+		ctl_usage(c, "--job: '%s' is not a Slurm job id", job);
+		return CTL_EXIT_USAGE;
+	}
+	snprintf(id, idlen, EPILOG_ID_PREFIX "%llu", v);
+	if (c->instance && strcmp(c->instance, id)) {
+		ctl_usage(c, "--job %s is instance %s, -i says %s: give one",
+			  job, id, c->instance);
+		return CTL_EXIT_USAGE;
+	}
+	c->instance = id;
+	if (c->nodes_given)
+		return CTL_EXIT_OK;
+	/* The job's nodes, as slurmctld knows them. */
+	snprintf(cmd, sizeof(cmd), "scontrol show job -o %llu 2>&1", v);
+	if (_run_lines(cmd, buf, sizeof(buf)) < 0) {
+		ctl_errf(c, "--job %s: scontrol show job: %s", job, buf);
+		return CTL_EXIT_FAIL;
+	}
+	nl = strstr(buf, " NodeList=");
+	if (!nl) {
+		ctl_errf(c, "--job %s: scontrol shows no NodeList for it", job);
+		return CTL_EXIT_FAIL;
+	}
+	nl += 10;
+	e = nl + strcspn(nl, " \n");
+	snprintf(list, sizeof(list), "%.*s", (int)(e - nl), nl);
+	if (!list[0] || !strcmp(list, "(null)")) {
+		ctl_errf(c, "--job %s: the job has no nodes (not started, or "
+			 "ended and purged): give its nodes with -n", job);
+		return CTL_EXIT_FAIL;
+	}
+	if (strspn(list, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		   "0123456789._-[],") != strlen(list)) {
+		ctl_errf(c, "--job %s: unexpected NodeList '%s'", job, list);
+		return CTL_EXIT_FAIL;
+	}
+	snprintf(cmd, sizeof(cmd), "scontrol show hostnames '%s' 2>&1", list);
+	if (_run_lines(cmd, buf, sizeof(buf)) < 0) {
+		ctl_errf(c, "--job %s: scontrol show hostnames: %s", job, buf);
+		return CTL_EXIT_FAIL;
+	}
+	/* bbd's port and munge socket from ebb.conf, as the Epilog finds
+	 * them. */
+	if (conf_load(explicit_conf ? path : SYSCONFDIR "/ebb/ebb.conf",
+		      !explicit_conf, _ep_set, &conf, err, sizeof(err))) {
+		ctl_errf(c, "--job %s: %s", job, err);
+		return CTL_EXIT_FAIL;
+	}
+	port = conf.port ? conf.port : conf.listen_port ? conf.listen_port
+		: CTL_DEFAULT_PORT;
+	if (!c->opts.munge_socket && conf.munge[0]) {
+		snprintf(c->munge_conf, sizeof(c->munge_conf), "%s", conf.munge);
+		c->opts.munge_socket = c->munge_conf;
+	}
+	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+		if (!*line)
+			continue;
+		snprintf(addr, sizeof(addr), "%s:%u", line, port);
+		if (ctl_nodes_append(&c->nodes, &c->nnodes, addr) < 0) {
+			ctl_errf(c, "--job %s: bad node '%s'", job, line);
+			return CTL_EXIT_FAIL;
+		}
+	}
+	if (!c->nnodes) {
+		ctl_errf(c, "--job %s: scontrol gave no host names", job);
+		return CTL_EXIT_FAIL;
+	}
+	c->nodes_given = 1;
+	return CTL_EXIT_OK;
+}
