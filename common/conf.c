@@ -106,7 +106,8 @@ int conf_cluster_key(const char *key)
 		"bbd_port", "pool", "create_timeout", "health_interval",
 		"sweep_interval", "teardown_timeout", "max_create_attempts",
 		"plugin_workers", "max_capacity", "max_capacity_per_node",
-		"min_stripe_size", "max_stripe_size", "epilog_timeout", NULL,
+		"min_stripe_size", "max_stripe_size", "epilog_timeout",
+		"stage_poll_interval", "export_retention", NULL,
 	};
 
 	if (!strncmp(key, "node.", 5) && key[5])
