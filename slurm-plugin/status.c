@@ -96,6 +96,13 @@ char *ebb_status_text(int json)
 				   (unsigned long long)a->per_node,
 				   a->attempts);
 			_json_str(&out, a->nodes);
+			xstrcat(out, ",\"members\":[");
+			for (unsigned i = 0; i < a->nmembers; i++) {
+				if (i)
+					xstrcat(out, ",");
+				_json_str(&out, a->members[i]);
+			}
+			xstrcat(out, "]");
 			xstrfmtcat(out, ",\"stages_in\":%u,\"stages_out\":%u,\"stage\":{\"files_done\":%llu,\"files_total\":%llu,\"files_failed\":%llu,\"bytes_done\":%llu,\"bytes_total\":%llu,\"rate_bps\":%.0f,\"eta_s\":%lld}",
 				   a->n_in, a->n_out,
 				   (unsigned long long)a->prog.files_done,
