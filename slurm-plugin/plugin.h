@@ -160,7 +160,7 @@ int ebb_state_load(void);        /* at init, before any hook */
 /* ---- status.c ---- */
 char *ebb_status_text(int json); /* xmalloc'd, for scontrol show bbstat */
 
-/* ---- stage.c (worker threads, no lock held) ---- */
+/* ---- stagerun.c (worker threads, no lock held) ---- */
 struct ebb_options;
 struct ebb_stage_line {
 	char name[16];           /* "in-0", "out-1" */
