@@ -23,8 +23,8 @@ static char *_trim(char *s)
 	return s;
 }
 
-ebb_err conf_load(const char *path, int optional, conf_set_fn set, void *ctx,
-		  char *err, size_t errlen)
+ebb_err conf_load_lines(const char *path, int optional, conf_set_line_fn set,
+			void *ctx, char *err, size_t errlen)
 {
 	char line[4096], why[512];
 	FILE *f;
@@ -64,7 +64,7 @@ ebb_err conf_load(const char *path, int optional, conf_set_fn set, void *ctx,
 		key = _trim(p);
 		value = _trim(eq + 1);
 		why[0] = '\0';
-		rc = set(ctx, key, value, why, sizeof(why));
+		rc = set(ctx, key, value, (unsigned)lineno, why, sizeof(why));
 		if (rc != EBB_OK) {
 			snprintf(err, errlen, "%s:%d: %s", path, lineno,
 				 why[0] ? why : ebb_strerror(rc));
@@ -80,6 +80,28 @@ ebb_err conf_load(const char *path, int optional, conf_set_fn set, void *ctx,
 	}
 	fclose(f);
 	return rc;
+}
+
+struct _plain {
+	conf_set_fn set;
+	void *ctx;
+};
+
+static ebb_err _plain_set(void *ctx, const char *key, const char *value,
+			  unsigned line, char *err, size_t errlen)
+{
+	struct _plain *p = ctx;
+
+	(void)line;
+	return p->set(p->ctx, key, value, err, errlen);
+}
+
+ebb_err conf_load(const char *path, int optional, conf_set_fn set, void *ctx,
+		  char *err, size_t errlen)
+{
+	struct _plain p = {set, ctx};
+
+	return conf_load_lines(path, optional, _plain_set, &p, err, errlen);
 }
 
 ebb_err conf_parse_bool(const char *value, int *out)
@@ -107,7 +129,7 @@ int conf_cluster_key(const char *key)
 		"sweep_interval", "teardown_timeout", "max_create_attempts",
 		"plugin_workers", "max_capacity", "max_capacity_per_node",
 		"min_stripe_size", "max_stripe_size", "epilog_timeout",
-		"stage_poll_interval", "export_retention", NULL,
+		"stage_poll_interval", "export_retention", "s3_allow", NULL,
 	};
 
 	if (!strncmp(key, "node.", 5) && key[5])

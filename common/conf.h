@@ -20,9 +20,19 @@ typedef ebb_err (*conf_set_fn)(void *ctx, const char *key, const char *value,
 ebb_err conf_load(const char *path, int optional, conf_set_fn set, void *ctx,
 		  char *err, size_t errlen);
 
+/* As conf_load, and set is also given the line of each setting (for keys
+ * that repeat, such as s3_allow, whose messages name their line). */
+typedef ebb_err (*conf_set_line_fn)(void *ctx, const char *key,
+				    const char *value, unsigned line,
+				    char *err, size_t errlen);
+ebb_err conf_load_lines(const char *path, int optional, conf_set_line_fn set,
+			void *ctx, char *err, size_t errlen);
+
 /* One ebb.conf serves a whole cluster: bbd, the Slurm plugin and
  * `ebbctl epilog` read it.  Nonzero if key belongs to the plugin or the
- * Epilog (docs/slurm.md lists them), so that bbd can skip it. */
+ * Epilog (docs/slurm.md lists them), so that bbd can skip it.  Of the
+ * stager's s3_* keys only s3_allow is one (the plugin's sbatch check);
+ * the others are bbd's own (its stager reads them). */
 int conf_cluster_key(const char *key);
 
 /* Parse a whole number in lo..hi; on error EBB_EINVAL and a reason in err. */

@@ -116,8 +116,8 @@ static ebb_err _str(const char *value, char **out)
 	return EBB_OK;
 }
 
-static ebb_err _set(void *ctx, const char *key, const char *value, char *err,
-		    size_t errlen)
+static ebb_err _set(void *ctx, const char *key, const char *value,
+		    unsigned line, char *err, size_t errlen)
 {
 	struct ebb_pconf *c = ctx;
 
@@ -167,6 +167,8 @@ static ebb_err _set(void *ctx, const char *key, const char *value, char *err,
 		return units_parse_size(value, &c->min_stripe, err, errlen);
 	if (!strcmp(key, "max_stripe_size"))
 		return units_parse_size(value, &c->max_stripe, err, errlen);
+	if (!strcmp(key, "s3_allow"))
+		return s3path_allow_add(&c->allow, value, line, err, errlen);
 	if (!strncmp(key, "node.", 5) && key[5]) {
 		char **n = realloc(c->override_node,
 				   (c->noverrides + 1) * sizeof(*n));
@@ -200,6 +202,7 @@ void ebb_pconf_free(struct ebb_pconf *c)
 	free(c->mount_root);
 	free(c->munge_socket);
 	free(c->pool);
+	s3path_allow_free(&c->allow);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -211,7 +214,7 @@ int ebb_pconf_load(struct ebb_pconf *c, char *err, size_t errlen)
 
 	memset(c, 0, sizeof(*c));
 	c->path = strdup(explicit ? env : SYSCONFDIR "/ebb/ebb.conf");
-	e = conf_load(c->path, !explicit, _set, c, err, errlen);
+	e = conf_load_lines(c->path, !explicit, _set, c, err, errlen);
 	if (!c->bbd_port)
 		c->bbd_port = c->listen_port ? c->listen_port : 7070;
 	if (!c->mount_root)

@@ -265,6 +265,7 @@ extern int bb_p_job_validate(job_desc_msg_t *job_desc, uid_t submit_uid,
 	unsigned min_nodes;
 	uint64_t per_node_mb;
 	ebb_err e;
+	int rc;
 
 	min_nodes = (job_desc->min_nodes == NO_VAL ||
 		     job_desc->min_nodes == 0) ? 1 : job_desc->min_nodes;
@@ -285,15 +286,12 @@ extern int bb_p_job_validate(job_desc_msg_t *job_desc, uid_t submit_uid,
 		bb_request_free(&req);
 		return SLURM_SUCCESS;
 	}
-	if (req.nstages) {
-		if (err_msg)
-			*err_msg = xstrdup_printf(
-				"%s: line %u: %s needs the S3 stager, which this ebb does not have yet: remove the stage_in/stage_out lines and copy data in the job script instead",
-				plugin_type, req.stages[0].line,
-				req.stages[0].dir == BB_STAGE_IN ? "stage_in" :
-				"stage_out");
+	rc = ebb_stage_validate(job_desc, &req, err_msg);
+	/* Stage lines cannot run yet: the stager's lifecycle removes this. */
+	rc = rc ? rc : ebb_stage_refuse_until_stager(&req, err_msg);
+	if (rc != SLURM_SUCCESS) {
 		bb_request_free(&req);
-		return ESLURM_INVALID_BURST_BUFFER_REQUEST;
+		return rc;
 	}
 	xfree(job_desc->burst_buffer);
 	job_desc->burst_buffer = xstrdup(req.canonical);

@@ -26,6 +26,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "s3path.h"
+
 /* Instance ids are "slurm-<job id>"; the sweep only touches these. */
 #define EBB_ID_PREFIX "slurm-"
 
@@ -100,6 +102,7 @@ struct ebb_pconf {
 	uint64_t max_capacity, max_per_node, min_stripe, max_stripe;
 	unsigned noverrides;
 	char **override_node, **override_addr;  /* node.<name> = host:port */
+	struct s3path_allow allow;   /* s3_allow lines, in file order */
 };
 
 /* Node health as the monitor last saw it. */
@@ -146,6 +149,19 @@ int ebb_pconf_load(struct ebb_pconf *c, char *err, size_t errlen);
 void ebb_pconf_free(struct ebb_pconf *c);
 /* "host:port" of node `name` whose NodeAddr is `addr` (malloc'd). */
 char *ebb_node_bbd_addr(const char *name, const char *addr);
+
+/* ---- stage.c: the sbatch-time checks of stage lines ---- */
+struct bb_request;
+struct job_descriptor;
+/* Check r's stage lines for the job's user, groups and account against
+ * ebb_conf.allow (NSS lookups first, then ebb_lock is taken).  0, or
+ * ESLURM_INVALID_BURST_BUFFER_REQUEST with *err_msg set (xmalloc'd). */
+int ebb_stage_validate(struct job_descriptor *job_desc,
+		       const struct bb_request *r, char **err_msg);
+/* The stage lines passed every check but nothing can run them yet:
+ * refuse (ESLURM_INVALID_BURST_BUFFER_REQUEST, *err_msg set), or 0 when r
+ * has none. */
+int ebb_stage_refuse_until_stager(const struct bb_request *r, char **err_msg);
 
 /* ---- worker.c ---- */
 int ebb_workers_start(void);

@@ -60,9 +60,17 @@ unsigned stg_attr_to_meta(const struct stg_attr *attr, struct stg_meta meta[5],
  * *is_dir is set when rel ends in '/'. */
 ebb_err stg_key_to_path(const char *rel, char *path, size_t pathlen,
 			bool *is_dir, char *why, size_t whylen);
+/* The same for a key of rellen bytes that may hold a NUL (an XML "&#0;"
+ * in a listing): refused with "NUL byte".  A rel that does not fit path
+ * (pathlen < strlen + 1) is EBB_ERANGE. */
+ebb_err stg_key_to_path_n(const char *rel, size_t rellen, char *path,
+			  size_t pathlen, bool *is_dir, char *why,
+			  size_t whylen);
 
 /* Path -> key: prefix (may be "" or end in '/') + rel path, + "/" for a
- * directory.  malloc'd. */
+ * directory.  A prefix not ending in '/' gets one before a non-empty rel
+ * ("data" + "x" = "data/x"); rel "" with is_dir is the prefix's own marker
+ * ("data/"), none for the bucket's root.  malloc'd (NULL: out of memory). */
 char *stg_path_to_key(const char *prefix, const char *rel, bool is_dir);
 
 /* ---- the per-file report (failures.csv, FSx's columns) -------------------- */
@@ -84,13 +92,14 @@ const char *stg_fail_code(enum stg_fail f);
  * NoSuchBucket -> NOT_FOUND, 412 -> CHANGED, transport -> NETWORK...). */
 enum stg_fail stg_fail_of(const struct stg_result *res);
 
-/* Append one CSV field to buf with RFC 4180 quoting (quoted when it holds
- * ',', '"', CR or LF; '"' doubled).  Returns the length written, or the
- * length needed (as snprintf) when it does not fit. */
+/* Write one CSV field at buf (NUL-terminated) with RFC 4180 quoting
+ * (quoted when it holds ',', '"', CR or LF; '"' doubled; NULL = "").
+ * Returns the length written, or the length needed (as snprintf) when it
+ * does not fit (buf is then ""). */
 size_t stg_csv_field(char *buf, size_t buflen, const char *field);
 
 /* One line "FilePath,FileStatus,ErrorCode\r\n" (status "FAILED"); the
- * header line is STG_CSV_HEADER. */
+ * header line is STG_CSV_HEADER.  0, or -1 with errno. */
 #define STG_CSV_HEADER "FilePath,FileStatus,ErrorCode\r\n"
 int stg_csv_write(FILE *f, const char *path, enum stg_fail code);
 

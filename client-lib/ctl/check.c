@@ -7,7 +7,10 @@
  * --prefix, else Directive= in the burst_buffer.conf next to $SLURM_CONF,
  * else BB), the site limits (ebb.conf: --config, else $EBB_CONF, else
  * SYSCONFDIR/ebb/ebb.conf if it exists) and the job's minimum node count
- * (-N, else the script's own #SBATCH -N / --nodes, else 1).  So a script
+ * (-N, else the script's own #SBATCH -N / --nodes, else 1).  Stage lines
+ * are checked against ebb.conf's s3_allow rules for the caller (or
+ * --user, with --account) by the plugin's own code (common/stagecheck.c);
+ * without an ebb.conf that check is skipped with a warning.  So a script
  * this command accepts is accepted by sbatch, as long as the command sees
  * the head node's configuration.  On top of the parser it warns about what
  * sbatch itself does differently: #BB lines after the first command are
@@ -26,6 +29,9 @@
 #include "conf.h"
 #include "directive.h"
 #include "ctl_int.h"
+#include "ident.h"
+#include "s3path.h"
+#include "stagecheck.h"
 #include "units.h"
 
 /* Slurm's own default max_script_size is 4 MiB; anything much larger is
@@ -38,11 +44,16 @@ enum {
 	_OPT_PREFIX = CTL_OPT_CMD,
 	_OPT_CONFIG,
 	_OPT_BB,
+	_OPT_USER,
+	_OPT_ACCOUNT,
 };
 
 static const struct option _longopts[] = {
 	{"prefix", required_argument, NULL, _OPT_PREFIX},
 	{"config", required_argument, NULL, _OPT_CONFIG},
+	{"conf", required_argument, NULL, _OPT_CONFIG},
+	{"user", required_argument, NULL, _OPT_USER},
+	{"account", required_argument, NULL, _OPT_ACCOUNT},
 	{"nodes", required_argument, NULL, 'N'},
 	{"bb", required_argument, NULL, _OPT_BB},
 	{NULL, 0, NULL, 0},
@@ -54,6 +65,7 @@ struct _check {
 	char *prefix;               /* owned */
 	const char *prefix_from;    /* "--prefix", a file or "the default" */
 	struct bb_limits lim;
+	struct s3path_allow allow;  /* ebb.conf's s3_allow rules */
 	unsigned nodes;
 	const char *nodes_from;     /* "-N", "#SBATCH -N" or "the default" */
 	const char *limits_from;    /* the ebb.conf read, or NULL */
@@ -191,14 +203,18 @@ static char *_slurm_directive(char **path_out)
 	return val;
 }
 
-/* ebb.conf: the keys of the directive limits; others are bbd's. */
+/* ebb.conf: the keys of the directive limits and the s3_allow rules;
+ * others are bbd's. */
 static ebb_err _limit_set(void *ctx, const char *key, const char *value,
-			  char *err, size_t errlen)
+			  unsigned line, char *err, size_t errlen)
 {
-	struct bb_limits *l = ctx;
+	struct _check *k = ctx;
+	struct bb_limits *l = &k->lim;
 	uint64_t *dst = NULL;
 	char why[256];
 
+	if (strcmp(key, "s3_allow") == 0)
+		return s3path_allow_add(&k->allow, value, line, err, errlen);
 	if (strcmp(key, "max_capacity") == 0)
 		dst = &l->max_capacity;
 	else if (strcmp(key, "max_capacity_per_node") == 0)
@@ -214,6 +230,48 @@ static ebb_err _limit_set(void *ctx, const char *key, const char *value,
 		return EBB_E_CONFIG;
 	}
 	return EBB_OK;
+}
+
+/* The stage lines against the s3_allow rules, for the caller or --user
+ * (and --account): what the plugin checks at sbatch.  0, or -1 with err
+ * set. */
+static int _check_stages(struct _check *k, const struct bb_request *r,
+			 const char *user, const char *account, char *err,
+			 size_t errlen)
+{
+	struct ident id;
+	struct s3path_who who = {0};
+	char why[256];
+	ebb_err e;
+
+	if (r->nstages == 0)
+		return 0;
+	if (!k->limits_from) {
+		_warn(k, "no ebb.conf was read, so the stage lines were not "
+		      "checked against the site's s3_allow rules: give "
+		      "--config FILE");
+		return 0;
+	}
+	e = user ? ident_name(user, &id, why, sizeof(why)) :
+		   ident_uid(getuid(), &id, why, sizeof(why));
+	if (e != EBB_OK) {
+		snprintf(err, errlen, "%s%s", user ? "--user: " : "",
+			 e == EBB_ENOMEM ? "out of memory" : why);
+		return -1;
+	}
+	who.user = id.user;
+	who.groups = (const char *const *)id.groups;
+	who.ngroups = id.ngroups;
+	who.account = account;
+	e = bb_stages_check(r, &k->allow, &who, err, errlen);
+	ident_free(&id);
+	if (e != EBB_OK)
+		return -1;
+	/* The one thing sbatch still does differently (remove with the
+	 * plugin's ebb_stage_refuse_until_stager()). */
+	_warn(k, "stage lines are accepted here, but sbatch refuses them "
+	      "until the S3 stager is installed");
+	return 0;
 }
 
 /* The byte just past the script's leading comment block (where sbatch
@@ -419,6 +477,7 @@ int ctl_cmd_check_script(struct ctl *c, int argc, char **argv)
 	struct _check k;
 	struct bb_request r;
 	const char *prefix_opt = NULL, *config = NULL, *extra = NULL;
+	const char *user = NULL, *account = NULL;
 	const char *env, *hdr_end;
 	char err[1024], *bbconf = NULL;
 	unsigned long long v;
@@ -439,6 +498,12 @@ int ctl_cmd_check_script(struct ctl *c, int argc, char **argv)
 			break;
 		case _OPT_BB:
 			extra = optarg;
+			break;
+		case _OPT_USER:
+			user = optarg;
+			break;
+		case _OPT_ACCOUNT:
+			account = optarg;
 			break;
 		case 'N':
 			if (ctl_parse_uint(optarg, _MAX_NODES, &v) < 0 ||
@@ -491,8 +556,8 @@ int ctl_cmd_check_script(struct ctl *c, int argc, char **argv)
 	if (!config && access(SYSCONFDIR "/ebb/ebb.conf", F_OK) == 0)
 		config = SYSCONFDIR "/ebb/ebb.conf";
 	err[0] = '\0';
-	if (config && conf_load(config, 0, _limit_set, &k.lim, err,
-				sizeof(err)) != EBB_OK) {
+	if (config && conf_load_lines(config, 0, _limit_set, &k, err,
+				      sizeof(err)) != EBB_OK) {
 		ctl_errf(c, "%s", err);
 		goto out;
 	}
@@ -526,6 +591,12 @@ int ctl_cmd_check_script(struct ctl *c, int argc, char **argv)
 	err[0] = '\0';
 	rc = bb_parse(k.script, extra, k.prefix, k.nodes, &k.lim, &r, err,
 		      sizeof(err));
+	if (rc == EBB_OK && _check_stages(&k, &r, user, account, err,
+					  sizeof(err)) < 0) {
+		/* as a parse error: the summary is not printed */
+		bb_request_free(&r);
+		rc = EBB_E_DENIED;
+	}
 	if (!c->quiet)
 		for (unsigned i = 0; i < k.nwarn; i++)
 			fprintf(stderr, "%s: warning: %s\n", k.name, k.warn[i]);
@@ -550,5 +621,6 @@ out:
 	free(k.script);
 	free(k.prefix);
 	free(bbconf);
+	s3path_allow_free(&k.allow);
 	return status;
 }

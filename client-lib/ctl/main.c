@@ -150,17 +150,20 @@ static const struct ctl_cmd _cmds[] = {
 	{"df", ctl_cmd_df, "", "capacity and usage of the instance",
 	 "Sums over all members: size, used, available, use%, files.\n"},
 	{"check-script", ctl_cmd_check_script,
-	 "[--prefix WORD] [--config FILE] [-N NODES] [--bb TEXT] SCRIPT|-",
+	 "[OPTION]... SCRIPT|-",
 	 "check a batch script's #BB directives (offline)",
 	 "      --prefix WORD        directive prefix (default: Directive= in the\n"
 	 "                           burst_buffer.conf next to $SLURM_CONF, else\n"
 	 "                           BB)\n"
-	 "      --config FILE        ebb.conf with the site limits (default\n"
-	 "                           $EBB_CONF, else " SYSCONFDIR "/ebb/ebb.conf\n"
-	 "                           if it exists)\n"
+	 "      --config, --conf FILE  ebb.conf with the site limits and the\n"
+	 "                           s3_allow rules (default $EBB_CONF, else\n"
+	 "                           " SYSCONFDIR "/ebb/ebb.conf if it exists)\n"
 	 "  -N, --nodes NODES        the job's node count (default: #SBATCH -N or\n"
 	 "                           --nodes in the script, else 1)\n"
 	 "      --bb TEXT            directives given as with sbatch --bb\n"
+	 "      --user NAME          check stage lines for this user (default:\n"
+	 "                           the caller) against ebb.conf's s3_allow\n"
+	 "      --account NAME       the job's Slurm account, for account: rules\n"
 	 "Parses the directives as the Slurm plugin does at sbatch time and\n"
 	 "prints a summary, or 'SCRIPT: error: line N: ...' and exits 1.\n"
 	 "Warns about #BB lines after the first command and DOS line breaks.\n"

@@ -3,8 +3,9 @@
 # daemons): the summary line and exit 0, "SCRIPT: error: line N: ..." and
 # exit 1, usage errors and exit 2, --json, the node count from -N and from
 # #SBATCH, the prefix from --prefix and from the burst_buffer.conf next to
-# $SLURM_CONF, the limits from ebb.conf (--config and $EBB_CONF), --bb, and
-# the warnings (#BB after the first command, DOS line breaks).
+# $SLURM_CONF, the limits from ebb.conf (--config and $EBB_CONF), --bb,
+# the s3_allow check of stage lines (--user, --account), and the warnings
+# (#BB after the first command, DOS line breaks, no ebb.conf for stages).
 . "$EBB_SRCDIR/tests/tap/tap.sh"
 
 E=${EBB_EBBCTL:-$EBB_BUILDDIR/client-lib/ebbctl}
@@ -13,10 +14,16 @@ D=$(mktemp -d "${TMPDIR:-/tmp}/ebb-check.XXXXXX") || bail "mktemp failed"
 trap 'rm -rf "$D"' EXIT
 cd "$D" || bail "cd $D"
 
-# No site configuration leaks in from the machine running the tests.
+# No site configuration leaks in from the machine running the tests; the
+# site's ebb.conf allows what the scripts below stage.
 export SLURM_CONF="$D/none/slurm.conf"
-: >"$D/empty.conf"
-export EBB_CONF="$D/empty.conf"
+ME=$(id -un)
+cat >"$D/site.conf" <<'EOF'
+s3_allow = * s3://genomics-data/ r
+s3_allow = * s3://genomics-results/ w
+s3_allow = * s3://bkt/ rw
+EOF
+export EBB_CONF="$D/site.conf"
 
 # run ARGS...: ebbctl check-script; stdout in $out, stderr in $err, exit
 # status in $st.
@@ -173,6 +180,82 @@ like "$err" "badconf.conf:1: max_capacity: .*ambiguous" \
 	"a bad size in ebb.conf: file, line and reason"
 run --config "$D/missing.conf" job.sh
 is "$st" 1 "--config of a missing file: exit 1"
+
+# ---- s3_allow -----------------------------------------------------------------
+cat >allow.conf <<EOF
+# the rules of a site
+s3_allow = user:$ME s3://mine/%u/ rw
+s3_allow = user:$ME s3://ro-data/ r
+s3_allow = group:no-such-group-ebb s3://grp/ rw
+s3_allow = account:cfd s3://cfd/ rw
+EOF
+stage() {	# stage LINE: stage.sh with a capacity and this stage line
+	printf '#!/bin/sh\n#BB capacity=1GiB\n#BB %s\n' "$1" >stage.sh
+}
+stage "stage_in source=s3://mine/$ME/in/ destination=in/"
+run --config allow.conf stage.sh
+is "$st" 0 "an allowed stage_in: ok"
+like "$err" "warning: stage lines are accepted here, but sbatch refuses them until the S3 stager is installed" \
+	"an allowed stage line: sbatch's refusal is a warning"
+run --conf allow.conf stage.sh
+is "$st" 0 "--conf is --config"
+stage "stage_out source=out/ destination=s3://mine/%u/run%j/"
+run --config allow.conf stage.sh
+is "$st" 0 "a stage_out to %u/run%j under a %u rule: ok"
+stage "stage_in source=s3://elsewhere/x destination=x"
+run --config allow.conf stage.sh
+is "$st" 1 "a stage_in outside the list: exit 1"
+like "$err" "^stage.sh: error: line 3: stage_in: s3://elsewhere/x is not allowed for reading: no s3_allow rule in ebb.conf matches user $ME \\(groups: .*; account: none\\); rules for them: line 2 allows s3://mine/$ME/ \\(rw\\), line 3 allows s3://ro-data/ \\(r\\)" \
+	"a stage_in outside the list: the user, groups and the rules"
+is "$out" "" "a refused stage line: no summary"
+stage "stage_out source=out/ destination=s3://ro-data/out/"
+run --config allow.conf stage.sh
+like "$err" "line 3: stage_out: s3://ro-data/out/ is not allowed for writing: .*line 3 \\(user:$ME s3://ro-data/ r\\), allows reading only" \
+	"a stage_out without w names the rule"
+stage "stage_in source=s3://cfd/x destination=x"
+run --config allow.conf stage.sh
+is "$st" 1 "an account rule without --account: refused"
+run --config allow.conf --account cfd stage.sh
+is "$st" 0 "--account cfd: allowed"
+stage "stage_in source=s3://mine/$ME/x destination=x"
+run --config allow.conf --user root stage.sh
+if [ "$ME" = root ]; then
+	is "$st" 0 "--user root (the caller): allowed"
+else
+	is "$st" 1 "--user root: the caller's rules do not apply"
+fi
+run --config allow.conf --user no-such-user-ebb stage.sh
+is "$st" 1 "--user of an unknown user: exit 1"
+like "$err" "error: --user: no user 'no-such-user-ebb'" "--user of an unknown user: why"
+stage "stage_in source=s3://mine/$ME/d/ destination=d/ mode=lazy"
+run --config allow.conf stage.sh
+like "$err" "line 3: stage_in mode=lazy: lazy import comes in the next release" \
+	"mode=lazy is refused as by sbatch"
+stage "stage_in source=s3://mine/$ME/%x destination=d/"
+run --config allow.conf stage.sh
+like "$err" "line 3: stage_in source=s3://mine/$ME/%x: '%x' is not one of %j %u %A %a %%" \
+	"an unknown %x"
+run --config allow.conf --json stage.sh
+like "$out" '"ok": ?false' "--json: refused"
+: >norules.conf
+stage "stage_in source=s3://bkt/x destination=x"
+run --config norules.conf stage.sh
+like "$err" "ebb.conf has no s3_allow rule, so every stage is refused" \
+	"no s3_allow line: every stage refused"
+printf 's3_allow = user:x s3://bkt/ rwx\n' >badrule.conf
+run --config badrule.conf stage.sh
+is "$st" 1 "a bad s3_allow line: exit 1"
+like "$err" "badrule.conf:1: s3_allow: access must be r, w or rw: 'rwx'" \
+	"a bad s3_allow line: file, line and reason"
+if [ ! -e /usr/local/etc/ebb/ebb.conf ] && [ ! -e /etc/ebb/ebb.conf ]; then
+	EBB_CONF= run stage.sh
+	is "$st" 0 "no ebb.conf: the stage lines are not checked"
+	like "$err" "warning: no ebb.conf was read, so the stage lines were not checked" \
+		"no ebb.conf: a warning says so"
+else
+	skip "an ebb.conf is installed on this machine"
+	skip "an ebb.conf is installed on this machine"
+fi
 
 # ---- --bb ---------------------------------------------------------------------
 run --bb "capacity=1GiB" plain.sh

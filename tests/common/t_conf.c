@@ -38,6 +38,20 @@ static ebb_err _set(void *ctx, const char *key, const char *value, char *err,
 
 static char *_dir;   /* ${TMPDIR:-/tmp}/ebb-t_conf.XXXXXX */
 
+/* conf_load_lines: "key@line" of each setting, space-separated. */
+static ebb_err _set_line(void *ctx, const char *key, const char *value,
+			 unsigned line, char *err, size_t errlen)
+{
+	char *b = ctx;
+	size_t n = strlen(b);
+
+	(void)value;
+	(void)err;
+	(void)errlen;
+	snprintf(b + n, 256 - n, "%s%s@%u", n ? " " : "", key, line);
+	return EBB_OK;
+}
+
 /* Write text to a new file in the test directory; returns its path. */
 static char *_file(const char *name, const char *text)
 {
@@ -61,6 +75,20 @@ int main(void)
 			    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (!mkdtemp(_dir))
 		sysbail("mkdtemp %s", _dir);
+
+	/* line numbers for repeated keys */
+	{
+		char lines[256] = "";
+
+		path = _file("lines.conf", "# rules\n\ns3_allow = a\n"
+			     "x = 1 # c\n\n\ns3_allow = b\n");
+		is_int(conf_load_lines(path, 0, _set_line, lines, err,
+				       sizeof(err)), EBB_OK,
+		       "conf_load_lines loads");
+		is_str(lines, "s3_allow@3 x@4 s3_allow@7",
+		       "conf_load_lines gives each setting its line");
+		free(path);
+	}
 
 	/* comments, blanks, whitespace */
 	memset(&s, 0, sizeof(s));
@@ -226,6 +254,12 @@ int main(void)
 		ok(conf_cluster_key("bbd_port") && conf_cluster_key("epilog_timeout") &&
 		   conf_cluster_key("node.n17") && conf_cluster_key("max_capacity"),
 		   "the plugin's and the Epilog's keys are cluster keys");
+		ok(conf_cluster_key("s3_allow"),
+		   "s3_allow is a cluster key (the plugin's sbatch check)");
+		ok(!conf_cluster_key("s3_endpoint") &&
+		   !conf_cluster_key("s3_region") &&
+		   !conf_cluster_key("s3_allowed"),
+		   "the stager's other s3_* keys are bbd's own");
 		ok(!conf_cluster_key("listen") && !conf_cluster_key("root") &&
 		   !conf_cluster_key("node.") && !conf_cluster_key("bogus"),
 		   "bbd's own keys and unknown keys are not");

@@ -4,9 +4,15 @@
 # what is wrong and what would be right (docs/directives.md); nothing is
 # created: no job record, no instance on any bbd.  The grammar itself is
 # tested offline in tests/common/t_directive and tests/client/check_script.t.
+# Stage lines are also checked against ebb.conf's s3_allow rules for the
+# submitting user (the rules are tested in tests/common/t_s3path); a line
+# that passes every check is still refused until the S3 stager runs them.
 . "$EBB_SRCDIR/tests/slurm/bb.sh"
 
-bb_setup --ebb-conf "max_capacity = 1GiB"
+bb_setup --ebb-conf "max_capacity = 1GiB" \
+	--ebb-conf "s3_allow = user:ebbtest s3://bkt/in/ r" \
+	--ebb-conf "s3_allow = user:ebbtest s3://bkt/ro/ r" \
+	--ebb-conf "s3_allow = *  s3://results/%u/  rw"
 J=$SLURM_JOBS_DIR
 
 # refused SCRIPT-BODY MESSAGE-REGEX DESC: sbatch -N3 of a script with these
@@ -34,7 +40,24 @@ refused $'#BB capacity=100MiB\n#BB stage_in source=s3://bkt/in/ destination=/etc
 refused "#BB capacity=2GiB" "line 3: capacity=2GiB is more than .*1 GiB.*max_capacity" \
 	"capacity above the site's limit"
 refused $'#BB capacity=100MiB\n#BB stage_in source=s3://bkt/in/ destination=input/' \
-	"line 4: stage_in needs the S3 stager" "a correct stage_in (no stager yet)"
+	"line 4: stage_in needs the S3 stager" "an allowed stage_in (no stager yet)"
+refused $'#BB capacity=100MiB\n#BB stage_out source=out/ destination=s3://results/ebbtest/run%j/' \
+	"line 4: stage_out needs the S3 stager" "an allowed stage_out with %j (no stager yet)"
+refused $'#BB capacity=100MiB\n#BB stage_in source=s3://other-bkt/x destination=x' \
+	"line 4: stage_in: s3://other-bkt/x is not allowed for reading: no s3_allow rule in ebb.conf matches user ebbtest \\(groups: .*\\); rules for them: line [0-9]+ allows s3://bkt/in/ \\(r\\), line [0-9]+ allows s3://bkt/ro/ \\(r\\), line [0-9]+ allows s3://results/ebbtest/ \\(rw\\)" \
+	"a stage_in outside the allow-list"
+refused $'#BB capacity=100MiB\n#BB stage_out source=out/ destination=s3://bkt/ro/x/' \
+	"line 4: stage_out: s3://bkt/ro/x/ is not allowed for writing: the first s3_allow rule in ebb.conf that matches it, line [0-9]+ \\(user:ebbtest s3://bkt/ro/ r\\), allows reading only" \
+	"a stage_out where the rule gives no w"
+refused $'#BB capacity=100MiB\n#BB stage_out source=out/ destination=s3://results/someone-else/' \
+	"line 4: stage_out: s3://results/someone-else/ is not allowed for writing" \
+	"a stage_out into another user's %u prefix"
+refused $'#BB capacity=100MiB\n#BB stage_in source=s3://bkt/in/ destination=in/ mode=lazy' \
+	"line 4: stage_in mode=lazy: lazy import comes in the next release of ebb: remove mode=lazy to use the default, eager mode" \
+	"mode=lazy"
+refused $'#BB capacity=100MiB\n#BB stage_in source=s3://bkt/in/%x destination=in/' \
+	"line 4: stage_in source=s3://bkt/in/%x: '%x' is not one of %j %u %A %a %%" \
+	"an unknown %x"
 printf '#!/bin/bash\n#SBATCH -N 1 -o /dev/null\ntrue\n' >"$J/plain.sh"
 chmod 644 "$J/plain.sh"
 out=$(cd "$J" && fixture_as ebbtest env SLURM_CONF="$SLURM_CONF" sbatch --bb "capacity=9Q" plain.sh 2>&1)
