@@ -72,7 +72,7 @@ struct ebb_alloc {
 	int failing;             /* the monitor is failing the job */
 	time_t next_try;         /* teardown retry back-off */
 	char *error;             /* last error, for bbstat and comments */
-	/* stages (stage.c) */
+	/* stages (stagerun.c) */
 	unsigned n_in, n_out;    /* stage_in / stage_out lines of the job */
 	int stages_registered;   /* every stage started (out ones deferred)
 	                          * since this slurmctld started */

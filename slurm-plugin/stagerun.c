@@ -19,12 +19,9 @@
  * read lock for a moment to copy what it needs from the job record; the
  * rest runs without any lock.
  */
-#define _GNU_SOURCE 1 /* getgrouplist */
 #include "config.h"
 
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +33,7 @@
 #include "src/slurmctld/slurmctld.h"
 
 #include "directive.h"
+#include "ident.h"
 #include "s3path.h"
 #include "ebb/ebb.h"
 #include "plugin.h"
@@ -65,32 +63,18 @@ void ebb_stage_job_free(struct ebb_stage_job *j)
 /* The user's name and its groups' names (NSS: no lock may be held). */
 static int _identity(struct ebb_stage_job *j, char *err, size_t errlen)
 {
-	struct passwd pw, *pwp = NULL;
-	char buf[16384];
-	gid_t gids[256];
-	int ng = 256;
+	struct ident id;
 
-	if (getpwuid_r(j->uid, &pw, buf, sizeof(buf), &pwp) || !pwp) {
-		snprintf(err, errlen, "user %u is unknown on the head node",
-			 (unsigned)j->uid);
+	if (ident_uid(j->uid, &id, err, errlen))
 		return -1;
-	}
-	if (!(j->user = strdup(pw.pw_name)))
-		return -1;
-	if (getgrouplist(pw.pw_name, j->gid, gids, &ng) < 0)
-		ng = 256;  /* more than 256 groups: the first 256 */
-	j->groups = calloc(ng ? ng : 1, sizeof(char *));
-	if (!j->groups)
-		return -1;
-	for (int i = 0; i < ng; i++) {
-		struct group gr, *grp = NULL;
-
-		if (getgrgid_r(gids[i], &gr, buf, sizeof(buf), &grp) || !grp)
-			continue;
-		if (!(j->groups[j->ngroups] = strdup(gr.gr_name)))
-			return -1;
-		j->ngroups++;
-	}
+	/* take over the names */
+	j->user = id.user;
+	j->groups = id.groups;
+	j->ngroups = id.ngroups;
+	id.user = NULL;
+	id.groups = NULL;
+	id.ngroups = 0;
+	ident_free(&id);
 	return 0;
 }
 
