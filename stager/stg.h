@@ -190,7 +190,8 @@ struct stg_result {
 	char message[256];     /* one line: "GET s3://b/k bytes=0-1048575:
 	                        * 412 PreconditionFailed (object changed)" */
 	unsigned attempts;
-	/* HEAD/GET/PUT/MPU_PART/MPU_COMPLETE */
+	/* HEAD/GET/PUT/MPU_PART/MPU_COMPLETE (COMPLETE: may be "", Ceph
+	 * RGW 16 sends an empty ETag; HEAD the object for it) */
 	char etag[80];
 	uint64_t size;         /* HEAD/GET: the object's total size */
 	int64_t mtime_ns;      /* HEAD/GET: Last-Modified */
@@ -228,6 +229,10 @@ ebb_err stg_s3_submit(struct stg_s3 *s3, const struct stg_call *call,
 
 /* Requests queued or in flight. */
 unsigned stg_s3_pending(const struct stg_s3 *s3);
+
+/* Connections opened so far by s3's transfers (CURLINFO_NUM_CONNECTS
+ * summed): far fewer than requests when keep-alive works. */
+unsigned long stg_s3_connects(const struct stg_s3 *s3);
 
 /* Run one call to its end on a private event_base (ebbctl, tests, and the
  * few one-off calls of a plan).  *res must be freed with stg_result_free().
