@@ -153,6 +153,15 @@ static ebb_err _conf_set(void *ctx, const char *key, const char *value,
 				 "error, warn, info, debug", value);
 			return EBB_E_CONFIG;
 		}
+	} else if (!strcmp(key, "s3_allow")) {
+		/* before conf_cluster_key(): the plugin reads it too */
+		rc = s3path_allow_add(&c->s3_allow, value, 0, err, errlen);
+	} else if (!strncmp(key, "s3_", 3)) {
+		rc = stg_conf_set(&c->s3, key, value, err, errlen);
+		if (rc == EBB_ENOENT) {
+			snprintf(err, errlen, "unknown setting '%s'", key);
+			return EBB_E_CONFIG;
+		}
 	} else if (conf_cluster_key(key)) {
 		/* the Slurm plugin's or the Epilog's: same file, not ours */
 	} else {
@@ -198,6 +207,8 @@ static void _usage(FILE *f)
 
 static void _conf_free(struct bbd_conf *c)
 {
+	stg_conf_free(&c->s3);
+	s3path_allow_free(&c->s3_allow);
 	free(c->config_path);
 	free(c->listen);
 	free(c->port_file);
@@ -557,6 +568,10 @@ int main(int argc, char **argv)
 		log_error("cannot start the syncer thread");
 		goto out;
 	}
+	if (bbd_stage_init(&b, err, sizeof(err)) != EBB_OK) {
+		log_error("%s", err);
+		goto stop;
+	}
 	if (bbd_net_start(&b, err, sizeof(err)) != EBB_OK) {
 		log_error("%s", err);
 		goto stop;
@@ -569,6 +584,8 @@ int main(int argc, char **argv)
 	/* Instances that asked for a mount get it again (after a restart),
 	 * now that this node answers. */
 	bbd_mount_start_thread(&b);
+	/* Stages that did not finish go on, now that this node answers. */
+	bbd_stage_resume(&b);
 	if (_write_port_file(&b) != EBB_OK)
 		goto stop;
 	log_info("bbd %s serving on %s (port %u) as node '%s': root %s, "
@@ -589,6 +606,8 @@ int main(int argc, char **argv)
 stop:
 	/* Mounts go while the nodes still answer; they come back at start. */
 	bbd_mount_fini(&b);
+	/* Stage threads talk to the nodes, this one included. */
+	bbd_stage_fini(&b);
 	bbd_net_stop(&b);
 	bbd_io_stop(&b);
 	bbd_net_free(&b);

@@ -628,3 +628,80 @@ ebb_err bbd_op_remove(struct bbd_req *r)
 	r->status = EBB_OK;
 	return r->status;
 }
+
+/* ---- direct access for the stager (bbd/stage_xfer.c) ---------------------- */
+
+ebb_err bbd_data_pwrite(struct bbd_inst *inst, uint64_t ino, const void *buf,
+			size_t len, uint64_t off)
+{
+	struct bbd_obj *o = NULL;
+	uint64_t prev, done = 0;
+	ebb_err rc = EBB_OK;
+
+	if (ino == 0)
+		return EBB_EINVAL;
+	if (off > BBD_MAX_FILE_SIZE || len > BBD_MAX_FILE_SIZE - off)
+		return EBB_EFBIG;
+	/* The same reservation as a WRITE, so stage-in and the job's own
+	 * writes share one capacity. */
+	prev = atomic_fetch_add(&inst->used, len);
+	if (prev + len > inst->capacity) {
+		rc = EBB_ENOSPC;
+		goto out;
+	}
+	if ((rc = _obj_get(inst, ino, true, &o)) != EBB_OK)
+		goto out;
+	pthread_mutex_lock(&o->wlock);
+	while (done < len) {
+		ssize_t w = pwrite(o->fd, (const char *)buf + done,
+				   (size_t)(len - done), (off_t)(off + done));
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = ebb_err_from_errno(errno);
+			break;
+		}
+		done += (uint64_t)w;
+	}
+	pthread_mutex_unlock(&o->wlock);
+out:
+	atomic_fetch_sub(&inst->used, len);
+	if (o) {
+		_obj_account(inst, o);
+		_obj_put(inst, o);
+	}
+	return rc;
+}
+
+ebb_err bbd_data_pread(struct bbd_inst *inst, uint64_t ino, void *buf,
+		       size_t len, uint64_t off)
+{
+	struct bbd_obj *o = NULL;
+	size_t done = 0;
+	ebb_err rc;
+
+	rc = _obj_get(inst, ino, false, &o);
+	if (rc == EBB_ENOENT) {
+		memset(buf, 0, len);
+		return EBB_OK;
+	}
+	if (rc != EBB_OK)
+		return rc;
+	while (done < len) {
+		ssize_t n = pread(o->fd, (char *)buf + done, len - done,
+				  (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = ebb_err_from_errno(errno);
+			break;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	if (rc == EBB_OK)
+		memset((char *)buf + done, 0, len - done);
+	_obj_put(inst, o);
+	return rc;
+}

@@ -586,6 +586,8 @@ ebb_err bbd_op_inst_destroy(struct bbd_req *r)
 			     id);
 		goto out;
 	}
+	/* Its stages stop first (they use the mount's namespace). */
+	bbd_stage_inst_gone(b, inst);
 	/* The mount first: nothing may use the instance through it once
 	 * its data starts to go. */
 	bbd_mount_stop(inst);

@@ -27,6 +27,8 @@
 
 #include "err.h"
 #include "proto.h"
+#include "s3path.h"
+#include "stg.h"
 
 #define BBD_DEFAULT_PORT PROTO_DEFAULT_PORT
 /* Flow control per connection: stop reading while over any of these. */
@@ -69,6 +71,9 @@ struct bbd_conf {
 	char *mount_root;      /* "%n" = node name; expanded in bbd->mount_root */
 	char *fuse_helper;     /* the ebb-fuse binary */
 	unsigned mount_timeout_ms;
+	/* the stager: ebb.conf's s3_* keys and s3_allow lines */
+	struct stg_conf s3;
+	struct s3path_allow s3_allow;
 };
 
 /* ---- connections (bbd_net.c) ------------------------------------------- */
@@ -248,6 +253,8 @@ struct bbd {
 	pthread_t mount_thread;    /* start-up remounts */
 	bool mount_thread_started;
 	atomic_bool mount_thread_stop;
+	/* stages (bbd/stage*.c) */
+	struct bbd_stages *stages;
 };
 
 /* ---- bbd_net.c ------------------------------------------------------------ */
@@ -354,6 +361,33 @@ ebb_err bbd_op_read(struct bbd_req *r);
 ebb_err bbd_op_truncate(struct bbd_req *r);
 ebb_err bbd_op_fsync(struct bbd_req *r);
 ebb_err bbd_op_remove(struct bbd_req *r);
+/* Write buf[0..len) at off of ino's object file through the same fd cache
+ * and capacity accounting as WRITE (EBB_ENOSPC when the node's share of
+ * the instance is full, EBB_EFBIG past 2^44).  Blocking: I/O threads and
+ * the stager threads, never a worker. */
+ebb_err bbd_data_pwrite(struct bbd_inst *inst, uint64_t ino, const void *buf,
+			size_t len, uint64_t off);
+/* Read [off, off+len) of ino's object file into buf; holes and bytes past
+ * the end (or no object at all) read as zeros.  Blocking, as above. */
+ebb_err bbd_data_pread(struct bbd_inst *inst, uint64_t ino, void *buf,
+		       size_t len, uint64_t off);
+
+/* ---- stage.c (and stage_plan.c, stage_xfer.c) ---------------------------------- */
+/* The registry and the stager thread.  Main thread, before the listener. */
+ebb_err bbd_stage_init(struct bbd *b, char *err, size_t errlen);
+/* Start the coordinators of stages that did not finish (rank 0 of their
+ * instance); the listener must be up.  Main thread. */
+void bbd_stage_resume(struct bbd *b);
+/* inst is being destroyed: stop its stages here.  I/O thread. */
+void bbd_stage_inst_gone(struct bbd *b, struct bbd_inst *inst);
+/* Stop and join every stage thread (they resume at the next start). */
+void bbd_stage_fini(struct bbd *b);
+ebb_err bbd_op_stage_start(struct bbd_req *r);
+ebb_err bbd_op_stage_status(struct bbd_req *r);
+ebb_err bbd_op_stage_retry(struct bbd_req *r);
+ebb_err bbd_op_stage_cancel(struct bbd_req *r);
+ebb_err bbd_op_stage_work(struct bbd_req *r);
+ebb_err bbd_op_stage_poll(struct bbd_req *r);
 
 /* ---- bbd.c ------------------------------------------------------------------------ */
 /* HELLO's credential check, run on an I/O thread. */

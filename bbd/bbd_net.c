@@ -77,7 +77,14 @@ static const struct op_route *_route(uint32_t op)
 		read_ = {bbd_op_read, ROUTE_IO},
 		trunc = {bbd_op_truncate, ROUTE_IO},
 		fsync_ = {bbd_op_fsync, ROUTE_IO},
-		remove_ = {bbd_op_remove, ROUTE_IO};
+		remove_ = {bbd_op_remove, ROUTE_IO},
+		/* these write and fsync the stage directory or join threads */
+		sstart = {bbd_op_stage_start, ROUTE_IO},
+		sstatus = {bbd_op_stage_status, ROUTE_INLINE},
+		sretry = {bbd_op_stage_retry, ROUTE_IO},
+		scancel = {bbd_op_stage_cancel, ROUTE_IO},
+		swork = {bbd_op_stage_work, ROUTE_IO},
+		spoll = {bbd_op_stage_poll, ROUTE_INLINE};
 
 	switch (op) {
 	case PROTO_OP_HELLO: return &hello;
@@ -105,6 +112,12 @@ static const struct op_route *_route(uint32_t op)
 	case PROTO_OP_TRUNCATE: return &trunc;
 	case PROTO_OP_FSYNC: return &fsync_;
 	case PROTO_OP_REMOVE: return &remove_;
+	case PROTO_OP_STAGE_START: return &sstart;
+	case PROTO_OP_STAGE_STATUS: return &sstatus;
+	case PROTO_OP_STAGE_RETRY: return &sretry;
+	case PROTO_OP_STAGE_CANCEL: return &scancel;
+	case PROTO_OP_STAGE_WORK: return &swork;
+	case PROTO_OP_STAGE_POLL: return &spoll;
 	}
 	return NULL;
 }
@@ -451,6 +464,10 @@ static void _dispatch(struct bbd_req *r, uint32_t hlen)
 	}
 	switch (cls) {
 	case PROTO_CLASS_ADMIN:
+		/* The instance's owner may retry its own stages (ebb.h): the
+		 * handler checks, once it has the instance. */
+		if (r->op == PROTO_OP_STAGE_RETRY)
+			break;
 		if (r->uid != 0 &&
 		    !(b->conf.have_slurm_user && r->uid == b->conf.slurm_uid)) {
 			bbd_req_fail(r, EBB_E_DENIED,
