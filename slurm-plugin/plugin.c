@@ -287,8 +287,6 @@ extern int bb_p_job_validate(job_desc_msg_t *job_desc, uid_t submit_uid,
 		return SLURM_SUCCESS;
 	}
 	rc = ebb_stage_validate(job_desc, &req, err_msg);
-	/* Stage lines cannot run yet: the stager's lifecycle removes this. */
-	rc = rc ? rc : ebb_stage_refuse_until_stager(&req, err_msg);
 	if (rc != SLURM_SUCCESS) {
 		bb_request_free(&req);
 		return rc;

@@ -158,10 +158,6 @@ struct job_descriptor;
  * ESLURM_INVALID_BURST_BUFFER_REQUEST with *err_msg set (xmalloc'd). */
 int ebb_stage_validate(struct job_descriptor *job_desc,
 		       const struct bb_request *r, char **err_msg);
-/* The stage lines passed every check but nothing can run them yet:
- * refuse (ESLURM_INVALID_BURST_BUFFER_REQUEST, *err_msg set), or 0 when r
- * has none. */
-int ebb_stage_refuse_until_stager(const struct bb_request *r, char **err_msg);
 
 /* ---- worker.c ---- */
 int ebb_workers_start(void);
