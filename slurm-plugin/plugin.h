@@ -208,6 +208,7 @@ int ebb_stage_run_out(const struct ebb_stage_job *j, const char *id,
 enum {
 	EBB_SP_RUNNING, EBB_SP_DONE, EBB_SP_FAILED, EBB_SP_CANCELLED,
 	EBB_SP_MISSING, EBB_SP_UNREACHABLE,
+	EBB_SP_GONE,     /* rank 0 has no such instance (any more) */
 };
 /* Poll the stages of one direction on rank 0: EBB_SP_*, the summed
  * progress, and why (failures, one clause per failed stage). */

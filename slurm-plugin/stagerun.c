@@ -267,9 +267,13 @@ int ebb_stage_poll(const char *id, const char *const *members, unsigned n,
 	prog->eta_s = -1;
 	why[0] = 0;
 	if (ebb_stage_status(id, members, n, NULL, opts, &list, &cnt)) {
+		int e = errno;
+
 		snprintf(why, whylen, "asking %s for the stages' status: %s",
-			 members[0], strerror(errno));
-		return EBB_SP_UNREACHABLE;
+			 members[0], strerror(e));
+		/* no instance on rank 0: its Epilog removed it once the
+		 * export had ended (ebbctl epilog), or it never was */
+		return e == ENOENT ? EBB_SP_GONE : EBB_SP_UNREACHABLE;
 	}
 	for (unsigned i = 0; i < cnt; i++) {
 		const struct ebb_stage_status *s = &list[i];

@@ -296,7 +296,7 @@ static void _publish_stage(uint32_t job_id, enum ebb_astate from, int sp,
 
 	if (from == EBB_A_STAGING_IN &&
 	    (sp == EBB_SP_DONE || sp == EBB_SP_FAILED ||
-	     sp == EBB_SP_CANCELLED)) {
+	     sp == EBB_SP_CANCELLED || sp == EBB_SP_GONE)) {
 		slurm_mutex_lock(&ebb_lock);
 		if ((a = ebb_alloc_find(job_id)))
 			a->prog = *prog;
@@ -321,7 +321,20 @@ static void _publish_stage(uint32_t job_id, enum ebb_astate from, int sp,
 	a->prog = *prog;
 	a->stages_registered = registered;
 	a->out_started = out_started;
-	if (from == EBB_A_STAGING_OUT && sp == EBB_SP_DONE) {
+	if ((from == EBB_A_STAGING_OUT || from == EBB_A_KEPT) &&
+	    sp == EBB_SP_GONE) {
+		/* the Epilogs remove a node's share only once the export
+		 * has ended (done or abandoned): finish the teardown */
+		if (out_started || from == EBB_A_KEPT)
+			info("%s: JobId=%u export ended and the Epilogs removed the data",
+			     plugin_type, job_id);
+		else
+			error("%s: JobId=%u the file system was gone before its export could start: %s",
+			      plugin_type, job_id, why);
+		ebb_alloc_set_error(a, NULL);
+		ebb_alloc_set_state(a, EBB_A_TEARDOWN);
+		teardown = 1;
+	} else if (from == EBB_A_STAGING_OUT && sp == EBB_SP_DONE) {
 		ebb_alloc_set_error(a, NULL);
 		ebb_alloc_set_state(a, EBB_A_TEARDOWN);
 		teardown = 1;
@@ -409,18 +422,23 @@ static void _do_stage(struct job_work *w, const char *id,
 		if (!w->registered &&
 		    ebb_stage_register(&j, id, m, w->n, opts, why,
 				       sizeof(why))) {
+			int e = errno;
+
 			ebb_stage_job_free(&j);
-			sp = errno == EIO || errno == ETIMEDOUT ||
-			     errno == ECONNREFUSED ? EBB_SP_UNREACHABLE :
-			     EBB_SP_FAILED;
+			sp = e == ENOENT ? EBB_SP_GONE :
+			     e == EIO || e == ETIMEDOUT || e == ECONNREFUSED ?
+			     EBB_SP_UNREACHABLE : EBB_SP_FAILED;
 			goto publish;
 		}
 		w->registered = 1;
 		if (w->state == EBB_A_STAGING_OUT && !w->out_started) {
 			if (ebb_stage_run_out(&j, id, m, w->n, opts, why,
 					      sizeof(why))) {
+				int e = errno;
+
 				ebb_stage_job_free(&j);
-				sp = EBB_SP_UNREACHABLE;
+				sp = e == ENOENT ? EBB_SP_GONE :
+				     EBB_SP_UNREACHABLE;
 				goto publish;
 			}
 			w->out_started = 1;

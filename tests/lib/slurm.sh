@@ -865,6 +865,9 @@ slurm_cluster_start() {
 			echo "s3_addressing = path"
 			echo "s3_credentials_file = $d/s3-credentials"
 			echo "s3_imds_endpoint = "
+			# one ebb.conf per cluster in real life: bbd checks the
+			# same allow-list as the plugin
+			printf '%s\n' "${_slurm_ebb_conf_extra[@]}" | grep '^s3_allow' || true
 		} >>"$d/bbd.conf"
 	fi
 	[ ${#_slurm_bbd_conf_extra[@]} -gt 0 ] &&
