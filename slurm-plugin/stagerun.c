@@ -238,6 +238,12 @@ static void _why(char *buf, size_t len, const struct ebb_stage_status *s)
 	if (!strcmp(s->state, "cancelled"))
 		snprintf(buf + at, len - at, "%s%s was cancelled", at ? "; " : "",
 			 s->name);
+	else if (!s->files_failed)  /* the stage itself failed */
+		snprintf(buf + at, len - at, "%s%s (%s -> %s): %s",
+			 at ? "; " : "", s->name,
+			 s->source ? s->source : "?",
+			 s->destination ? s->destination : "?",
+			 s->error ? s->error : "failed");
 	else
 		snprintf(buf + at, len - at,
 			 "%s%s (%s -> %s): %llu of %llu files failed%s%s%s%s",

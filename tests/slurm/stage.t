@@ -106,7 +106,7 @@ done
 is "$(slurm_job_field "$j" Priority)" 0 "(c) a job whose stage_in fails is held after max_create_attempts"
 like "$(scontrol show job "$j")" "staging in .*no-such-object" \
 	"(c) the job shows the stage-in failure and the object"
-like "$(scontrol show job "$j")" "S3ObjectNotFound|NoSuchKey|not found" \
+like "$(scontrol show job "$j")" "S3ObjectNotFound|NoSuchKey|404 NotFound" \
 	"(c) ... and the cause"
 scancel "$j"
 bb_clean "(c) after the failed stage-in"
