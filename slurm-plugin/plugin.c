@@ -131,10 +131,16 @@ extern int bb_p_load_state(bool init_config)
 	return SLURM_SUCCESS;
 }
 
+/* `scontrol show bbstat [json]`, and `scontrol show bbstat members JOB`:
+ * "slurm-JOB host:port,host:port,...\n", the job's instance and its bbds in
+ * rank order, which `ebbctl stage retry|abandon|status JOB` use. */
 extern char *bb_p_get_status(uint32_t argc, char **argv)
 {
 	int json = argc > 0 && argv && argv[0] && !strcmp(argv[0], "json");
 
+	if (argc == 2 && argv && argv[0] && argv[1] &&
+	    !strcmp(argv[0], "members"))
+		return ebb_status_members(argv[1]);
 	return ebb_status_text(json);
 }
 

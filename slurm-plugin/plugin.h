@@ -165,6 +165,10 @@ int ebb_workers_start(void);
 unsigned ebb_workers_stop(void);
 void ebb_workers_wake(void);
 
+/* ---- status.c ---- */
+/* "slurm-JOB addr,addr,...\n" or "error: ...\n" (xmalloc'd). */
+char *ebb_status_members(const char *job);
+
 /* ---- state.c ---- */
 int ebb_state_save(void);        /* takes ebb_lock itself; I/O outside */
 int ebb_state_load(void);        /* at init, before any hook */

@@ -166,3 +166,27 @@ char *ebb_status_text(int json)
 	slurm_mutex_unlock(&ebb_lock);
 	return out;
 }
+
+char *ebb_status_members(const char *job)
+{
+	char *out = NULL, *end, id[64];
+	unsigned long v = strtoul(job, &end, 10);
+	struct ebb_alloc *a;
+
+	if (!*job || *end || !v || v > 0xffffffffUL)
+		return xstrdup_printf("error: '%s' is not a job id\n", job);
+	slurm_mutex_lock(&ebb_lock);
+	a = ebb_alloc_find((uint32_t)v);
+	if (!a || a->state == EBB_A_DONE || !a->nmembers) {
+		out = xstrdup_printf("error: job %lu has no ebb file system (any more)\n",
+				     v);
+	} else {
+		ebb_instance_id(a->job_id, id, sizeof(id));
+		xstrfmtcat(out, "%s ", id);
+		for (unsigned i = 0; i < a->nmembers; i++)
+			xstrfmtcat(out, "%s%s", i ? "," : "", a->members[i]);
+		xstrcat(out, "\n");
+	}
+	slurm_mutex_unlock(&ebb_lock);
+	return out;
+}
