@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* bbd stage coordinator: plans a stage on the instance's rank 0, hands the
+/* bbd stage coordinator, the planning half (the running half is
+ * stage_run.c): plans a stage on the instance's rank 0, hands the
  * file list to every member and follows them to the end.
  *
  * DESIGN (docs/stager.md): one pthread per running stage; blocking calls
@@ -42,63 +43,22 @@
 #include "log.h"
 #include "placement.h"
 #include "stage_int.h"
-#include "stagelink_int.h"
-
-#define MEMBER_DEAD_MS (300 * 1000)
-
-struct pfail {
-	char *path;
-	enum stg_fail code;
-	char *msg;
-};
-
-struct coord {
-	struct bbd_stage *st;
-	struct bbd *b;
-	struct bbd_inst *inst;
-	uint32_t n;
-	char bucket[S3PATH_MAX_BUCKET + 1];
-	char key[S3PATH_MAX_KEY + 1];
-	struct stg_cred cred;
-	bool have_cred;
-	ebb_t *h;
-	struct ebb_stage_link *link;
-	uint64_t run_id, part_stripes;
-	/* the plan */
-	struct stage_file *files;
-	size_t nfiles, capfiles;
-	struct pfail *fails;
-	size_t nfails, capfails;
-	uint64_t skipped;
-	uint64_t bytes;
-	/* the tally */
-	uint32_t *left;            /* holders not reported yet */
-	uint8_t *seen;             /* bit (file * n + member) */
-	bool *failed, *finished;
-	enum stg_fail *fcode;
-	char **fmsg;
-	struct stg_part **parts;
-	unsigned *nparts;
-	uint64_t nfinished, nfailed;
-	bool *resync, *resend;
-	int64_t *last_ok_ms;
-	char err[1024];
-};
+#include "stage_coord_int.h"
 
 /* ---- small helpers -------------------------------------------------------------- */
 
-static int64_t _ms(void)
+int64_t coord_ms(void)
 {
 	return bbd_now_ns() / 1000000;
 }
 
-static bool _stop(struct coord *c)
+bool coord_stop(struct coord *c)
 {
 	return atomic_load(&c->st->halt) || atomic_load(&c->st->cancel) ||
 	       c->inst->destroyed;
 }
 
-static void _add_fail(struct coord *c, const char *path, enum stg_fail code,
+void coord_add_fail(struct coord *c, const char *path, enum stg_fail code,
 		      const char *msg)
 {
 	if (c->nfails == c->capfails) {
@@ -116,7 +76,7 @@ static void _add_fail(struct coord *c, const char *path, enum stg_fail code,
 	c->nfails++;
 }
 
-static struct stage_file *_add_file(struct coord *c)
+struct stage_file *coord_add_file(struct coord *c)
 {
 	if (c->nfiles == c->capfiles) {
 		size_t cap = c->capfiles ? 2 * c->capfiles : 64;
@@ -132,7 +92,7 @@ static struct stage_file *_add_file(struct coord *c)
 }
 
 /* "dest" + "/" + rel, normalised to one absolute path. */
-static char *_join(const char *dest, const char *rel)
+char *coord_join(const char *dest, const char *rel)
 {
 	char *out;
 	size_t dl;
@@ -148,7 +108,7 @@ static char *_join(const char *dest, const char *rel)
 	return out;
 }
 
-static ebb_t *_attach(struct coord *c)
+ebb_t *coord_attach(struct coord *c)
 {
 	struct ebb_options o = {.munge_socket = c->b->conf.munge_socket};
 
@@ -159,7 +119,7 @@ static ebb_t *_attach(struct coord *c)
 	return c->h;
 }
 
-static ebb_err _creds(struct coord *c)
+ebb_err coord_creds(struct coord *c)
 {
 	if (c->have_cred)
 		return EBB_OK;
@@ -171,7 +131,7 @@ static ebb_err _creds(struct coord *c)
 }
 
 /* One S3 call to its end; res freed by the caller. */
-static ebb_err _sync(struct coord *c, const struct stg_call *call,
+ebb_err coord_sync(struct coord *c, const struct stg_call *call,
 		     struct stg_result *res)
 {
 	memset(res, 0, sizeof(*res));
@@ -180,7 +140,7 @@ static ebb_err _sync(struct coord *c, const struct stg_call *call,
 
 /* mkdir -p of path's parents and path itself (dirs made 0755, owned by
  * the job's user).  Remembers the last one made. */
-static ebb_err _mkdirs(struct coord *c, const char *path, char **last)
+ebb_err coord_mkdirs(struct coord *c, const char *path, char **last)
 {
 	char buf[PROTO_MAX_PATH + 1];
 	size_t len = strlen(path);
@@ -219,9 +179,32 @@ static char *_parent(const char *path)
 	return strndup(path, (size_t)(s - path));
 }
 
+char *coord_report_dir(struct coord *c)
+{
+	const struct stage_spec *sp = &c->st->spec;
+	size_t dl = strlen(sp->destination), kl = strlen(c->key);
+	bool one_file = sp->type == 1 ||
+			(sp->type == 0 && kl && c->key[kl - 1] != '/');
+	char *dest = coord_join(sp->destination, ""), *dir, *out;
+
+	if (!dest)
+		return NULL;
+	if (one_file && !(dl && sp->destination[dl - 1] == '/')) {
+		dir = _parent(dest);
+		free(dest);
+	} else {
+		dir = dest;
+	}
+	if (!dir)
+		return NULL;
+	out = coord_join(dir, ".ebb");
+	free(dir);
+	return out;
+}
+
 /* ---- the plan on disk --------------------------------------------------------------- */
 
-static void _pk_str(msgpack_packer *pk, const char *s)
+void coord_pk_str(msgpack_packer *pk, const char *s)
 {
 	if (!s) {
 		msgpack_pack_nil(pk);
@@ -231,14 +214,14 @@ static void _pk_str(msgpack_packer *pk, const char *s)
 	msgpack_pack_str_body(pk, s, strlen(s));
 }
 
-static void _pack_entry(msgpack_packer *pk, const struct stage_file *f)
+void coord_pack_entry(msgpack_packer *pk, const struct stage_file *f)
 {
 	msgpack_pack_array(pk, 10);
 	msgpack_pack_uint64(pk, f->ino);
-	_pk_str(pk, f->key);
-	_pk_str(pk, f->tag);
+	coord_pk_str(pk, f->key);
+	coord_pk_str(pk, f->tag);
 	msgpack_pack_uint64(pk, f->size);
-	_pk_str(pk, f->path);
+	coord_pk_str(pk, f->path);
 	msgpack_pack_uint64(pk, f->mode);
 	msgpack_pack_uint64(pk, f->uid);
 	msgpack_pack_uint64(pk, f->gid);
@@ -246,7 +229,7 @@ static void _pack_entry(msgpack_packer *pk, const struct stage_file *f)
 	msgpack_pack_int64(pk, f->mtime_ns);
 }
 
-static ebb_err _save_plan(struct coord *c)
+ebb_err coord_save_plan(struct coord *c)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -255,19 +238,19 @@ static ebb_err _save_plan(struct coord *c)
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 3);
-	_pk_str(&pk, "files");
+	coord_pk_str(&pk, "files");
 	msgpack_pack_array(&pk, (uint32_t)c->nfiles);
 	for (size_t i = 0; i < c->nfiles; i++)
-		_pack_entry(&pk, &c->files[i]);
-	_pk_str(&pk, "fails");
+		coord_pack_entry(&pk, &c->files[i]);
+	coord_pk_str(&pk, "fails");
 	msgpack_pack_array(&pk, (uint32_t)c->nfails);
 	for (size_t i = 0; i < c->nfails; i++) {
 		msgpack_pack_array(&pk, 3);
-		_pk_str(&pk, c->fails[i].path);
+		coord_pk_str(&pk, c->fails[i].path);
 		msgpack_pack_uint64(&pk, c->fails[i].code);
-		_pk_str(&pk, c->fails[i].msg);
+		coord_pk_str(&pk, c->fails[i].msg);
 	}
-	_pk_str(&pk, "skipped");
+	coord_pk_str(&pk, "skipped");
 	msgpack_pack_uint64(&pk, c->skipped);
 	rc = stage_write_file(c->st->dirfd, "plan", sb.data, sb.size);
 	msgpack_sbuffer_destroy(&sb);
@@ -291,7 +274,7 @@ static int64_t _oi64(const msgpack_object *o)
 
 /* Read a plan file of dirfd into c (files, fails, skipped).  false if
  * there is none. */
-static bool _load_plan_from(struct coord *c, int dirfd)
+bool coord_load_plan(struct coord *c, int dirfd)
 {
 	struct stat sb;
 	msgpack_unpacked up;
@@ -325,7 +308,7 @@ static bool _load_plan_from(struct coord *c, int dirfd)
 		struct stage_file *f;
 
 		if (a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size < 10 ||
-		    !(f = _add_file(c)))
+		    !(f = coord_add_file(c)))
 			goto out;
 		v = a->via.array.ptr;
 		f->ino = v[0].via.u64;
@@ -349,7 +332,7 @@ static bool _load_plan_from(struct coord *c, int dirfd)
 			continue;
 		p = _ostr(&a->via.array.ptr[0]);
 		m = _ostr(&a->via.array.ptr[2]);
-		_add_fail(c, p ? p : "?",
+		coord_add_fail(c, p ? p : "?",
 			  (enum stg_fail)a->via.array.ptr[1].via.u64, m);
 		free(p);
 		free(m);
@@ -376,7 +359,64 @@ struct obj {
 	enum stg_fail fail;
 	char msg[300];
 	struct heads *hs;
+	/* regular files: made by _mkfiles_main() */
+	bool mkfile;
+	uint64_t ino;
+	ebb_err cerr;
 };
+
+/* Threads that create the regular files of a stage-in. */
+#define PLAN_FILE_THREADS 8
+
+struct mkfiles {
+	struct coord *c;
+	struct obj *objs;
+	size_t n;
+	atomic_size_t next;
+};
+
+/* Create, size, own, chmod and date the next regular files (o->mkfile);
+ * results in o->ino / o->cerr.  Any number of threads (ebb_t is shared). */
+static void *_mkfiles_main(void *arg)
+{
+	struct mkfiles *mk = arg;
+	struct coord *c = mk->c;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&mk->next, 1)) < mk->n) {
+		struct obj *o = &mk->objs[i];
+		struct stg_attr *a = &o->attr;
+		struct timespec ts[2] = {
+			{a->atime_ns / 1000000000, a->atime_ns % 1000000000},
+			{a->mtime_ns / 1000000000, a->mtime_ns % 1000000000},
+		};
+		struct ebb_stat fs;
+		ebb_file_t *f;
+
+		if (!o->mkfile)
+			continue;
+		if (coord_stop(c)) {
+			o->cerr = EBB_EAGAIN;
+			continue;
+		}
+		f = ebb_open(c->h, o->path, O_CREAT | O_WRONLY, a->mode & 07777);
+		if (!f || ebb_fstat(f, &fs) != 0) {
+			o->cerr = ebb_err_from_errno(errno);
+			if (f)
+				ebb_close(f);
+			continue;
+		}
+		ebb_close(f);
+		o->ino = fs.ino;
+		if ((fs.size != o->size &&
+		     ebb_truncate(c->h, o->path, (off_t)o->size) != 0) ||
+		    ebb_chown(c->h, o->path, a->uid, a->gid) != 0 ||
+		    ebb_chmod(c->h, o->path, a->mode & 07777) != 0 ||
+		    ebb_utimens(c->h, o->path, ts) != 0)
+			o->cerr = ebb_err_from_errno(errno);
+	}
+	return NULL;
+}
 
 struct heads {
 	struct obj *objs;
@@ -449,14 +489,14 @@ static ebb_err _head_all(struct coord *c, struct obj *objs, size_t n)
 		return EBB_EINVAL;
 	}
 	_head_submit(&hs);
-	while (hs.pending > 0 && !_stop(c))
+	while (hs.pending > 0 && !coord_stop(c))
 		event_base_loop(base, EVLOOP_ONCE);
 	/* a stop: let what is in flight end */
 	while (hs.pending > 0)
 		event_base_loop(base, EVLOOP_ONCE);
 	stg_s3_free(hs.s3);
 	event_base_free(base);
-	return _stop(c) ? EBB_EAGAIN : EBB_OK;
+	return coord_stop(c) ? EBB_EAGAIN : EBB_OK;
 }
 
 static void _obj_free(struct obj *o, size_t n)
@@ -505,7 +545,7 @@ static ebb_err _list_in(struct coord *c, struct obj **out, size_t *nout,
 		};
 		struct stg_result res;
 
-		e = _sync(c, &call, &res);
+		e = coord_sync(c, &call, &res);
 		free(token);
 		token = NULL;
 		if (e != EBB_OK) {
@@ -532,7 +572,7 @@ static ebb_err _list_in(struct coord *c, struct obj **out, size_t *nout,
 		if (res.truncated && res.next_token)
 			token = strdup(res.next_token);
 		stg_result_free(&res);
-	} while (token && e == EBB_OK && !_stop(c));
+	} while (token && e == EBB_OK && !coord_stop(c));
 	free(token);
 	if (e != EBB_OK) {
 		_obj_free(objs, n);
@@ -543,7 +583,7 @@ static ebb_err _list_in(struct coord *c, struct obj **out, size_t *nout,
 	return EBB_OK;
 }
 
-static ebb_err _plan_in(struct coord *c)
+ebb_err coord_plan_in(struct coord *c)
 {
 	const struct stage_spec *sp = &c->st->spec;
 	struct obj *objs = NULL;
@@ -570,9 +610,9 @@ static ebb_err _plan_in(struct coord *c)
 
 			base = base ? base + 1 : o->key;
 			if (dl && sp->destination[dl - 1] == '/')
-				o->path = _join(sp->destination, base);
+				o->path = coord_join(sp->destination, base);
 			else
-				o->path = _join(sp->destination, "");
+				o->path = coord_join(sp->destination, "");
 			continue;
 		}
 		if (stg_key_to_path(o->key + plen, path, sizeof(path), &d, why,
@@ -580,13 +620,13 @@ static ebb_err _plan_in(struct coord *c)
 			char msg[200];
 
 			snprintf(msg, sizeof(msg), "key '%s': %s", o->key, why);
-			_add_fail(c, o->key, STG_F_NOT_POSIX, msg);
+			coord_add_fail(c, o->key, STG_F_NOT_POSIX, msg);
 			c->skipped++;
 			o->err = EBB_EINVAL;
 			continue;
 		}
 		o->kind = d ? 'd' : 'f';
-		o->path = _join(sp->destination, path);
+		o->path = coord_join(sp->destination, path);
 	}
 	/* HEAD for metadata (and a fresh ETag) */
 	{
@@ -615,7 +655,7 @@ static ebb_err _plan_in(struct coord *c)
 		/* the one object is missing or refused: nothing to create */
 		snprintf(c->err, sizeof(c->err), "%s", objs[0].msg);
 		if (objs[0].fail == STG_F_NOT_FOUND)
-			_add_fail(c, objs[0].key, objs[0].fail, objs[0].msg);
+			coord_add_fail(c, objs[0].key, objs[0].fail, objs[0].msg);
 		e = objs[0].fail == STG_F_NOT_FOUND ? EBB_ENOENT : EBB_E_S3;
 		goto out;
 	}
@@ -630,15 +670,24 @@ static ebb_err _plan_in(struct coord *c)
 		}
 	qsort(objs, nobj, sizeof(*objs), _obj_cmp);
 	/* the namespace */
-	if (!_attach(c)) {
+	if (!coord_attach(c)) {
 		snprintf(c->err, sizeof(c->err), "attach: %s", strerror(errno));
 		e = EBB_EIO;
 		goto out;
 	}
 	{
-		char *dest = _join(sp->destination, "");
+		size_t dl = strlen(sp->destination);
+		char *dest = coord_join(sp->destination, "");
 
-		e = dest ? _mkdirs(c, dest, &lastdir) : EBB_ENOMEM;
+		/* One object to a destination not ending in '/': that is the
+		 * file's own path, so only its parent is a directory. */
+		if (dest && !is_dir && !(dl && sp->destination[dl - 1] == '/')) {
+			char *p = _parent(dest);
+
+			free(dest);
+			dest = p;
+		}
+		e = dest ? coord_mkdirs(c, dest, &lastdir) : EBB_ENOMEM;
 		free(dest);
 		if (e != EBB_OK) {
 			snprintf(c->err, sizeof(c->err), "mkdir %s: %s",
@@ -646,7 +695,7 @@ static ebb_err _plan_in(struct coord *c)
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < nobj && !_stop(c); i++) {
+	for (size_t i = 0; i < nobj && !coord_stop(c); i++) {
 		struct obj *o = &objs[i];
 		struct stg_attr *a = &o->attr;
 		struct timespec ts[2] = {
@@ -657,23 +706,23 @@ static ebb_err _plan_in(struct coord *c)
 		ebb_err fe = EBB_OK;
 
 		if (o->err != EBB_OK) {
-			_add_fail(c, o->path, o->fail, o->msg);
+			coord_add_fail(c, o->path, o->fail, o->msg);
 			free(parent);
 			continue;
 		}
 		if (o->kind == 'd') {
-			fe = _mkdirs(c, o->path, &lastdir);
+			fe = coord_mkdirs(c, o->path, &lastdir);
 			if (fe == EBB_OK && strcmp(o->path, "/")) {
 				(void)ebb_chmod(c->h, o->path, a->mode & 07777);
 				(void)ebb_chown(c->h, o->path, a->uid, a->gid);
 			}
 			free(parent);
 			if (fe != EBB_OK)
-				_add_fail(c, o->path, STG_F_INTERNAL,
+				coord_add_fail(c, o->path, STG_F_INTERNAL,
 					  ebb_strerror(fe));
 			continue;
 		}
-		fe = _mkdirs(c, parent, &lastdir);
+		fe = coord_mkdirs(c, parent, &lastdir);
 		if (fe == EBB_OK && S_ISLNK(a->mode)) {
 			struct stg_call call = {
 				.op = STG_GET, .bucket = c->bucket,
@@ -684,15 +733,15 @@ static ebb_err _plan_in(struct coord *c)
 			struct ebb_stat ps, in = {0};
 
 			if (o->size > PROTO_MAX_TARGET || o->size == 0) {
-				_add_fail(c, o->path, STG_F_UNSUPPORTED,
+				coord_add_fail(c, o->path, STG_F_UNSUPPORTED,
 					  "symlink target size");
 				free(parent);
 				continue;
 			}
 			call.buf = target;
 			call.len = o->size;
-			if (_sync(c, &call, &res) != EBB_OK) {
-				_add_fail(c, o->path, stg_fail_of(&res),
+			if (coord_sync(c, &call, &res) != EBB_OK) {
+				coord_add_fail(c, o->path, stg_fail_of(&res),
 					  res.message);
 				stg_result_free(&res);
 				free(parent);
@@ -715,52 +764,58 @@ static ebb_err _plan_in(struct coord *c)
 					NULL);
 			}
 		} else if (fe == EBB_OK && !S_ISREG(a->mode)) {
-			_add_fail(c, o->path, STG_F_UNSUPPORTED,
+			coord_add_fail(c, o->path, STG_F_UNSUPPORTED,
 				  "not a regular file, directory or symlink");
 			free(parent);
 			continue;
 		} else if (fe == EBB_OK) {
-			struct ebb_stat fs;
-			ebb_file_t *f = ebb_open(c->h, o->path,
-						 O_CREAT | O_WRONLY,
-						 a->mode & 07777);
-			struct stage_file *pf;
-
-			if (!f || ebb_fstat(f, &fs) != 0) {
-				fe = ebb_err_from_errno(errno);
-				if (f)
-					ebb_close(f);
-			} else {
-				ebb_close(f);
-				if (fs.size != o->size &&
-				    ebb_truncate(c->h, o->path,
-						 (off_t)o->size) != 0)
-					fe = ebb_err_from_errno(errno);
-				else if (ebb_chown(c->h, o->path, a->uid,
-						   a->gid) != 0 ||
-					 ebb_chmod(c->h, o->path,
-						   a->mode & 07777) != 0 ||
-					 ebb_utimens(c->h, o->path, ts) != 0)
-					fe = ebb_err_from_errno(errno);
-			}
-			if (fe == EBB_OK && (pf = _add_file(c))) {
-				pf->ino = fs.ino;
-				pf->size = o->size;
-				pf->key = strdup(o->key);
-				pf->tag = strdup(o->etag);
-				pf->path = strdup(o->path);
-				pf->mode = a->mode;
-				pf->uid = a->uid;
-				pf->gid = a->gid;
-				pf->atime_ns = a->atime_ns;
-				pf->mtime_ns = a->mtime_ns;
-				c->bytes += o->size;
-			}
+			o->mkfile = true;   /* made below, in parallel */
 		}
 		if (fe != EBB_OK)
-			_add_fail(c, o->path, STG_F_INTERNAL,
+			coord_add_fail(c, o->path, STG_F_INTERNAL,
 				  ebb_strerror(fe));
 		free(parent);
+	}
+	/* regular files: their parents exist now; made by a few threads at
+	 * once (each is several round trips), added to the plan in order */
+	{
+		struct mkfiles mk = {.c = c, .objs = objs, .n = nobj};
+		pthread_t t[PLAN_FILE_THREADS];
+		unsigned nt = 0;
+
+		atomic_init(&mk.next, 0);
+		for (; nt < PLAN_FILE_THREADS; nt++)
+			if (pthread_create(&t[nt], NULL, _mkfiles_main, &mk))
+				break;
+		if (nt == 0)
+			_mkfiles_main(&mk);
+		for (unsigned k = 0; k < nt; k++)
+			pthread_join(t[k], NULL);
+	}
+	for (size_t i = 0; i < nobj; i++) {
+		struct obj *o = &objs[i];
+		struct stage_file *pf;
+
+		if (!o->mkfile)
+			continue;
+		if (o->cerr != EBB_OK) {
+			coord_add_fail(c, o->path, STG_F_INTERNAL,
+				       ebb_strerror(o->cerr));
+			continue;
+		}
+		if (!(pf = coord_add_file(c)))
+			continue;
+		pf->ino = o->ino;
+		pf->size = o->size;
+		pf->key = strdup(o->key);
+		pf->tag = strdup(o->etag);
+		pf->path = strdup(o->path);
+		pf->mode = o->attr.mode;
+		pf->uid = o->attr.uid;
+		pf->gid = o->attr.gid;
+		pf->atime_ns = o->attr.atime_ns;
+		pf->mtime_ns = o->attr.mtime_ns;
+		c->bytes += o->size;
 	}
 	/* directory times last: creating entries changed nothing in ebb
 	 * (no directory mtime updates), but keep the order FSx uses */
@@ -776,7 +831,7 @@ static ebb_err _plan_in(struct coord *c)
 		if (o->err == EBB_OK && o->kind == 'd')
 			(void)ebb_utimens(c->h, o->path, ts);
 	}
-	e = _stop(c) ? EBB_EAGAIN : EBB_OK;
+	e = coord_stop(c) ? EBB_EAGAIN : EBB_OK;
 out:
 	free(lastdir);
 	_obj_free(objs, nobj);
@@ -816,7 +871,7 @@ static void _load_imported(struct coord *c, struct imported *imp)
 			    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		if (_load_plan_from(&tmp, fd)) {
+		if (coord_load_plan(&tmp, fd)) {
 			for (size_t i = 0; i < tmp.nfiles; i++) {
 				/* only stage-in plans carry ETags */
 				if (!tmp.files[i].tag ||
@@ -881,8 +936,8 @@ static void _put_now(struct coord *c, const char *key, const char *path,
 	struct stg_result res;
 
 	call.nmeta = stg_attr_to_meta(a, meta, mbuf, sizeof(mbuf));
-	if (_sync(c, &call, &res) != EBB_OK)
-		_add_fail(c, path, stg_fail_of(&res), res.message);
+	if (coord_sync(c, &call, &res) != EBB_OK)
+		coord_add_fail(c, path, stg_fail_of(&res), res.message);
 	stg_result_free(&res);
 }
 
@@ -899,7 +954,7 @@ static ebb_err _walk_out(struct coord *c, const char *dir, const char *rel,
 		return EBB_ELOOP;
 	if (!(d = ebb_opendir(c->h, dir)))
 		return ebb_err_from_errno(errno);
-	while (e == EBB_OK && !_stop(c) && (rc = ebb_readdir(d, &ent)) == 1) {
+	while (e == EBB_OK && !coord_stop(c) && (rc = ebb_readdir(d, &ent)) == 1) {
 		char *path = NULL, *r = NULL, *key;
 		struct stg_attr a;
 
@@ -924,7 +979,7 @@ static ebb_err _walk_out(struct coord *c, const char *dir, const char *rel,
 
 			key = stg_path_to_key(c->key, r, false);
 			if (n < 0 || !key)
-				_add_fail(c, path, STG_F_INTERNAL,
+				coord_add_fail(c, path, STG_F_INTERNAL,
 					  strerror(errno));
 			else
 				_put_now(c, key, path, target, (size_t)n, &a);
@@ -934,7 +989,7 @@ static ebb_err _walk_out(struct coord *c, const char *dir, const char *rel,
 
 			if (_unchanged(imp, &ent.st)) {
 				c->skipped++;
-			} else if ((f = _add_file(c))) {
+			} else if ((f = coord_add_file(c))) {
 				f->ino = ent.st.ino;
 				f->size = ent.st.size;
 				f->key = stg_path_to_key(c->key, r, false);
@@ -947,7 +1002,7 @@ static ebb_err _walk_out(struct coord *c, const char *dir, const char *rel,
 				c->bytes += f->size;
 			}
 		} else {
-			_add_fail(c, path, STG_F_UNSUPPORTED,
+			coord_add_fail(c, path, STG_F_UNSUPPORTED,
 				  "not a regular file, directory or symlink");
 		}
 		free(path);
@@ -969,7 +1024,7 @@ static ebb_err _walk_out(struct coord *c, const char *dir, const char *rel,
 	return e;
 }
 
-static ebb_err _plan_out(struct coord *c)
+ebb_err coord_plan_out(struct coord *c)
 {
 	const struct stage_spec *sp = &c->st->spec;
 	uint64_t threshold = c->b->conf.s3.multipart_threshold ?
@@ -979,7 +1034,7 @@ static ebb_err _plan_out(struct coord *c)
 	char *src;
 	ebb_err e;
 
-	if (!_attach(c)) {
+	if (!coord_attach(c)) {
 		snprintf(c->err, sizeof(c->err), "attach: %s", strerror(errno));
 		return EBB_EIO;
 	}
@@ -991,7 +1046,7 @@ static ebb_err _plan_out(struct coord *c)
 		};
 		struct stg_result res;
 
-		if ((e = _sync(c, &call, &res)) != EBB_OK) {
+		if ((e = coord_sync(c, &call, &res)) != EBB_OK) {
 			snprintf(c->err, sizeof(c->err), "%s", res.message);
 			stg_result_free(&res);
 			return e;
@@ -999,7 +1054,7 @@ static ebb_err _plan_out(struct coord *c)
 		stg_result_free(&res);
 	}
 	_load_imported(c, &imp);
-	src = _join(sp->source, "");
+	src = coord_join(sp->source, "");
 	e = src ? _walk_out(c, src, "", &imp, 0) : EBB_ENOMEM;
 	if (e != EBB_OK)
 		snprintf(c->err, sizeof(c->err), "walk %s: %s", sp->source,
@@ -1009,7 +1064,7 @@ static ebb_err _plan_out(struct coord *c)
 	free(imp.size);
 	free(imp.mtime);
 	/* one multipart upload per large file */
-	for (size_t i = 0; e == EBB_OK && i < c->nfiles && !_stop(c); i++) {
+	for (size_t i = 0; e == EBB_OK && i < c->nfiles && !coord_stop(c); i++) {
 		struct stage_file *f = &c->files[i];
 		struct stg_attr a = {
 			.mode = f->mode, .uid = f->uid, .gid = f->gid,
@@ -1026,587 +1081,15 @@ static ebb_err _plan_out(struct coord *c)
 		if (f->size < threshold)
 			continue;
 		call.nmeta = stg_attr_to_meta(&a, meta, mbuf, sizeof(mbuf));
-		if (_sync(c, &call, &res) != EBB_OK) {
+		if (coord_sync(c, &call, &res) != EBB_OK) {
 			/* an empty tag would make it a PUT: fail it now */
-			_add_fail(c, f->path, stg_fail_of(&res), res.message);
+			coord_add_fail(c, f->path, stg_fail_of(&res), res.message);
 			f->tag = strdup("");
 		} else {
 			f->tag = strdup(res.upload_id);
 		}
 		stg_result_free(&res);
 	}
-	return e != EBB_OK ? e : _stop(c) ? EBB_EAGAIN : EBB_OK;
+	return e != EBB_OK ? e : coord_stop(c) ? EBB_EAGAIN : EBB_OK;
 }
 
-/* ---- running: work, polls, tally ------------------------------------------------------- */
-
-static ebb_err _send_work(struct coord *c, unsigned node, bool resync)
-{
-	size_t i = 0;
-	ebb_err e = EBB_OK;
-
-	do {
-		msgpack_sbuffer sb;
-		msgpack_packer pk;
-		size_t j = i, bytes = 0;
-		struct ebb_stage_msg m = {.node = node};
-
-		while (j < c->nfiles && bytes < STAGE_WORK_BATCH_BYTES) {
-			bytes += 64 + strlen(c->files[j].key) +
-				 strlen(c->files[j].path) +
-				 (c->files[j].tag ? strlen(c->files[j].tag) : 0);
-			j++;
-		}
-		msgpack_sbuffer_init(&sb);
-		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-		msgpack_pack_map(&pk, 9);
-		_pk_str(&pk, "run");
-		msgpack_pack_uint64(&pk, c->run_id);
-		_pk_str(&pk, "dir");
-		msgpack_pack_uint64(&pk, (uint64_t)c->st->spec.dir);
-		_pk_str(&pk, "bucket");
-		_pk_str(&pk, c->bucket);
-		_pk_str(&pk, "total");
-		msgpack_pack_uint64(&pk, c->nfiles);
-		_pk_str(&pk, "first");
-		msgpack_pack_uint64(&pk, i);
-		_pk_str(&pk, "part_stripes");
-		msgpack_pack_uint64(&pk, c->part_stripes);
-		_pk_str(&pk, "last");
-		msgpack_pack_uint64(&pk, j == c->nfiles);
-		_pk_str(&pk, "resync");
-		msgpack_pack_uint64(&pk, resync && j == c->nfiles);
-		_pk_str(&pk, "files");
-		msgpack_pack_array(&pk, (uint32_t)(j - i));
-		for (size_t k = i; k < j; k++)
-			_pack_entry(&pk, &c->files[k]);
-		m.map = sb.data;
-		m.maplen = sb.size;
-		e = ebb_stage_link_call(c->link, PROTO_OP_STAGE_WORK,
-					c->inst->id, c->st->spec.name, &m, 1);
-		msgpack_sbuffer_destroy(&sb);
-		if (e != EBB_OK) {
-			log_warn("stage %s: work to rank %u: %s",
-				 c->st->spec.name, node, m.detail);
-			break;
-		}
-		i = j;
-	} while (i < c->nfiles);
-	return e;
-}
-
-/* A member's report on file idx. */
-static void _tally(struct coord *c, unsigned node, uint64_t idx, bool ok,
-		   enum stg_fail code, const char *msg,
-		   const msgpack_object *parts)
-{
-	uint64_t bit = idx * c->n + node;
-
-	if (idx >= c->nfiles || c->finished[idx] ||
-	    (c->seen[bit / 8] & (1u << (bit % 8))))
-		return;
-	c->seen[bit / 8] |= (uint8_t)(1u << (bit % 8));
-	if (!ok && !c->failed[idx]) {
-		c->failed[idx] = true;
-		c->fcode[idx] = code < STG_F_MAX ? code : STG_F_INTERNAL;
-		c->fmsg[idx] = strdup(msg ? msg : "");
-	}
-	for (uint32_t i = 0; parts && parts->type == MSGPACK_OBJECT_ARRAY &&
-			     i < parts->via.array.size; i++) {
-		const msgpack_object *p = &parts->via.array.ptr[i];
-		struct stg_part *np;
-
-		if (p->type != MSGPACK_OBJECT_ARRAY || p->via.array.size < 2 ||
-		    p->via.array.ptr[1].type != MSGPACK_OBJECT_STR)
-			continue;
-		np = realloc(c->parts[idx], (c->nparts[idx] + 1) * sizeof(*np));
-		if (!np)
-			continue;
-		c->parts[idx] = np;
-		np[c->nparts[idx]].number =
-			(unsigned)p->via.array.ptr[0].via.u64;
-		snprintf(np[c->nparts[idx]].etag, sizeof(np->etag), "%.*s",
-			 (int)p->via.array.ptr[1].via.str.size,
-			 p->via.array.ptr[1].via.str.ptr);
-		c->nparts[idx]++;
-	}
-	if (c->left[idx] > 0)
-		c->left[idx]--;
-}
-
-static int _part_cmp(const void *a, const void *b)
-{
-	const struct stg_part *x = a, *y = b;
-
-	return (x->number > y->number) - (x->number < y->number);
-}
-
-/* A file whose holders all reported: complete or abort its upload. */
-static void _finish_file(struct coord *c, size_t idx)
-{
-	struct stage_file *f = &c->files[idx];
-
-	c->finished[idx] = true;
-	c->nfinished++;
-	if (c->st->spec.dir == EBB_STAGE_OUT && f->tag && *f->tag) {
-		struct stg_call call = {
-			.bucket = c->bucket, .key = f->key, .upload_id = f->tag,
-		};
-		struct stg_result res;
-		uint64_t np = stage_nparts(f->size, c->inst->stripe_size,
-					   c->part_stripes);
-
-		if (!c->failed[idx] && c->nparts[idx] != np) {
-			c->failed[idx] = true;
-			c->fcode[idx] = STG_F_INTERNAL;
-			c->fmsg[idx] = strdup("parts missing");
-		}
-		call.op = c->failed[idx] ? STG_MPU_ABORT : STG_MPU_COMPLETE;
-		if (!c->failed[idx]) {
-			qsort(c->parts[idx], c->nparts[idx],
-			      sizeof(struct stg_part), _part_cmp);
-			call.parts = c->parts[idx];
-			call.nparts = c->nparts[idx];
-		}
-		if (_sync(c, &call, &res) != EBB_OK && !c->failed[idx]) {
-			c->failed[idx] = true;
-			c->fcode[idx] = stg_fail_of(&res);
-			c->fmsg[idx] = strdup(res.message);
-		}
-		stg_result_free(&res);
-	}
-	if (c->failed[idx])
-		c->nfailed++;
-}
-
-/* Abort the uploads of files not finished (cancel). */
-static void _abort_open(struct coord *c)
-{
-	for (size_t i = 0; i < c->nfiles; i++) {
-		struct stage_file *f = &c->files[i];
-		struct stg_call call = {
-			.op = STG_MPU_ABORT, .bucket = c->bucket,
-			.key = f->key, .upload_id = f->tag,
-		};
-		struct stg_result res;
-
-		if (c->finished[i] || c->st->spec.dir != EBB_STAGE_OUT ||
-		    !f->tag || !*f->tag)
-			continue;
-		(void)_sync(c, &call, &res);
-		stg_result_free(&res);
-	}
-}
-
-static void _poll_once(struct coord *c, uint64_t *bytes_done)
-{
-	struct ebb_stage_msg *m = calloc(c->n, sizeof(*m));
-	struct bbd_stages *ss = c->b->stages;
-
-	if (!m)
-		return;
-	for (unsigned i = 0; i < c->n; i++)
-		m[i].node = i;
-	(void)ebb_stage_link_call(c->link, PROTO_OP_STAGE_POLL, c->inst->id,
-				  c->st->spec.name, m, c->n);
-	*bytes_done = 0;
-	for (unsigned i = 0; i < c->n; i++) {
-		msgpack_unpacked up;
-		const msgpack_object *reps;
-		struct stage_node_row row = {0};
-		uint64_t run = 0, more = 0;
-
-		if (m[i].status == EBB_ENOENT) {
-			c->resend[i] = true;  /* the member lost the run */
-			c->last_ok_ms[i] = _ms();
-			continue;
-		}
-		if (m[i].status != EBB_OK) {
-			c->resync[i] = true;  /* replies may be lost */
-			continue;
-		}
-		c->last_ok_ms[i] = _ms();
-		msgpack_unpacked_init(&up);
-		if (msgpack_unpack_next(&up, m[i].reply, m[i].replylen, NULL) !=
-		    MSGPACK_UNPACK_SUCCESS) {
-			msgpack_unpacked_destroy(&up);
-			free(m[i].reply);
-			continue;
-		}
-		proto_map_u64(&up.data, "run", &run);
-		if (run != c->run_id) {
-			c->resend[i] = true;
-			msgpack_unpacked_destroy(&up);
-			free(m[i].reply);
-			continue;
-		}
-		proto_map_u64(&up.data, "files_total", &row.files_total);
-		proto_map_u64(&up.data, "files_done", &row.files_done);
-		proto_map_u64(&up.data, "files_failed", &row.files_failed);
-		proto_map_u64(&up.data, "bytes_total", &row.bytes_total);
-		proto_map_u64(&up.data, "bytes_done", &row.bytes_done);
-		proto_map_str(&up.data, "state", row.state, sizeof(row.state));
-		(void)more;
-		*bytes_done += row.bytes_done;
-		reps = proto_map_get(&up.data, "reports");
-		for (uint32_t k = 0; reps && reps->type == MSGPACK_OBJECT_ARRAY &&
-				     k < reps->via.array.size; k++) {
-			const msgpack_object *r = &reps->via.array.ptr[k];
-			char msg[400] = "";
-
-			if (r->type != MSGPACK_OBJECT_ARRAY ||
-			    r->via.array.size < 5)
-				continue;
-			if (r->via.array.ptr[3].type == MSGPACK_OBJECT_STR)
-				snprintf(msg, sizeof(msg), "%.*s",
-					 (int)r->via.array.ptr[3].via.str.size,
-					 r->via.array.ptr[3].via.str.ptr);
-			_tally(c, i, r->via.array.ptr[0].via.u64,
-			       r->via.array.ptr[1].type ==
-					       MSGPACK_OBJECT_BOOLEAN &&
-				       r->via.array.ptr[1].via.boolean,
-			       (enum stg_fail)r->via.array.ptr[2].via.u64, msg,
-			       &r->via.array.ptr[4]);
-		}
-		pthread_mutex_lock(&ss->lock);
-		c->st->rows[i] = row;
-		pthread_mutex_unlock(&ss->lock);
-		msgpack_unpacked_destroy(&up);
-		free(m[i].reply);
-	}
-	free(m);
-}
-
-/* ---- the report ------------------------------------------------------------------------ */
-
-static char *_csv(struct coord *c, size_t *len)
-{
-	char *buf = NULL;
-	FILE *f = open_memstream(&buf, len);
-
-	if (!f)
-		return NULL;
-	fputs(STG_CSV_HEADER, f);
-	for (size_t i = 0; i < c->nfails; i++)
-		stg_csv_write(f, c->fails[i].path, c->fails[i].code);
-	for (size_t i = 0; i < c->nfiles; i++)
-		if (c->failed && c->failed[i])
-			stg_csv_write(f, c->files[i].path, c->fcode[i]);
-	fclose(f);
-	return buf;
-}
-
-static void _write_report(struct coord *c)
-{
-	const struct stage_spec *sp = &c->st->spec;
-	struct bbd_stages *ss = c->b->stages;
-	char *where = NULL, *csv;
-	size_t len = 0;
-
-	if (c->nfails == 0 && c->nfailed == 0)
-		return;
-	if (!(csv = _csv(c, &len)))
-		return;
-	if (sp->dir == EBB_STAGE_IN) {
-		char *dir = _join(sp->destination, ".ebb");
-		ebb_file_t *f = NULL;
-
-		char *last = NULL;
-
-		if (dir && _attach(c) && _mkdirs(c, dir, &last) == EBB_OK) {
-			if (asprintf(&where, "%s/failures-%s.csv", dir,
-				     sp->name) > 0 &&
-			    (f = ebb_open(c->h, where,
-					  O_CREAT | O_TRUNC | O_WRONLY, 0644))) {
-				if (ebb_pwrite(f, csv, len, 0) != (ssize_t)len)
-					log_warn("stage %s: report write: %s",
-						 sp->name, strerror(errno));
-				ebb_close(f);
-				(void)ebb_chown(c->h, where, sp->uid, sp->gid);
-			}
-		}
-		free(last);
-		free(dir);
-	} else {
-		char *key = NULL;
-		struct stg_call call = {
-			.op = STG_PUT, .bucket = c->bucket, .body = csv,
-			.body_len = len, .content_type = "text/csv",
-		};
-		struct stg_result res;
-
-		if (asprintf(&key, "%s%sebb-report-%u/failures.csv", c->key,
-			     *c->key && c->key[strlen(c->key) - 1] != '/' ?
-				     "/" : "", sp->job_id) > 0) {
-			call.key = key;
-			if (_sync(c, &call, &res) == EBB_OK)
-				(void)asprintf(&where, "s3://%s/%s", c->bucket,
-					       key);
-			else
-				log_warn("stage %s: report: %s", sp->name,
-					 res.message);
-			stg_result_free(&res);
-		}
-		free(key);
-	}
-	free(csv);
-	pthread_mutex_lock(&ss->lock);
-	free(c->st->report);
-	c->st->report = where;
-	pthread_mutex_unlock(&ss->lock);
-}
-
-/* Failures found while planning, not counting skipped (non-POSIX) keys. */
-static uint64_t _plan_failures(const struct coord *c)
-{
-	uint64_t k = 0;
-
-	for (size_t i = 0; i < c->nfails; i++)
-		if (c->fails[i].code != STG_F_NOT_POSIX)
-			k++;
-	return k;
-}
-
-/* ---- the thread ----------------------------------------------------------------------- */
-
-static void _publish(struct coord *c, uint64_t bytes_done, int64_t *t0,
-		     uint64_t *b0)
-{
-	struct bbd_stages *ss = c->b->stages;
-	struct bbd_stage *st = c->st;
-	int64_t now = _ms();
-	uint64_t planfail = _plan_failures(c);
-
-	pthread_mutex_lock(&ss->lock);
-	st->files_total = c->nfiles + planfail;
-	st->files_skipped = c->skipped;
-	st->files_failed = c->nfailed + planfail;
-	st->files_done = c->nfinished - c->nfailed;
-	st->bytes_total = c->bytes;
-	st->bytes_done = bytes_done;
-	st->updated_ns = bbd_now_ns();
-	if (now - *t0 >= 2000) {
-		st->rate_bps = (bytes_done - *b0) * 1000 /
-			       (uint64_t)(now - *t0);
-		*t0 = now;
-		*b0 = bytes_done;
-		st->eta_s = st->rate_bps ?
-			(int64_t)((c->bytes - bytes_done) / st->rate_bps) : -1;
-	}
-	pthread_mutex_unlock(&ss->lock);
-}
-
-static void _coord_free(struct coord *c)
-{
-	for (size_t i = 0; i < c->nfiles; i++) {
-		stage_file_fini(&c->files[i]);
-		if (c->fmsg)
-			free(c->fmsg[i]);
-		if (c->parts)
-			free(c->parts[i]);
-	}
-	free(c->files);
-	for (size_t i = 0; i < c->nfails; i++) {
-		free(c->fails[i].path);
-		free(c->fails[i].msg);
-	}
-	free(c->fails);
-	free(c->left);
-	free(c->seen);
-	free(c->failed);
-	free(c->finished);
-	free(c->fcode);
-	free(c->fmsg);
-	free(c->parts);
-	free(c->nparts);
-	free(c->resync);
-	free(c->resend);
-	free(c->last_ok_ms);
-	if (c->link)
-		ebb_stage_link_free(c->link);
-	if (c->h)
-		ebb_detach(c->h);
-	free(c);
-}
-
-static ebb_err _run(struct coord *c)
-{
-	struct bbd_stage *st = c->st;
-	uint64_t bytes_done = 0, b0 = 0;
-	int64_t t0 = _ms();
-	bool *holds;
-	ebb_err e;
-
-	c->link = ebb_stage_link_new((const char *const *)c->inst->members,
-				     c->n, &(struct ebb_options){
-					     .munge_socket =
-						     c->b->conf.munge_socket});
-	c->left = calloc(c->nfiles + 1, sizeof(*c->left));
-	c->seen = calloc((c->nfiles * c->n) / 8 + 1, 1);
-	c->failed = calloc(c->nfiles + 1, sizeof(bool));
-	c->finished = calloc(c->nfiles + 1, sizeof(bool));
-	c->fcode = calloc(c->nfiles + 1, sizeof(*c->fcode));
-	c->fmsg = calloc(c->nfiles + 1, sizeof(char *));
-	c->parts = calloc(c->nfiles + 1, sizeof(*c->parts));
-	c->nparts = calloc(c->nfiles + 1, sizeof(unsigned));
-	c->resync = calloc(c->n, sizeof(bool));
-	c->resend = calloc(c->n, sizeof(bool));
-	c->last_ok_ms = calloc(c->n, sizeof(int64_t));
-	holds = calloc(c->n, sizeof(bool));
-	if (!c->link || !c->left || !c->seen || !c->failed || !c->finished ||
-	    !c->fcode || !c->fmsg || !c->parts || !c->nparts || !c->resync ||
-	    !c->resend || !c->last_ok_ms || !holds) {
-		free(holds);
-		snprintf(c->err, sizeof(c->err), "out of memory");
-		return EBB_ENOMEM;
-	}
-	for (size_t i = 0; i < c->nfiles; i++) {
-		c->left[i] = stage_holders(&c->files[i], st->spec.dir,
-					   c->inst->stripe_size,
-					   c->part_stripes, c->n, holds);
-		if (c->files[i].tag && !*c->files[i].tag) {
-			/* its upload could not be created: failed already */
-			c->failed[i] = true;
-			c->fcode[i] = STG_F_S3_ERROR;
-			c->fmsg[i] = strdup("no upload");
-			c->finished[i] = true;
-			c->nfinished++;
-			c->nfailed++;
-			continue;
-		}
-		if (c->left[i] == 0)
-			_finish_file(c, i);
-	}
-	free(holds);
-	for (unsigned i = 0; i < c->n; i++) {
-		c->resend[i] = true;
-		c->last_ok_ms[i] = _ms();
-	}
-	stage_set_state(st, STAGE_RUNNING, NULL);
-	while (c->nfinished < c->nfiles && !_stop(c)) {
-		for (unsigned i = 0; i < c->n; i++) {
-			if (c->resend[i] || c->resync[i]) {
-				if (_send_work(c, i, c->resync[i]) == EBB_OK)
-					c->resend[i] = c->resync[i] = false;
-			}
-			if (_ms() - c->last_ok_ms[i] > MEMBER_DEAD_MS) {
-				snprintf(c->err, sizeof(c->err),
-					 "member rank %u (%s) did not answer "
-					 "for %d s", i, c->inst->members[i],
-					 MEMBER_DEAD_MS / 1000);
-				return EBB_ETIMEDOUT;
-			}
-		}
-		usleep(STAGE_POLL_MS * 1000);
-		_poll_once(c, &bytes_done);
-		for (size_t i = 0; i < c->nfiles; i++)
-			if (!c->finished[i] && c->left[i] == 0)
-				_finish_file(c, i);
-		_publish(c, bytes_done, &t0, &b0);
-	}
-	if (_stop(c))
-		return EBB_EAGAIN;
-	/* the last numbers, as the members saw them */
-	_poll_once(c, &bytes_done);
-	_publish(c, bytes_done, &t0, &b0);
-	e = EBB_OK;
-	return e;
-}
-
-void *stage_plan_main(void *arg)
-{
-	struct bbd_stage *st = arg;
-	struct coord *c = calloc(1, sizeof(*c));
-	const struct stage_spec *sp = &st->spec;
-	const char *url = sp->dir == EBB_STAGE_IN ? sp->source :
-						    sp->destination;
-	char why[256];
-	ebb_err e = EBB_OK;
-
-	if (!c) {
-		stage_set_state(st, STAGE_FAILED, "out of memory");
-		stage_persist_state(st);
-		return NULL;
-	}
-	c->st = st;
-	c->b = st->b;
-	c->inst = st->inst;
-	c->n = st->inst->nmembers;
-	c->run_id = (uint64_t)bbd_now_ns();
-	c->part_stripes = stage_part_stripes(st->inst->stripe_size,
-		c->b->conf.s3.part_size ? c->b->conf.s3.part_size : 8ull << 20);
-	if (s3path_split(url, c->bucket, sizeof(c->bucket), c->key,
-			 sizeof(c->key), why, sizeof(why)) != EBB_OK) {
-		snprintf(c->err, sizeof(c->err), "%s", why);
-		e = EBB_EINVAL;
-		goto end;
-	}
-	if ((e = _creds(c)) != EBB_OK)
-		goto end;
-	if (_load_plan_from(c, st->dirfd)) {
-		log_info("stage %s: plan found (%zu files), not planning again",
-			 sp->name, c->nfiles);
-	} else {
-		stage_set_state(st, STAGE_PLANNING, NULL);
-		e = sp->dir == EBB_STAGE_IN ? _plan_in(c) : _plan_out(c);
-		if (e == EBB_OK)
-			e = _save_plan(c);
-		if (e != EBB_OK && !_stop(c))
-			goto end;
-	}
-	if (e == EBB_OK && !_stop(c))
-		e = _run(c);
-end:
-	if (atomic_load(&st->halt) && !atomic_load(&st->cancel)) {
-		/* shutdown: the saved state lets the next bbd resume */
-		_coord_free(c);
-		return NULL;
-	}
-	if (atomic_load(&st->cancel)) {
-		struct ebb_stage_msg *m = calloc(c->n, sizeof(*m));
-
-		if (m && c->link) {
-			for (unsigned i = 0; i < c->n; i++)
-				m[i].node = i;
-			(void)ebb_stage_link_call(c->link, PROTO_OP_STAGE_CANCEL,
-						  c->inst->id, sp->name, m,
-						  c->n);
-		}
-		free(m);
-		if (c->have_cred)
-			_abort_open(c);
-		stage_set_state(st, STAGE_CANCELLED, NULL);
-	} else if (e != EBB_OK) {
-		if (c->have_cred)
-			_abort_open(c);
-		if (e == EBB_ENOENT || c->nfails)
-			_write_report(c);
-		stage_set_state(st, STAGE_FAILED, c->err[0] ? c->err :
-						    ebb_strerror(e));
-	} else {
-		uint64_t shown = 0;
-
-		_write_report(c);
-		for (size_t i = 0; i < c->nfiles && shown < 5; i++)
-			if (c->failed[i]) {
-				stage_add_error(st, "%s: %s: %s",
-						c->files[i].path,
-						stg_fail_code(c->fcode[i]),
-						c->fmsg[i]);
-				shown++;
-			}
-		for (size_t i = 0; i < c->nfails && shown < 5; i++)
-			if (c->fails[i].code != STG_F_NOT_POSIX) {
-				stage_add_error(st, "%s: %s: %s",
-						c->fails[i].path,
-						stg_fail_code(c->fails[i].code),
-						c->fails[i].msg);
-				shown++;
-			}
-		stage_set_state(st, c->nfailed || _plan_failures(c) ?
-				STAGE_FAILED : STAGE_DONE, NULL);
-	}
-	stage_persist_state(st);
-	_coord_free(c);
-	return NULL;
-}

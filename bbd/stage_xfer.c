@@ -650,7 +650,16 @@ static void _pump(struct stage_xfer *x)
 	 * The tick re-checks it every second. */
 	if (pause && *pause && access(pause, F_OK) == 0)
 		return;
+	/* The S3 client first, with no lock held: making it may block
+	 * (credentials from IMDS).  Only this thread touches x->s3. */
 	pthread_mutex_lock(&x->lock);
+	if (x->runs && !x->s3) {
+		pthread_mutex_unlock(&x->lock);
+		have_s3 = _s3(x);
+		pthread_mutex_lock(&x->lock);
+	} else {
+		have_s3 = x->s3 != NULL;
+	}
 	_reap_dead_locked(x);
 	/* bodies the reader finished */
 	while (x->rd_head) {
@@ -679,13 +688,6 @@ static void _pump(struct stage_xfer *x)
 			    xf->next_unit >= xf->nunits) {
 				run->cursor++;
 				continue;
-			}
-			if (have_s3) {
-				pthread_mutex_unlock(&x->lock);
-				have_s3 = _s3(x);   /* may block (IMDS) */
-				pthread_mutex_lock(&x->lock);
-				if (run->abandoned)
-					break;
 			}
 			if (!(u = calloc(1, sizeof(*u))))
 				break;

@@ -39,7 +39,9 @@
 #   "truncate" sends the head (Content-Length intact) and "after" bytes,
 #   then closes (FIN).  For a response without a body (a PUT's 200),
 #   reset and truncate close before any byte of the response: the server
-#   did the work, the client cannot know.
+#   did the work, the client cannot know.  "reset" with "phase":
+#   "request" cuts the upload instead: it reads "after" bytes of the
+#   request body (default: half), then resets; the server sees nothing.
 #   Determinism: with the same seed, rules and order of requests, the
 #   same requests fail.
 # - Control, on the same port (no bucket can be named "__proxy"):
@@ -102,6 +104,9 @@ class Rules:
         for r in spec.get("rules", []):
             if not isinstance(r, dict):
                 raise ValueError("each rule is an object")
+            if r.get("phase", "response") not in ("response", "request") or \
+                    (r.get("phase") == "request" and r.get("fault") != "reset"):
+                raise ValueError('"phase": "request" goes with "reset" only')
             f = str(r.get("fault", ""))
             if f not in FAULTS:
                 raise ValueError("fault %r: one of %s" % (f, ", ".join(FAULTS)))
@@ -120,6 +125,7 @@ class Rules:
                 "skip": int(r.get("skip", 0)),
                 "seconds": float(r.get("seconds", 30)),
                 "after": int(r["after"]) if "after" in r else None,
+                "phase": str(r.get("phase", "response")),
                 "matches": 0, "hits": 0,
             })
         self.spec = spec
@@ -228,6 +234,18 @@ class Proxy:
 
         if rule is not None:
             self.count("fault", rule["fault"])
+        if rule is not None and rule["fault"] == "reset" and rule["phase"] == "request":
+            # an upload cut off: read "after" bytes of the body (default
+            # half), then RST; the server never sees the request
+            length = int(hget(headers, "content-length") or 0)
+            after = rule["after"] if rule["after"] is not None else length // 2
+            if expect:
+                cwriter.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await relay_bytes(creader, None, min(after, length))
+            log("s3proxy: %s %s -> injected reset after %d request bytes"
+                % (method, target, min(after, length)))
+            await abort(cwriter, rst=True)
+            return False
         if rule is not None and rule["fault"] in ANSWERED:
             st, reason, code, msg = ANSWERED[rule["fault"]]
             if expect:

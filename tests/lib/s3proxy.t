@@ -154,7 +154,12 @@ ok "rules: reset of a PUT's response" s3proxy_set '{"rules": [{"fault": "reset",
 sc "$d/out" "$P/px-bkt/a/ambiguous" -T "$d/mib"
 is "$rc" 56 "reset of a PUT: the client sees a reset"
 ok "... though the server stored it" s3_aws s3api head-object --bucket px-bkt --key a/ambiguous
-stat_is fault.reset 2 "stats: 2 resets"
+ok "rules: reset during the upload" s3proxy_set '{"rules": [{"fault": "reset", "method": "PUT", "phase": "request", "after": 65536}]}'
+sc "$d/out" "$P/px-bkt/a/cut" -T "$d/mib"
+like "$rc" '^(52|55|56)$' "reset during the upload: curl fails sending or receiving ($rc)"
+not_ok "... and nothing was stored" s3_aws s3api head-object --bucket px-bkt --key a/cut
+not_ok "phase request goes with reset only" s3proxy_set '{"rules": [{"fault": "503", "phase": "request"}]}'
+stat_is fault.reset 3 "stats: 3 resets"
 stat_is fault.truncate 1 "stats: 1 truncate"
 stat_is fault.stall 2 "stats: 2 stalls"
 

@@ -4,8 +4,8 @@
 # the first), a real Ceph RGW, libebb through t_stage, awscli to prepare
 # and check the bucket.
 #
-# Uses tests/lib/rgw.sh when the tree has it, or an RGW you started: export
-# EBB_S3_ENDPOINT, EBB_S3_ACCESS_KEY, EBB_S3_SECRET_KEY (EBB_S3_REGION).
+# Uses tests/lib/rgw.sh (a private RGW, or the one you started if you export
+# EBB_S3_ENDPOINT, EBB_S3_ACCESS_KEY, EBB_S3_SECRET_KEY, EBB_S3_REGION).
 # bbd gets its credentials from a shared credentials file named in ebb.conf
 # (s3_credentials_file), so a test can break and mend them.
 . "$EBB_SRCDIR/tests/tap/tap.sh"
@@ -21,11 +21,12 @@ fixture_require_root
 work=$EBB_TEST_DIR/stage
 mkdir -p "$work"
 
-if [ -z "${EBB_S3_ENDPOINT:-}" ]; then
-	[ -f "$EBB_SRCDIR/tests/lib/rgw.sh" ] ||
-		skip_all "no RGW: tests/lib/rgw.sh is not in this tree and EBB_S3_ENDPOINT is unset"
+if [ -f "$EBB_SRCDIR/tests/lib/rgw.sh" ]; then
+	# starts a private RGW, or attaches to $EBB_S3_ENDPOINT if set
 	. "$EBB_SRCDIR/tests/lib/rgw.sh"
 	rgw_start || bail "rgw_start failed"
+elif [ -z "${EBB_S3_ENDPOINT:-}" ]; then
+	skip_all "no RGW: tests/lib/rgw.sh is not in this tree and EBB_S3_ENDPOINT is unset"
 fi
 : "${EBB_S3_REGION:=us-east-1}"
 export AWS_CONFIG_FILE=$work/aws-config
@@ -223,6 +224,29 @@ diag "$out"
 ok_status $st "stage-in on 1 node is done"
 EBB_NODES=$n0 check_in j1
 
+# ---- a file larger than one node's share ------------------------------------------
+mkdir -p "$work/big2"
+head -c $((64 << 20)) /dev/urandom >"$work/big2/fits.bin"
+ok "upload a 64 MiB object" s3 s3 cp --quiet "$work/big2/fits.bin" "s3://$bucket/big2/fits.bin"
+ok "instance js: 3 nodes of 40 MiB each" "$T" create js 1048576 $((40 << 20))
+ok "stage-in of the 64 MiB file (larger than one node's 40 MiB)" "$T" start js fit in "s3://$bucket/big2/fits.bin" /fits.bin 1 1000 1000
+out=$("$T" wait js fit 120); st=$?
+diag "$out"
+ok_status $st "it fits striped over the nodes"
+"$T" tree js / >"$work/js.tree"
+is "$(grep ' /fits.bin$' "$work/js.tree" | cut -d' ' -f7)" "$(sha256sum <"$work/big2/fits.bin" | cut -d' ' -f1)" \
+	"the 64 MiB file is byte-identical"
+head -c $((160 << 20)) /dev/urandom >"$work/big2/toobig.bin"
+ok "upload a 160 MiB object" s3 s3 cp --quiet "$work/big2/toobig.bin" "s3://$bucket/big2/toobig.bin"
+ok "stage-in of a file over the instance's space accepted" "$T" start js toobig in "s3://$bucket/big2/toobig.bin" /toobig.bin 1 1000 1000
+out=$("$T" wait js toobig 120); st=$?
+diag "$out"
+isnt "$st" 0 "it fails (ENOSPC on the nodes), not silently"
+like "$out" 'failed=1' "the file is counted failed"
+not_ok "the half-imported file was removed" "$T" cat js /toobig.bin
+like "$("$T" cat js /.ebb/failures-toobig.csv 2>&1)" '/toobig.bin,FAILED,InternalError' \
+	"and listed in failures.csv (in .ebb beside the file)"
+
 # ---- refusals and errors ------------------------------------------------------
 out=$("$T" start j3 deny in "s3://not-allowed-$$/x/" /deny 0 1000 1000); st=$?
 isnt "$st" 0 "a source outside s3_allow is refused at start"
@@ -299,6 +323,7 @@ isnt "$st" 0 "win fails"
 like "$out" 'files=7/8 failed=1' "only the overwritten file failed"
 out=$("$T" cat jw /w/.ebb/failures-win.csv 2>&1)
 like "$out" '/w/f8.bin,FAILED,S3ObjectChanged' "it is in failures.csv as S3ObjectChanged"
+not_ok "the changed file is not left half-imported" "$T" cat jw /w/f8.bin
 "$T" tree jw /w >"$work/jw.tree"
 tree_sha "$work/jw.tree" | sed 's|  /data/|  /w/|' | grep -v f8.bin >"$work/jw.sha"
 grep -v f8.bin "$work/r.sha" | sed 's|/r/|/w/|' >"$work/w.sha"

@@ -2,7 +2,8 @@
 /* t_stage: the stage.t driver: one libebb operation per run, so the shell
  * test can mix it with awscli.  Members come from $EBB_NODES.
  *
- *   t_stage create ID [STRIPE]            instance on every node
+ *   t_stage create ID [STRIPE [CAPACITY]] instance on every node (capacity
+ *                                         per node, default 4 GiB)
  *   t_stage start ID NAME in|out SRC DST [TYPE [UID GID [deferred]]]
  *   t_stage wait ID NAME [SECONDS]        until done/failed/cancelled;
  *                                         prints the status; 0 if done
@@ -178,7 +179,8 @@ int main(int argc, char **argv)
 			.nmembers = _n,
 			.stripe_size = argc > 3 ? strtoull(argv[3], NULL, 0) :
 						  1 << 20,
-			.capacity = 4ull << 30,
+			.capacity = argc > 4 ? strtoull(argv[4], NULL, 0) :
+					       4ull << 30,
 		};
 		if (ebb_instance_create(&s, NULL, err, sizeof(err)) != 0) {
 			fprintf(stderr, "create: %s\n", err);
