@@ -129,7 +129,7 @@ int conf_cluster_key(const char *key)
 		"sweep_interval", "teardown_timeout", "max_create_attempts",
 		"plugin_workers", "max_capacity", "max_capacity_per_node",
 		"min_stripe_size", "max_stripe_size", "epilog_timeout",
-		"s3_allow", NULL,
+		"stage_poll_interval", "export_retention", "s3_allow", NULL,
 	};
 
 	if (!strncmp(key, "node.", 5) && key[5])

@@ -82,7 +82,10 @@ const char *ebb_astate_name(enum ebb_astate s)
 {
 	switch (s) {
 	case EBB_A_CREATING: return "creating";
+	case EBB_A_STAGING_IN: return "staging-in";
 	case EBB_A_READY: return "ready";
+	case EBB_A_STAGING_OUT: return "staging-out";
+	case EBB_A_KEPT: return "kept";
 	case EBB_A_TEARDOWN: return "teardown";
 	case EBB_A_DONE: return "done";
 	}
@@ -145,6 +148,12 @@ static ebb_err _set(void *ctx, const char *key, const char *value,
 	if (!strcmp(key, "teardown_timeout"))
 		return conf_parse_uint(value, 1, 86400 * 7, &c->teardown_timeout, err,
 			     errlen);
+	if (!strcmp(key, "stage_poll_interval")) /* ms */
+		return conf_parse_uint(value, 50, 60000, &c->stage_poll_ms, err,
+				       errlen);
+	if (!strcmp(key, "export_retention")) /* s */
+		return conf_parse_uint(value, 60, 365u * 86400,
+				       &c->kept_retention, err, errlen);
 	if (!strcmp(key, "max_create_attempts"))
 		return conf_parse_uint(value, 1, 100, &c->max_create_attempts, err,
 			     errlen);
@@ -220,6 +229,10 @@ int ebb_pconf_load(struct ebb_pconf *c, char *err, size_t errlen)
 		c->sweep_interval = 60;
 	if (!c->teardown_timeout)
 		c->teardown_timeout = 600;
+	if (!c->stage_poll_ms)
+		c->stage_poll_ms = 1000;
+	if (!c->kept_retention)
+		c->kept_retention = 7 * 86400;
 	if (!c->max_create_attempts)
 		c->max_create_attempts = 3;
 	if (!c->workers)

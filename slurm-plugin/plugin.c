@@ -131,10 +131,16 @@ extern int bb_p_load_state(bool init_config)
 	return SLURM_SUCCESS;
 }
 
+/* `scontrol show bbstat [json]`, and `scontrol show bbstat members JOB`:
+ * "slurm-JOB host:port,host:port,...\n", the job's instance and its bbds in
+ * rank order, which `ebbctl stage retry|abandon|status JOB` use. */
 extern char *bb_p_get_status(uint32_t argc, char **argv)
 {
 	int json = argc > 0 && argv && argv[0] && !strcmp(argv[0], "json");
 
+	if (argc == 2 && argv && argv[0] && argv[1] &&
+	    !strcmp(argv[0], "members"))
+		return ebb_status_members(argv[1]);
 	return ebb_status_text(json);
 }
 
@@ -195,7 +201,10 @@ extern int bb_p_state_pack(uid_t uid, buf_t *buffer,
 			continue;
 		switch (a->state) {
 		case EBB_A_CREATING: st = BB_STATE_ALLOCATING; break;
+		case EBB_A_STAGING_IN: st = BB_STATE_STAGING_IN; break;
 		case EBB_A_READY: st = BB_STATE_ALLOCATED; break;
+		case EBB_A_STAGING_OUT: st = BB_STATE_STAGING_OUT; break;
+		case EBB_A_KEPT: st = BB_STATE_TEARDOWN_FAIL; break;
 		default: st = BB_STATE_TEARDOWN; break;
 		}
 		snprintf(name, sizeof(name), EBB_ID_PREFIX "%u", a->job_id);
@@ -284,8 +293,6 @@ extern int bb_p_job_validate(job_desc_msg_t *job_desc, uid_t submit_uid,
 		return SLURM_SUCCESS;
 	}
 	rc = ebb_stage_validate(job_desc, &req, err_msg);
-	/* Stage lines cannot run yet: the stager's lifecycle removes this. */
-	rc = rc ? rc : ebb_stage_refuse_until_stager(&req, err_msg);
 	if (rc != SLURM_SUCCESS) {
 		bb_request_free(&req);
 		return rc;
@@ -474,6 +481,14 @@ extern int bb_p_job_begin(job_record_t *job_ptr)
 	}
 	a->uid = job_ptr->user_id;
 	a->gid = job_ptr->group_id;
+	a->n_in = a->n_out = 0;
+	for (unsigned i = 0; i < req.nstages; i++) {
+		if (req.stages[i].dir == BB_STAGE_IN)
+			a->n_in++;
+		else
+			a->n_out++;
+	}
+	a->stages_registered = a->out_started = 0;
 	a->capacity = req.capacity;
 	a->stripe_size = req.stripe_size;
 	a->per_node = (req.capacity + a->nmembers - 1) / a->nmembers;
@@ -523,7 +538,10 @@ static void _teardown(job_record_t *job_ptr, int stage_out)
 		if (job_ptr->details && job_ptr->details->prolog_running)
 			job_ptr->details->prolog_running--;
 	}
-	if (a && a->state != EBB_A_DONE) {
+	if (a && (a->state == EBB_A_STAGING_OUT || a->state == EBB_A_KEPT)) {
+		/* an export is running or failed: its data is never
+		 * dropped here (retry or abandon decide) */
+	} else if (a && a->state != EBB_A_DONE) {
 		ebb_alloc_set_state(a, EBB_A_TEARDOWN);
 		tearing = 1;
 	}
@@ -543,10 +561,33 @@ extern int bb_p_job_revoke_alloc(job_record_t *job_ptr)
 	return SLURM_SUCCESS;
 }
 
+/* The job ended: its stage_out lines run (workers), or the file system
+ * goes at once when it has none or never became ready.  The nodes are
+ * released when this returns; each node's Epilog waits for the export
+ * (ebbctl epilog). */
 extern int bb_p_job_start_stage_out(job_record_t *job_ptr)
 {
-	if (_has_bb(job_ptr->burst_buffer))
+	struct ebb_alloc *a;
+	int staging = 0;
+
+	if (!_has_bb(job_ptr->burst_buffer))
+		return SLURM_SUCCESS;
+	slurm_mutex_lock(&ebb_lock);
+	a = ebb_alloc_find(job_ptr->job_id);
+	if (a && a->state == EBB_A_READY && a->n_out) {
+		ebb_alloc_set_state(a, EBB_A_STAGING_OUT);
+		a->out_started = 0;
+		staging = 1;
+	}
+	slurm_mutex_unlock(&ebb_lock);
+	if (!staging) {
 		_teardown(job_ptr, 1);
+		return SLURM_SUCCESS;
+	}
+	job_ptr->job_state |= JOB_STAGE_OUT;
+	ebb_job_bb_state(job_ptr, BB_STATE_STAGING_OUT);
+	info("%s: %pJ ended: staging out", plugin_type, job_ptr);
+	ebb_workers_wake();
 	return SLURM_SUCCESS;
 }
 
@@ -555,7 +596,8 @@ extern int bb_p_job_test_post_run(job_record_t *job_ptr)
 	return 1;
 }
 
-/* 1 once the job's file system is gone from every node. */
+/* 1 once the job's file system is exported and gone from every node, or
+ * kept after a failed export. */
 extern int bb_p_job_test_stage_out(job_record_t *job_ptr)
 {
 	struct ebb_alloc *a;
@@ -565,7 +607,8 @@ extern int bb_p_job_test_stage_out(job_record_t *job_ptr)
 		return 1;
 	slurm_mutex_lock(&ebb_lock);
 	a = ebb_alloc_find(job_ptr->job_id);
-	if (a && a->state != EBB_A_DONE)
+	/* a failed export keeps its data without keeping the job */
+	if (a && a->state != EBB_A_DONE && a->state != EBB_A_KEPT)
 		rc = 0;
 	slurm_mutex_unlock(&ebb_lock);
 	return rc;

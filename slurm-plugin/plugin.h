@@ -33,9 +33,22 @@
 
 enum ebb_astate {
 	EBB_A_CREATING,  /* begin seen; instance being created and mounted */
-	EBB_A_READY,     /* mounted on every node; job runs */
+	EBB_A_STAGING_IN,/* mounted; the job's stage_in lines are running */
+	EBB_A_READY,     /* mounted (and staged in) on every node; job runs */
+	EBB_A_STAGING_OUT,/* job ended; its stage_out lines are running */
+	EBB_A_KEPT,      /* an export failed: the data stays on the nodes
+	                  * until `ebbctl stage retry` finishes it or
+	                  * `ebbctl stage abandon` gives up (docs/stager.md) */
 	EBB_A_TEARDOWN,  /* job ended (or creation failed): destroying */
 	EBB_A_DONE,      /* destroyed everywhere; kept for the retry count */
+};
+
+/* Stage progress as the last poll of rank 0 saw it (bbstat). */
+struct ebb_aprogress {
+	uint64_t files_done, files_total, files_failed;
+	uint64_t bytes_done, bytes_total;
+	double rate_bps;
+	int64_t eta_s;
 };
 
 struct ebb_alloc {
@@ -59,6 +72,13 @@ struct ebb_alloc {
 	int failing;             /* the monitor is failing the job */
 	time_t next_try;         /* teardown retry back-off */
 	char *error;             /* last error, for bbstat and comments */
+	/* stages (stagerun.c) */
+	unsigned n_in, n_out;    /* stage_in / stage_out lines of the job */
+	int stages_registered;   /* every stage started (out ones deferred)
+	                          * since this slurmctld started */
+	int out_started;         /* the stage_out lines were set running */
+	int kept_told;           /* retention passed: the admin was told */
+	struct ebb_aprogress prog;
 	struct ebb_alloc *next;
 };
 
@@ -75,6 +95,9 @@ struct ebb_pconf {
 	unsigned sweep_interval;     /* s */
 	unsigned teardown_timeout;   /* s, then give up (the sweep retries) */
 	unsigned max_create_attempts;
+	unsigned stage_poll_ms;      /* how often stages are polled */
+	unsigned kept_retention;     /* s a failed export keeps its data
+	                              * before an admin is told */
 	unsigned workers;
 	uint64_t max_capacity, max_per_node, min_stripe, max_stripe;
 	unsigned noverrides;
@@ -135,10 +158,6 @@ struct job_descriptor;
  * ESLURM_INVALID_BURST_BUFFER_REQUEST with *err_msg set (xmalloc'd). */
 int ebb_stage_validate(struct job_descriptor *job_desc,
 		       const struct bb_request *r, char **err_msg);
-/* The stage lines passed every check but nothing can run them yet:
- * refuse (ESLURM_INVALID_BURST_BUFFER_REQUEST, *err_msg set), or 0 when r
- * has none. */
-int ebb_stage_refuse_until_stager(const struct bb_request *r, char **err_msg);
 
 /* ---- worker.c ---- */
 int ebb_workers_start(void);
@@ -146,11 +165,59 @@ int ebb_workers_start(void);
 unsigned ebb_workers_stop(void);
 void ebb_workers_wake(void);
 
+/* ---- status.c ---- */
+/* "slurm-JOB addr,addr,...\n" or "error: ...\n" (xmalloc'd). */
+char *ebb_status_members(const char *job);
+
 /* ---- state.c ---- */
 int ebb_state_save(void);        /* takes ebb_lock itself; I/O outside */
 int ebb_state_load(void);        /* at init, before any hook */
 
 /* ---- status.c ---- */
 char *ebb_status_text(int json); /* xmalloc'd, for scontrol show bbstat */
+
+/* ---- stagerun.c (worker threads, no lock held) ---- */
+struct ebb_options;
+struct ebb_stage_line {
+	char name[16];           /* "in-0", "out-1" */
+	int dir;                 /* EBB_STAGE_IN / EBB_STAGE_OUT */
+	char *src, *dst;         /* S3 side expanded (%j %u %A %a) */
+	int type;                /* 0 auto, 1 file, 2 directory */
+};
+struct ebb_stage_job {
+	uint32_t job_id;
+	uid_t uid;
+	gid_t gid;
+	char *user, *account;
+	char **groups;
+	unsigned ngroups;
+	struct ebb_stage_line *st;
+	unsigned n;
+};
+/* Copy the job's stage lines (expanded) and identity; takes the job read
+ * lock for a moment.  0, or -1 with err. */
+int ebb_stage_job(uint32_t job_id, struct ebb_stage_job *j, char *err,
+		  size_t errlen);
+void ebb_stage_job_free(struct ebb_stage_job *j);
+/* Start every stage on rank 0 (stage_out ones deferred); idempotent. */
+int ebb_stage_register(const struct ebb_stage_job *j, const char *id,
+		       const char *const *members, unsigned n,
+		       const struct ebb_options *opts, char *err,
+		       size_t errlen);
+/* Set the deferred stage_out stages running (or retry failed ones). */
+int ebb_stage_run_out(const struct ebb_stage_job *j, const char *id,
+		      const char *const *members, unsigned n,
+		      const struct ebb_options *opts, char *err,
+		      size_t errlen);
+enum {
+	EBB_SP_RUNNING, EBB_SP_DONE, EBB_SP_FAILED, EBB_SP_CANCELLED,
+	EBB_SP_MISSING, EBB_SP_UNREACHABLE,
+	EBB_SP_GONE,     /* rank 0 has no such instance (any more) */
+};
+/* Poll the stages of one direction on rank 0: EBB_SP_*, the summed
+ * progress, and why (failures, one clause per failed stage). */
+int ebb_stage_poll(const char *id, const char *const *members, unsigned n,
+		   int dir, unsigned expected, const struct ebb_options *opts,
+		   struct ebb_aprogress *prog, char *why, size_t whylen);
 
 #endif

@@ -6,9 +6,8 @@
  * user, groups and account (common/stagecheck.c, the same code as
  * `ebbctl check-script`).  Names come from NSS, as slurmctld's own
  * AllowGroups checks do; the lookups run before ebb_lock is taken, so a
- * slow LDAP never holds up the workers.  What still stops every stage line
- * is in ebb_stage_refuse_until_stager(): the lifecycle that runs stages is
- * not in this plugin yet, and a job must never start without its data.
+ * slow LDAP never holds up the workers.  stagerun.c runs the lines of a
+ * job that passed.
  */
 #include "config.h"
 
@@ -62,28 +61,4 @@ int ebb_stage_validate(struct job_descriptor *job_desc,
 		return ESLURM_INVALID_BURST_BUFFER_REQUEST;
 	}
 	return SLURM_SUCCESS;
-}
-
-/* The one place that stops stage lines until the S3 stager runs them
- * (the lifecycle integration removes its call in bb_p_job_validate). */
-int ebb_stage_refuse_until_stager(const struct bb_request *r, char **err_msg)
-{
-	if (r->nstages == 0)
-		return SLURM_SUCCESS;
-	if (err_msg) {
-		char where[32];
-
-		if (r->stages[0].line)
-			snprintf(where, sizeof(where), "line %u",
-				 r->stages[0].line);
-		else
-			snprintf(where, sizeof(where), "--bb");
-		*err_msg = xstrdup_printf(
-			"%s: %s: %s needs the S3 stager, which this ebb does "
-			"not have yet: remove the stage_in/stage_out lines and "
-			"copy data in the job script instead", plugin_type,
-			where, r->stages[0].dir == BB_STAGE_IN ? "stage_in" :
-			"stage_out");
-	}
-	return ESLURM_INVALID_BURST_BUFFER_REQUEST;
 }

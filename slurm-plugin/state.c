@@ -92,14 +92,14 @@ int ebb_state_save(void)
 	bad |= _append(&buf, &len, &cap, "ebb-state 1\n");
 	for (struct ebb_alloc *a = ebb_allocs; a && !bad; a = a->next) {
 		bad |= _append(&buf, &len, &cap,
-			       "job=%u uid=%u gid=%u state=%s capacity=%llu per_node=%llu stripe=%llu attempts=%u created=%lld since=%lld nodes=%s",
+			       "job=%u uid=%u gid=%u state=%s capacity=%llu per_node=%llu stripe=%llu attempts=%u created=%lld since=%lld stages_in=%u stages_out=%u nodes=%s",
 			       a->job_id, a->uid, a->gid,
 			       ebb_astate_name(a->state),
 			       (unsigned long long)a->capacity,
 			       (unsigned long long)a->per_node,
 			       (unsigned long long)a->stripe_size, a->attempts,
 			       (long long)a->created, (long long)a->since,
-			       a->nodes ? a->nodes : "");
+			       a->n_in, a->n_out, a->nodes ? a->nodes : "");
 		bad |= _list(&buf, &len, &cap, "names", a->names, a->nmembers);
 		bad |= _list(&buf, &len, &cap, "members", a->members,
 			     a->nmembers);
@@ -171,6 +171,9 @@ static struct ebb_alloc *_parse_line(char *line)
 			a->gid = strtoul(v, NULL, 10);
 		else if (!strcmp(tok, "state")) {
 			a->state = !strcmp(v, "ready") ? EBB_A_READY :
+				   !strcmp(v, "staging-in") ? EBB_A_STAGING_IN :
+				   !strcmp(v, "staging-out") ? EBB_A_STAGING_OUT :
+				   !strcmp(v, "kept") ? EBB_A_KEPT :
 				   !strcmp(v, "teardown") ? EBB_A_TEARDOWN :
 				   !strcmp(v, "done") ? EBB_A_DONE :
 				   EBB_A_CREATING;
@@ -186,6 +189,10 @@ static struct ebb_alloc *_parse_line(char *line)
 			a->created = strtoll(v, NULL, 10);
 		else if (!strcmp(tok, "since"))
 			a->since = strtoll(v, NULL, 10);
+		else if (!strcmp(tok, "stages_in"))
+			a->n_in = strtoul(v, NULL, 10);
+		else if (!strcmp(tok, "stages_out"))
+			a->n_out = strtoul(v, NULL, 10);
 		else if (!strcmp(tok, "nodes"))
 			a->nodes = *v ? strdup(v) : NULL;
 		else if (!strcmp(tok, "names"))

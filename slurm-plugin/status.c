@@ -44,9 +44,28 @@ static const char *_ago(time_t t, char *buf, size_t len)
 	return buf;
 }
 
+static const char *_u(uint64_t v, char *buf, size_t len)
+{
+	snprintf(buf, len, "%llu", (unsigned long long)v);
+	return buf;
+}
+
+static const char *_eta(int64_t s, char *buf, size_t len)
+{
+	if (s < 120)
+		snprintf(buf, len, "%llds", (long long)s);
+	else if (s < 7200)
+		snprintf(buf, len, "%lldm%02llds", (long long)s / 60,
+			 (long long)s % 60);
+	else
+		snprintf(buf, len, "%lldh%02lldm", (long long)s / 3600,
+			 (long long)s / 60 % 60);
+	return buf;
+}
+
 char *ebb_status_text(int json)
 {
-	char *out = NULL, a1[32], a2[32], a3[32], t[32];
+	char *out = NULL, a1[32], a2[32], a3[32], t[32], t2[32], eta[32];
 	time_t now = time(NULL);
 
 	slurm_mutex_lock(&ebb_lock);
@@ -77,6 +96,21 @@ char *ebb_status_text(int json)
 				   (unsigned long long)a->per_node,
 				   a->attempts);
 			_json_str(&out, a->nodes);
+			xstrcat(out, ",\"members\":[");
+			for (unsigned i = 0; i < a->nmembers; i++) {
+				if (i)
+					xstrcat(out, ",");
+				_json_str(&out, a->members[i]);
+			}
+			xstrcat(out, "]");
+			xstrfmtcat(out, ",\"stages_in\":%u,\"stages_out\":%u,\"stage\":{\"files_done\":%llu,\"files_total\":%llu,\"files_failed\":%llu,\"bytes_done\":%llu,\"bytes_total\":%llu,\"rate_bps\":%.0f,\"eta_s\":%lld}",
+				   a->n_in, a->n_out,
+				   (unsigned long long)a->prog.files_done,
+				   (unsigned long long)a->prog.files_total,
+				   (unsigned long long)a->prog.files_failed,
+				   (unsigned long long)a->prog.bytes_done,
+				   (unsigned long long)a->prog.bytes_total,
+				   a->prog.rate_bps, (long long)a->prog.eta_s);
 			xstrcat(out, ",\"error\":");
 			_json_str(&out, a->error);
 			xstrcat(out, "}");
@@ -102,17 +136,57 @@ char *ebb_status_text(int json)
 	}
 	if (!ebb_nnodes)
 		xstrcat(out, "(no node polled yet)\n");
-	xstrfmtcat(out, "\n%-10s %-8s %-9s %8s %12s %-16s %s\n", "JOB", "UID",
+	xstrfmtcat(out, "\n%-10s %-8s %-11s %8s %12s %-16s %s\n", "JOB", "UID",
 		   "STATE", "IN STATE", "CAPACITY", "NODES", "NOTE");
-	for (struct ebb_alloc *a = ebb_allocs; a; a = a->next)
-		xstrfmtcat(out, "%-10u %-8u %-9s %8s %12s %-16s %s\n", a->job_id,
+	for (struct ebb_alloc *a = ebb_allocs; a; a = a->next) {
+		char note[256] = "";
+
+		/* stage progress: files and bytes, rate, ETA */
+		if (a->state == EBB_A_STAGING_IN ||
+		    a->state == EBB_A_STAGING_OUT || a->state == EBB_A_KEPT)
+			snprintf(note, sizeof(note),
+				 "%llu/%llu files%s%s, %s/%s, %s/s, ETA %s; ",
+				 (unsigned long long)a->prog.files_done,
+				 (unsigned long long)a->prog.files_total,
+				 a->prog.files_failed ? ", failed " : "",
+				 a->prog.files_failed ? _u(a->prog.files_failed, t, sizeof(t)) : "",
+				 units_format_size(a->prog.bytes_done, a1, sizeof(a1)),
+				 units_format_size(a->prog.bytes_total, a2, sizeof(a2)),
+				 units_format_size((uint64_t)a->prog.rate_bps, a3, sizeof(a3)),
+				 a->prog.eta_s < 0 ? "?" : _eta(a->prog.eta_s, eta, sizeof(eta)));
+		xstrfmtcat(out, "%-10u %-8u %-11s %8s %12s %-16s %s%s\n", a->job_id,
 			   a->uid, ebb_astate_name(a->state),
-			   _ago(a->since, t, sizeof(t)),
+			   _ago(a->since, t2, sizeof(t2)),
 			   units_format_size(a->capacity, a1, sizeof(a1)),
-			   a->nodes ? a->nodes : "-",
+			   a->nodes ? a->nodes : "-", note,
 			   a->error ? a->error : "");
+	}
 	if (!ebb_allocs)
 		xstrcat(out, "(no job allocations)\n");
+	slurm_mutex_unlock(&ebb_lock);
+	return out;
+}
+
+char *ebb_status_members(const char *job)
+{
+	char *out = NULL, *end, id[64];
+	unsigned long v = strtoul(job, &end, 10);
+	struct ebb_alloc *a;
+
+	if (!*job || *end || !v || v > 0xffffffffUL)
+		return xstrdup_printf("error: '%s' is not a job id\n", job);
+	slurm_mutex_lock(&ebb_lock);
+	a = ebb_alloc_find((uint32_t)v);
+	if (!a || a->state == EBB_A_DONE || !a->nmembers) {
+		out = xstrdup_printf("error: job %lu has no ebb file system (any more)\n",
+				     v);
+	} else {
+		ebb_instance_id(a->job_id, id, sizeof(id));
+		xstrfmtcat(out, "%s ", id);
+		for (unsigned i = 0; i < a->nmembers; i++)
+			xstrfmtcat(out, "%s%s", i ? "," : "", a->members[i]);
+		xstrcat(out, "\n");
+	}
 	slurm_mutex_unlock(&ebb_lock);
 	return out;
 }

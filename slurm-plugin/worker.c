@@ -62,6 +62,8 @@ struct job_work {
 	uint32_t uid, gid;
 	unsigned timeout_ms;
 	char *munge;
+	unsigned n_in, n_out;
+	int registered, out_started;
 };
 
 static void _work_free(struct job_work *w)
@@ -81,6 +83,10 @@ static int _work_copy(struct job_work *w, const struct ebb_alloc *a)
 	w->stripe = a->stripe_size;
 	w->uid = a->uid;
 	w->gid = a->gid;
+	w->n_in = a->n_in;
+	w->n_out = a->n_out;
+	w->registered = a->stages_registered;
+	w->out_started = a->out_started;
 	w->timeout_ms = ebb_conf.create_timeout * 1000;
 	w->munge = ebb_conf.munge_socket ? strdup(ebb_conf.munge_socket) :
 		   NULL;
@@ -187,18 +193,19 @@ static void _release_waiting(void)
 	free(ids);
 }
 
-static void _publish_create(uint32_t job_id, int ok, const char *msg)
+static void _publish_create_as(uint32_t job_id, int ok, const char *msg,
+			       const char *phase, enum ebb_astate from)
 {
 	job_record_t *job;
 	struct ebb_alloc *a;
-	int held = 0, hold = 0, release = 0;
+	int held = 0, hold = 0, release = 0, staging = 0;
 	unsigned attempts = 0;
 
 	lock_slurmctld(_job_write);
 	job = find_job_record(job_id);
 	slurm_mutex_lock(&ebb_lock);
 	a = ebb_alloc_find(job_id);
-	if (!a || a->state != EBB_A_CREATING) {
+	if (!a || a->state != from) {
 		/* cancelled meanwhile: the teardown takes it from here */
 		if (a)
 			a->create_ok = ok;
@@ -206,7 +213,13 @@ static void _publish_create(uint32_t job_id, int ok, const char *msg)
 		unlock_slurmctld(_job_write);
 		return;
 	}
-	if (ok) {
+	if (ok && from == EBB_A_CREATING && (a->n_in || a->n_out)) {
+		/* mounted: the stages come next (_publish_stage_in) */
+		a->create_ok = 1;
+		ebb_alloc_set_error(a, NULL);
+		ebb_alloc_set_state(a, EBB_A_STAGING_IN);
+		staging = 1;
+	} else if (ok) {
 		a->create_ok = 1;
 		ebb_alloc_set_error(a, NULL);
 		ebb_alloc_set_state(a, EBB_A_READY);
@@ -225,7 +238,12 @@ static void _publish_create(uint32_t job_id, int ok, const char *msg)
 	}
 	slurm_mutex_unlock(&ebb_lock);
 
-	if (ok) {
+	if (staging) {
+		if (job)
+			ebb_job_bb_state(job, BB_STATE_STAGING_IN);
+		info("%s: JobId=%u file system mounted, staging in",
+		     plugin_type, job_id);
+	} else if (ok) {
 		if (job) {
 			ebb_job_bb_state(job, BB_STATE_RUNNING);
 			if (release)
@@ -233,8 +251,8 @@ static void _publish_create(uint32_t job_id, int ok, const char *msg)
 		}
 		info("%s: JobId=%u file system ready", plugin_type, job_id);
 	} else {
-		char *c = xstrdup_printf("creating the file system (attempt %u of %u) failed: %s",
-					 attempts,
+		char *c = xstrdup_printf("%s (attempt %u of %u) failed: %s",
+					 phase, attempts,
 					 ebb_conf.max_create_attempts, msg);
 
 		error("%s: JobId=%u %s", plugin_type, job_id, c);
@@ -254,6 +272,186 @@ static void _publish_create(uint32_t job_id, int ok, const char *msg)
 	}
 	unlock_slurmctld(_job_write);
 	ebb_workers_wake();
+}
+
+static void _publish_create(uint32_t job_id, int ok, const char *msg)
+{
+	_publish_create_as(job_id, ok, msg, "creating the file system",
+			   EBB_A_CREATING);
+}
+
+/* A poll of a job's stages, published.  Stage-in: done releases the job
+ * (as a finished creation does), a failure is a failed creation (requeue,
+ * hold after max_create_attempts).  Stage-out: done tears down, a failure
+ * keeps the data (EBB_A_KEPT) and says so in the job.  Kept: a retried
+ * export that is done, or an abandoned one, tears down. */
+static void _publish_stage(uint32_t job_id, enum ebb_astate from, int sp,
+			   const struct ebb_aprogress *prog, const char *why,
+			   int registered, int out_started)
+{
+	job_record_t *job;
+	struct ebb_alloc *a;
+	time_t now = time(NULL);
+	int kept = 0, teardown = 0, tell = 0, fail_in = 0;
+
+	if (from == EBB_A_STAGING_IN &&
+	    (sp == EBB_SP_DONE || sp == EBB_SP_FAILED ||
+	     sp == EBB_SP_CANCELLED || sp == EBB_SP_GONE)) {
+		slurm_mutex_lock(&ebb_lock);
+		if ((a = ebb_alloc_find(job_id)))
+			a->prog = *prog;
+		slurm_mutex_unlock(&ebb_lock);
+		if (sp == EBB_SP_DONE)
+			_publish_create_as(job_id, 1, NULL, "staging in",
+					   EBB_A_STAGING_IN);
+		else
+			_publish_create_as(job_id, 0, why, "staging in",
+					   EBB_A_STAGING_IN);
+		return;
+	}
+	lock_slurmctld(_job_write);
+	job = find_job_record(job_id);
+	slurm_mutex_lock(&ebb_lock);
+	a = ebb_alloc_find(job_id);
+	if (!a || a->state != from) {
+		slurm_mutex_unlock(&ebb_lock);
+		unlock_slurmctld(_job_write);
+		return;
+	}
+	a->prog = *prog;
+	a->stages_registered = registered;
+	a->out_started = out_started;
+	if ((from == EBB_A_STAGING_OUT || from == EBB_A_KEPT) &&
+	    sp == EBB_SP_GONE) {
+		/* the Epilogs remove a node's share only once the export
+		 * has ended (done or abandoned): finish the teardown */
+		if (out_started || from == EBB_A_KEPT)
+			info("%s: JobId=%u export ended and the Epilogs removed the data",
+			     plugin_type, job_id);
+		else
+			error("%s: JobId=%u the file system was gone before its export could start: %s",
+			      plugin_type, job_id, why);
+		ebb_alloc_set_error(a, NULL);
+		ebb_alloc_set_state(a, EBB_A_TEARDOWN);
+		teardown = 1;
+	} else if (from == EBB_A_STAGING_OUT && sp == EBB_SP_DONE) {
+		ebb_alloc_set_error(a, NULL);
+		ebb_alloc_set_state(a, EBB_A_TEARDOWN);
+		teardown = 1;
+	} else if (from == EBB_A_STAGING_OUT &&
+		   (sp == EBB_SP_FAILED || sp == EBB_SP_CANCELLED ||
+		    (sp == EBB_SP_UNREACHABLE &&
+		     now - a->since >= (time_t)ebb_conf.teardown_timeout))) {
+		char *m = xstrdup_printf("export failed, the data is kept on the job's nodes (capacity stays reserved): %s; finish it with 'ebbctl stage retry %u' or give up with 'ebbctl stage abandon %u'",
+					 why, job_id, job_id);
+
+		ebb_alloc_set_error(a, m);
+		ebb_alloc_set_state(a, EBB_A_KEPT);
+		kept = 1;
+		error("%s: JobId=%u %s", plugin_type, job_id, m);
+		if (job)
+			bb_update_system_comment(job, "stage_out", m, 0);
+		xfree(m);
+	} else if (from == EBB_A_KEPT &&
+		   (sp == EBB_SP_DONE || sp == EBB_SP_CANCELLED)) {
+		info("%s: JobId=%u kept data %s: removing it", plugin_type,
+		     job_id, sp == EBB_SP_DONE ? "exported after a retry" :
+		     "abandoned");
+		ebb_alloc_set_error(a, NULL);
+		ebb_alloc_set_state(a, EBB_A_TEARDOWN);
+		teardown = 1;
+	} else if (from == EBB_A_STAGING_IN && sp == EBB_SP_UNREACHABLE &&
+		   now - a->since >= (time_t)ebb_conf.create_timeout) {
+		fail_in = 1;
+	} else {
+		if (sp == EBB_SP_UNREACHABLE || sp == EBB_SP_MISSING)
+			ebb_alloc_set_error(a, why);
+		if (from == EBB_A_KEPT && !a->kept_told &&
+		    now - a->since >= (time_t)ebb_conf.kept_retention) {
+			a->kept_told = 1;
+			tell = 1;
+		}
+		a->next_try = now + (from == EBB_A_KEPT ? 10 :
+			      (ebb_conf.stage_poll_ms + 999) / 1000);
+	}
+	slurm_mutex_unlock(&ebb_lock);
+	if (tell)
+		error("%s: JobId=%u a failed export has kept its data on the nodes for more than %u s (export_retention): finish it with 'ebbctl stage retry %u' or remove it with 'ebbctl stage abandon %u'",
+		      plugin_type, job_id, ebb_conf.kept_retention, job_id,
+		      job_id);
+	if (job && (kept || teardown)) {
+		if (kept) {
+			/* the job is done with its nodes: they return to
+			 * service, the data stays */
+			job->job_state &= ~JOB_STAGE_OUT;
+			ebb_job_bb_state(job, BB_STATE_TEARDOWN_FAIL);
+			last_job_update = now;
+		} else if (from == EBB_A_STAGING_OUT) {
+			ebb_job_bb_state(job, BB_STATE_TEARDOWN);
+		}
+	}
+	unlock_slurmctld(_job_write);
+	if (fail_in)
+		_publish_create_as(job_id, 0, why, "staging in",
+				   EBB_A_STAGING_IN);
+	ebb_workers_wake();
+}
+
+/* One step of a job's stages: register them (stage_in running,
+ * stage_out deferred), set the stage_out ones running at the job's end,
+ * then one poll. */
+static void _do_stage(struct job_work *w, const char *id,
+		      const struct ebb_options *opts)
+{
+	const char *const *m = (const char *const *)w->members;
+	struct ebb_aprogress prog = {0};
+	struct ebb_stage_job j;
+	char why[1024] = "";
+	int sp, dir = w->state == EBB_A_STAGING_IN ? EBB_STAGE_IN :
+		      EBB_STAGE_OUT;
+	unsigned expected = dir == EBB_STAGE_IN ? w->n_in : w->n_out;
+
+	prog.eta_s = -1;
+	if (!w->registered ||
+	    (w->state == EBB_A_STAGING_OUT && !w->out_started)) {
+		if (ebb_stage_job(w->job_id, &j, why, sizeof(why))) {
+			sp = w->state == EBB_A_KEPT ? EBB_SP_RUNNING :
+			     EBB_SP_FAILED;
+			goto publish;
+		}
+		if (!w->registered &&
+		    ebb_stage_register(&j, id, m, w->n, opts, why,
+				       sizeof(why))) {
+			int e = errno;
+
+			ebb_stage_job_free(&j);
+			sp = e == ENOENT ? EBB_SP_GONE :
+			     e == EIO || e == ETIMEDOUT || e == ECONNREFUSED ?
+			     EBB_SP_UNREACHABLE : EBB_SP_FAILED;
+			goto publish;
+		}
+		w->registered = 1;
+		if (w->state == EBB_A_STAGING_OUT && !w->out_started) {
+			if (ebb_stage_run_out(&j, id, m, w->n, opts, why,
+					      sizeof(why))) {
+				int e = errno;
+
+				ebb_stage_job_free(&j);
+				sp = e == ENOENT ? EBB_SP_GONE :
+				     EBB_SP_UNREACHABLE;
+				goto publish;
+			}
+			w->out_started = 1;
+		}
+		ebb_stage_job_free(&j);
+	}
+	sp = ebb_stage_poll(id, m, w->n, dir, expected, opts, &prog, why,
+			    sizeof(why));
+	if (sp == EBB_SP_MISSING) /* rank 0 lost them: register again */
+		w->registered = w->out_started = 0;
+publish:
+	_publish_stage(w->job_id, w->state, sp, &prog, why, w->registered,
+		       w->out_started);
 }
 
 static void _publish_teardown(uint32_t job_id, int ok, const char *msg)
@@ -310,7 +508,10 @@ static void _do_work(struct job_work *w)
 	ebb_instance_id(w->job_id, id, sizeof(id));
 	opts.timeout_ms = w->timeout_ms;
 	opts.munge_socket = w->munge;
-	if (w->state == EBB_A_CREATING) {
+	if (w->state == EBB_A_STAGING_IN || w->state == EBB_A_STAGING_OUT ||
+	    w->state == EBB_A_KEPT) {
+		_do_stage(w, id, &opts);
+	} else if (w->state == EBB_A_CREATING) {
 		struct ebb_instance_spec spec = {
 			.id = id,
 			.members = (const char *const *)w->members,
@@ -344,7 +545,10 @@ static struct ebb_alloc *_pick(void)
 			continue;
 		if (a->state == EBB_A_CREATING && !a->create_ok)
 			return a;
-		if (a->state == EBB_A_TEARDOWN && now >= a->next_try)
+		if ((a->state == EBB_A_TEARDOWN ||
+		     a->state == EBB_A_STAGING_IN ||
+		     a->state == EBB_A_STAGING_OUT ||
+		     a->state == EBB_A_KEPT) && now >= a->next_try)
 			return a;
 	}
 	return NULL;

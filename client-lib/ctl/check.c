@@ -267,10 +267,6 @@ static int _check_stages(struct _check *k, const struct bb_request *r,
 	ident_free(&id);
 	if (e != EBB_OK)
 		return -1;
-	/* The one thing sbatch still does differently (remove with the
-	 * plugin's ebb_stage_refuse_until_stager()). */
-	_warn(k, "stage lines are accepted here, but sbatch refuses them "
-	      "until the S3 stager is installed");
 	return 0;
 }
 

@@ -76,6 +76,72 @@ static void _say(int prio, const char *fmt, ...)
 	va_end(ap);
 }
 
+enum { EXPORT_NONE, EXPORT_KEEP };
+
+/* A job with stage_out lines: wait until its export has ended before this
+ * node's share is removed (docs/stager.md).  Rank 0 holds the stages; this
+ * node's bbd gives the member list.  A failed export (or rank 0 silent for
+ * `timeout` s) keeps the data: the plugin finishes or removes it after
+ * `ebbctl stage retry|abandon`.  No instance, or no export: EXPORT_NONE. */
+static int _wait_export(const char *job, const char *id, const char *addr,
+			const struct ebb_options *opts, unsigned timeout)
+{
+	struct ebb_instance_info info;
+	time_t silent_since = 0;
+	int told = 0, rc = EXPORT_NONE;
+
+	memset(&info, 0, sizeof(info));
+	if (ebb_instance_get(addr, id, opts, &info))
+		return EXPORT_NONE;  /* gone, or bbd down: the destroy loop
+		                      * below says which */
+	for (;;) {
+		struct ebb_stage_status *st = NULL;
+		unsigned n = 0, running = 0, failed = 0;
+
+		if (ebb_stage_status(id, (const char *const *)info.members,
+				     info.nmembers, NULL, opts, &st, &n)) {
+			if (errno == ENOENT)
+				break;   /* the instance is gone on rank 0 */
+			if (!silent_since)
+				silent_since = time(NULL);
+			if (time(NULL) - silent_since >= (time_t)timeout) {
+				_say(LOG_ERR, "job %s: rank 0 (%s) does not answer about the export for %u s: %s; the data stays on this node",
+				     job, info.members[0], timeout,
+				     strerror(errno));
+				rc = EXPORT_KEEP;
+				break;
+			}
+			sleep(1);
+			continue;
+		}
+		silent_since = 0;
+		for (unsigned i = 0; i < n; i++) {
+			if (st[i].dir != EBB_STAGE_OUT)
+				continue;
+			if (!strcmp(st[i].state, "failed"))
+				failed++;
+			else if (strcmp(st[i].state, "done") &&
+				 strcmp(st[i].state, "cancelled"))
+				running++;
+		}
+		ebb_stage_status_free(st, n);
+		if (failed && !running) {
+			_say(LOG_WARNING, "job %s: the export failed: the data stays on this node until 'ebbctl stage retry %s' or 'ebbctl stage abandon %s'",
+			     job, job, job);
+			rc = EXPORT_KEEP;
+			break;
+		}
+		if (!running)
+			break;
+		if (!told++)
+			_say(LOG_INFO, "job %s: waiting for the export of this job's results to S3",
+			     job);
+		sleep(2);
+	}
+	ebb_instance_info_free(&info);
+	return rc;
+}
+
 int ctl_cmd_epilog(struct ctl *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -132,6 +198,8 @@ int ctl_cmd_epilog(struct ctl *c, int argc, char **argv)
 			 CTL_DEFAULT_PORT);
 	}
 
+	if (_wait_export(job, id, addr, &opts, conf.timeout) == EXPORT_KEEP)
+		return CTL_EXIT_OK;
 	deadline = time(NULL) + conf.timeout;
 	for (;;) {
 		const char *member[1] = {addr};

@@ -394,7 +394,10 @@ s3proxy_start() {
 	[ -z "$_s3proxy_pid" ] || { diag "s3proxy_start: already running"; return 1; }
 	command -v python3 >/dev/null || _rgw_missing "python3 not installed"
 	rm -f "$pf"
-	args=(--upstream "$EBB_S3_ENDPOINT" --listen 127.0.0.1:0 --port-file "$pf")
+	# S3PROXY_BIND: another address to listen on (tests/lib/slurm.sh puts
+	# the proxy on its bridge, which the nodes' namespaces can reach)
+	local bind=${S3PROXY_BIND:-127.0.0.1}
+	args=(--upstream "$EBB_S3_ENDPOINT" --listen "$bind:0" --port-file "$pf")
 	if [ -n "$rules" ]; then
 		printf '%s\n' "$rules" >"$EBB_TEST_DIR/s3proxy.rules.json"
 		args+=(--rules "$EBB_TEST_DIR/s3proxy.rules.json")
@@ -407,7 +410,7 @@ s3proxy_start() {
 		if [ -s "$pf" ]; then
 			port=$(tr -d ' \t\r\n' <"$pf")
 			if [[ $port =~ ^[0-9]+$ ]]; then
-				export EBB_S3_PROXY_ENDPOINT=http://127.0.0.1:$port
+				export EBB_S3_PROXY_ENDPOINT=http://$bind:$port
 				_s3proxy_ctl=$EBB_S3_PROXY_ENDPOINT/__proxy
 				return 0
 			fi

@@ -65,9 +65,13 @@
 #                                   --bb ebb: the plugin .so built)
 #   slurm_plugin_so                 prints the built burst_buffer_ebb.so
 #   slurm_cluster_start N [--bb ebb|none] [--conf LINE]... [--ebb-conf LINE]...
-#                       [--bbd-arg ARG]...
+#                       [--bbd-arg ARG]... [--bbd-conf LINE]... [--s3]
 #                                   LINEs are appended to slurm.conf /
-#                                   ebb.conf, ARGs given to every bbd.
+#                                   ebb.conf / bbd.conf, ARGs given to every
+#                                   bbd.  --s3 (after rgw_start): an s3proxy
+#                                   on the bridge to the test's RGW, and the
+#                                   bbds' s3_* keys pointing at it
+#                                   (SLURM_S3_ENDPOINT).
 #                                   Exports SLURM_CONF, EBB_CONF,
 #                                   EBB_MUNGE_SOCKET, EBB_NODES (the bbds,
 #                                   ADDR:PORT through the bridge); sets
@@ -696,13 +700,16 @@ slurm_cluster_start() {
 	shift
 	_slurm_conf_extra=()
 	_slurm_ebb_conf_extra=()
-	local bbd_extra=()
+	_slurm_bbd_conf_extra=()
+	local bbd_extra=() s3=
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--bb) bb=$2; shift 2 ;;
 		--conf) _slurm_conf_extra+=("$2"); shift 2 ;;
 		--ebb-conf) _slurm_ebb_conf_extra+=("$2"); shift 2 ;;
 		--bbd-arg) bbd_extra+=("$2"); shift 2 ;;
+		--bbd-conf) _slurm_bbd_conf_extra+=("$2"); shift 2 ;;
+		--s3) s3=1; shift ;;
 		*) diag "slurm_cluster_start: unknown option $1"; return 2 ;;
 		esac
 	done
@@ -838,6 +845,33 @@ slurm_cluster_start() {
 		} >>"$d/net.log" 2>&1 || { diag "cannot set up netns $ns"; diag_file "$d/net.log"; return 1; }
 		sed -i "s|^netns $ns\$|netns $ns $(stat -L -c %i "/run/netns/$ns")|" "$SLURM_REGISTRY"
 	done
+
+	# S3 for the nodes: the test's RGW listens on the host's loopback,
+	# which a node's network namespace cannot reach, so a pass-through
+	# s3proxy (tests/lib/s3proxy.py, also the fault injector) listens on
+	# the bridge; the bbds get it as their s3_endpoint
+	if [ -n "$s3" ]; then
+		[ -n "${EBB_S3_ENDPOINT:-}" ] ||
+			{ diag "slurm_cluster_start --s3: call rgw_start first"; return 1; }
+		S3PROXY_BIND=$SLURM_BRIDGE_ADDR s3proxy_start ||
+			{ diag "cannot start the S3 proxy on the bridge"; return 1; }
+		SLURM_S3_ENDPOINT=$EBB_S3_PROXY_ENDPOINT
+		printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+			"$EBB_S3_ACCESS_KEY" "$EBB_S3_SECRET_KEY" >"$d/s3-credentials"
+		chmod 600 "$d/s3-credentials"
+		{
+			echo "s3_endpoint = $SLURM_S3_ENDPOINT"
+			echo "s3_region = ${EBB_S3_REGION:-us-east-1}"
+			echo "s3_addressing = path"
+			echo "s3_credentials_file = $d/s3-credentials"
+			echo "s3_imds_endpoint = "
+			# one ebb.conf per cluster in real life: bbd checks the
+			# same allow-list as the plugin
+			printf '%s\n' "${_slurm_ebb_conf_extra[@]}" | grep '^s3_allow' || true
+		} >>"$d/bbd.conf"
+	fi
+	[ ${#_slurm_bbd_conf_extra[@]} -gt 0 ] &&
+		printf '%s\n' "${_slurm_bbd_conf_extra[@]}" >>"$d/bbd.conf"
 
 	# daemons: the bbds and slurmctld start together; slurmds once
 	# slurmctld answers (they register at once)

@@ -5,8 +5,8 @@
 # created: no job record, no instance on any bbd.  The grammar itself is
 # tested offline in tests/common/t_directive and tests/client/check_script.t.
 # Stage lines are also checked against ebb.conf's s3_allow rules for the
-# submitting user (the rules are tested in tests/common/t_s3path); a line
-# that passes every check is still refused until the S3 stager runs them.
+# submitting user (the rules are tested in tests/common/t_s3path); lines that
+# pass are accepted (tests/slurm/stage.t runs them).
 . "$EBB_SRCDIR/tests/slurm/bb.sh"
 
 bb_setup --ebb-conf "max_capacity = 1GiB" \
@@ -39,10 +39,20 @@ refused $'#BB capacity=100MiB\n#BB stage_in source=s3://bkt/in/ destination=/etc
 	"line 4: destination=/etc/ is an absolute path.*relative" "an absolute destination"
 refused "#BB capacity=2GiB" "line 3: capacity=2GiB is more than .*1 GiB.*max_capacity" \
 	"capacity above the site's limit"
-refused $'#BB capacity=100MiB\n#BB stage_in source=s3://bkt/in/ destination=input/' \
-	"line 4: stage_in needs the S3 stager" "an allowed stage_in (no stager yet)"
-refused $'#BB capacity=100MiB\n#BB stage_out source=out/ destination=s3://results/ebbtest/run%j/' \
-	"line 4: stage_out needs the S3 stager" "an allowed stage_out with %j (no stager yet)"
+# accepted SCRIPT-BODY DESC: sbatch takes it (submitted held, then cancelled)
+accepted() {
+	local out st
+	printf '#!/bin/bash\n#SBATCH -N 3 -o /dev/null\n%s\ntrue\n' "$1" >"$J/good.sh"
+	chmod 644 "$J/good.sh"
+	out=$(cd "$J" && fixture_as ebbtest env SLURM_CONF="$SLURM_CONF" sbatch --hold --parsable good.sh 2>&1)
+	st=$?
+	is "$st" 0 "$2: sbatch accepts it" || diag "$out"
+	[ "$st" = 0 ] && scancel "${out%%;*}"
+}
+accepted $'#BB capacity=100MiB\n#BB stage_in source=s3://bkt/in/ destination=input/' \
+	"an allowed stage_in"
+accepted $'#BB capacity=100MiB\n#BB stage_out source=out/ destination=s3://results/ebbtest/run%j/' \
+	"an allowed stage_out with %j"
 refused $'#BB capacity=100MiB\n#BB stage_in source=s3://other-bkt/x destination=x' \
 	"line 4: stage_in: s3://other-bkt/x is not allowed for reading: no s3_allow rule in ebb.conf matches user ebbtest \\(groups: .*\\); rules for them: line [0-9]+ allows s3://bkt/in/ \\(r\\), line [0-9]+ allows s3://bkt/ro/ \\(r\\), line [0-9]+ allows s3://results/ebbtest/ \\(rw\\)" \
 	"a stage_in outside the allow-list"

@@ -1,0 +1,178 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# stage.t: #BB stage_in / stage_out on a real cluster with a real S3 (Ceph
+# RGW, reached from the nodes through the test's s3proxy on the bridge).
+#  (a) a 3-node job: data from S3 is in $EBB_JOB_DIR when it starts, every
+#      node computes, the results are in S3 afterwards with FSx metadata,
+#      and nothing is left on the nodes;
+#  (b) a job array of 4 writes s3://.../%a/ without collisions;
+#  (c) a stage_in of a missing object: requeued, then held, with the cause;
+#  (d) a stage_out refused by S3 (the proxy answers 403 to every PUT): the
+#      job ends, the data stays on the nodes (state kept), the nodes are
+#      idle; `ebbctl stage retry` after the fault is gone finishes it and
+#      the file system goes; a second such job is given up with
+#      `ebbctl stage abandon`;
+#  (e) slurmctld restarted during stage-in and during stage-out: both end.
+. "$EBB_SRCDIR/tests/slurm/bb.sh"
+. "$EBB_SRCDIR/tests/lib/rgw.sh"
+
+fixture_init
+slurm_require --bb ebb
+rgw_start || bail "no S3 server"
+s3_mb ebb-in && s3_mb ebb-out || bail "cannot create the buckets"
+bb_setup --s3 --ebb-conf "stage_poll_interval = 200" \
+	--ebb-conf "s3_allow = * s3://ebb-in/ r" \
+	--ebb-conf "s3_allow = * s3://ebb-out/ rw" \
+	--ebb-conf "max_create_attempts = 2"
+J=$SLURM_JOBS_DIR
+uid=$(id -u ebbtest)
+
+# the input: 40 small files, 2 of 12 MiB, an empty one, in a tree
+src=$EBB_TEST_DIR/input
+mkdir -p "$src/sub/deeper"
+for i in $(seq 40); do head -c $((i * 1000)) /dev/urandom >"$src/small$i"; done
+head -c 12582912 /dev/urandom >"$src/sub/big1"
+head -c 12582913 /dev/urandom >"$src/sub/deeper/big2"
+: >"$src/empty"
+s3_aws s3 cp --quiet --recursive "$src" s3://ebb-in/data/ || bail "cannot upload the input"
+(cd "$src" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$EBB_TEST_DIR/input.sums"
+
+# ---- (a) stage in, compute on every node, stage out --------------------------
+bb_job job.sh <<EOF
+#!/bin/bash
+#SBATCH -N 3 -o $J/job.out -e $J/job.err
+#BB capacity=600MiB
+#BB stage_in source=s3://ebb-in/data/ destination=input
+#BB stage_out source=results destination=s3://ebb-out/run-%j/
+set -e
+cd "\$EBB_JOB_DIR"
+(cd input && find . -type f -print0 | sort -z | xargs -0 sha256sum) >$J/job.sums
+mkdir -p results
+srun -N3 -n3 bash -c 'cd "\$EBB_JOB_DIR" && h=\$(hostname) &&
+	cat input/small* input/sub/big1 | sha256sum >results/\$h.sum &&
+	head -c 7000000 /dev/urandom >results/\$h.bin && chmod 640 results/\$h.bin'
+EOF
+j=$(slurm_submit job.sh)
+ok "sbatch of a job with stage_in and stage_out" test -n "$j"
+slurm_wait_job "$j" COMPLETED 180
+ok "(a) the job COMPLETED" test $? -eq 0 || { diag_file "$J/job.err"; slurm_logs 30; }
+is "$(cat "$J/job.sums" 2>/dev/null)" "$(cat "$EBB_TEST_DIR/input.sums")" \
+	"(a) the input was in \$EBB_JOB_DIR when the job started, byte-identical"
+out=$(s3_aws s3 ls --recursive "s3://ebb-out/run-$j/" | awk '{print $4}' | sort | tr '\n' ' ')
+is "$out" "run-$j/n1.bin run-$j/n1.sum run-$j/n2.bin run-$j/n2.sum run-$j/n3.bin run-$j/n3.sum " \
+	"(a) every node's results are in S3 under run-<job id>/"
+s3_aws s3 cp --quiet "s3://ebb-out/run-$j/n1.sum" "$EBB_TEST_DIR/n1.sum"
+is "$(cat "$EBB_TEST_DIR/n1.sum")" "$(cd "$src" && cat small* sub/big1 | sha256sum)" \
+	"(a) a result computed from the staged input is right"
+meta=$(s3_aws s3api head-object --bucket ebb-out --key "run-$j/n2.bin" --output json)
+like "$meta" "\"file-owner\": \"$uid\"" "(a) the exported file carries its owner (x-amz-meta-file-owner)"
+like "$meta" '"file-permissions": "0100640"' "(a) ... and its mode (x-amz-meta-file-permissions)"
+like "$meta" '"file-mtime": "[0-9]+ns"' "(a) ... and its mtime in ns"
+is "$(printf '%s' "$meta" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ContentLength"])')" 7000000 \
+	"(a) ... and its size (a multipart upload of 7 MB)"
+bb_clean "(a) after the job"
+ok "(a) all nodes idle again" slurm_nodes_idle 30
+
+# ---- (b) a job array writes %a prefixes --------------------------------------
+bb_job arr.sh <<EOF
+#!/bin/bash
+#SBATCH -N 1 -o $J/arr-%a.out
+#BB capacity=100MiB
+#BB stage_out source=out destination=s3://ebb-out/arr-%A/%a/
+mkdir -p "\$EBB_JOB_DIR/out" && echo "task \$SLURM_ARRAY_TASK_ID" >"\$EBB_JOB_DIR/out/task.txt"
+EOF
+j=$(slurm_submit --array=0-3 arr.sh)
+ok "(b) sbatch of a job array of 4" test -n "$j"
+for t in 0 1 2 3; do slurm_wait_job "${j}_$t" COMPLETED 180; done
+for t in 0 1 2 3; do
+	s3_aws s3 cp --quiet "s3://ebb-out/arr-$j/$t/task.txt" "$EBB_TEST_DIR/task$t.txt"
+	is "$(cat "$EBB_TEST_DIR/task$t.txt" 2>/dev/null)" "task $t" "(b) task $t wrote arr-$j/$t/task.txt"
+done
+bb_clean "(b) after the array"
+
+# ---- (c) stage-in failure: requeue, then hold with the cause -----------------
+bb_job missing.sh <<EOF
+#!/bin/bash
+#SBATCH -N 2 -o $J/missing.out
+#BB capacity=100MiB
+#BB stage_in source=s3://ebb-in/no-such-object destination=x type=file
+true
+EOF
+j=$(slurm_submit missing.sh)
+for ((i = 0; i < 1200; i++)); do
+	r=$(slurm_job_field "$j" Reason)
+	[ "$(slurm_job_field "$j" Priority)" = 0 ] && [ "$(slurm_job_field "$j" JobState)" = PENDING ] && break
+	sleep 0.1
+done
+is "$(slurm_job_field "$j" Priority)" 0 "(c) a job whose stage_in fails is held after max_create_attempts"
+like "$(scontrol show job "$j")" "staging in .*no-such-object" \
+	"(c) the job shows the stage-in failure and the object"
+like "$(scontrol show job "$j")" "S3ObjectNotFound|NoSuchKey|404 NotFound" \
+	"(c) ... and the cause"
+scancel "$j"
+bb_clean "(c) after the failed stage-in"
+
+# ---- (d) stage-out failure keeps the data; retry / abandon -------------------
+bb_job keep.sh <<EOF
+#!/bin/bash
+#SBATCH -N 3 -o $J/keep.out
+#BB capacity=300MiB
+#BB stage_out source=res destination=s3://ebb-out/keep-%j/
+mkdir -p "\$EBB_JOB_DIR/res" && head -c 3000000 /dev/urandom >"\$EBB_JOB_DIR/res/r.bin"
+sha256sum <"\$EBB_JOB_DIR/res/r.bin" >$J/keep.sum
+EOF
+s3proxy_set '{"rules":[{"fault":"refuse-put","rate":1.0}]}'
+jk=$(slurm_submit keep.sh)
+for ((i = 0; i < 1800; i++)); do
+	[[ $(scontrol show bbstat) =~ $jk\ +[0-9]+\ +kept ]] && break
+	sleep 0.1
+done
+like "$(scontrol show bbstat)" "$jk +[0-9]+ +kept" "(d) a refused export leaves the job's data kept"
+like "$(scontrol show job "$jk")" "export failed" "(d) the job says the export failed"
+ok "(d) the job's nodes return to service" slurm_nodes_idle 60
+ok "(d) the data is still on the nodes" test -n "$(_bb_leftovers)"
+s3proxy_set '{"rules":[]}'
+ok "(d) ebbctl stage retry <job> (by the job's user) is accepted" \
+	fixture_as ebbtest "$EBB_EBBCTL" stage retry "$jk"
+for ((i = 0; i < 600; i++)); do bb_no_instances && break; sleep 0.2; done
+s3_aws s3 cp --quiet "s3://ebb-out/keep-$jk/r.bin" "$EBB_TEST_DIR/keep.bin"
+is "$(sha256sum <"$EBB_TEST_DIR/keep.bin" 2>/dev/null)" "$(cat "$J/keep.sum")" \
+	"(d) after the retry the result is in S3, byte-identical"
+bb_clean "(d) after the retried export"
+
+s3proxy_set '{"rules":[{"fault":"refuse-put","rate":1.0}]}'
+jk=$(slurm_submit keep.sh)
+for ((i = 0; i < 1800; i++)); do
+	[[ $(scontrol show bbstat) =~ $jk\ +[0-9]+\ +kept ]] && break
+	sleep 0.1
+done
+like "$(scontrol show bbstat)" "$jk +[0-9]+ +kept" "(d) a second refused export is kept"
+ok "(d) ebbctl stage abandon <job> gives up" "$EBB_EBBCTL" stage abandon "$jk"
+bb_clean "(d) after the abandoned export" 60
+s3proxy_set '{"rules":[]}'
+
+# ---- (e) slurmctld restarts during stage-in and stage-out --------------------
+bb_job restart.sh <<EOF
+#!/bin/bash
+#SBATCH -N 3 -o $J/restart.out
+#BB capacity=600MiB
+#BB stage_in source=s3://ebb-in/data/ destination=input
+#BB stage_out source=input destination=s3://ebb-out/restart-%j/
+(cd "\$EBB_JOB_DIR/input" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >$J/restart.sums
+touch "\$EBB_JOB_DIR/input/new-file"
+EOF
+s3proxy_set '{"rules":[{"fault":"stall","seconds":2,"rate":0.3,"methods":["GET"]}]}'
+j=$(slurm_submit restart.sh)
+slurm_wait_bb "$j" staging-in 120
+ok "(e) the job is staging in" test $? -eq 0
+slurm_ctld_restart || bail "slurmctld did not come back"
+slurm_wait_job "$j" COMPLETED 300
+ok "(e) after a restart during stage-in the job completes" test $? -eq 0
+is "$(cat "$J/restart.sums" 2>/dev/null)" "$(cat "$EBB_TEST_DIR/input.sums")" \
+	"(e) ... with its whole input"
+s3proxy_set '{"rules":[]}'
+# only new or changed files are exported: new-file
+out=$(s3_aws s3 ls --recursive "s3://ebb-out/restart-$j/" | awk '{print $4}' | tr '\n' ' ')
+is "$out" "restart-$j/new-file " "(e) only the file that is new since stage-in is exported"
+bb_clean "(e) after the restarts"
+
+done_testing
