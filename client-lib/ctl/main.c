@@ -192,7 +192,7 @@ static const struct ctl_cmd _cmds[] = {
 	 "      --interval SECONDS   see import\n"
 	 _STAGE_JOB_HELP},
 	{"stage retry", ctl_cmd_stage_retry,
-	 "-i ID|--job JOBID NAME [--no-wait] [-v]",
+	 "-i ID NAME | --job JOBID [NAME] [--no-wait] [-v]",
 	 "run a failed stage again, or start a waiting (deferred) one",
 	 _STAGE_FOLLOW_HELP
 	 _STAGE_JOB_HELP
@@ -205,13 +205,16 @@ static const struct ctl_cmd _cmds[] = {
 	 _STAGE_JOB_HELP
 	 "Multipart uploads in flight are aborted.  What was already moved\n"
 	 "stays where it is.  Idempotent.\n"},
-	{"stage abandon", ctl_cmd_stage_abandon, "-i ID|--job JOBID NAME",
+	{"stage abandon", ctl_cmd_stage_abandon, "-i ID NAME | --job JOBID [NAME]",
 	 "give up on a stage: cancel it and keep its data in the instance",
 	 _STAGE_JOB_HELP
 	 "Cancels the stage and says what is kept: the instance's files stay\n"
 	 "until the instance is destroyed (ebbctl instance destroy ID, or the\n"
 	 "end of the Slurm job).  For a job: ebbctl stage abandon --job JOBID\n"
-	 "NAME.\n"},
+	 "NAME; without NAME every stage_out of the job that has not ended\n"
+	 "(a failed export whose data was kept) is given up, and the plugin\n"
+	 "removes the file system.  retry --job JOBID without NAME retries\n"
+	 "the job's failed exports.\n"},
 	{"ls", ctl_cmd_ls, "[-l] [-H] [-d] [PATH...]",
 	 "list a directory (default /)",
 	 "  -l, --long               mode, links, owner, group, size, mtime\n"

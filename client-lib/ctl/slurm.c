@@ -281,6 +281,24 @@ static int _run_lines(const char *cmd, char *out, size_t len)
 	return 0;
 }
 
+/* The munge socket of ebb.conf when none was given (as the Epilog). */
+static void _job_munge(struct ctl *c)
+{
+	struct ep_conf conf = {0};
+	const char *path = getenv("EBB_CONF");
+	int explicit_conf = path && *path;
+	char err[512];
+
+	if (c->opts.munge_socket ||
+	    conf_load(explicit_conf ? path : SYSCONFDIR "/ebb/ebb.conf",
+		      !explicit_conf, _ep_set, &conf, err, sizeof(err)))
+		return;
+	if (conf.munge[0]) {
+		snprintf(c->munge_conf, sizeof(c->munge_conf), "%s", conf.munge);
+		c->opts.munge_socket = c->munge_conf;
+	}
+}
+
 int ctl_job_target(struct ctl *c, const char *job, char *id, size_t idlen)
 {
 	struct ep_conf conf = {0};
@@ -303,7 +321,28 @@ int ctl_job_target(struct ctl *c, const char *job, char *id, size_t idlen)
 	c->instance = id;
 	if (c->nodes_given)
 		return CTL_EXIT_OK;
-	/* The job's nodes, as slurmctld knows them. */
+	/* The plugin's own record first: "slurm-JOB addr,addr,..." in rank
+	 * order, with the bbd addresses it uses; it lives as long as the
+	 * file system does (a kept export outlives the job record). */
+	snprintf(cmd, sizeof(cmd), "scontrol show bbstat members %llu 2>&1", v);
+	if (_run_lines(cmd, buf, sizeof(buf)) == 0 &&
+	    !strncmp(buf, id, strlen(id)) && buf[strlen(id)] == ' ') {
+		char *m = buf + strlen(id) + 1;
+
+		m[strcspn(m, "\n")] = '\0';
+		for (char *a = strtok(m, ","); a; a = strtok(NULL, ","))
+			if (ctl_nodes_append(&c->nodes, &c->nnodes, a) < 0) {
+				ctl_errf(c, "--job %s: bad bbd address '%s'",
+					 job, a);
+				return CTL_EXIT_FAIL;
+			}
+		if (c->nnodes) {
+			_job_munge(c);
+			c->nodes_given = 1;
+			return CTL_EXIT_OK;
+		}
+	}
+	/* An older plugin: the job's nodes, as slurmctld knows them. */
 	snprintf(cmd, sizeof(cmd), "scontrol show job -o %llu 2>&1", v);
 	if (_run_lines(cmd, buf, sizeof(buf)) < 0) {
 		ctl_errf(c, "--job %s: scontrol show job: %s", job, buf);

@@ -942,6 +942,40 @@ static const char *_name_operand(struct ctl *c, int argc, char **argv)
 	return argv[optind];
 }
 
+/* `stage retry --job JOB` and `stage abandon --job JOB` without a NAME: the
+ * job's stage_out stages that are failed or not yet run (retry), or that
+ * have not ended (abandon): what a user with a kept export means.  Their
+ * names go into names[max]; returns how many, or -1 (error printed). */
+static int _job_stages(struct _st *s, int retry, char (*names)[_NAME_MAX + 1],
+		       unsigned max)
+{
+	struct ebb_stage_status *list = NULL;
+	unsigned n = 0, k = 0;
+
+	if (ebb_stage_status(s->id, s->members, s->nmembers, NULL,
+			     &s->c->opts, &list, &n) < 0) {
+		ctl_errf(s->c, "asking %s for the stages of %s: %s",
+			 s->members[0], s->id, strerror(errno));
+		return -1;
+	}
+	for (unsigned i = 0; i < n && k < max; i++) {
+		const char *st = list[i].state;
+		int want;
+
+		if (list[i].dir != EBB_STAGE_OUT)
+			continue;
+		want = retry ? !strcmp(st, "failed") || !strcmp(st, "waiting")
+			     : strcmp(st, "done") && strcmp(st, "cancelled");
+		if (want)
+			snprintf(names[k++], _NAME_MAX + 1, "%s", list[i].name);
+	}
+	ebb_stage_status_free(list, n);
+	if (!k)
+		ctl_info(s->c, "instance %s has no stage_out to %s", s->id,
+			 retry ? "retry (none failed)" : "abandon");
+	return (int)k;
+}
+
 int ctl_cmd_stage_retry(struct ctl *c, int argc, char **argv)
 {
 	struct ctl_opts o;
@@ -969,6 +1003,32 @@ int ctl_cmd_stage_retry(struct ctl *c, int argc, char **argv)
 	}
 	if (o.stop)
 		return o.status;
+	if (job && optind == argc) {
+		/* a Slurm job's failed exports, all of them */
+		char names[16][_NAME_MAX + 1];
+		int k;
+
+		status = _st_open(c, &s, job);
+		if (status != CTL_EXIT_OK)
+			goto out;
+		k = _job_stages(&s, 1, names, 16);
+		status = k < 0 ? CTL_EXIT_FAIL : CTL_EXIT_OK;
+		for (int i = 0; i < k; i++) {
+			err[0] = '\0';
+			if (ebb_stage_retry(s.id, s.members, s.nmembers,
+					    names[i], &c->opts, err,
+					    sizeof(err)) < 0) {
+				_call_error(&s, "retry", names[i], err, errno);
+				status = CTL_EXIT_FAIL;
+				continue;
+			}
+			ctl_info(c, "retrying %s of job %s (follow it: ebbctl "
+				 "stage status --job %s --follow %s); the file "
+				 "system is removed once it is done", names[i],
+				 job, job, names[i]);
+		}
+		goto out;
+	}
 	name = _name_operand(c, argc, argv);
 	if (!name)
 		return CTL_EXIT_USAGE;
@@ -1017,6 +1077,33 @@ static int _cancel(struct ctl *c, int argc, char **argv, int abandon)
 		job = optarg;   /* --job is the only option */
 	if (o.stop)
 		return o.status;
+	if (job && optind == argc && abandon) {
+		/* give up a Slurm job's kept exports, all of them */
+		char names[16][_NAME_MAX + 1];
+		int k;
+
+		status = _st_open(c, &s, job);
+		if (status != CTL_EXIT_OK)
+			goto out;
+		k = _job_stages(&s, 0, names, 16);
+		status = k < 0 ? CTL_EXIT_FAIL : CTL_EXIT_OK;
+		for (int i = 0; i < k; i++) {
+			err[0] = '\0';
+			if (ebb_stage_cancel(s.id, s.members, s.nmembers,
+					     names[i], &c->opts, err,
+					     sizeof(err)) < 0) {
+				_call_error(&s, "abandon", names[i], err,
+					    errno);
+				status = CTL_EXIT_FAIL;
+				continue;
+			}
+			ctl_info(c, "abandoned %s of job %s: nothing more is "
+				 "exported; the job's file system and its data "
+				 "are removed (objects already in S3 stay)",
+				 names[i], job);
+		}
+		goto out;
+	}
 	name = _name_operand(c, argc, argv);
 	if (!name)
 		return CTL_EXIT_USAGE;

@@ -131,8 +131,8 @@ like "$(scontrol show job "$jk")" "export failed" "(d) the job says the export f
 ok "(d) the job's nodes return to service" slurm_nodes_idle 60
 ok "(d) the data is still on the nodes" test -n "$(_bb_leftovers)"
 s3proxy_set '{"rules":[]}'
-ok "(d) ebbctl stage retry <job> (by the job's user) is accepted" \
-	fixture_as ebbtest "$EBB_EBBCTL" stage retry "$jk"
+ok "(d) ebbctl stage retry --job <job> (by the job's user) is accepted" \
+	fixture_as ebbtest env SLURM_CONF="$SLURM_CONF" EBB_CONF="$EBB_CONF" "$EBB_EBBCTL" stage retry --job "$jk" --no-wait
 for ((i = 0; i < 600; i++)); do bb_no_instances && break; sleep 0.2; done
 s3_aws s3 cp --quiet "s3://ebb-out/keep-$jk/r.bin" "$EBB_TEST_DIR/keep.bin"
 is "$(sha256sum <"$EBB_TEST_DIR/keep.bin" 2>/dev/null)" "$(cat "$J/keep.sum")" \
@@ -146,7 +146,7 @@ for ((i = 0; i < 1800; i++)); do
 	sleep 0.1
 done
 like "$(scontrol show bbstat)" "$jk +[0-9]+ +kept" "(d) a second refused export is kept"
-ok "(d) ebbctl stage abandon <job> gives up" "$EBB_EBBCTL" stage abandon "$jk"
+ok "(d) ebbctl stage abandon --job <job> gives up" "$EBB_EBBCTL" stage abandon --job "$jk"
 bb_clean "(d) after the abandoned export" 60
 s3proxy_set '{"rules":[]}'
 
