@@ -976,6 +976,45 @@ static int _job_stages(struct _st *s, int retry, char (*names)[_NAME_MAX + 1],
 	return (int)k;
 }
 
+/* retry (or abandon) every stage _job_stages() picks for a Slurm job. */
+static int _job_all(struct ctl *c, struct _st *s, const char *job, int retry)
+{
+	char names[16][_NAME_MAX + 1], err[512];
+	int k, status = _st_open(c, s, job);
+
+	if (status != CTL_EXIT_OK)
+		return status;
+	k = _job_stages(s, retry, names, 16);
+	status = k < 0 ? CTL_EXIT_FAIL : CTL_EXIT_OK;
+	for (int i = 0; i < k; i++) {
+		int rc;
+
+		err[0] = '\0';
+		rc = retry ? ebb_stage_retry(s->id, s->members, s->nmembers,
+					     names[i], &c->opts, err,
+					     sizeof(err))
+			   : ebb_stage_cancel(s->id, s->members, s->nmembers,
+					      names[i], &c->opts, err,
+					      sizeof(err));
+		if (rc < 0) {
+			_call_error(s, retry ? "retry" : "abandon", names[i],
+				    err, errno);
+			status = CTL_EXIT_FAIL;
+		} else if (retry) {
+			ctl_info(c, "retrying %s of job %s (follow it: ebbctl "
+				 "stage status --job %s --follow %s); the file "
+				 "system is removed once it is done", names[i],
+				 job, job, names[i]);
+		} else {
+			ctl_info(c, "abandoned %s of job %s: nothing more is "
+				 "exported; the job's file system and its data "
+				 "are removed (objects already in S3 stay)",
+				 names[i], job);
+		}
+	}
+	return status;
+}
+
 int ctl_cmd_stage_retry(struct ctl *c, int argc, char **argv)
 {
 	struct ctl_opts o;
@@ -1005,28 +1044,7 @@ int ctl_cmd_stage_retry(struct ctl *c, int argc, char **argv)
 		return o.status;
 	if (job && optind == argc) {
 		/* a Slurm job's failed exports, all of them */
-		char names[16][_NAME_MAX + 1];
-		int k;
-
-		status = _st_open(c, &s, job);
-		if (status != CTL_EXIT_OK)
-			goto out;
-		k = _job_stages(&s, 1, names, 16);
-		status = k < 0 ? CTL_EXIT_FAIL : CTL_EXIT_OK;
-		for (int i = 0; i < k; i++) {
-			err[0] = '\0';
-			if (ebb_stage_retry(s.id, s.members, s.nmembers,
-					    names[i], &c->opts, err,
-					    sizeof(err)) < 0) {
-				_call_error(&s, "retry", names[i], err, errno);
-				status = CTL_EXIT_FAIL;
-				continue;
-			}
-			ctl_info(c, "retrying %s of job %s (follow it: ebbctl "
-				 "stage status --job %s --follow %s); the file "
-				 "system is removed once it is done", names[i],
-				 job, job, names[i]);
-		}
+		status = _job_all(c, &s, job, 1);
 		goto out;
 	}
 	name = _name_operand(c, argc, argv);
@@ -1079,29 +1097,7 @@ static int _cancel(struct ctl *c, int argc, char **argv, int abandon)
 		return o.status;
 	if (job && optind == argc && abandon) {
 		/* give up a Slurm job's kept exports, all of them */
-		char names[16][_NAME_MAX + 1];
-		int k;
-
-		status = _st_open(c, &s, job);
-		if (status != CTL_EXIT_OK)
-			goto out;
-		k = _job_stages(&s, 0, names, 16);
-		status = k < 0 ? CTL_EXIT_FAIL : CTL_EXIT_OK;
-		for (int i = 0; i < k; i++) {
-			err[0] = '\0';
-			if (ebb_stage_cancel(s.id, s.members, s.nmembers,
-					     names[i], &c->opts, err,
-					     sizeof(err)) < 0) {
-				_call_error(&s, "abandon", names[i], err,
-					    errno);
-				status = CTL_EXIT_FAIL;
-				continue;
-			}
-			ctl_info(c, "abandoned %s of job %s: nothing more is "
-				 "exported; the job's file system and its data "
-				 "are removed (objects already in S3 stay)",
-				 names[i], job);
-		}
+		status = _job_all(c, &s, job, 0);
 		goto out;
 	}
 	name = _name_operand(c, argc, argv);
