@@ -765,8 +765,11 @@ ebb_err bbd_op_stage_cancel(struct bbd_req *r)
 		return r->status == EBB_OK ? bbd_req_args(r) : r->status;
 	pthread_mutex_lock(&ss->lock);
 	st = _find_locked(ss, r->inst->id, name);
-	if (st && st->state == STAGE_WAITING) {
-		st->state = STAGE_CANCELLED;  /* no thread runs it */
+	if (st && (st->state == STAGE_WAITING || st->state == STAGE_FAILED)) {
+		/* no thread runs it: a deferred stage, or a failed one given
+		 * up (`ebbctl stage abandon`: the Slurm plugin then removes a
+		 * kept export's data) */
+		st->state = STAGE_CANCELLED;
 		st->ended_ns = bbd_now_ns();
 		waiting = true;
 	} else if (st && st->state < STAGE_DONE) {
