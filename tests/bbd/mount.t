@@ -146,6 +146,12 @@ fixture_bbd_restart 1 || bail "bbd1 did not restart"
 wait_state j2 1 mounted
 ok_status $? "after kill -9 and a restart, node 1 mounts j2 again"
 is "$(findmnt -rn -M "$M/node1/j2" | wc -l)" 1 "exactly one mount on node 1's mount point"
+# (killed by the restarted bbd; under load it may take a moment to exit)
+for ((i = 0; i < 100; i++)); do
+	[ -n "$old" ] && kill -0 "$old" 2>/dev/null &&
+		[ "$(ps -o stat= -p "$old" | cut -c1)" != Z ] || break
+	sleep 0.1
+done
 if [ -n "$old" ] && kill -0 "$old" 2>/dev/null &&
    [ "$(ps -o stat= -p "$old" | cut -c1)" != Z ]; then
 	not_ok "the old ebb-fuse ($old) is gone"

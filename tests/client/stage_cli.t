@@ -124,7 +124,7 @@ like "$out" "Ctrl-C stops following, not the stage" "and explains following"
 run stage --help
 like "$out" "stage abandon" "stage --help lists the stage commands"
 run stage abandon --help
-like "$out" "stage abandon -i ID\\|--job JOBID NAME" "abandon --help shows the JOB-id form"
+like "$out" "stage abandon -i ID NAME \\| --job JOBID \\[NAME\\]" "abandon --help shows the JOB-id form"
 usage "--job: 'abc' is not a Slurm job id" stage status --job abc
 usage "--job 77 is instance slurm-77, -i says x: give one" -i x stage cancel --job 77 n
 
