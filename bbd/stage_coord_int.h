@@ -45,6 +45,7 @@ struct coord {
 	struct stg_part **parts;
 	unsigned *nparts;
 	uint64_t nfinished, nfailed;
+	bool plan_dirty;           /* files[].mtime_ns changed: save again */
 	bool *resync, *resend;
 	int64_t *last_ok_ms;
 	char err[1024];

@@ -79,9 +79,16 @@ struct stage_file {
 	char *key;                 /* the S3 key */
 	char *tag;                 /* in: ETag; out: upload id or NULL (PUT) */
 	char *path;                /* in the instance, absolute */
-	uint32_t mode, uid, gid;   /* out: for the object's metadata */
+	uint32_t mode, uid, gid;   /* out: for the object's metadata;
+	                            * in: what the plan gave the file */
 	int64_t mtime_ns, atime_ns;
+	uint32_t flags;            /* STAGE_F_* */
 };
+
+/* Stage-in: no HEAD was made for this one-stripe object (LIST gave its
+ * size, ETag and LastModified); its x-amz-meta-* come with the whole GET
+ * and the member holding it applies them (docs/stager.md "Small objects"). */
+#define STAGE_F_META_GET 0x1u
 void stage_file_fini(struct stage_file *f);
 
 /* Part geometry of stage-out (docs/stager.md "Parts and stripes"): a part

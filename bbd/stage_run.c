@@ -79,7 +79,7 @@ static ebb_err _send_work(struct coord *c, unsigned node, bool resync)
 /* A member's report on file idx. */
 static void _tally(struct coord *c, unsigned node, uint64_t idx, bool ok,
 		   enum stg_fail code, const char *msg,
-		   const msgpack_object *parts)
+		   const msgpack_object *parts, int64_t mtime_ns)
 {
 	uint64_t bit = idx * c->n + node;
 
@@ -91,6 +91,12 @@ static void _tally(struct coord *c, unsigned node, uint64_t idx, bool ok,
 		c->failed[idx] = true;
 		c->fcode[idx] = code < STG_F_MAX ? code : STG_F_INTERNAL;
 		c->fmsg[idx] = strdup(msg ? msg : "");
+	}
+	if (ok && mtime_ns && c->files[idx].mtime_ns != mtime_ns) {
+		/* the member applied the object's metadata (STAGE_F_META_GET):
+		 * what stage-out's "unchanged" test compares with */
+		c->files[idx].mtime_ns = mtime_ns;
+		c->plan_dirty = true;
 	}
 	for (uint32_t i = 0; parts && parts->type == MSGPACK_OBJECT_ARRAY &&
 			     i < parts->via.array.size; i++) {
@@ -255,7 +261,13 @@ static void _poll_once(struct coord *c, uint64_t *bytes_done)
 					       MSGPACK_OBJECT_BOOLEAN &&
 				       r->via.array.ptr[1].via.boolean,
 			       (enum stg_fail)r->via.array.ptr[2].via.u64, msg,
-			       &r->via.array.ptr[4]);
+			       &r->via.array.ptr[4],
+			       r->via.array.size > 5 &&
+					       (r->via.array.ptr[5].type ==
+							MSGPACK_OBJECT_POSITIVE_INTEGER ||
+						r->via.array.ptr[5].type ==
+							MSGPACK_OBJECT_NEGATIVE_INTEGER) ?
+				       r->via.array.ptr[5].via.i64 : 0);
 		}
 		pthread_mutex_lock(&ss->lock);
 		c->st->rows[i] = row;
@@ -545,6 +557,9 @@ void *stage_plan_main(void *arg)
 	}
 	if (e == EBB_OK && !coord_stop(c))
 		e = _run(c);
+	if (c->plan_dirty && coord_save_plan(c) != EBB_OK)
+		log_warn("stage %s: cannot save the plan's new mtimes: stage-out "
+			 "may export unchanged files", sp->name);
 end:
 	if (atomic_load(&st->halt) && !atomic_load(&st->cancel)) {
 		/* shutdown: the saved state lets the next bbd resume */

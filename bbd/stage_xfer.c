@@ -16,6 +16,13 @@
  * keeps the attempt count and the last error.  A file's first failed unit
  * fails the file (the rest of its units are not started).
  *
+ * Small objects (STAGE_F_META_GET): the coordinator made no HEAD, so the
+ * whole GET's x-amz-meta-* are checked here; if they differ from what the
+ * plan gave the file, a reader thread applies them through libebb (state
+ * "setattr") before the file counts as done, and the mtime applied goes
+ * into the done-log line ("idx m<ns>") and the report, so the plan the
+ * coordinator keeps for stage-out's "unchanged" test stays right.
+ *
  * Writes: a GET's bytes are pwrite'd into the object file from the S3
  * client's sink, on the stager thread.  That is blocking disk I/O on an
  * event loop, accepted for now: the writes land in the page cache, and the
@@ -60,13 +67,14 @@ enum unit_state {
 	UNIT_PLANNED,
 	UNIT_READING,    /* stage-out: the reader thread fills the body */
 	UNIT_INFLIGHT,   /* the S3 request runs (retry-waits included) */
+	UNIT_SETATTR,    /* stage-in: a reader applies the GET's metadata */
 	UNIT_DONE,
 	UNIT_FAILED,
 	UNIT_NSTATES
 };
 
 static const char *const _unit_names[UNIT_NSTATES] = {
-	"planned", "reading", "in flight", "done", "failed"
+	"planned", "reading", "in flight", "setattr", "done", "failed"
 };
 
 enum file_state { XF_WAIT, XF_ACTIVE, XF_DONE, XF_FAILED };
@@ -83,6 +91,8 @@ struct xfer_file {
 	char *failmsg;
 	struct stg_part *parts;    /* stage-out: etags of our parts */
 	unsigned nparts;
+	int64_t applied_mtime;     /* stage-in: mtime from the GET's metadata
+	                            * (STAGE_F_META_GET), 0 = none applied */
 };
 
 struct report {
@@ -92,6 +102,7 @@ struct report {
 	char *msg;
 	struct stg_part *parts;
 	unsigned nparts;
+	int64_t mtime_ns;          /* xfer_file.applied_mtime */
 	struct report *next;
 };
 
@@ -108,7 +119,8 @@ struct stage_run {
 	struct xfer_file *files;   /* total */
 	bool have_all;             /* the last batch arrived */
 	uint8_t *done_bits;        /* from the done-log, total bits */
-	char **done_lines;         /* stage-out: part etags per done idx */
+	char **done_lines;         /* the rest of a done idx's line: part
+	                            * etags (out), "m<ns>" (in) */
 	int dirfd, donefd;
 	bool done_dirty;
 	uint64_t cursor;           /* first file that may have units left */
@@ -137,6 +149,7 @@ struct xfer_unit {
 	char read_msg[160];
 	struct stg_meta meta[5];
 	char metabuf[256];
+	struct stg_attr attr;      /* UNIT_SETATTR: to apply */
 	struct xfer_unit *next;
 };
 
@@ -269,7 +282,7 @@ static void _load_done(struct stage_run *run)
 		if (end == line || idx >= run->total)
 			continue;
 		run->done_bits[idx / 8] |= (uint8_t)(1u << (idx % 8));
-		if (run->dir == EBB_STAGE_OUT && *end == ' ') {
+		if (*end == ' ') {
 			free(run->done_lines[idx]);
 			run->done_lines[idx] = strdup(end + 1);
 		}
@@ -336,6 +349,7 @@ static void _report_locked(struct stage_run *run, struct xfer_file *xf,
 	r->ok = ok;
 	r->fail = xf->fail;
 	r->msg = xf->failmsg ? strdup(xf->failmsg) : NULL;
+	r->mtime_ns = ok ? xf->applied_mtime : 0;
 	if (ok && xf->nparts) {
 		r->parts = malloc(xf->nparts * sizeof(*r->parts));
 		if (r->parts) {
@@ -377,6 +391,8 @@ static void _file_end_locked(struct stage_run *run, uint64_t idx)
 			for (unsigned i = 0; i < xf->nparts; i++)
 				fprintf(f, " %u:%s", xf->parts[i].number,
 					xf->parts[i].etag);
+			if (xf->applied_mtime)
+				fprintf(f, " m%" PRId64, xf->applied_mtime);
 			fputc('\n', f);
 			fclose(f);
 			if (write(run->donefd, buf, len) != (ssize_t)len)
@@ -532,6 +548,49 @@ static int _sink(void *arg, uint64_t off, const void *data, size_t len)
 	return e == EBB_OK ? 0 : ebb_err_to_errno(e);
 }
 
+/* Stage-in of a STAGE_F_META_GET object, read whole: does its metadata
+ * change what the plan gave the file?  If so, hand u to a reader thread
+ * (UNIT_SETATTR) and return true.  Metadata of a symlink or a device on
+ * an object too big to be a symlink's target: u is marked failed (state
+ * UNIT_FAILED, why in u->read_msg), false.  Lock held. */
+static bool _meta_check_locked(struct stage_xfer *x, struct xfer_unit *u,
+			       const struct stg_result *res)
+{
+	struct stage_run *run = u->run;
+	const struct stage_file *f = &run->files[u->idx].f;
+	struct stg_attr a;
+	char warn[256];
+
+	if (run->dir != EBB_STAGE_IN || !u->whole || run->abandoned ||
+	    !(f->flags & STAGE_F_META_GET))
+		return false;
+	if (!stg_attr_from_meta(res->meta, res->nmeta, 'f', f->uid, f->gid,
+				f->mtime_ns, &a, warn, sizeof(warn)))
+		return false;   /* no metadata: the plan's defaults stand */
+	if (warn[0])
+		log_warn("stage %s: %s: %s", run->name, f->key, warn);
+	if (!S_ISREG(a.mode)) {
+		snprintf(u->read_msg, sizeof(u->read_msg),
+			 "metadata gives mode 0%o to an object of %" PRIu64
+			 " bytes (a symlink target is at most %u)", a.mode,
+			 f->size, (unsigned)PROTO_MAX_TARGET);
+		u->state = UNIT_FAILED;
+		return false;
+	}
+	if (a.mode == f->mode && a.uid == f->uid && a.gid == f->gid &&
+	    a.atime_ns == f->atime_ns && a.mtime_ns == f->mtime_ns)
+		return false;
+	u->attr = a;
+	_unit_set_state(u, UNIT_SETATTR);
+	if (x->rq_tail)
+		x->rq_tail->next = u;
+	else
+		x->rq_head = u;
+	x->rq_tail = u;
+	pthread_cond_signal(&x->rcond);
+	return true;
+}
+
 static void _s3_done(const struct stg_result *res, void *arg)
 {
 	struct xfer_unit *u = arg;
@@ -540,7 +599,12 @@ static void _s3_done(const struct stg_result *res, void *arg)
 	char msg[400];
 
 	pthread_mutex_lock(&x->lock);
-	if (res->err == EBB_OK) {
+	if (res->err == EBB_OK && _meta_check_locked(x, u, res))
+		goto queued;   /* a reader applies the metadata */
+	if (res->err == EBB_OK && u->state == UNIT_FAILED) {
+		/* _meta_check_locked() refused it */
+		_unit_end_locked(u, false, STG_F_UNSUPPORTED, u->read_msg);
+	} else if (res->err == EBB_OK) {
 		struct xfer_file *xf = &run->files[u->idx];
 
 		if (u->part && !run->abandoned) {
@@ -572,6 +636,9 @@ static void _s3_done(const struct stg_result *res, void *arg)
 	free(u->body);
 	free(u);
 	event_active(x->wake, EV_READ, 0);
+	return;
+queued:
+	pthread_mutex_unlock(&x->lock);
 }
 
 /* Make sure the S3 client exists.  Stager thread. */
@@ -667,6 +734,13 @@ static void _pump(struct stage_xfer *x)
 
 		x->rd_head = u->next;
 		u->next = NULL;
+		if (u->state == UNIT_SETATTR && !u->run->abandoned &&
+		    u->read_err == EBB_OK) {
+			u->run->files[u->idx].applied_mtime = u->attr.mtime_ns;
+			_unit_end_locked(u, true, STG_F_MAX, NULL);
+			free(u);
+			continue;
+		}
 		if (u->run->abandoned || u->read_err != EBB_OK) {
 			_unit_end_locked(u, false, STG_F_INTERNAL,
 					 u->read_msg);
@@ -720,6 +794,67 @@ static void _pump(struct stage_xfer *x)
 
 /* ---- the reader thread (stage-out bodies) --------------------------------------------- */
 
+/* The run's libebb handle (as root), made on first use.  Reader thread. */
+static ebb_t *_run_handle(struct stage_xfer *x, struct stage_run *run)
+{
+	ebb_t *h;
+
+	pthread_mutex_lock(&x->lock);
+	if (!run->h) {
+		struct ebb_options o = {
+			.munge_socket = x->b->conf.munge_socket,
+		};
+
+		run->h = ebb_attach(run->inst->id,
+				    (const char *const *)run->inst->members,
+				    run->inst->nmembers, &o);
+	}
+	h = run->h;
+	pthread_mutex_unlock(&x->lock);
+	return h;
+}
+
+/* UNIT_SETATTR: give the file the mode, owner and times of its object's
+ * metadata (one SETATTR on its parent's entry).  Reader thread. */
+static ebb_err _apply_attr(struct stage_xfer *x, struct xfer_unit *u)
+{
+	struct stage_run *run = u->run;
+	const struct stage_file *f = &run->files[u->idx].f;
+	const char *slash = strrchr(f->path, '/');
+	struct ebb_stat ps, in = {0};
+	char *parent;
+	ebb_t *h = _run_handle(x, run);
+	int rc;
+
+	if (!h || !slash)
+		return h ? EBB_EINVAL : ebb_err_from_errno(errno);
+	parent = strndup(f->path, slash == f->path ? 1 : (size_t)(slash - f->path));
+	if (!parent)
+		return EBB_ENOMEM;
+	in.mode = u->attr.mode;
+	in.uid = u->attr.uid;
+	in.gid = u->attr.gid;
+	in.atime.tv_sec = u->attr.atime_ns / 1000000000;
+	in.atime.tv_nsec = u->attr.atime_ns % 1000000000;
+	in.mtime.tv_sec = u->attr.mtime_ns / 1000000000;
+	in.mtime.tv_nsec = u->attr.mtime_ns % 1000000000;
+	rc = ebb_lstat(h, parent, &ps);
+	if (rc == 0)
+		rc = ebb_setattrat(h, ps.ino, slash + 1,
+				   EBB_SET_MODE | EBB_SET_UID | EBB_SET_GID |
+				   EBB_SET_ATIME | EBB_SET_MTIME, &in, NULL);
+	free(parent);
+	if (rc != 0) {
+		ebb_err e = ebb_err_from_errno(errno);
+
+		snprintf(u->read_msg, sizeof(u->read_msg),
+			 "set the metadata of %s: %s", f->path,
+			 ebb_strerror(e));
+		return e;
+	}
+	return EBB_OK;
+}
+
 static ebb_err _read_body(struct stage_xfer *x, struct xfer_unit *u)
 {
 	struct stage_run *run = u->run;
@@ -741,18 +876,7 @@ static ebb_err _read_body(struct stage_xfer *x, struct xfer_unit *u)
 					   (char *)u->body + (pos - u->off), n,
 					   pos);
 		} else {
-			pthread_mutex_lock(&x->lock);
-			if (!run->h) {
-				struct ebb_options o = {
-					.munge_socket = x->b->conf.munge_socket,
-				};
-
-				run->h = ebb_attach(run->inst->id,
-					(const char *const *)run->inst->members,
-					run->inst->nmembers, &o);
-			}
-			pthread_mutex_unlock(&x->lock);
-			if (!run->h) {
+			if (!_run_handle(x, run)) {
 				e = ebb_err_from_errno(errno);
 				break;
 			}
@@ -796,7 +920,9 @@ static void *_reader_main(void *arg)
 			x->rq_tail = NULL;
 		u->next = NULL;
 		pthread_mutex_unlock(&x->lock);
-		u->read_err = u->run->abandoned ? EBB_EIO : _read_body(x, u);
+		u->read_err = u->run->abandoned ? EBB_EIO :
+			      u->state == UNIT_SETATTR ? _apply_attr(x, u) :
+							 _read_body(x, u);
 		pthread_mutex_lock(&x->lock);
 		u->next = x->rd_head;
 		x->rd_head = u;
@@ -1057,6 +1183,8 @@ ebb_err stage_xfer_work(struct stage_xfer *x, struct bbd_inst *inst,
 		xf->f.gid = (uint32_t)_ou64(&v[7]);
 		xf->f.atime_ns = _oi64(&v[8]);
 		xf->f.mtime_ns = _oi64(&v[9]);
+		xf->f.flags = a->via.array.size > 10 ?
+				      (uint32_t)_ou64(&v[10]) : 0;
 		xf->fail = STG_F_MAX;
 		xf->present = true;
 		if (!xf->f.key || !xf->f.path) {
@@ -1073,7 +1201,12 @@ ebb_err stage_xfer_work(struct stage_xfer *x, struct bbd_inst *inst,
 		if (run->done_bits[idx / 8] & (1u << (idx % 8))) {
 			/* finished by an earlier run: report, do not redo */
 			xf->state = XF_DONE;
-			_parse_parts(xf, run->done_lines[idx]);
+			if (run->dir == EBB_STAGE_OUT)
+				_parse_parts(xf, run->done_lines[idx]);
+			else if (run->done_lines[idx] &&
+				 run->done_lines[idx][0] == 'm')
+				xf->applied_mtime = strtoll(
+					run->done_lines[idx] + 1, NULL, 10);
 			run->files_done++;
 			run->bytes_done += xf->bytes;
 			run->from_log++;
@@ -1175,7 +1308,7 @@ ebb_err stage_xfer_poll(struct stage_xfer *x, const char *inst,
 		run->rhead = r->next;
 		if (!run->rhead)
 			run->rtail = NULL;
-		msgpack_pack_array(pk, 5);
+		msgpack_pack_array(pk, 6);
 		msgpack_pack_uint64(pk, r->idx);
 		if (r->ok)
 			msgpack_pack_true(pk);
@@ -1189,6 +1322,7 @@ ebb_err stage_xfer_poll(struct stage_xfer *x, const char *inst,
 			msgpack_pack_uint64(pk, r->parts[i].number);
 			_pk_str(pk, r->parts[i].etag);
 		}
+		msgpack_pack_int64(pk, r->mtime_ns);
 		_report_free(r);
 	}
 	pthread_mutex_unlock(&x->lock);

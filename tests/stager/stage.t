@@ -87,6 +87,12 @@ echo "owned by 1234" >"$work/owned.txt"
 ok "an object with FSx metadata" s3 s3api put-object --bucket "$bucket" \
 	--key in/meta/owned.txt --body "$work/owned.txt" \
 	--metadata file-permissions=0100640,file-owner=1234,file-group=5678,file-mtime=1600000000123456789ns
+# bigger than a symlink target, one stripe: no HEAD, the metadata comes
+# with the whole GET and the member holding it applies it
+head -c 10000 /dev/urandom >"$work/owned-big.txt"
+ok "a 10000-byte object with FSx metadata" s3 s3api put-object --bucket "$bucket" \
+	--key in/meta/owned-big.txt --body "$work/owned-big.txt" \
+	--metadata file-permissions=0100600,file-owner=4321,file-group=8765,file-mtime=1500000000987654321ns,file-atime=1500000001000000000ns
 printf 'f/small-001.txt' >"$work/target"
 ok "a symlink object" s3 s3api put-object --bucket "$bucket" --key in/link \
 	--body "$work/target" --metadata file-permissions=0120777
@@ -101,6 +107,7 @@ ok "a key that is no POSIX path" s3 s3api put-object --bucket "$bucket" \
 (cd "$src" && find . -type f -print0 | sort -z | xargs -0 sha256sum |
 	sed 's| \./| /data/|') >"$work/want.sha"
 echo "$(sha256sum <"$work/owned.txt" | cut -d' ' -f1)  /data/meta/owned.txt" >>"$work/want.sha"
+echo "$(sha256sum <"$work/owned-big.txt" | cut -d' ' -f1)  /data/meta/owned-big.txt" >>"$work/want.sha"
 sort -k2 "$work/want.sha" -o "$work/want.sha"
 
 # tree output -> "sha  path" of the regular files
@@ -119,6 +126,12 @@ check_in() { # ID: the checks of a finished stage-in into /data
 	line=$(grep ' /data/meta/owned.txt$' "$work/$id.tree")
 	like "$line" '^f 0640 1234 5678 14 1600000000123456789 ' \
 		"$id: mode, owner, group, mtime from FSx metadata"
+	line=$(grep ' /data/meta/owned-big.txt$' "$work/$id.tree")
+	like "$line" '^f 0600 4321 8765 10000 1500000000987654321 ' \
+		"$id: a one-stripe object's metadata, from its GET (no HEAD)"
+	line=$(grep ' /data/f/small-010.txt$' "$work/$id.tree")
+	like "$line" '^f 0644 1000 1000 9970 1[0-9]{18} ' \
+		"$id: a one-stripe object without metadata: the defaults"
 	line=$(grep ' /data/f/small-002.txt$' "$work/$id.tree")
 	like "$line" '^f 0644 1000 1000 1994 1[0-9]{18} ' \
 		"$id: defaults without metadata (0644, the job's user, LastModified)"
@@ -166,7 +179,7 @@ ok "stage-out accepted" "$T" start j3 out0 out /data "s3://$bucket/out/" 0 1000 
 out=$("$T" wait j3 out0 180); st=$?
 diag "$out"
 ok_status $st "stage-out on 3 nodes is done"
-like "$out" 'files=4/4 failed=0 skipped=209' "4 files exported, the unchanged imported ones skipped"
+like "$out" 'files=4/4 failed=0 skipped=210' "4 files exported, the unchanged imported ones skipped (owned-big.txt too: its applied mtime is in the plan)"
 rm -rf "$work/down"
 ok "download the exported prefix" s3 s3 cp --quiet --recursive "s3://$bucket/out/" "$work/down/"
 "$T" tree j3 /data >"$work/j3b.tree"
