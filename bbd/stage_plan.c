@@ -380,21 +380,24 @@ struct mkfiles {
 };
 
 /* Create, size, own, chmod and date the next regular files (o->mkfile);
- * results in o->ino / o->cerr.  Any number of threads (ebb_t is shared). */
+ * results in o->ino / o->cerr.  Any number of threads (ebb_t is shared).
+ * Two round trips a file: CREATE in its parent, then one SETATTR with
+ * size, mode, owner and times (the parent's inode is looked up once per
+ * run of files in the same directory: the list is sorted by path). */
 static void *_mkfiles_main(void *arg)
 {
 	struct mkfiles *mk = arg;
 	struct coord *c = mk->c;
+	char *pdir = NULL;          /* the parent looked up last */
+	uint64_t pino = 0;
 	size_t i;
 
 	while ((i = atomic_fetch_add(&mk->next, 1)) < mk->n) {
 		struct obj *o = &mk->objs[i];
 		struct stg_attr *a = &o->attr;
-		struct timespec ts[2] = {
-			{a->atime_ns / 1000000000, a->atime_ns % 1000000000},
-			{a->mtime_ns / 1000000000, a->mtime_ns % 1000000000},
-		};
-		struct ebb_stat fs;
+		const char *slash = strrchr(o->path, '/');
+		size_t plen = slash == o->path ? 1 : (size_t)(slash - o->path);
+		struct ebb_stat fs, in = {0};
 		ebb_file_t *f;
 
 		if (!o->mkfile)
@@ -403,22 +406,46 @@ static void *_mkfiles_main(void *arg)
 			o->cerr = EBB_EAGAIN;
 			continue;
 		}
-		f = ebb_open(c->h, o->path, O_CREAT | O_WRONLY, a->mode & 07777);
-		if (!f || ebb_fstat(f, &fs) != 0) {
+		if (!pdir || strlen(pdir) != plen ||
+		    strncmp(pdir, o->path, plen) != 0) {
+			struct ebb_stat ps;
+
+			free(pdir);
+			pdir = strndup(o->path, plen);
+			if (!pdir || ebb_lstat(c->h, pdir, &ps) != 0) {
+				o->cerr = pdir ? ebb_err_from_errno(errno) :
+						 EBB_ENOMEM;
+				free(pdir);
+				pdir = NULL;
+				continue;
+			}
+			pino = ps.ino;
+		}
+		f = ebb_openat(c->h, pino, slash + 1, O_CREAT | O_WRONLY,
+			       a->mode & 07777, &fs);
+		if (!f) {
 			o->cerr = ebb_err_from_errno(errno);
-			if (f)
-				ebb_close(f);
 			continue;
 		}
 		ebb_close(f);
 		o->ino = fs.ino;
-		if ((fs.size != o->size &&
-		     ebb_truncate(c->h, o->path, (off_t)o->size) != 0) ||
-		    ebb_chown(c->h, o->path, a->uid, a->gid) != 0 ||
-		    ebb_chmod(c->h, o->path, a->mode & 07777) != 0 ||
-		    ebb_utimens(c->h, o->path, ts) != 0)
+		in.size = o->size;
+		in.mode = a->mode;
+		in.uid = a->uid;
+		in.gid = a->gid;
+		in.atime.tv_sec = a->atime_ns / 1000000000;
+		in.atime.tv_nsec = a->atime_ns % 1000000000;
+		in.mtime.tv_sec = a->mtime_ns / 1000000000;
+		in.mtime.tv_nsec = a->mtime_ns % 1000000000;
+		if (ebb_setattrat(c->h, pino, slash + 1,
+				  (fs.size != o->size ? EBB_SET_SIZE : 0) |
+					  EBB_SET_MODE | EBB_SET_UID |
+					  EBB_SET_GID | EBB_SET_ATIME |
+					  EBB_SET_MTIME,
+				  &in, NULL) != 0)
 			o->cerr = ebb_err_from_errno(errno);
 	}
+	free(pdir);
 	return NULL;
 }
 
