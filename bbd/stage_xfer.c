@@ -548,6 +548,20 @@ static int _sink(void *arg, uint64_t off, const void *data, size_t len)
 	return e == EBB_OK ? 0 : ebb_err_to_errno(e);
 }
 
+/* Queue u for a reader thread in state s (UNIT_READING: fill its body;
+ * UNIT_SETATTR: apply u->attr).  Lock held. */
+static void _to_readers_locked(struct stage_xfer *x, struct xfer_unit *u,
+			       enum unit_state s)
+{
+	_unit_set_state(u, s);
+	if (x->rq_tail)
+		x->rq_tail->next = u;
+	else
+		x->rq_head = u;
+	x->rq_tail = u;
+	pthread_cond_signal(&x->rcond);
+}
+
 /* Stage-in of a STAGE_F_META_GET object, read whole: does its metadata
  * change what the plan gave the file?  If so, hand u to a reader thread
  * (UNIT_SETATTR) and return true.  Metadata of a symlink or a device on
@@ -581,13 +595,7 @@ static bool _meta_check_locked(struct stage_xfer *x, struct xfer_unit *u,
 	    a.atime_ns == f->atime_ns && a.mtime_ns == f->mtime_ns)
 		return false;
 	u->attr = a;
-	_unit_set_state(u, UNIT_SETATTR);
-	if (x->rq_tail)
-		x->rq_tail->next = u;
-	else
-		x->rq_head = u;
-	x->rq_tail = u;
-	pthread_cond_signal(&x->rcond);
+	_to_readers_locked(x, u, UNIT_SETATTR);
 	return true;
 }
 
@@ -777,13 +785,7 @@ static void _pump(struct stage_xfer *x)
 				continue;
 			}
 			if (run->dir == EBB_STAGE_OUT) {
-				_unit_set_state(u, UNIT_READING);
-				if (x->rq_tail)
-					x->rq_tail->next = u;
-				else
-					x->rq_head = u;
-				x->rq_tail = u;
-				pthread_cond_signal(&x->rcond);
+				_to_readers_locked(x, u, UNIT_READING);
 				continue;
 			}
 			_submit_locked(x, u);
