@@ -26,6 +26,7 @@ struct coord {
 	char key[S3PATH_MAX_KEY + 1];
 	struct stg_cred cred;
 	bool have_cred;
+	int64_t cred_retry_at;     /* unix s: no renewal before */
 	ebb_t *h;
 	struct ebb_stage_link *link;
 	uint64_t run_id, part_stripes;

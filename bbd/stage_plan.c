@@ -36,6 +36,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -121,12 +122,34 @@ ebb_t *coord_attach(struct coord *c)
 
 ebb_err coord_creds(struct coord *c)
 {
-	if (c->have_cred)
+	struct stg_cred fresh;
+	char err[256];
+	int64_t now = time(NULL);
+
+	if (!c->have_cred) {
+		if (stg_cred_resolve(&c->b->conf.s3, &c->cred, c->err,
+				     sizeof(c->err)) != EBB_OK)
+			return EBB_EACCES;
+		c->have_cred = true;
 		return EBB_OK;
-	if (stg_cred_resolve(&c->b->conf.s3, &c->cred, c->err,
-			     sizeof(c->err)) != EBB_OK)
-		return EBB_EACCES;
-	c->have_cred = true;
+	}
+	/* expiring ones (IMDS role, session token): renew, at most once
+	 * a minute; the old ones stay while renewing fails */
+	if (!stg_cred_expiring(&c->cred, now, STG_CRED_REFRESH_S) ||
+	    now < c->cred_retry_at)
+		return EBB_OK;
+	c->cred_retry_at = now + 60;
+	if (stg_cred_resolve(&c->b->conf.s3, &fresh, err, sizeof(err)) ==
+	    EBB_OK) {
+		c->cred = fresh;
+		log_info("stage %s: credentials renewed (%s)",
+			 c->st->spec.name, fresh.source);
+	} else {
+		log_warn("stage %s: credentials expire in %lld s and could "
+			 "not be renewed: %s", c->st->spec.name,
+			 (long long)(c->cred.expires - now), err);
+	}
+	explicit_bzero(&fresh, sizeof(fresh));
 	return EBB_OK;
 }
 
@@ -135,6 +158,7 @@ ebb_err coord_sync(struct coord *c, const struct stg_call *call,
 		     struct stg_result *res)
 {
 	memset(res, 0, sizeof(*res));
+	(void)coord_creds(c);
 	return stg_s3_sync(&c->b->conf.s3, &c->cred, call, res);
 }
 

@@ -49,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -172,6 +173,7 @@ struct stage_xfer {
 	struct stg_s3 *s3;
 	char s3_err[256];
 	bool s3_failed;
+	int64_t cred_retry_at;     /* unix s: no renewal before */
 };
 
 static void _unit_set_state(struct xfer_unit *u, enum unit_state s)
@@ -953,6 +955,33 @@ static void _wake_cb(evutil_socket_t fd, short what, void *arg)
 	_pump(x);
 }
 
+/* Credentials that expire (IMDS role, session token) are resolved again
+ * STG_CRED_REFRESH_S before they do, at most once a minute; the S3
+ * client signs what starts afterwards with the new ones.  Blocking (IMDS)
+ * on the stager thread: a second at worst, every few hours.  Stager
+ * thread. */
+static void _cred_refresh(struct stage_xfer *x)
+{
+	struct stg_cred cred;
+	char err[256];
+	int64_t now = time(NULL), left;
+
+	if (!x->s3 || now < x->cred_retry_at ||
+	    !stg_cred_expiring(stg_s3_cred(x->s3), now, STG_CRED_REFRESH_S))
+		return;
+	x->cred_retry_at = now + 60;
+	left = stg_s3_cred(x->s3)->expires - now;
+	if (stg_cred_resolve(&x->b->conf.s3, &cred, err, sizeof(err)) ==
+		    EBB_OK &&
+	    stg_s3_set_cred(x->s3, &cred, err, sizeof(err)) == EBB_OK)
+		log_info("stager: credentials renewed (%s), %lld s before the "
+			 "old ones expire", cred.source, (long long)left);
+	else
+		log_warn("stager: credentials expire in %lld s and could not "
+			 "be renewed: %s", (long long)left, err);
+	explicit_bzero(&cred, sizeof(cred));
+}
+
 /* Once a second: fdatasync the done-logs that changed. */
 static void _tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -974,6 +1003,7 @@ static void _tick_cb(evutil_socket_t fd, short what, void *arg)
 		(void)fdatasync(fds[i]);
 		close(fds[i]);
 	}
+	_cred_refresh(x);
 	_wake_cb(-1, 0, x);
 }
 

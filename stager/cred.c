@@ -572,3 +572,9 @@ out:
 		explicit_bzero(out, sizeof(*out));
 	return e;
 }
+
+bool stg_cred_expiring(const struct stg_cred *cred, int64_t now,
+		       int64_t margin_s)
+{
+	return cred->expires > 0 && cred->expires - now < margin_s;
+}

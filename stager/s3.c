@@ -416,6 +416,32 @@ static char *_dup_or_null(const char *s, bool *fail)
 	return d;
 }
 
+ebb_err stg_s3_set_cred(struct stg_s3 *s3, const struct stg_cred *cred,
+			char *err, size_t errlen)
+{
+	if (!cred->access_key[0] || !cred->secret_key[0]) {
+		snprintf(err, errlen, "S3 client: no access key or secret key "
+			 "in the credentials");
+		return EBB_EINVAL;
+	}
+	if (strchr(cred->access_key, ':')) {
+		snprintf(err, errlen, "S3 client: access key contains ':'");
+		return EBB_EINVAL;
+	}
+	explicit_bzero(&s3->cred, sizeof(s3->cred));
+	s3->cred = *cred;
+	snprintf(s3->userpwd, sizeof(s3->userpwd), "%s:%s", cred->access_key,
+		 cred->secret_key);
+	snprintf(s3->token_hdr, sizeof(s3->token_hdr),
+		 "x-amz-security-token: %s", cred->session_token);
+	return EBB_OK;
+}
+
+const struct stg_cred *stg_s3_cred(const struct stg_s3 *s3)
+{
+	return &s3->cred;
+}
+
 struct stg_s3 *stg_s3_new(struct event_base *base, const struct stg_conf *conf,
 			  const struct stg_cred *cred, char *err, size_t errlen)
 {
@@ -438,22 +464,10 @@ struct stg_s3 *stg_s3_new(struct event_base *base, const struct stg_conf *conf,
 	s3->conf.ca_file = _dup_or_null(conf->ca_file, &fail);
 	if (fail)
 		goto nomem;
-	s3->cred = *cred;
-	if (!cred->access_key[0] || !cred->secret_key[0]) {
-		snprintf(err, errlen, "S3 client: no access key or secret key "
-			 "in the credentials");
+	if (stg_s3_set_cred(s3, cred, err, errlen) != EBB_OK)
 		goto fail;
-	}
-	if (strchr(cred->access_key, ':')) {
-		snprintf(err, errlen, "S3 client: access key contains ':'");
-		goto fail;
-	}
 	snprintf(s3->sigv4, sizeof(s3->sigv4), "aws:amz:%s:s3",
 		 conf->region && *conf->region ? conf->region : STG_DEF_REGION);
-	snprintf(s3->userpwd, sizeof(s3->userpwd), "%s:%s", cred->access_key,
-		 cred->secret_key);
-	snprintf(s3->token_hdr, sizeof(s3->token_hdr),
-		 "x-amz-security-token: %s", cred->session_token);
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
 		seed = (uint64_t)_now_ms() ^ (uint64_t)(uintptr_t)s3;
 	s3->rng = seed | 1;

@@ -107,6 +107,16 @@ struct stg_cred {
 ebb_err stg_cred_resolve(const struct stg_conf *conf, struct stg_cred *out,
 			 char *err, size_t errlen);
 
+/* Whether cred expires within margin_s seconds after now (unix seconds);
+ * never for expires 0 (keys from the environment or a file). */
+bool stg_cred_expiring(const struct stg_cred *cred, int64_t now,
+		       int64_t margin_s);
+
+/* Margin before expiry at which long-lived users (bbd's stager thread and
+ * stage coordinators) resolve credentials again: IMDS hands out role
+ * credentials 5 minutes or more before the old ones expire. */
+#define STG_CRED_REFRESH_S 600
+
 /* ---- requests ---------------------------------------------------------------- */
 
 enum stg_op {
@@ -219,6 +229,14 @@ typedef void (*stg_done_fn)(const struct stg_result *res, void *arg);
 struct stg_s3 *stg_s3_new(struct event_base *base, const struct stg_conf *conf,
 			  const struct stg_cred *cred, char *err, size_t errlen);
 void stg_s3_free(struct stg_s3 *s3);
+
+/* Replace s3's credentials (refreshed ones): requests and retry attempts
+ * started from now on are signed with them.  EBB_EINVAL with err if cred
+ * lacks a key pair (s3 keeps the old ones).  On base's thread. */
+ebb_err stg_s3_set_cred(struct stg_s3 *s3, const struct stg_cred *cred,
+			char *err, size_t errlen);
+/* The credentials s3 signs with. */
+const struct stg_cred *stg_s3_cred(const struct stg_s3 *s3);
 
 /* Start a request; done(res, arg) is called exactly once, later, on the
  * base's thread (never from inside stg_s3_submit).  Requests over

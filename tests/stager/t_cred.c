@@ -58,6 +58,8 @@ static void test_env(void)
 	is_str(cr.session_token, "envtoken", "session token");
 	is_str(cr.source, "environment", "source");
 	is_int(cr.expires, 0, "no expiry");
+	ok(!stg_cred_expiring(&cr, INT64_MAX / 2, 600),
+	   "keys without expiry never need renewing");
 
 	/* The environment wins over a profile. */
 	c.profile = (char *)"whatever";
@@ -256,6 +258,11 @@ static void test_imds(void)
 	is_str(cr.session_token, "IQoJb3JpZ2luX2VjEBb/token+with/slashes==",
 	       "Token");
 	is_int(cr.expires, 1893553445, "Expiration 2030-01-02T03:04:05Z");
+	ok(!stg_cred_expiring(&cr, 1893553445 - 601, 600),
+	   "not expiring 601 s before, margin 600 s");
+	ok(stg_cred_expiring(&cr, 1893553445 - 599, 600),
+	   "expiring 599 s before");
+	ok(stg_cred_expiring(&cr, 1893553445 + 5, 600), "expired: expiring");
 	is_str(cr.source, "imds role ebb-role", "source names the role");
 
 	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d/norole", port);

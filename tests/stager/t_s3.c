@@ -697,6 +697,61 @@ static void test_many(void)
 	event_base_free(m.base);
 }
 
+/* One request on client s3 to its end. */
+static ebb_err run_one(struct event_base *base, struct stg_s3 *s3,
+		       const struct stg_call *c, struct many_one *o)
+{
+	char err[256] = "";
+
+	memset(o, 0, sizeof(*o));
+	if (stg_s3_submit(s3, c, one_done, o, err, sizeof(err)) != EBB_OK) {
+		diag("submit: %s", err);
+		return EBB_EINVAL;
+	}
+	while (!o->done)
+		event_base_loop(base, EVLOOP_ONCE);
+	return o->res.err;
+}
+
+/* Renewed credentials: a client signs what it starts after
+ * stg_s3_set_cred() with the new keys (bbd renews expiring ones). */
+static void test_set_cred(void)
+{
+	struct event_base *base = event_base_new();
+	struct stg_cred bad = cred, empty = {0};
+	struct stg_s3 *s3;
+	struct many_one o;
+	struct stg_call c = {.op = STG_PUT, .bucket = bucket,
+			     .key = "cred/renewed", .body = "renewed",
+			     .body_len = 7};
+	char err[256] = "";
+
+	snprintf(bad.secret_key, sizeof(bad.secret_key),
+		 "expiredsecret000000000000000000000000000");
+	s3 = stg_s3_new(base, &conf, &bad, err, sizeof(err));
+	if (!ok(s3 != NULL, "client with a stale secret: %s", err))
+		return;
+	is_int(run_one(base, s3, &c, &o), EBB_EACCES,
+	       "stale secret: the PUT is refused");
+	is_str(o.res.s3_code, "SignatureDoesNotMatch", "by RGW's signature check");
+	is_int(stg_s3_set_cred(s3, &empty, err, sizeof(err)), EBB_EINVAL,
+	       "credentials without keys are refused");
+	ok(strstr(err, "no access key") != NULL, "message: %s", err);
+	is_str(stg_s3_cred(s3)->secret_key, bad.secret_key,
+	       "the client keeps its keys after a refused renewal");
+	err[0] = '\0';
+	is_int(stg_s3_set_cred(s3, &cred, err, sizeof(err)), EBB_OK,
+	       "renewed credentials set%s%s", err[0] ? ": " : "", err);
+	is_int(run_one(base, s3, &c, &o), EBB_OK,
+	       "the next PUT is signed with them: %s", o.res.message);
+	c = (struct stg_call){.op = STG_HEAD, .bucket = bucket,
+			      .key = "cred/renewed"};
+	is_int(run_one(base, s3, &c, &o), EBB_OK, "the object is there");
+	is_int((int)o.res.size, 7, "with its 7 bytes");
+	stg_s3_free(s3);
+	event_base_free(base);
+}
+
 static void test_interop(void)
 {
 	const size_t n = 300000;
@@ -1179,6 +1234,7 @@ int main(void)
 	test_multipart();
 	test_errors();
 	test_many();
+	test_set_cred();
 	test_interop();
 	test_faults();
 	proxy_stop();
