@@ -160,7 +160,7 @@ bb_job restart.sh <<EOF
 (cd "\$EBB_JOB_DIR/input" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >$J/restart.sums
 touch "\$EBB_JOB_DIR/input/new-file"
 EOF
-s3proxy_set '{"rules":[{"fault":"stall","seconds":2,"rate":0.3,"methods":["GET"]}]}'
+s3proxy_set '{"rules":[{"fault":"stall","seconds":2,"rate":0.3,"method":["GET"]}]}'
 j=$(slurm_submit restart.sh)
 slurm_wait_bb "$j" staging-in 120
 ok "(e) the job is staging in" test $? -eq 0
