@@ -157,7 +157,7 @@ int ctl_cmd_epilog(struct ctl *c, int argc, char **argv)
 	unsigned long long v;
 	int opt, explicit_conf = path && *path;
 	time_t deadline;
-	unsigned tries = 0;
+	unsigned tries = 0, wait_s = 0;
 
 	ctl_opt_init(&o, argc, argv, "j:w:", longopts);
 	while ((opt = ctl_opt_next(c, &o)) != -1) {
@@ -166,7 +166,7 @@ int ctl_cmd_epilog(struct ctl *c, int argc, char **argv)
 		else if (opt == 'w') {
 			if (ctl_parse_uint(optarg, 86400, &v))
 				return ctl_usage(c, "bad --wait '%s'", optarg);
-			conf.timeout = (unsigned)v;
+			wait_s = (unsigned)v;
 		}
 	}
 	if (o.stop)
@@ -181,6 +181,8 @@ int ctl_cmd_epilog(struct ctl *c, int argc, char **argv)
 		_say(LOG_ERR, "%s", err);
 		return CTL_EXIT_FAIL;
 	}
+	if (wait_s)  /* --wait wins over epilog_timeout */
+		conf.timeout = wait_s;
 	if (!conf.timeout)
 		conf.timeout = 120;
 	snprintf(id, sizeof(id), EPILOG_ID_PREFIX "%s", job);
