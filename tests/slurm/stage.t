@@ -16,10 +16,12 @@
 #  (f) slurmctld restarted during stage-out (its uploads held in the proxy
 #      across the restart): the export finishes, every file is in S3
 #      byte-identical, none was uploaded twice, nothing is left;
-#  (g) one node's bbd killed (-9) during stage-out, its Epilog run while it
+#  (g) a member's bbd killed (-9) during stage-out, its Epilog run while it
 #      is down, then restarted: the export finishes by itself (no retry:
 #      the member resumes from its done-log), every file is in S3, the
-#      files finished before the kill were not uploaded again.
+#      files finished before the kill were not uploaded again;
+#  (h) the same with rank 0's bbd (the coordinator: it resumes from its
+#      plan, the members from their done-logs).
 . "$EBB_SRCDIR/tests/slurm/bb.sh"
 . "$EBB_SRCDIR/tests/lib/rgw.sh"
 
@@ -32,8 +34,8 @@ bb_setup --s3 --ebb-conf "stage_poll_interval = 200" \
 	--ebb-conf "s3_allow = * s3://ebb-out/ rw" \
 	--ebb-conf "max_create_attempts = 2" \
 	--bbd-conf "s3_stall_timeout = 120s"
-# ((f) and (g) hold uploads in the proxy for a while: the S3 client must
-# not give them up as stalled meanwhile, 30 s by default)
+# ((f), (g) and (h) hold uploads in the proxy for a while: the S3 client
+# must not give them up as stalled meanwhile, 30 s by default)
 J=$SLURM_JOBS_DIR
 uid=$(id -u ebbtest)
 
@@ -243,12 +245,12 @@ is "$(printf '%s\n' "$puts" | awk '$1 != 1')" "" "(f) no file or part was upload
 bb_clean "(f) after the restart during stage-out"
 ok "(f) all nodes idle" slurm_nodes_idle 30
 
-# ---- (g) a bbd killed during stage-out ---------------------------------------
+# ---- (g), (h) a bbd killed during stage-out ----------------------------------
 # free-* files go out at once; held-* ones (4 small per node, a 20 MB one
-# on n1) wait in the proxy while n2's bbd is killed and restarted
+# on n1) wait in the proxy while one node's bbd is killed and restarted
 bb_job kill.sh <<EOF
 #!/bin/bash
-#SBATCH -N 3 -o $J/kill.out -e $J/kill.err
+#SBATCH -N 3 -o $J/kill-%j.out -e $J/kill-%j.err
 #BB capacity=600MiB
 #BB stage_out source=res destination=s3://ebb-out/kill-%j/
 set -e
@@ -257,49 +259,60 @@ srun -N3 -n3 bash -c 'cd "\$EBB_JOB_DIR/res" && h=\$(hostname) &&
 	for i in 1 2 3 4 5 6 7 8; do head -c \$((i * 40000)) /dev/urandom >free-\$h-\$i; done &&
 	for i in 1 2 3 4; do head -c \$((i * 60000)) /dev/urandom >held-\$h-\$i; done &&
 	if [ \$h = n1 ]; then head -c 20000000 /dev/urandom >held-big; fi'
-(cd "\$EBB_JOB_DIR/res" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >$J/kill.sums
+(cd "\$EBB_JOB_DIR/res" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >$J/kill-\$SLURM_JOB_ID.sums
 EOF
-touch "$SLURM_DIR/epilog.hold"
-s3proxy_set '{"rules":[{"fault":"hold","method":"PUT","key":"^ebb-out/kill-[0-9]+/held-","seconds":100}]}'
-j=$(slurm_submit kill.sh)
-slurm_wait_bb "$j" staging-out 180
-ok "(g) the job ended and is staging out" test $? -eq 0
-# 24 free files done; 12 small held ones and the 3 parts of the big one
-# in flight
-for ((i = 0; i < 1200; i++)); do
-	[ "$(out_done "$j")" = 24 ] && [ "$(s3proxy_stat holding)" = 15 ] && break
-	sleep 0.1
-done
-is "$(out_done "$j")" 24 "(g) the 24 free files are exported"
-is "$(s3proxy_stat holding)" 15 "(g) the 12 small held files and the 3 parts of the big one are in flight"
-ok "(g) n2's bbd killed (-9)" slurm_node_bbd_kill 2 KILL
-# the Epilogs run now; n2's finds its bbd down
-rm -f "$SLURM_DIR/epilog.hold"
-for ((i = 0; i < 600; i++)); do
-	grep -q "^ebbctl epilog: job $j:" "$EBB_TEST_DIR/epilog-n2.log" 2>/dev/null && break
-	sleep 0.1
-done
-like "$(grep "^ebbctl epilog: job $j:" "$EBB_TEST_DIR/epilog-n2.log" 2>/dev/null)" "." \
-	"(g) n2's Epilog ran while its bbd was down"
-diag "n2's Epilog: $(grep "^ebbctl epilog: job $j:" "$EBB_TEST_DIR/epilog-n2.log" | head -1)"
-ok "(g) n2's bbd restarted" slurm_node_bbd_restart 2
-s3proxy_set '{"rules":[]}'
-slurm_wait_bb "$j" complete 300
-ok "(g) the export finished by itself and the file system was removed (not kept)" test $? -eq 0 ||
-	{ diag "$(scontrol show bbstat)"; slurm_logs 30; }
-slurm_wait_job "$j" COMPLETED 60
-ok "(g) the job COMPLETED" test $? -eq 0
-is "$(wc -l <"$J/kill.sums")" 37 "(g) the job wrote 37 files"
-is "$(exported_sums "$j" kill)" "$(cat "$J/kill.sums")" \
-	"(g) every file is in S3 (aws s3 cp --recursive), byte-identical"
-puts=$(s3proxy_keys PUT "ebb-out/kill-$j/")
-is "$(printf '%s\n' "$puts" | grep -c "/free-")" 24 "(g) the 24 free files were PUT"
-is "$(printf '%s\n' "$puts" | grep "/free-" | awk '$1 != 1')" "" \
-	"(g) ... once each: files finished before the kill were not uploaded again"
-is "$(printf '%s\n' "$puts" | grep "/held-" | awk '$1 < 1 || $1 > 2')" "" \
-	"(g) a held file or part was uploaded at most twice (in flight at the kill: once more)"
-diag "held files or parts uploaded twice (in flight on n2 at the kill): $(printf '%s\n' "$puts" | grep "/held-" | awk '$1 == 2' | wc -l)"
-bb_clean "(g) after the bbd kill during stage-out" 40
-ok "(g) all nodes idle (none drained)" slurm_nodes_idle 30
+
+# kill_during_stage_out PART K WHAT: kill.sh's export, node K's bbd killed
+# (-9) while it runs, every Epilog held until then so that K's runs with
+# its bbd down; then bbd restarts and the held uploads go on
+kill_during_stage_out() {
+	local p=$1 k=$2 what=$3 j i puts
+	touch "$SLURM_DIR/epilog.hold"
+	s3proxy_set '{"rules":[{"fault":"hold","method":"PUT","key":"^ebb-out/kill-[0-9]+/held-","seconds":100}]}'
+	j=$(slurm_submit kill.sh)
+	slurm_wait_bb "$j" staging-out 180
+	ok "($p) the job ended and is staging out" test $? -eq 0
+	# 24 free files done (in the members' done-logs: rank 0 counts a file
+	# once they reported it); 12 small held ones and the 3 parts of the
+	# big one in flight
+	for ((i = 0; i < 1200; i++)); do
+		[ "$(out_done "$j")" = 24 ] && [ "$(s3proxy_stat holding)" = 15 ] && break
+		sleep 0.1
+	done
+	is "$(out_done "$j")" 24 "($p) the 24 free files are exported"
+	is "$(s3proxy_stat holding)" 15 "($p) the 12 small held files and the 3 parts of the big one are in flight"
+	ok "($p) n$k's bbd ($what) killed (-9)" slurm_node_bbd_kill "$k" KILL
+	# the Epilogs run now; n$k's finds its bbd down
+	rm -f "$SLURM_DIR/epilog.hold"
+	for ((i = 0; i < 600; i++)); do
+		grep -q "^ebbctl epilog: job $j:" "$EBB_TEST_DIR/epilog-n$k.log" 2>/dev/null && break
+		sleep 0.1
+	done
+	like "$(grep "^ebbctl epilog: job $j:" "$EBB_TEST_DIR/epilog-n$k.log" 2>/dev/null)" "." \
+		"($p) n$k's Epilog ran while its bbd was down"
+	diag "n$k's Epilog: $(grep "^ebbctl epilog: job $j:" "$EBB_TEST_DIR/epilog-n$k.log" | head -1)"
+	ok "($p) n$k's bbd restarted" slurm_node_bbd_restart "$k"
+	s3proxy_set '{"rules":[]}'
+	slurm_wait_bb "$j" complete 300
+	ok "($p) the export finished by itself and the file system was removed (not kept)" test $? -eq 0 ||
+		{ diag "$(scontrol show bbstat)"; slurm_logs 30; }
+	slurm_wait_job "$j" COMPLETED 60
+	ok "($p) the job COMPLETED" test $? -eq 0
+	is "$(wc -l <"$J/kill-$j.sums")" 37 "($p) the job wrote 37 files"
+	is "$(exported_sums "$j" kill)" "$(cat "$J/kill-$j.sums")" \
+		"($p) every file is in S3 (aws s3 cp --recursive), byte-identical"
+	puts=$(s3proxy_keys PUT "ebb-out/kill-$j/")
+	is "$(printf '%s\n' "$puts" | grep -c "/free-")" 24 "($p) the 24 free files were PUT"
+	is "$(printf '%s\n' "$puts" | grep "/free-" | awk '$1 != 1')" "" \
+		"($p) ... once each: files finished before the kill were not uploaded again"
+	is "$(printf '%s\n' "$puts" | grep "/held-" | awk '$1 > 2')" "" \
+		"($p) a held file or part was uploaded at most twice (in flight at the kill: once more)"
+	diag "held files or parts uploaded twice (in flight at the kill): $(printf '%s\n' "$puts" | grep "/held-" | awk '$1 == 2' | wc -l)"
+	bb_clean "($p) after the bbd kill during stage-out" 40
+	ok "($p) all nodes idle (none drained)" slurm_nodes_idle 30
+}
+
+kill_during_stage_out g 2 "a member"
+kill_during_stage_out h 1 "rank 0, the coordinator"
 
 done_testing
