@@ -76,24 +76,45 @@ static void _say(int prio, const char *fmt, ...)
 	va_end(ap);
 }
 
-enum { EXPORT_NONE, EXPORT_KEEP };
+enum { EXPORT_NONE, EXPORT_KEEP, EXPORT_NO_BBD };
 
 /* A job with stage_out lines: wait until its export has ended before this
  * node's share is removed (docs/stager.md).  Rank 0 holds the stages; this
  * node's bbd gives the member list.  A failed export (or rank 0 silent for
  * `timeout` s) keeps the data: the plugin finishes or removes it after
- * `ebbctl stage retry|abandon`.  No instance, or no export: EXPORT_NONE. */
+ * `ebbctl stage retry|abandon`.  No instance, or no export: EXPORT_NONE.
+ *
+ * The local bbd down (killed, restarting) tells nothing: its share may be
+ * part of an export still running, and removing it once bbd is back would
+ * lose the files not yet uploaded.  So the Epilog waits up to `timeout` s
+ * for it to answer, and gives up without touching anything:
+ * EXPORT_NO_BBD (slurmd drains the node, as for any bbd that is down). */
 static int _wait_export(const char *job, const char *id, const char *addr,
 			const struct ebb_options *opts, unsigned timeout)
 {
 	struct ebb_instance_info info;
-	time_t silent_since = 0;
+	time_t silent_since = 0, deadline = time(NULL) + timeout;
 	int told = 0, rc = EXPORT_NONE;
 
 	memset(&info, 0, sizeof(info));
-	if (ebb_instance_get(addr, id, opts, &info))
-		return EXPORT_NONE;  /* gone, or bbd down: the destroy loop
-		                      * below says which */
+	while (ebb_instance_get(addr, id, opts, &info)) {
+		int e = errno;
+
+		if (e == ENOENT)
+			return EXPORT_NONE;  /* not (or no longer) here */
+		if (time(NULL) >= deadline) {
+			_say(LOG_ERR, "job %s: the local bbd (%s) did not answer within %u s: %s; nothing was removed (slurmd will drain this node; once bbd answers, the plugin finishes the job's export if it had one and its sweep removes %s, or run 'ebbctl -n %s instance destroy %s')",
+			     job, addr, timeout, strerror(e), id, addr, id);
+			return EXPORT_NO_BBD;
+		}
+		if (!told++)
+			_say(LOG_WARNING, "job %s: the local bbd (%s) does not answer: %s; waiting up to %u s for it before touching the job's data",
+			     job, addr, strerror(e), timeout);
+		sleep(1);
+	}
+	if (told)
+		_say(LOG_INFO, "job %s: the local bbd answers again", job);
+	told = 0;
 	for (;;) {
 		struct ebb_stage_status *st = NULL;
 		unsigned n = 0, running = 0, failed = 0;
@@ -157,7 +178,7 @@ int ctl_cmd_epilog(struct ctl *c, int argc, char **argv)
 	unsigned long long v;
 	int opt, explicit_conf = path && *path;
 	time_t deadline;
-	unsigned tries = 0;
+	unsigned tries = 0, wait_s = 0;
 
 	ctl_opt_init(&o, argc, argv, "j:w:", longopts);
 	while ((opt = ctl_opt_next(c, &o)) != -1) {
@@ -166,7 +187,7 @@ int ctl_cmd_epilog(struct ctl *c, int argc, char **argv)
 		else if (opt == 'w') {
 			if (ctl_parse_uint(optarg, 86400, &v))
 				return ctl_usage(c, "bad --wait '%s'", optarg);
-			conf.timeout = (unsigned)v;
+			wait_s = (unsigned)v;
 		}
 	}
 	if (o.stop)
@@ -181,6 +202,8 @@ int ctl_cmd_epilog(struct ctl *c, int argc, char **argv)
 		_say(LOG_ERR, "%s", err);
 		return CTL_EXIT_FAIL;
 	}
+	if (wait_s)  /* --wait wins over epilog_timeout */
+		conf.timeout = wait_s;
 	if (!conf.timeout)
 		conf.timeout = 120;
 	snprintf(id, sizeof(id), EPILOG_ID_PREFIX "%s", job);
@@ -198,8 +221,12 @@ int ctl_cmd_epilog(struct ctl *c, int argc, char **argv)
 			 CTL_DEFAULT_PORT);
 	}
 
-	if (_wait_export(job, id, addr, &opts, conf.timeout) == EXPORT_KEEP)
+	switch (_wait_export(job, id, addr, &opts, conf.timeout)) {
+	case EXPORT_KEEP:
 		return CTL_EXIT_OK;
+	case EXPORT_NO_BBD:
+		return CTL_EXIT_FAIL;
+	}
 	deadline = time(NULL) + conf.timeout;
 	for (;;) {
 		const char *member[1] = {addr};

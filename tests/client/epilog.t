@@ -3,8 +3,10 @@
 # outside Slurm, as slurmd runs it: SLURM_JOB_ID set, the port from
 # EBB_CONF.  It removes instance slurm-<job id> from the local bbd and
 # exits 0; again, or for a job that never had one, it exits 0 too; with no
-# job it is a usage error; with the bbd down it retries until its bound,
-# then exits 1 with the reason and what slurmd will do (drain the node).
+# job it is a usage error; with the bbd down it waits for it until its
+# bound, touching nothing (its share may belong to an export still running),
+# then exits 1 with the reason and what slurmd will do (drain the node); a
+# bbd back within the bound is waited for, and the instance removed.
 # tests/slurm/ runs it as the real Epilog of a cluster.
 . "$EBB_SRCDIR/tests/tap/tap.sh"
 . "$EBB_SRCDIR/tests/lib/fixture.sh"
@@ -48,12 +50,29 @@ t0=$(date +%s)
 epilog 43
 t=$(($(date +%s) - t0))
 is "$st" 1 "with the bbd down: exits 1 (slurmd drains the node)"
-like "$out" "127\\.0\\.0\\.1:$port: connect: Connection refused" "the reason names the bbd and the error"
-like "$out" "could not remove slurm-43 within 2 s.*drain.*instance destroy slurm-43" \
+like "$out" "the local bbd \\(127\\.0\\.0\\.1:$port\\) did not answer within 2 s: " \
+	"the reason names the bbd and the error"
+like "$out" "nothing was removed \\(slurmd will drain this node.*instance destroy slurm-43" \
 	"and says what slurmd will do and how to clean up by hand"
 ok "it gave up after epilog_timeout (took $t s)" test "$t" -ge 2 -a "$t" -le 10
 ok "bbd restarted" fixture_bbd_restart 0
 epilog 43
 is "$st" 0 "with the bbd back: the leftover is removed"
+like "$(fixture_ebbctl --json instance list)" '^\[\]$' "nothing is left"
+
+# bbd down when the Epilog starts, back within epilog_timeout
+ok "instance slurm-44 created" fixture_ebbctl instance create slurm-44 --capacity 64MiB
+fixture_bbd_kill 0
+env -u EBB_NODES -u EBB_INSTANCE SLURM_JOB_ID=44 EBB_CONF="$D/ebb.conf" \
+	"$EBB_EBBCTL" epilog --wait 60 >"$D/ep44.out" 2>&1 &
+ep=$!
+for ((i = 0; i < 100; i++)); do grep -q "does not answer" "$D/ep44.out" && break; sleep 0.1; done
+like "$(cat "$D/ep44.out")" "job 44: the local bbd .* does not answer: .*; waiting up to 60 s" \
+	"with the bbd down the Epilog waits for it"
+ok "bbd restarted" fixture_bbd_restart 0
+wait "$ep"
+is "$?" 0 "once it answers, the Epilog goes on and exits 0"
+like "$(cat "$D/ep44.out")" "job 44: the local bbd answers again" "... says it answers again"
+like "$(cat "$D/ep44.out")" "job 44: slurm-44 is gone from this node" "... and removed the instance"
 like "$(fixture_ebbctl --json instance list)" '^\[\]$' "nothing is left"
 done_testing

@@ -75,6 +75,7 @@
 #   s3proxy_stats                   prints the stats JSON
 #   s3proxy_stat KEY                prints one counter ("requests",
 #                                   "fault.503", ...) from the stats
+#   s3proxy_keys METHOD PREFIX      "COUNT KEY" lines: requests per key
 #   s3proxy_stop                    stop it (TERM, reaped)
 #
 # Knobs: EBB_RGW_SCRIPT (scripts/ebb-rgw), EBB_AWS (/usr/bin/aws).
@@ -443,14 +444,27 @@ s3proxy_stats() {
 	curl -sS --max-time 10 -f "$_s3proxy_ctl/stats"
 }
 
-# s3proxy_stat KEY: one counter, 0 when absent ("requests", "fault.reset")
+# s3proxy_stat KEY: one counter, 0 when absent ("requests", "fault.reset",
+# "keys.PUT bkt/a.bin": the part after the first dot is one name)
 s3proxy_stat() {
 	s3proxy_stats | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-for part in sys.argv[1].split("."):
+for part in sys.argv[1].split(".", 1):
     d = d.get(part, 0) if isinstance(d, dict) else 0
 print(d)' "$1"
+}
+
+# s3proxy_keys METHOD PREFIX: "COUNT KEY" for every key ("bkt/key", or
+# "bkt/key part N" for UploadPart) under PREFIX that METHOD requests went
+# to, sorted by key
+s3proxy_keys() {
+	s3proxy_stats | python3 -c '
+import json, sys
+m, pfx = sys.argv[1] + " ", sys.argv[2]
+for k, n in sorted(json.load(sys.stdin)["keys"].items()):
+    if k.startswith(m) and k[len(m):].startswith(pfx):
+        print(n, k[len(m):])' "$1" "$2"
 }
 
 s3proxy_stop() {

@@ -37,19 +37,27 @@
 #   resets the connection (RST); "stall" sends the head and "after" bytes
 #   and then nothing for "seconds" (default 30), then the rest;
 #   "truncate" sends the head (Content-Length intact) and "after" bytes,
-#   then closes (FIN).  For a response without a body (a PUT's 200),
+#   then closes (FIN).  "hold" keeps the request from the server (not
+#   forwarded, its body unread) until the rules are set again or
+#   "seconds" (default 30) pass, then lets it through as if no rule had
+#   fired: a gate a test opens when it is ready (stats "holding" says how
+#   many wait now).  For a response without a body (a PUT's 200),
 #   reset and truncate close before any byte of the response: the server
 #   did the work, the client cannot know.  "reset" with "phase":
 #   "request" cuts the upload instead: it reads "after" bytes of the
 #   request body (default: half), then resets; the server sees nothing.
 #   Determinism: with the same seed, rules and order of requests, the
-#   same requests fail.
+#   same requests fail.  A rule with a field not named here is refused
+#   (a misspelt filter would match every request).
 # - Control, on the same port (no bucket can be named "__proxy"):
 #   PUT /__proxy/rules (JSON above; resets the counts of the rules),
 #   GET /__proxy/rules, GET /__proxy/stats, POST /__proxy/reset-stats.
 #   Stats: {"requests": n (proxied, not control), "forwarded": n,
 #   "connections": n (that carried a proxied request), "fault": {"503": n, ...}, "method": {"GET": n},
-#   "status": {"200": n} (what the client got), "rule_hits": [n per rule]}.
+#   "status": {"200": n} (what the client got), "rule_hits": [n per rule],
+#   "holding": n (requests a "hold" keeps now), "keys": {"PUT bkt/key": n,
+#   "PUT bkt/big part 2": n, ...} (requests per method and key, and part
+#   number for UploadPart: whether an object was sent twice)}.
 # - Logs one line per request on stderr.  SIGTERM/SIGINT: exits 0.
 # python3 standard library only (asyncio).
 
@@ -66,7 +74,10 @@ import sys
 import traceback
 import urllib.parse
 
-FAULTS = ("503", "500", "slowdown", "refuse-put", "reset", "stall", "truncate")
+FAULTS = ("503", "500", "slowdown", "refuse-put", "reset", "stall", "truncate",
+          "hold")
+RULE_FIELDS = {"fault", "method", "key", "query", "rate", "count", "skip",
+               "seconds", "after", "phase"}
 ANSWERED = {  # fault -> (status, reason, S3 code, message)
     "503": (503, "Service Unavailable", "ServiceUnavailable",
             "Please reduce your request rate. (injected by s3proxy)"),
@@ -98,12 +109,17 @@ class Rules:
     def set(self, spec):
         if isinstance(spec, list):
             spec = {"rules": spec}
-        if not isinstance(spec, dict) or not isinstance(spec.get("rules", []), list):
+        if not isinstance(spec, dict) or not isinstance(spec.get("rules", []), list) \
+                or set(spec) - {"seed", "rules"}:
             raise ValueError('rules: {"seed": N, "rules": [...]}')
         rules = []
         for r in spec.get("rules", []):
             if not isinstance(r, dict):
                 raise ValueError("each rule is an object")
+            if set(r) - RULE_FIELDS:
+                raise ValueError("rule field(s) %s: none of %s"
+                                 % (", ".join(sorted(set(r) - RULE_FIELDS)),
+                                    ", ".join(sorted(RULE_FIELDS))))
             if r.get("phase", "response") not in ("response", "request") or \
                     (r.get("phase") == "request" and r.get("fault") != "reset"):
                 raise ValueError('"phase": "request" goes with "reset" only')
@@ -161,11 +177,14 @@ class Proxy:
             raise SystemExit("s3proxy: --upstream must be http://HOST:PORT")
         self.up_host, self.up_port = u.hostname, u.port or 80
         self.rules = rules
+        # set, and replaced, whenever the rules are: what a "hold" waits for
+        self.rules_changed = asyncio.Event()
+        self.holding = 0
         self.reset_stats()
 
     def reset_stats(self):
         self.stats = {"requests": 0, "forwarded": 0, "connections": 0,
-                      "fault": {}, "method": {}, "status": {}}
+                      "fault": {}, "method": {}, "status": {}, "keys": {}}
 
     def count(self, group, name):
         d = self.stats[group]
@@ -174,6 +193,7 @@ class Proxy:
     def stats_json(self):
         s = dict(self.stats)
         s["rule_hits"] = [r["hits"] for r in self.rules.rules]
+        s["holding"] = self.holding
         return s
 
     # ---- one client connection ----------------------------------------
@@ -227,6 +247,8 @@ class Proxy:
             self.stats["connections"] += 1
         self.count("method", method)
         key = urllib.parse.unquote(path.lstrip("/"))
+        part = urllib.parse.parse_qs(query).get("partNumber")
+        self.count("keys", "%s %s%s" % (method, key, " part %s" % part[0] if part else ""))
         rule = self.rules.pick(method, key, query)
         client_close = (hget(headers, "connection") or "").lower() == "close" \
             or version == "HTTP/1.0"
@@ -234,6 +256,17 @@ class Proxy:
 
         if rule is not None:
             self.count("fault", rule["fault"])
+        if rule is not None and rule["fault"] == "hold":
+            changed = self.rules_changed
+            self.holding += 1
+            log("s3proxy: %s %s -> held" % (method, target))
+            try:
+                await asyncio.wait_for(changed.wait(), rule["seconds"])
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                self.holding -= 1
+            rule = None
         if rule is not None and rule["fault"] == "reset" and rule["phase"] == "request":
             # an upload cut off: read "after" bytes of the body (default
             # half), then RST; the server never sees the request
@@ -369,6 +402,8 @@ class Proxy:
         try:
             if what == "rules" and method == "PUT":
                 self.rules.set(json.loads(body.decode() or "{}"))
+                self.rules_changed.set()
+                self.rules_changed = asyncio.Event()
                 out = {"ok": True, "rules": len(self.rules.rules)}
             elif what == "rules" and method == "GET":
                 out = self.rules.spec

@@ -163,6 +163,28 @@ stat_is fault.reset 3 "stats: 3 resets"
 stat_is fault.truncate 1 "stats: 1 truncate"
 stat_is fault.stall 2 "stats: 2 stalls"
 
+# ---- hold: a gate the test opens --------------------------------------------------
+ok "rules: hold PUTs under gate/" s3proxy_set '{"rules": [{"fault": "hold", "method": "PUT", "key": "^px-bkt/gate/", "seconds": 60}]}'
+sc "$d/gate.out" "$P/px-bkt/gate/x" -T "$d/mib" &
+held=$!
+for ((i = 0; i < 200; i++)); do [ "$(s3proxy_stat holding)" = 1 ] && break; sleep 0.05; done
+stat_is holding 1 "hold: the PUT waits in the proxy"
+not_ok "... and has not reached the server" s3_aws s3api head-object --bucket px-bkt --key gate/x
+sc "$d/out" "$P/px-bkt/a/mib"
+is "$code" 200 "hold: other requests pass meanwhile"
+ok "setting the rules opens the gate" s3proxy_set '{"rules": []}'
+wait "$held"
+is "$?" 0 "hold: the held PUT then succeeds"
+stat_is holding 0 "... nothing is held any more"
+ok "... and the object is stored" s3_aws s3api head-object --bucket px-bkt --key gate/x
+ok "rules: hold for 1 s" s3proxy_set '{"rules": [{"fault": "hold", "seconds": 1, "count": 1}]}'
+sc "$d/out" "$P/px-bkt/a/mib"
+is "$code/$rc" 200/0 "hold with seconds: the request goes on by itself"
+stat_is fault.hold 2 "stats: 2 holds"
+stat_is "keys.PUT px-bkt/gate/x" 1 "stats: requests per key (PUT px-bkt/gate/x: 1)"
+ok "awscli multipart through the proxy" px s3 cp --only-show-errors "$d/big" s3://px-bkt/gate/big
+stat_is "keys.PUT px-bkt/gate/big part 2" 1 "stats: requests per part (PUT px-bkt/gate/big part 2: 1)"
+
 # ---- rate and seed -------------------------------------------------------------
 pattern() {
 	local i p=
@@ -183,6 +205,9 @@ is "$p2" "$p1" "the same seed gives the same failures"
 # ---- control errors -----------------------------------------------------------------
 not_ok "a bad fault name is refused" s3proxy_set '{"rules": [{"fault": "explode"}]}'
 not_ok "bad JSON is refused" s3proxy_set '{"rules": ['
+not_ok "a misspelt rule field is refused (it would match everything)" \
+	s3proxy_set '{"rules": [{"fault": "503", "methods": ["GET"]}]}'
+like "$(cat "$EBB_TEST_DIR/s3proxy.set.out")" "methods" "... naming the field"
 ok "rules: none" s3proxy_set '{"rules": []}'
 sc "$d/out" "$P/px-bkt/a/mib"
 is "$code" 200 "no rules: requests pass"

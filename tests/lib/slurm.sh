@@ -117,6 +117,10 @@
 #                                   --default: none; waits until it answers
 #   slurm_logs [LINES]              tails of slurmctld, slurmd, bbd and
 #                                   Epilog logs as diagnostics
+#   $SLURM_DIR/epilog.hold          while this file exists, every
+#                                   Epilog waits (up to 120 s) before it
+#                                   runs `ebbctl epilog` and logs its start
+#                                   in $EBB_TEST_DIR/epilog-nK.log
 #
 # Settings (environment): EBB_SLURM_MOUNT_ROOT (/mnt/ebb),
 # EBB_SLURM_BBD_PORT (7070, inside each node), EBB_SLURM_CTLD_PORT
@@ -599,6 +603,9 @@ EBB_NODES='127.0.0.1:$EBB_SLURM_BBD_PORT'
 SLURM_CONF='$d/slurm.conf'
 export PATH EBB_CONF EBB_MUNGE_SOCKET EBB_NODES SLURM_CONF
 log='$EBB_TEST_DIR/epilog-'\$(hostname)'.log'
+# a test holds every Epilog back while $d/epilog.hold exists (120 s at most)
+i=0
+while [ -e '$d/epilog.hold' ] && [ \$i -lt 1200 ]; do sleep 0.1; i=\$((i + 1)); done
 echo "\$(date +%T.%N) job \$SLURM_JOB_ID user \$SLURM_JOB_USER: ebbctl epilog" >>"\$log"
 '$EBB_EBBCTL' epilog >>"\$log" 2>&1
 st=\$?

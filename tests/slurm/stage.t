@@ -11,7 +11,17 @@
 #      idle; `ebbctl stage retry` after the fault is gone finishes it and
 #      the file system goes; a second such job is given up with
 #      `ebbctl stage abandon`;
-#  (e) slurmctld restarted during stage-in and during stage-out: both end.
+#  (e) slurmctld restarted during stage-in: the job runs with its whole
+#      input and exports only what is new;
+#  (f) slurmctld restarted during stage-out (its uploads held in the proxy
+#      across the restart): the export finishes, every file is in S3
+#      byte-identical, none was uploaded twice, nothing is left;
+#  (g) a member's bbd killed (-9) during stage-out, its Epilog run while it
+#      is down, then restarted: the export finishes by itself (no retry:
+#      the member resumes from its done-log), every file is in S3, the
+#      files finished before the kill were not uploaded again;
+#  (h) the same with rank 0's bbd (the coordinator: it resumes from its
+#      plan, the members from their done-logs).
 . "$EBB_SRCDIR/tests/slurm/bb.sh"
 . "$EBB_SRCDIR/tests/lib/rgw.sh"
 
@@ -22,7 +32,10 @@ s3_mb ebb-in && s3_mb ebb-out || bail "cannot create the buckets"
 bb_setup --s3 --ebb-conf "stage_poll_interval = 200" \
 	--ebb-conf "s3_allow = * s3://ebb-in/ r" \
 	--ebb-conf "s3_allow = * s3://ebb-out/ rw" \
-	--ebb-conf "max_create_attempts = 2"
+	--ebb-conf "max_create_attempts = 2" \
+	--bbd-conf "s3_stall_timeout = 120s"
+# ((f), (g) and (h) hold uploads in the proxy for a while: the S3 client
+# must not give them up as stalled meanwhile, 30 s by default)
 J=$SLURM_JOBS_DIR
 uid=$(id -u ebbtest)
 
@@ -160,7 +173,7 @@ bb_job restart.sh <<EOF
 (cd "\$EBB_JOB_DIR/input" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >$J/restart.sums
 touch "\$EBB_JOB_DIR/input/new-file"
 EOF
-s3proxy_set '{"rules":[{"fault":"stall","seconds":2,"rate":0.3,"methods":["GET"]}]}'
+s3proxy_set '{"rules":[{"fault":"stall","seconds":2,"rate":0.3,"method":["GET"]}]}'
 j=$(slurm_submit restart.sh)
 slurm_wait_bb "$j" staging-in 120
 ok "(e) the job is staging in" test $? -eq 0
@@ -173,6 +186,133 @@ s3proxy_set '{"rules":[]}'
 # only new or changed files are exported: new-file
 out=$(s3_aws s3 ls --recursive "s3://ebb-out/restart-$j/" | awk '{print $4}' | tr '\n' ' ')
 is "$out" "restart-$j/new-file " "(e) only the file that is new since stage-in is exported"
-bb_clean "(e) after the restarts"
+bb_clean "(e) after the restart"
+
+# out_done JOB: files the job's stage out-0 has exported (rank 0's count: a
+# file counts once its done-log line is written)
+out_done() {
+	"$EBB_EBBCTL" --json stage status --job "$1" out-0 2>/dev/null |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["files_done"])' 2>/dev/null
+}
+
+# exported_sums JOB PREFIX: "SHA256  ./FILE" of everything under
+# s3://ebb-out/PREFIX-JOB/, downloaded with aws s3 cp --recursive
+exported_sums() {
+	local d=$EBB_TEST_DIR/dl-$2-$1
+	rm -rf -- "$d"
+	s3_aws s3 cp --quiet --recursive "s3://ebb-out/$2-$1/" "$d/" || return 1
+	(cd "$d" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+}
+
+# ---- (f) slurmctld restarted during stage-out --------------------------------
+# every node writes 8 files of 50..400 kB, n1 also one of 20 MB (a
+# multipart upload)
+bb_job ctld.sh <<EOF
+#!/bin/bash
+#SBATCH -N 3 -o $J/ctld.out -e $J/ctld.err
+#BB capacity=600MiB
+#BB stage_out source=res destination=s3://ebb-out/ctld-%j/
+set -e
+mkdir -p "\$EBB_JOB_DIR/res"
+srun -N3 -n3 bash -c 'cd "\$EBB_JOB_DIR/res" && h=\$(hostname) &&
+	for i in 1 2 3 4 5 6 7 8; do head -c \$((i * 50000)) /dev/urandom >\$h-\$i; done &&
+	if [ \$h = n1 ]; then head -c 20000000 /dev/urandom >big; fi'
+(cd "\$EBB_JOB_DIR/res" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >$J/ctld.sums
+EOF
+# the uploads wait in the proxy until the rules change: the export cannot
+# end before slurmctld is back
+s3proxy_set '{"rules":[{"fault":"hold","method":"PUT","key":"^ebb-out/ctld-","seconds":100}]}'
+j=$(slurm_submit ctld.sh)
+slurm_wait_bb "$j" staging-out 180
+ok "(f) the job ended and is staging out" test $? -eq 0
+for ((i = 0; i < 600; i++)); do [ "$(s3proxy_stat holding)" -gt 0 ] && break; sleep 0.1; done
+ok "(f) its uploads are in flight (held by the proxy)" test "$(s3proxy_stat holding)" -gt 0
+slurm_ctld_restart || bail "slurmctld did not come back"
+is "$(slurm_job_field "$j" BurstBufferState)" staging-out "(f) after the restart the job is still staging out"
+s3proxy_set '{"rules":[]}'
+slurm_wait_bb "$j" complete 300
+ok "(f) the export finished and the file system was removed (not kept)" test $? -eq 0 ||
+	{ diag "$(scontrol show bbstat)"; slurm_logs 30; }
+slurm_wait_job "$j" COMPLETED 60
+ok "(f) the job COMPLETED" test $? -eq 0
+is "$(wc -l <"$J/ctld.sums")" 25 "(f) the job wrote 25 files"
+is "$(exported_sums "$j" ctld)" "$(cat "$J/ctld.sums")" \
+	"(f) every file is in S3 (aws s3 cp --recursive), byte-identical"
+puts=$(s3proxy_keys PUT "ebb-out/ctld-$j/")
+is "$(printf '%s\n' "$puts" | grep -vc ' part ')" 24 "(f) the 24 small files were PUT"
+like "$(printf '%s\n' "$puts" | grep -c ' part ')" '^[2-9]$' "(f) the big one in parts"
+is "$(printf '%s\n' "$puts" | awk '$1 != 1')" "" "(f) no file or part was uploaded twice"
+bb_clean "(f) after the restart during stage-out"
+ok "(f) all nodes idle" slurm_nodes_idle 30
+
+# ---- (g), (h) a bbd killed during stage-out ----------------------------------
+# free-* files go out at once; held-* ones (4 small per node, a 20 MB one
+# on n1) wait in the proxy while one node's bbd is killed and restarted
+bb_job kill.sh <<EOF
+#!/bin/bash
+#SBATCH -N 3 -o $J/kill-%j.out -e $J/kill-%j.err
+#BB capacity=600MiB
+#BB stage_out source=res destination=s3://ebb-out/kill-%j/
+set -e
+mkdir -p "\$EBB_JOB_DIR/res"
+srun -N3 -n3 bash -c 'cd "\$EBB_JOB_DIR/res" && h=\$(hostname) &&
+	for i in 1 2 3 4 5 6 7 8; do head -c \$((i * 40000)) /dev/urandom >free-\$h-\$i; done &&
+	for i in 1 2 3 4; do head -c \$((i * 60000)) /dev/urandom >held-\$h-\$i; done &&
+	if [ \$h = n1 ]; then head -c 20000000 /dev/urandom >held-big; fi'
+(cd "\$EBB_JOB_DIR/res" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >$J/kill-\$SLURM_JOB_ID.sums
+EOF
+
+# kill_during_stage_out PART K WHAT: kill.sh's export, node K's bbd killed
+# (-9) while it runs, every Epilog held until then so that K's runs with
+# its bbd down; then bbd restarts and the held uploads go on
+kill_during_stage_out() {
+	local p=$1 k=$2 what=$3 j i puts
+	touch "$SLURM_DIR/epilog.hold"
+	s3proxy_set '{"rules":[{"fault":"hold","method":"PUT","key":"^ebb-out/kill-[0-9]+/held-","seconds":100}]}'
+	j=$(slurm_submit kill.sh)
+	slurm_wait_bb "$j" staging-out 180
+	ok "($p) the job ended and is staging out" test $? -eq 0
+	# 24 free files done (in the members' done-logs: rank 0 counts a file
+	# once they reported it); 12 small held ones and the 3 parts of the
+	# big one in flight
+	for ((i = 0; i < 1200; i++)); do
+		[ "$(out_done "$j")" = 24 ] && [ "$(s3proxy_stat holding)" = 15 ] && break
+		sleep 0.1
+	done
+	is "$(out_done "$j")" 24 "($p) the 24 free files are exported"
+	is "$(s3proxy_stat holding)" 15 "($p) the 12 small held files and the 3 parts of the big one are in flight"
+	ok "($p) n$k's bbd ($what) killed (-9)" slurm_node_bbd_kill "$k" KILL
+	# the Epilogs run now; n$k's finds its bbd down
+	rm -f "$SLURM_DIR/epilog.hold"
+	for ((i = 0; i < 600; i++)); do
+		grep -q "^ebbctl epilog: job $j:" "$EBB_TEST_DIR/epilog-n$k.log" 2>/dev/null && break
+		sleep 0.1
+	done
+	like "$(grep "^ebbctl epilog: job $j:" "$EBB_TEST_DIR/epilog-n$k.log" 2>/dev/null)" "." \
+		"($p) n$k's Epilog ran while its bbd was down"
+	diag "n$k's Epilog: $(grep "^ebbctl epilog: job $j:" "$EBB_TEST_DIR/epilog-n$k.log" | head -1)"
+	ok "($p) n$k's bbd restarted" slurm_node_bbd_restart "$k"
+	s3proxy_set '{"rules":[]}'
+	slurm_wait_bb "$j" complete 300
+	ok "($p) the export finished by itself and the file system was removed (not kept)" test $? -eq 0 ||
+		{ diag "$(scontrol show bbstat)"; slurm_logs 30; }
+	slurm_wait_job "$j" COMPLETED 60
+	ok "($p) the job COMPLETED" test $? -eq 0
+	is "$(wc -l <"$J/kill-$j.sums")" 37 "($p) the job wrote 37 files"
+	is "$(exported_sums "$j" kill)" "$(cat "$J/kill-$j.sums")" \
+		"($p) every file is in S3 (aws s3 cp --recursive), byte-identical"
+	puts=$(s3proxy_keys PUT "ebb-out/kill-$j/")
+	is "$(printf '%s\n' "$puts" | grep -c "/free-")" 24 "($p) the 24 free files were PUT"
+	is "$(printf '%s\n' "$puts" | grep "/free-" | awk '$1 != 1')" "" \
+		"($p) ... once each: files finished before the kill were not uploaded again"
+	is "$(printf '%s\n' "$puts" | grep "/held-" | awk '$1 > 2')" "" \
+		"($p) a held file or part was uploaded at most twice (in flight at the kill: once more)"
+	diag "held files or parts uploaded twice (in flight at the kill): $(printf '%s\n' "$puts" | grep "/held-" | awk '$1 == 2' | wc -l)"
+	bb_clean "($p) after the bbd kill during stage-out" 40
+	ok "($p) all nodes idle (none drained)" slurm_nodes_idle 30
+}
+
+kill_during_stage_out g 2 "a member"
+kill_during_stage_out h 1 "rank 0, the coordinator"
 
 done_testing
