@@ -10,6 +10,10 @@
 #include "ebb/ebb.h"
 
 #define MEMBER_DEAD_MS (300 * 1000)
+/* A member that answers "no such instance" this long lost its share (a
+ * bbd that restarts reopens its instances before it listens): the stage
+ * fails then, not after MEMBER_DEAD_MS. */
+#define MEMBER_NOINST_MS (5 * 1000)
 
 struct pfail {
 	char *path;
@@ -49,6 +53,7 @@ struct coord {
 	bool plan_dirty;           /* files[].mtime_ns changed: save again */
 	bool *resync, *resend;
 	int64_t *last_ok_ms;
+	int64_t *noinst_ms;        /* since when a member says "no instance" */
 	char err[1024];
 };
 

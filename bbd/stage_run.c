@@ -211,6 +211,13 @@ static void _poll_once(struct coord *c, uint64_t *bytes_done)
 		struct stage_node_row row = {0};
 		uint64_t run = 0, more = 0;
 
+		if (m[i].status == EBB_E_NOINST) {
+			if (!c->noinst_ms[i])
+				c->noinst_ms[i] = coord_ms();
+			free(m[i].reply);
+			continue;
+		}
+		c->noinst_ms[i] = 0;
 		if (m[i].status == EBB_ENOENT) {
 			c->resend[i] = true;  /* the member lost the run */
 			c->last_ok_ms[i] = coord_ms();
@@ -423,6 +430,7 @@ static void _coord_free(struct coord *c)
 	free(c->resync);
 	free(c->resend);
 	free(c->last_ok_ms);
+	free(c->noinst_ms);
 	if (c->link)
 		ebb_stage_link_free(c->link);
 	if (c->h)
@@ -453,10 +461,11 @@ static ebb_err _run(struct coord *c)
 	c->resync = calloc(c->n, sizeof(bool));
 	c->resend = calloc(c->n, sizeof(bool));
 	c->last_ok_ms = calloc(c->n, sizeof(int64_t));
+	c->noinst_ms = calloc(c->n, sizeof(int64_t));
 	holds = calloc(c->n, sizeof(bool));
 	if (!c->link || !c->left || !c->seen || !c->failed || !c->finished ||
 	    !c->fcode || !c->fmsg || !c->parts || !c->nparts || !c->resync ||
-	    !c->resend || !c->last_ok_ms || !holds) {
+	    !c->resend || !c->last_ok_ms || !c->noinst_ms || !holds) {
 		free(holds);
 		snprintf(c->err, sizeof(c->err), "out of memory");
 		return EBB_ENOMEM;
@@ -489,6 +498,14 @@ static ebb_err _run(struct coord *c)
 			if (c->resend[i] || c->resync[i]) {
 				if (_send_work(c, i, c->resync[i]) == EBB_OK)
 					c->resend[i] = c->resync[i] = false;
+			}
+			if (c->noinst_ms[i] &&
+			    coord_ms() - c->noinst_ms[i] > MEMBER_NOINST_MS) {
+				snprintf(c->err, sizeof(c->err),
+					 "member rank %u (%s) no longer has the "
+					 "instance: its share of the data is gone",
+					 i, c->inst->members[i]);
+				return EBB_EIO;
 			}
 			if (coord_ms() - c->last_ok_ms[i] > MEMBER_DEAD_MS) {
 				snprintf(c->err, sizeof(c->err),

@@ -314,11 +314,12 @@ ok_status $st "rin resumed and is done"
 "$T" tree jr /r >"$work/jr.tree"
 tree_sha "$work/jr.tree" | sed 's|^\(.*\)  /data/|\1  /r/|' >"$work/jr.sha"
 ok "rin: every file byte-identical after the restart" diff "$work/r.sha" "$work/jr.sha"
-# Runs that "finished" are the ones after the restart (the coordinator was
-# gone before, so nothing polled the old runs to their end; they logged
-# "stopped" when the new run replaced them).
-moved=$(cat "$EBB_TEST_DIR"/bbd*.log | grep 'stage rin run .* finished' | sed -n 's/.* \([0-9]*\) units moved.*/\1/p' | paste -sd+ | bc)
-fromlog=$(cat "$EBB_TEST_DIR"/bbd*.log | grep 'stage rin run .* finished' | sed -n 's/.*, \([0-9]*\) files from the done-log.*/\1/p' | paste -sd+ | bc)
+# The run after the restart: the restarted coordinator's run id, the same on
+# every member (a member that had finished its share before the kill also
+# logged "finished" for the first run: not counted).
+runid=$(cat "$EBB_TEST_DIR"/bbd*.log | grep 'stage rin run .* finished' | sort | tail -n 1 | sed -n 's/.* run \([0-9a-f]*\): .*/\1/p')
+moved=$(cat "$EBB_TEST_DIR"/bbd*.log | grep "stage rin run ${runid:-none}: .* finished" | sed -n 's/.* \([0-9]*\) units moved.*/\1/p' | paste -sd+ | bc)
+fromlog=$(cat "$EBB_TEST_DIR"/bbd*.log | grep "stage rin run ${runid:-none}: .* finished" | sed -n 's/.*, \([0-9]*\) files from the done-log.*/\1/p' | paste -sd+ | bc)
 diag "after the restart: $moved stripes moved; $fromlog (file, node) pairs from done-logs (each holds >= 5 of a file's 16 stripes)"
 ok_status $([ "${fromlog:-0}" -gt 0 ] && echo 0 || echo 1) "members skipped the files their done-logs list"
 ok_status $([ "${moved:-999}" -le $((128 - 5 * ${fromlog:-0})) ] && echo 0 || echo 1) \
@@ -359,5 +360,20 @@ ok_status $st "cin is done after the retry"
 tree_sha "$work/jc.tree" | sed 's|  /data/|  /c/|' >"$work/jc.sha"
 sed 's|/r/|/c/|' "$work/r.sha" >"$work/c.sha"
 ok "cin: every file byte-identical" diff "$work/c.sha" "$work/jc.sha"
+
+# ---- a member that lost its share: the stage fails at once, saying so ---------------
+ok "instance jl on 3 nodes" "$T" create jl
+touch "$work/pause"
+ok "stage-in lin accepted (transfers paused)" "$T" start jl lin in "s3://$bucket/r/" /l 0 1000 1000
+ok "lin is planned" planned jl lin
+ok "the instance is destroyed on rank 2 alone (its share is gone)" \
+	"$EBB_EBBCTL" -n "$EBB_NODES" instance destroy jl --members "${EBB_NODE_LIST[2]}"
+rm -f "$work/pause"
+# well before the 300 s a silent member gets
+out=$("$T" wait jl lin 120); st=$?
+diag "$out"
+isnt "$st" 0 "lin fails"
+like "$out" 'state=failed' "... as failed, not waiting for a silent member"
+like "$out" 'rank 2 .*no longer has the instance' "the error names the member and what happened"
 
 done_testing
