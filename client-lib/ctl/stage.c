@@ -668,7 +668,9 @@ static int _import_export(struct ctl *c, int argc, char **argv,
 	if (ebb_stage_start(s.id, s.members, s.nmembers, &spec, &c->opts, err,
 			    sizeof(err)) < 0) {
 		int e = errno;
-		if (e == EEXIST && !err[0])
+		/* bbd says "stage X exists with another spec"; say what
+		 * to do about it. */
+		if (e == EEXIST)
 			snprintf(err, sizeof(err), "a stage named %s with "
 				 "another source or destination exists on "
 				 "instance %s (give another --name)", name,
@@ -1065,7 +1067,7 @@ static int _cancel(struct ctl *c, int argc, char **argv, int abandon)
 	const char *name, *job = NULL;
 	char err[512];
 	unsigned n = 0;
-	int status, in = -1;
+	int r, status, in = -1;
 
 	ctl_opt_init(&o, argc, argv, "", longopts);
 	while (ctl_opt_next(c, &o) != -1)
@@ -1083,10 +1085,20 @@ static int _cancel(struct ctl *c, int argc, char **argv, int abandon)
 	status = _st_open(c, &s, job);
 	if (status != CTL_EXIT_OK)
 		goto out;
-	/* Which way it went, for what abandon says is kept (best effort:
-	 * the cancel is what matters). */
-	if (ebb_stage_status(s.id, s.members, s.nmembers, name, &c->opts,
-			     &list, &n) == 0 && n > 0)
+	/* bbd's STAGE_CANCEL answers OK for any name (it is idempotent and
+	 * members get it for stages they may not know), so a name that
+	 * is no stage is found here.  Which way the stage went says what
+	 * abandon keeps; another error leaves that unknown (the cancel is
+	 * what matters). */
+	r = ebb_stage_status(s.id, s.members, s.nmembers, name, &c->opts,
+			     &list, &n);
+	if ((r < 0 && errno == ENOENT) || (r == 0 && n == 0)) {
+		_call_error(&s, abandon ? "abandon" : "cancel", name, "",
+			    ENOENT);
+		status = CTL_EXIT_FAIL;
+		goto out;
+	}
+	if (r == 0)
 		in = list[0].dir == EBB_STAGE_IN;
 	err[0] = '\0';
 	if (ebb_stage_cancel(s.id, s.members, s.nmembers, name, &c->opts, err,
