@@ -35,18 +35,6 @@
 #include "ident.h"
 #include "s3path.h"
 
-/* The stage calls are declared in ebb.h; libebb gets their code with the
- * stage engine, which may be missing from a build made before it landed.
- * Weak references keep ebbctl linkable (and every other command usable)
- * either way: without the engine they are NULL and each stage command says
- * so.  With a static libebb.a a weak reference does not pull the object in:
- * ebbctl is linked against the shared libebb (client-lib/Makefile.inc). */
-#pragma weak ebb_stage_start
-#pragma weak ebb_stage_status
-#pragma weak ebb_stage_status_free
-#pragma weak ebb_stage_retry
-#pragma weak ebb_stage_cancel
-
 #define _NAME_MAX 32
 #define _TICK_MS 500               /* poll period while following */
 #define _STATUS_TRIES 20           /* failed polls in a row before giving up */
@@ -86,12 +74,6 @@ struct _st {
 	char pre[300], post[48], node0[260];
 	char jobid[32];                 /* "slurm-JOBID" with --job */
 };
-
-static int _engine_present(void)
-{
-	return ebb_stage_start && ebb_stage_status && ebb_stage_status_free &&
-	       ebb_stage_retry && ebb_stage_cancel;
-}
 
 static int _valid_name(const char *s)
 {
@@ -141,11 +123,6 @@ static int _st_open(struct ctl *c, struct _st *s, const char *job)
 	else
 		snprintf(s->pre, sizeof(s->pre), "-n %s -i %s ", nodes[0],
 			 s->id);
-	if (!_engine_present()) {
-		ctl_errf(c, "the stage engine is not in this build (libebb has "
-			 "no ebb_stage_* calls): nothing was done");
-		return CTL_EXIT_FAIL;
-	}
 	return CTL_EXIT_OK;
 }
 
@@ -691,7 +668,9 @@ static int _import_export(struct ctl *c, int argc, char **argv,
 	if (ebb_stage_start(s.id, s.members, s.nmembers, &spec, &c->opts, err,
 			    sizeof(err)) < 0) {
 		int e = errno;
-		if (e == EEXIST && !err[0])
+		/* bbd says "stage X exists with another spec"; say what
+		 * to do about it. */
+		if (e == EEXIST)
 			snprintf(err, sizeof(err), "a stage named %s with "
 				 "another source or destination exists on "
 				 "instance %s (give another --name)", name,
@@ -1088,7 +1067,7 @@ static int _cancel(struct ctl *c, int argc, char **argv, int abandon)
 	const char *name, *job = NULL;
 	char err[512];
 	unsigned n = 0;
-	int status, in = -1;
+	int r, status, in = -1;
 
 	ctl_opt_init(&o, argc, argv, "", longopts);
 	while (ctl_opt_next(c, &o) != -1)
@@ -1106,10 +1085,20 @@ static int _cancel(struct ctl *c, int argc, char **argv, int abandon)
 	status = _st_open(c, &s, job);
 	if (status != CTL_EXIT_OK)
 		goto out;
-	/* Which way it went, for what abandon says is kept (best effort:
-	 * the cancel is what matters). */
-	if (ebb_stage_status(s.id, s.members, s.nmembers, name, &c->opts,
-			     &list, &n) == 0 && n > 0)
+	/* bbd's STAGE_CANCEL answers OK for any name (it is idempotent and
+	 * members get it for stages they may not know), so a name that
+	 * is no stage is found here.  Which way the stage went says what
+	 * abandon keeps; another error leaves that unknown (the cancel is
+	 * what matters). */
+	r = ebb_stage_status(s.id, s.members, s.nmembers, name, &c->opts,
+			     &list, &n);
+	if ((r < 0 && errno == ENOENT) || (r == 0 && n == 0)) {
+		_call_error(&s, abandon ? "abandon" : "cancel", name, "",
+			    ENOENT);
+		status = CTL_EXIT_FAIL;
+		goto out;
+	}
+	if (r == 0)
 		in = list[0].dir == EBB_STAGE_IN;
 	err[0] = '\0';
 	if (ebb_stage_cancel(s.id, s.members, s.nmembers, name, &c->opts, err,
