@@ -656,6 +656,41 @@ ebb_err coord_plan_in(struct coord *c)
 
 	if ((e = _list_in(c, &objs, &nobj, &is_dir)) != EBB_OK)
 		return e;
+	if (!is_dir && sp->type == 0) {
+		/* type auto, no trailing slash: the object KEY, or if there
+		 * is none, everything under KEY/ (as `aws s3 cp` users
+		 * expect; docs/directives.md) */
+		struct stg_call call = {
+			.op = STG_HEAD, .bucket = c->bucket, .key = c->key,
+		};
+		struct stg_result res;
+		size_t kl = strlen(c->key);
+
+		e = coord_sync(c, &call, &res);
+		stg_result_free(&res);
+		if (e == EBB_ENOENT && kl + 1 < sizeof(c->key)) {
+			_obj_free(objs, nobj);
+			objs = NULL;
+			c->key[kl] = '/';
+			c->key[kl + 1] = '\0';
+			if ((e = _list_in(c, &objs, &nobj, &is_dir)) != EBB_OK)
+				return e;
+			if (nobj == 0) {
+				c->key[kl] = '\0';
+				snprintf(c->err, sizeof(c->err),
+					 "s3://%s/%s: no such object, and no "
+					 "object under s3://%s/%s/",
+					 c->bucket, c->key, c->bucket, c->key);
+				coord_add_fail(c, c->key, STG_F_NOT_FOUND,
+					       c->err);
+				return EBB_ENOENT;
+			}
+			log_info("stage %s: no object s3://%s/%.*s: staging the "
+				 "%zu objects under s3://%s/%s", sp->name,
+				 c->bucket, (int)kl, c->key, nobj, c->bucket,
+				 c->key);
+		}
+	}
 	t_list = coord_ms();
 	if (is_dir) {
 		size_t kl = strlen(c->key);

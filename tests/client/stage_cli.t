@@ -248,8 +248,8 @@ like "$out" " ebbtest +ebbtest .*owned\\.txt" "  the file belongs to the instanc
 run -i "$I" import --name g0 "s3://$BG/ebbtest/" /g
 is "$st" 1 "the same prefix for root's instance is refused: exit 1 (the rule is about the owner)"
 like "$err" "start import g0: .*not allowed" "  with bbd's reason"
-# --type directory: without a trailing slash, auto means the one object
-# "j" (bbd/stage_plan.c); only type 2 copies what is under j/.
+# --type directory: what is under j/ (auto would first look for an object
+# named j, then take the prefix j/: docs/directives.md).
 run -i "$I" --json import --type directory --name j1 "s3://$B/j" /j
 is "$st" 0 "--json import --type directory of s3://$B/j: exit 0"
 is "$(json 'd["state"], d["files_done"], d["direction"], len(d["nodes"]), d["nodes"][0]["node"]')" \
@@ -257,7 +257,12 @@ is "$(json 'd["state"], d["files_done"], d["direction"], len(d["nodes"]), d["nod
 run -i "$I" cat /j/sub/b.txt
 is "$out" two "  j/sub/b.txt is /j/sub/b.txt: bbd got type directory"
 run -i "$I" import --name j0 "s3://$B/j" /j0
-is "$st" 1 "  (the same without --type: the object 'j', which does not exist: exit 1)"
+is "$st" 0 "  the same without --type: no object 'j', so the prefix j/: exit 0"
+run -i "$I" cat /j0/sub/b.txt
+is "$out" two "  j/sub/b.txt is /j0/sub/b.txt"
+run -i "$I" import --type file --name j2 "s3://$B/j" /j2
+is "$st" 1 "  --type file of s3://$B/j: no such object: exit 1"
+like "$err" "NoSuchKey|no such|404" "  saying the object does not exist"
 
 # An export whose uploads of a.bin and b.bin S3 refuses (403 through the proxy).
 run -i "$I" put -r "$D/res10" /results
