@@ -66,16 +66,17 @@ static void _print_status(const struct ebb_stage_status *s)
 {
 	printf("state=%s files=%" PRIu64 "/%" PRIu64 " failed=%" PRIu64
 	       " skipped=%" PRIu64 " bytes=%" PRIu64 "/%" PRIu64
-	       " report=%s\n", s->state, s->files_done, s->files_total,
-	       s->files_failed, s->files_skipped, s->bytes_done,
-	       s->bytes_total, s->report ? s->report : "-");
+	       " report=%s retries=%" PRIu64 "\n", s->state, s->files_done,
+	       s->files_total, s->files_failed, s->files_skipped,
+	       s->bytes_done, s->bytes_total, s->report ? s->report : "-",
+	       s->retries);
 	for (unsigned i = 0; i < s->nnodes; i++)
 		printf("node %u: %s files %" PRIu64 "/%" PRIu64 " failed %"
-		       PRIu64 " bytes %" PRIu64 "/%" PRIu64 "\n",
-		       s->nodes[i].rank, s->nodes[i].state,
+		       PRIu64 " bytes %" PRIu64 "/%" PRIu64 " retries %" PRIu64
+		       "\n", s->nodes[i].rank, s->nodes[i].state,
 		       s->nodes[i].files_done, s->nodes[i].files_total,
 		       s->nodes[i].files_failed, s->nodes[i].bytes_done,
-		       s->nodes[i].bytes_total);
+		       s->nodes[i].bytes_total, s->nodes[i].retries);
 	if (s->error)
 		printf("error: %s\n", s->error);
 }
