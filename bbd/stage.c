@@ -313,10 +313,11 @@ void stage_persist_state(struct bbd_stage *st)
 		return;
 	pthread_mutex_lock(&ss->lock);
 	fprintf(f, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-		" %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 "\n%s\n%s",
+		" %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %" PRIu64
+		"\n%s\n%s",
 		stage_state_name(st->state), st->files_total, st->files_done,
 		st->files_failed, st->files_skipped, st->bytes_total,
-		st->bytes_done, st->started_ns, st->ended_ns,
+		st->bytes_done, st->started_ns, st->ended_ns, st->retries,
 		st->report ? st->report : "", st->error ? st->error : "");
 	pthread_mutex_unlock(&ss->lock);
 	fclose(f);
@@ -340,11 +341,12 @@ static bool _load_state(struct bbd_stage *st)
 	if (n <= 0)
 		return false;
 	buf[n] = 0;
+	/* (state files from before the retry count have 9 fields) */
 	if (sscanf(buf, "%15s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-		   " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64, state,
-		   &st->files_total, &st->files_done, &st->files_failed,
+		   " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64 " %" SCNu64,
+		   state, &st->files_total, &st->files_done, &st->files_failed,
 		   &st->files_skipped, &st->bytes_total, &st->bytes_done,
-		   &st->started_ns, &st->ended_ns) != 9)
+		   &st->started_ns, &st->ended_ns, &st->retries) < 9)
 		return false;
 	st->state = STAGE_FAILED;
 	for (int s = 0; s < STAGE_NSTATES; s++)
@@ -599,7 +601,7 @@ static void _pack_status_locked(struct bbd_stage *st, struct proto_enc *e)
 {
 	msgpack_packer *pk = &e->pk;
 
-	msgpack_pack_map(pk, 21);
+	msgpack_pack_map(pk, 22);
 	_pk_str(pk, "name");
 	_pk_str(pk, st->spec.name);
 	_pk_str(pk, "dir");
@@ -622,6 +624,8 @@ static void _pack_status_locked(struct bbd_stage *st, struct proto_enc *e)
 	msgpack_pack_uint64(pk, st->bytes_total);
 	_pk_str(pk, "bytes_done");
 	msgpack_pack_uint64(pk, st->bytes_done);
+	_pk_str(pk, "retries");
+	msgpack_pack_uint64(pk, st->retries);
 	_pk_str(pk, "started_ns");
 	msgpack_pack_int64(pk, st->started_ns);
 	_pk_str(pk, "updated_ns");
@@ -641,7 +645,7 @@ static void _pack_status_locked(struct bbd_stage *st, struct proto_enc *e)
 	for (uint32_t i = 0; i < st->inst->nmembers; i++) {
 		struct stage_node_row *w = &st->rows[i];
 
-		msgpack_pack_map(pk, 7);
+		msgpack_pack_map(pk, 8);
 		_pk_str(pk, "rank");
 		msgpack_pack_uint64(pk, i);
 		_pk_str(pk, "files_total");
@@ -654,6 +658,8 @@ static void _pack_status_locked(struct bbd_stage *st, struct proto_enc *e)
 		msgpack_pack_uint64(pk, w->bytes_total);
 		_pk_str(pk, "bytes_done");
 		msgpack_pack_uint64(pk, w->bytes_done);
+		_pk_str(pk, "retries");
+		msgpack_pack_uint64(pk, w->retries);
 		_pk_str(pk, "state");
 		_pk_str(pk, w->state[0] ? w->state : "idle");
 	}

@@ -51,6 +51,7 @@ struct coord {
 	unsigned *nparts;
 	uint64_t nfinished, nfailed;
 	bool plan_dirty;           /* files[].mtime_ns changed: save again */
+	uint64_t retries;          /* of the coordinator's own S3 requests */
 	bool *resync, *resend;
 	int64_t *last_ok_ms;
 	int64_t *noinst_ms;        /* since when a member says "no instance" */
@@ -71,7 +72,8 @@ char *coord_join(const char *dest, const char *rel);
 /* libebb attached to the instance as root (once). */
 ebb_t *coord_attach(struct coord *c);
 ebb_err coord_creds(struct coord *c);
-/* One S3 call to its end; res freed by the caller. */
+/* One S3 call to its end (its retries counted); res freed by the
+ * caller. */
 ebb_err coord_sync(struct coord *c, const struct stg_call *call,
 		   struct stg_result *res);
 /* mkdir -p (0755, the job's user); *last remembers the last one made. */

@@ -109,6 +109,7 @@ unsigned stage_holders(const struct stage_file *f, int dir, uint64_t stripe,
 struct stage_node_row {
 	uint64_t files_total, files_done, files_failed;
 	uint64_t bytes_total, bytes_done;
+	uint64_t retries;          /* its S3 requests' retries, this run */
 	char state[16];
 };
 
@@ -123,6 +124,8 @@ struct bbd_stage {
 	char *report;              /* where failures.csv went */
 	uint64_t files_total, files_done, files_failed, files_skipped;
 	uint64_t bytes_total, bytes_done;
+	uint64_t retries;          /* S3 retries: the coordinator's and the
+	                            * members' (this run) */
 	int64_t started_ns, updated_ns, ended_ns;
 	uint64_t rate_bps;
 	int64_t eta_s;

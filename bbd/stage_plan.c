@@ -157,9 +157,14 @@ ebb_err coord_creds(struct coord *c)
 ebb_err coord_sync(struct coord *c, const struct stg_call *call,
 		     struct stg_result *res)
 {
+	ebb_err e;
+
 	memset(res, 0, sizeof(*res));
 	(void)coord_creds(c);
-	return stg_s3_sync(&c->b->conf.s3, &c->cred, call, res);
+	e = stg_s3_sync(&c->b->conf.s3, &c->cred, call, res);
+	if (res->attempts > 1)
+		c->retries += res->attempts - 1;
+	return e;
 }
 
 /* mkdir -p of path's parents and path itself (dirs made 0755, owned by
@@ -511,6 +516,8 @@ static void _head_done(const struct stg_result *res, void *arg)
 	struct heads *hs = o->hs;
 	char warn[256] = "";
 
+	if (res->attempts > 1)
+		hs->c->retries += res->attempts - 1;
 	o->err = res->err;
 	if (res->err != EBB_OK) {
 		o->fail = stg_fail_of(res);

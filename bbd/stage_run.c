@@ -247,6 +247,7 @@ static void _poll_once(struct coord *c, uint64_t *bytes_done)
 		proto_map_u64(&up.data, "files_failed", &row.files_failed);
 		proto_map_u64(&up.data, "bytes_total", &row.bytes_total);
 		proto_map_u64(&up.data, "bytes_done", &row.bytes_done);
+		proto_map_u64(&up.data, "retries", &row.retries);
 		proto_map_str(&up.data, "state", row.state, sizeof(row.state));
 		(void)more;
 		*bytes_done += row.bytes_done;
@@ -377,6 +378,17 @@ static uint64_t _plan_failures(const struct coord *c)
 
 /* ---- the thread ----------------------------------------------------------------------- */
 
+/* The stage's retries: the coordinator's and what the members reported.
+ * Registry lock held. */
+static void _sum_retries_locked(struct coord *c)
+{
+	uint64_t r = c->retries;
+
+	for (unsigned i = 0; i < c->n; i++)
+		r += c->st->rows[i].retries;
+	c->st->retries = r;
+}
+
 static void _publish(struct coord *c, uint64_t bytes_done, int64_t *t0,
 		     uint64_t *b0)
 {
@@ -392,6 +404,7 @@ static void _publish(struct coord *c, uint64_t bytes_done, int64_t *t0,
 	st->files_done = c->nfinished - c->nfailed;
 	st->bytes_total = c->bytes;
 	st->bytes_done = bytes_done;
+	_sum_retries_locked(c);
 	st->updated_ns = bbd_now_ns();
 	if (now - *t0 >= 2000) {
 		st->rate_bps = (bytes_done - *b0) * 1000 /
@@ -627,6 +640,9 @@ end:
 		stage_set_state(st, c->nfailed || _plan_failures(c) ?
 				STAGE_FAILED : STAGE_DONE, NULL);
 	}
+	pthread_mutex_lock(&st->b->stages->lock);
+	_sum_retries_locked(c);
+	pthread_mutex_unlock(&st->b->stages->lock);
 	stage_persist_state(st);
 	_coord_free(c);
 	return NULL;

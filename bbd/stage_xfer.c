@@ -134,6 +134,7 @@ struct stage_run {
 	/* progress */
 	uint64_t files_total, files_done, files_failed;
 	uint64_t bytes_total, bytes_done;
+	uint64_t retries;          /* attempts after the first, summed */
 	struct report *rhead, *rtail;
 	struct stage_run *next;
 };
@@ -609,6 +610,8 @@ static void _s3_done(const struct stg_result *res, void *arg)
 	char msg[400];
 
 	pthread_mutex_lock(&x->lock);
+	if (res->attempts > 1)
+		run->retries += res->attempts - 1;
 	if (res->err == EBB_OK && _meta_check_locked(x, u, res))
 		goto queued;   /* a reader applies the metadata */
 	if (res->err == EBB_OK && u->state == UNIT_FAILED) {
@@ -1312,7 +1315,7 @@ ebb_err stage_xfer_poll(struct stage_xfer *x, const char *inst,
 			 inst, name, run->run_id, run->units_moved,
 			 run->from_log, run->files_failed);
 	}
-	msgpack_pack_map(pk, 9);
+	msgpack_pack_map(pk, 10);
 	_pk_str(pk, "run");
 	msgpack_pack_uint64(pk, run->run_id);
 	_pk_str(pk, "state");
@@ -1328,6 +1331,8 @@ ebb_err stage_xfer_poll(struct stage_xfer *x, const char *inst,
 	msgpack_pack_uint64(pk, run->bytes_total);
 	_pk_str(pk, "bytes_done");
 	msgpack_pack_uint64(pk, run->bytes_done);
+	_pk_str(pk, "retries");
+	msgpack_pack_uint64(pk, run->retries);
 	_pk_str(pk, "more");
 	if (last && last->next)
 		msgpack_pack_true(pk);

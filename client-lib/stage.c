@@ -257,6 +257,7 @@ static ebb_err _status_from_map(const msgpack_object *m,
 	s->files_skipped = _u64(m, "files_skipped");
 	s->bytes_total = _u64(m, "bytes_total");
 	s->bytes_done = _u64(m, "bytes_done");
+	s->retries = _u64(m, "retries");
 	s->started_ns = _i64(m, "started_ns");
 	s->updated_ns = _i64(m, "updated_ns");
 	s->ended_ns = _i64(m, "ended_ns");
@@ -280,6 +281,7 @@ static ebb_err _status_from_map(const msgpack_object *m,
 			d->files_failed = _u64(n, "files_failed");
 			d->bytes_total = _u64(n, "bytes_total");
 			d->bytes_done = _u64(n, "bytes_done");
+			d->retries = _u64(n, "retries");
 			if (!proto_map_str(n, "state", d->state,
 					   sizeof(d->state)))
 				strcpy(d->state, "?");

@@ -87,9 +87,12 @@ static void _req_set_state(struct stg_req *req, enum stg_rstate st)
 			req->ctx, _rstate_names[req->state], _rstate_names[st]);
 	}
 	if (getenv("EBB_STG_TRACE"))
-		fprintf(stderr, "stager: %s: %s -> %s (attempt %u)\n",
+		fprintf(stderr, "stager: %s: %s -> %s (attempt %u)%s%s\n",
 			req->ctx, _rstate_names[req->state], _rstate_names[st],
-			req->attempts);
+			req->attempts,
+			st == RS_RETRY_WAIT || st == RS_FAILED ? ": " : "",
+			st == RS_RETRY_WAIT || st == RS_FAILED ?
+				req->res.message : "");
 	req->state = st;
 }
 

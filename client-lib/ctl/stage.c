@@ -323,6 +323,7 @@ static void _json_status(struct ctl_json *j, const struct _st *s,
 	ctl_json_ku64(j, "files_skipped", st->files_skipped);
 	ctl_json_ku64(j, "bytes_total", st->bytes_total);
 	ctl_json_ku64(j, "bytes_done", st->bytes_done);
+	ctl_json_ku64(j, "retries", st->retries);
 	ctl_json_ki64(j, "started_ns", st->started_ns);
 	ctl_json_ki64(j, "updated_ns", st->updated_ns);
 	ctl_json_ki64(j, "ended_ns", st->ended_ns);
@@ -352,6 +353,7 @@ static void _json_status(struct ctl_json *j, const struct _st *s,
 		ctl_json_ku64(j, "files_failed", nd->files_failed);
 		ctl_json_ku64(j, "bytes_total", nd->bytes_total);
 		ctl_json_ku64(j, "bytes_done", nd->bytes_done);
+		ctl_json_ku64(j, "retries", nd->retries);
 		ctl_json_obj_end(j);
 	}
 	ctl_json_arr_end(j);
@@ -745,6 +747,8 @@ static void _print_detail(const struct _st *s, const struct ebb_stage_status *st
 	       ctl_size(st->bytes_done, b1, sizeof(b1)),
 	       ctl_size(st->bytes_total, b2, sizeof(b2)),
 	       _pct(st->bytes_done, st->bytes_total));
+	printf("retries:      %llu S3 requests retried\n",
+	       (unsigned long long)st->retries);
 	if (st->eta_s >= 0)
 		ctl_duration((uint64_t)st->eta_s, eta, sizeof(eta));
 	if (!_is_final(st->state))

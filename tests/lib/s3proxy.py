@@ -30,8 +30,9 @@
 #   matches; "rate" P with probability P; neither: always.
 #   Kinds: "503" (503 ServiceUnavailable), "500" (500 InternalError),
 #   "slowdown" (503 SlowDown), "refuse-put" (403 AccessDenied; matches
-#   only PUT and POST) are answered by the proxy with an S3 XML error
-#   body, the request never reaching the server.  "reset", "stall" and
+#   only PUT and POST unless "method" says otherwise) are answered by the
+#   proxy with an S3 XML error body (a HEAD gets the head alone, as from
+#   S3), the request never reaching the server.  "reset", "stall" and
 #   "truncate" forward the request and spoil the response: "reset" sends
 #   the head and "after" bytes of the body (default: half) and then
 #   resets the connection (RST); "stall" sends the head and "after" bytes
@@ -290,7 +291,8 @@ class Proxy:
                 close = client_close
             self.count("status", str(st))
             log("s3proxy: %s %s -> injected %s" % (method, target, rule["fault"]))
-            await send_error(cwriter, st, reason, code, msg, key, close)
+            await send_error(cwriter, st, reason, code, msg, key, close,
+                             head_only=(method == "HEAD"))
             return not close
 
         # forward
@@ -518,20 +520,22 @@ async def read_body(reader, headers):
     return await reader.readexactly(n) if n else b""
 
 
-async def send(writer, status, reason, ctype, body, close):
+async def send(writer, status, reason, ctype, body, close, head_only=False):
+    """An answer; head_only (to a HEAD): its head alone, as S3 does (the
+    body would be read as the start of the next answer)."""
     head = ("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
             "x-amz-request-id: s3proxy\r\n%s\r\n"
             % (status, reason, ctype, len(body), "Connection: close\r\n" if close else ""))
-    writer.write(head.encode("latin-1") + body)
+    writer.write(head.encode("latin-1") + (b"" if head_only else body))
     await writer.drain()
 
 
-async def send_error(writer, status, reason, code, msg, key, close):
+async def send_error(writer, status, reason, code, msg, key, close, head_only=False):
     body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code>'
             "<Message>%s</Message><Resource>/%s</Resource>"
             "<RequestId>s3proxy</RequestId></Error>"
             % (code, msg, xml_escape(key))).encode()
-    await send(writer, status, reason, "application/xml", body, close)
+    await send(writer, status, reason, "application/xml", body, close, head_only)
 
 
 async def send_json(writer, status, obj, close):

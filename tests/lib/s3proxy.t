@@ -96,6 +96,18 @@ is "$code" 200 "count 1: the next request passes"
 stat_is fault.503 1 "stats: fault.503 = 1"
 stat_is requests 2 "stats: 2 requests"
 stat_is forwarded 1 "stats: 1 forwarded"
+# a HEAD's error has no body (S3 sends none; one would be read as the
+# start of the next answer on the connection)
+ok "rules: one 503 for HEAD" s3proxy_set '{"rules": [{"fault": "503", "method": "HEAD", "count": 1}]}'
+# (raw: curl reads and drops bytes that come with the head in one packet)
+port=${P##*:}
+exec 5<>"/dev/tcp/127.0.0.1/$port"
+printf 'HEAD /px-bkt/a/mib HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n\r\n' "$port" >&5
+raw=$(timeout 10 cat <&5 | tr -d '\r')
+exec 5<&-
+like "$raw" '^HTTP/1.1 503 ' "a 503 to a HEAD"
+# ($(...) drops the newlines that end the head: an empty line is a body)
+is "$(grep -c '^$' <<<"$raw")" 0 "... has a head and no body"
 ok "rules: 500" s3proxy_set '{"rules": [{"fault": "500"}]}'
 sc "$d/out" "$P/px-bkt/a/mib"
 is "$code" 500 "500: status"
@@ -131,7 +143,7 @@ is "$codes" "200 500 200 " "skip 1 count 1: pass, fail, pass"
 ok "rules: two 503" s3proxy_set '{"rules": [{"fault": "503", "count": 2}]}'
 ok "aws get-object succeeds after its retries" px s3api get-object --bucket px-bkt --key a/obj "$d/obj.retry"
 ok "... byte-identical" cmp "$d/obj" "$d/obj.retry"
-stat_is fault.503 4 "stats: 4 injected 503 in all (1 + 1 filtered + 2)"
+stat_is fault.503 5 "stats: 5 injected 503 in all (1 + 1 to a HEAD + 1 filtered + 2)"
 
 # ---- spoiled responses --------------------------------------------------------
 ok "rules: reset" s3proxy_set '{"rules": [{"fault": "reset", "method": "GET"}]}'

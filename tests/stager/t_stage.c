@@ -14,6 +14,10 @@
  *   t_stage cat ID PATH                   the file to stdout
  *   t_stage put ID PATH SIZE SEED         write SIZE pseudo-random bytes
  *   t_stage mkdir ID PATH
+ *   t_stage touch ID PATH                 set the mtime of every regular
+ *                                         file under PATH to now (so that
+ *                                         stage-out sees it as changed);
+ *                                         prints how many
  */
 #include "config.h"
 
@@ -66,16 +70,17 @@ static void _print_status(const struct ebb_stage_status *s)
 {
 	printf("state=%s files=%" PRIu64 "/%" PRIu64 " failed=%" PRIu64
 	       " skipped=%" PRIu64 " bytes=%" PRIu64 "/%" PRIu64
-	       " report=%s\n", s->state, s->files_done, s->files_total,
-	       s->files_failed, s->files_skipped, s->bytes_done,
-	       s->bytes_total, s->report ? s->report : "-");
+	       " report=%s retries=%" PRIu64 "\n", s->state, s->files_done,
+	       s->files_total, s->files_failed, s->files_skipped,
+	       s->bytes_done, s->bytes_total, s->report ? s->report : "-",
+	       s->retries);
 	for (unsigned i = 0; i < s->nnodes; i++)
 		printf("node %u: %s files %" PRIu64 "/%" PRIu64 " failed %"
-		       PRIu64 " bytes %" PRIu64 "/%" PRIu64 "\n",
-		       s->nodes[i].rank, s->nodes[i].state,
+		       PRIu64 " bytes %" PRIu64 "/%" PRIu64 " retries %" PRIu64
+		       "\n", s->nodes[i].rank, s->nodes[i].state,
 		       s->nodes[i].files_done, s->nodes[i].files_total,
 		       s->nodes[i].files_failed, s->nodes[i].bytes_done,
-		       s->nodes[i].bytes_total);
+		       s->nodes[i].bytes_total, s->nodes[i].retries);
 	if (s->error)
 		printf("error: %s\n", s->error);
 }
@@ -165,6 +170,38 @@ static void _tree(ebb_t *h, const char *dir)
 			_tree(h, path);
 	}
 	ebb_closedir(d);
+}
+
+/* Set the times of every regular file under dir to ts; count them. */
+static unsigned long _touch(ebb_t *h, const char *dir,
+			    const struct timespec ts[2])
+{
+	ebb_dir_t *d = ebb_opendir(h, dir);
+	struct ebb_dirent e;
+	unsigned long k = 0;
+
+	if (!d) {
+		fprintf(stderr, "opendir %s: %s\n", dir, strerror(errno));
+		exit(1);
+	}
+	while (ebb_readdir(d, &e) == 1) {
+		char path[8192];
+
+		snprintf(path, sizeof(path), "%s%s%s", dir,
+			 strcmp(dir, "/") ? "/" : "", e.name);
+		if (S_ISDIR(e.mode)) {
+			k += _touch(h, path, ts);
+		} else if (S_ISREG(e.mode)) {
+			if (ebb_utimens(h, path, ts) != 0) {
+				fprintf(stderr, "utimens %s: %s\n", path,
+					strerror(errno));
+				exit(1);
+			}
+			k++;
+		}
+	}
+	ebb_closedir(d);
+	return k;
 }
 
 int main(int argc, char **argv)
@@ -296,6 +333,16 @@ int main(int argc, char **argv)
 			perror(argv[3]);
 			return 1;
 		}
+		ebb_detach(h);
+		return 0;
+	}
+	if (!strcmp(cmd, "touch") && argc >= 4) {
+		ebb_t *h = _attach(argv[2]);
+		struct timespec ts[2];
+
+		clock_gettime(CLOCK_REALTIME, &ts[0]);
+		ts[1] = ts[0];
+		printf("%lu\n", _touch(h, argv[3], ts));
 		ebb_detach(h);
 		return 0;
 	}

@@ -175,6 +175,7 @@ struct ebb_stage_node {            /* one member's share */
 	unsigned rank;
 	uint64_t files_total, files_done, files_failed;
 	uint64_t bytes_total, bytes_done;
+	uint64_t retries;          /* its S3 requests' retries (this run) */
 	char state[16];
 };
 
@@ -185,6 +186,9 @@ struct ebb_stage_status {
 	char *source, *destination;
 	uint64_t files_total, files_done, files_failed, files_skipped;
 	uint64_t bytes_total, bytes_done;
+	uint64_t retries;          /* S3 requests retried (attempts after the
+	                            * first), over the coordinator and every
+	                            * member, since the stage last started */
 	int64_t started_ns, updated_ns, ended_ns;
 	double rate_bps;           /* bytes/s over the last seconds */
 	int64_t eta_s;             /* -1 = unknown */
