@@ -392,6 +392,7 @@ struct obj {
 	char msg[300];
 	struct heads *hs;
 	bool meta_get;             /* no HEAD: see STAGE_F_META_GET */
+	bool headed;               /* HEADed already (type auto's check) */
 	/* regular files: made by _mkfiles_main() */
 	bool mkfile;
 	uint64_t ino;
@@ -496,7 +497,7 @@ static void _head_submit(struct heads *hs)
 		};
 		char err[256];
 
-		if (o->meta_get)
+		if (o->meta_get || o->headed)
 			continue;
 		o->hs = hs;
 		if (stg_s3_submit(hs->s3, &call, _head_done, o, err,
@@ -510,30 +511,37 @@ static void _head_submit(struct heads *hs)
 	}
 }
 
-static void _head_done(const struct stg_result *res, void *arg)
+/* What a HEAD of o said: its error, or its ETag, size, time and the
+ * attributes its metadata gives. */
+static void _head_apply(struct coord *c, struct obj *o,
+			const struct stg_result *res)
 {
-	struct obj *o = arg;
-	struct heads *hs = o->hs;
 	char warn[256] = "";
 
-	if (res->attempts > 1)
-		hs->c->retries += res->attempts - 1;
 	o->err = res->err;
 	if (res->err != EBB_OK) {
 		o->fail = stg_fail_of(res);
 		snprintf(o->msg, sizeof(o->msg), "%s", res->message);
-	} else {
-		snprintf(o->etag, sizeof(o->etag), "%s", res->etag);
-		o->size = res->size;
-		o->mtime_ns = res->mtime_ns;
-		stg_attr_from_meta(res->meta, res->nmeta, o->kind,
-				   hs->c->st->spec.uid, hs->c->st->spec.gid,
-				   res->mtime_ns, &o->attr, warn,
-				   sizeof(warn));
-		if (warn[0])
-			log_warn("stage %s: %s: %s", hs->c->st->spec.name,
-				 o->key, warn);
+		return;
 	}
+	snprintf(o->etag, sizeof(o->etag), "%s", res->etag);
+	o->size = res->size;
+	o->mtime_ns = res->mtime_ns;
+	stg_attr_from_meta(res->meta, res->nmeta, o->kind, c->st->spec.uid,
+			   c->st->spec.gid, res->mtime_ns, &o->attr, warn,
+			   sizeof(warn));
+	if (warn[0])
+		log_warn("stage %s: %s: %s", c->st->spec.name, o->key, warn);
+}
+
+static void _head_done(const struct stg_result *res, void *arg)
+{
+	struct obj *o = arg;
+	struct heads *hs = o->hs;
+
+	if (res->attempts > 1)
+		hs->c->retries += res->attempts - 1;
+	_head_apply(hs->c, o, res);
 	hs->pending--;
 	_head_submit(hs);
 }
@@ -674,6 +682,12 @@ ebb_err coord_plan_in(struct coord *c)
 		size_t kl = strlen(c->key);
 
 		e = coord_sync(c, &call, &res);
+		if (e == EBB_OK && nobj == 1) {
+			/* the object: this HEAD is the one _head_all()
+			 * would make */
+			_head_apply(c, &objs[0], &res);
+			objs[0].headed = true;
+		}
 		stg_result_free(&res);
 		if (e == EBB_ENOENT && kl + 1 < sizeof(c->key)) {
 			_obj_free(objs, nobj);
@@ -768,7 +782,7 @@ ebb_err coord_plan_in(struct coord *c)
 		nobj = k;
 	}
 	for (size_t i = 0; i < nobj; i++)
-		nhead += !objs[i].meta_get;
+		nhead += !objs[i].meta_get && !objs[i].headed;
 	e = _head_all(c, objs, nobj);
 	t_head = coord_ms();
 	if (e != EBB_OK)
