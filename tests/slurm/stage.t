@@ -133,12 +133,18 @@ bb_job keep.sh <<EOF
 mkdir -p "\$EBB_JOB_DIR/res" && head -c 3000000 /dev/urandom >"\$EBB_JOB_DIR/res/r.bin"
 sha256sum <"\$EBB_JOB_DIR/res/r.bin" >$J/keep.sum
 EOF
+# wait_kept JOB: until bbstat shows the job's allocation kept (max 180 s)
+wait_kept() {
+	local i
+	for ((i = 0; i < 1800; i++)); do
+		[[ $(scontrol show bbstat) =~ $1\ +[0-9]+\ +kept ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 s3proxy_set '{"rules":[{"fault":"refuse-put","rate":1.0}]}'
 jk=$(slurm_submit keep.sh)
-for ((i = 0; i < 1800; i++)); do
-	[[ $(scontrol show bbstat) =~ $jk\ +[0-9]+\ +kept ]] && break
-	sleep 0.1
-done
+wait_kept "$jk"
 like "$(scontrol show bbstat)" "$jk +[0-9]+ +kept" "(d) a refused export leaves the job's data kept"
 like "$(scontrol show job "$jk")" "export failed" "(d) the job says the export failed"
 ok "(d) the job's nodes return to service" slurm_nodes_idle 60
@@ -154,10 +160,7 @@ bb_clean "(d) after the retried export"
 
 s3proxy_set '{"rules":[{"fault":"refuse-put","rate":1.0}]}'
 jk=$(slurm_submit keep.sh)
-for ((i = 0; i < 1800; i++)); do
-	[[ $(scontrol show bbstat) =~ $jk\ +[0-9]+\ +kept ]] && break
-	sleep 0.1
-done
+wait_kept "$jk"
 like "$(scontrol show bbstat)" "$jk +[0-9]+ +kept" "(d) a second refused export is kept"
 ok "(d) ebbctl stage abandon --job <job> gives up" "$EBB_EBBCTL" stage abandon --job "$jk"
 bb_clean "(d) after the abandoned export" 60
