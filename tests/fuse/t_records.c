@@ -39,11 +39,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define CHUNK (1u << 20)
+
+/* when a writer wrote its first and its last record (shared with the
+ * parent): says how long the writers really wrote at the same time */
+struct span {
+	double first, last;
+};
+
+static double _now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* byte j of record k: never 0, different for neighbouring records */
 static unsigned char _byte(uint64_t k, uint64_t j)
@@ -103,7 +119,7 @@ static int _put(int fd, const unsigned char *p, size_t n, uint64_t off,
 /* writer i of w: open, ready, wait for go, write its records, close */
 static int _writer(const char *path, unsigned i, unsigned w, uint64_t r,
 		   uint64_t n, int direct, unsigned pieces, int seek,
-		   int ready, int go)
+		   int ready, int go, struct span *span)
 {
 	unsigned char *buf;
 	char c = 'r';
@@ -123,6 +139,7 @@ static int _writer(const char *path, unsigned i, unsigned w, uint64_t r,
 		fprintf(stderr, "writer %u: the start barrier broke\n", i);
 		return 1;
 	}
+	span->first = _now();
 	for (uint64_t k = i; k < n * w; k += w) {
 		uint64_t at = 0;
 
@@ -143,6 +160,7 @@ static int _writer(const char *path, unsigned i, unsigned w, uint64_t r,
 			at += len;
 		}
 	}
+	span->last = _now();
 	if (close(fd) != 0) {
 		fprintf(stderr, "writer %u: close: %s\n", i, strerror(errno));
 		return 1;
@@ -156,6 +174,8 @@ static int _write(int argc, char **argv)
 	int direct = 0, seek = 0, presize = 0, opt, ready[2], go[2], st, bad = 0;
 	unsigned pieces = 1, w;
 	uint64_t r, n, v;
+	double from = 0, to = 1e300, all = 0, start = 1e300, end = 0;
+	struct span *span;
 	pid_t *pid;
 	char c;
 	int fd;
@@ -183,7 +203,10 @@ static int _write(int argc, char **argv)
 		fprintf(stderr, "create %s: %s\n", argv[0], strerror(errno));
 		return 2;
 	}
-	if (pipe(ready) != 0 || pipe(go) != 0 || !(pid = calloc(w, sizeof(*pid))))
+	span = mmap(NULL, w * sizeof(*span), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (span == MAP_FAILED || pipe(ready) != 0 || pipe(go) != 0 ||
+	    !(pid = calloc(w, sizeof(*pid))))
 		return 2;
 	for (unsigned i = 0; i < w; i++) {
 		if ((pid[i] = fork()) < 0) {
@@ -194,7 +217,7 @@ static int _write(int argc, char **argv)
 			close(ready[0]);
 			close(go[1]);
 			_exit(_writer(argv[i], i, w, r, n, direct, pieces, seek,
-				      ready[1], go[0]));
+				      ready[1], go[0], &span[i]));
 		}
 	}
 	close(ready[1]);
@@ -211,6 +234,19 @@ static int _write(int argc, char **argv)
 			bad = 1;
 	}
 	free(pid);
+	/* how long all of them were writing at once: from the last first
+	 * record to the first last record (not asserted: a report) */
+	for (unsigned i = 0; i < w; i++) {
+		from = span[i].first > from ? span[i].first : from;
+		to = span[i].last < to ? span[i].last : to;
+		start = span[i].first < start ? span[i].first : start;
+		end = span[i].last > end ? span[i].last : end;
+	}
+	if (to > from)
+		all = to - from;
+	if (!bad)
+		printf("all %u writers writing at once for %.3f s of %.3f s\n", w, all,
+		       end > start ? end - start : 0.0);
 	return bad;
 }
 
