@@ -26,6 +26,16 @@ struct fz_inode {
 	uint64_t nlookup;          /* references the kernel holds */
 	bool is_dir;
 	bool gone;                 /* unlinked or replaced: no key any more */
+	/* Writeback mode only (see itab_entry): what the kernel's inode
+	 * believes, the generation it was given, opens on this node. */
+	bool kvalid;               /* ksize/kmtime are set */
+	bool reval;                /* an OPEN failed ESTALE to renew it */
+	bool renewed;              /* the LOOKUP after that came */
+	uint32_t opens;
+	uint64_t gen;
+	uint64_t ksize;
+	int64_t kmtime_ns;
+	struct ebb_stat kst;       /* the last attributes replied for it */
 	struct fz_inode *inext;    /* chain by inode number */
 	struct fz_inode *knext;    /* chain by key (not when gone) */
 };
@@ -44,6 +54,27 @@ void itab_fini(struct fz_itab *t);
  * insert it or update its key (another node may have renamed it). */
 int itab_ref(struct fz_itab *t, uint64_t ino, uint64_t parent,
 	     const char *name, bool is_dir);
+/* Writeback mode (docs/semantics.md "The writeback cache"): the kernel
+ * trusts its own size and mtime of a regular file over ours, so a file
+ * another node changed is given to it as a new inode, by a new generation
+ * number, when the kernel looks it up and no descriptor here holds it.
+ * itab_entry does itab_ref and that choice for an entry reply, giving the
+ * generation to reply; st is what bbd says now. */
+int itab_entry(struct fz_itab *t, uint64_t parent, const char *name,
+	       const struct ebb_stat *st, bool wb, uint64_t *gen);
+/* OPEN of ino found st on the nodes: 0, or ESTALE when the kernel's inode
+ * is out of date and nothing here holds it open (the kernel then looks
+ * the name up again and itab_entry renews it).  Counts the open. */
+int itab_open(struct fz_itab *t, uint64_t ino, const struct ebb_stat *st,
+	      bool wb);
+/* The attributes last replied for ino in an entry (writeback mode): 0,
+ * or ENOENT. */
+int itab_kstat(struct fz_itab *t, uint64_t ino, struct ebb_stat *st);
+/* RELEASE: one open less. */
+void itab_release(struct fz_itab *t, uint64_t ino);
+/* The kernel's size of ino is now size (a truncate), or at least size
+ * (grow: a WRITE up to there): what this node did to it itself. */
+void itab_sized(struct fz_itab *t, uint64_t ino, uint64_t size, bool grow);
 /* The kernel dropped n references; the entry goes at 0 (never the root). */
 void itab_forget(struct fz_itab *t, uint64_t ino, uint64_t n);
 /* The dentry key of ino into *parent, name (FZ_NAME_MAX + 1 bytes).

@@ -16,6 +16,7 @@ struct fz {
 	ebb_t *h;
 	uid_t owner;               /* the instance's owner */
 	uid_t self;                /* the uid ebb-fuse runs as */
+	bool wb;                   /* the kernel's writeback cache is on */
 	struct fz_itab itab;
 };
 

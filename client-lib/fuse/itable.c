@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "fuse_int.h"
 
@@ -158,13 +159,11 @@ static void _grow_locked(struct fz_itab *t)
 	t->nbuckets = nb;
 }
 
-int itab_ref(struct fz_itab *t, uint64_t ino, uint64_t parent,
-	     const char *name, bool is_dir)
+static int _ref_locked(struct fz_itab *t, uint64_t ino, uint64_t parent,
+		       const char *name, bool is_dir, struct fz_inode **out)
 {
 	struct fz_inode *in;
-	int rc = 0;
 
-	pthread_mutex_lock(&t->lock);
 	if ((in = _find_locked(t, ino))) {
 		if (in->gone || in->parent != parent ||
 		    strcmp(in->name, name) != 0) {
@@ -178,12 +177,12 @@ int itab_ref(struct fz_itab *t, uint64_t ino, uint64_t parent,
 			}
 		}
 		in->nlookup++;
-		goto out;
+		*out = in;
+		return 0;
 	}
 	if (!(in = calloc(1, sizeof(*in))) || !(in->name = strdup(name))) {
 		free(in);
-		rc = -1;
-		goto out;
+		return -1;
 	}
 	if (t->n >= t->nbuckets * 2)
 		_grow_locked(t);
@@ -195,9 +194,128 @@ int itab_ref(struct fz_itab *t, uint64_t ino, uint64_t parent,
 	t->byino[_hino(ino, t->nbuckets)] = in;
 	_key_link_locked(t, in);
 	t->n++;
-out:
+	*out = in;
+	return 0;
+}
+
+int itab_ref(struct fz_itab *t, uint64_t ino, uint64_t parent,
+	     const char *name, bool is_dir)
+{
+	struct fz_inode *in;
+	int rc;
+
+	pthread_mutex_lock(&t->lock);
+	rc = _ref_locked(t, ino, parent, name, is_dir, &in);
 	pthread_mutex_unlock(&t->lock);
 	return rc;
+}
+
+static int64_t _mtime_ns(const struct ebb_stat *st)
+{
+	return (int64_t)st->mtime.tv_sec * 1000000000 + st->mtime.tv_nsec;
+}
+
+/* Does the kernel's idea of ino differ from st?  The size only: the
+ * kernel's own mtime of a file written here (set at each write, sent back
+ * in a SETATTR before the FLUSH) and the one bbd keeps differ by design,
+ * so comparing mtimes would renew every file this node wrote, once, and a
+ * renewal races with an open in flight on this node (docs/semantics.md).
+ * A file another node rewrote in place keeps its size: its data are still
+ * read anew at open (keep_cache = 0); only its mtime can show old here. */
+static bool _stale_locked(const struct fz_inode *in, const struct ebb_stat *st)
+{
+	return in->kvalid && in->ksize != st->size;
+}
+
+int itab_entry(struct fz_itab *t, uint64_t parent, const char *name,
+	       const struct ebb_stat *st, bool wb, uint64_t *gen)
+{
+	struct fz_inode *in;
+	int rc;
+
+	pthread_mutex_lock(&t->lock);
+	if ((rc = _ref_locked(t, st->ino, parent, name, S_ISDIR(st->mode),
+			      &in)) == 0) {
+		if (wb && S_ISREG(st->mode)) {
+			/* A new generation makes the kernel drop the old
+			 * inode (it has no descriptor here) and build a new
+			 * one from st.  An OPEN asked for it (reval): the
+			 * next OPEN takes what it finds. */
+			if (in->opens == 0 &&
+			    (in->reval || _stale_locked(in, st))) {
+				in->gen++;
+				in->renewed = in->reval;
+				in->reval = false;
+			}
+			if (in->opens == 0 || !in->kvalid) {
+				/* Else the open inode keeps what it has. */
+				in->kvalid = true;
+				in->ksize = st->size;
+				in->kmtime_ns = _mtime_ns(st);
+			}
+			in->kst = *st;
+		}
+		*gen = in->gen;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+int itab_open(struct fz_itab *t, uint64_t ino, const struct ebb_stat *st,
+	      bool wb)
+{
+	struct fz_inode *in;
+	int rc = 0;
+
+	pthread_mutex_lock(&t->lock);
+	if ((in = _find_locked(t, ino))) {
+		if (wb && S_ISREG(st->mode) && in->opens == 0 &&
+		    !in->renewed && _stale_locked(in, st)) {
+			in->reval = true;
+			rc = ESTALE;
+		} else {
+			in->renewed = false;
+			in->opens++;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+void itab_release(struct fz_itab *t, uint64_t ino)
+{
+	struct fz_inode *in;
+
+	pthread_mutex_lock(&t->lock);
+	if ((in = _find_locked(t, ino)) && in->opens)
+		in->opens--;
+	pthread_mutex_unlock(&t->lock);
+}
+
+int itab_kstat(struct fz_itab *t, uint64_t ino, struct ebb_stat *st)
+{
+	struct fz_inode *in;
+	int rc = ENOENT;
+
+	pthread_mutex_lock(&t->lock);
+	if ((in = _find_locked(t, ino)) && in->kvalid) {
+		*st = in->kst;
+		st->size = in->ksize;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+void itab_sized(struct fz_itab *t, uint64_t ino, uint64_t size, bool grow)
+{
+	struct fz_inode *in;
+
+	pthread_mutex_lock(&t->lock);
+	if ((in = _find_locked(t, ino)) && in->kvalid &&
+	    (!grow || size > in->ksize))
+		in->ksize = size;
+	pthread_mutex_unlock(&t->lock);
 }
 
 void itab_forget(struct fz_itab *t, uint64_t ino, uint64_t n)

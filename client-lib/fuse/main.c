@@ -3,7 +3,13 @@
  *
  *   ebb-fuse [-f] [-d] [-o fuse-opts] --instance ID
  *            (--members H:P,H:P,... | --via H:P) [--munge-socket PATH]
- *            [--timeout MS] [--threads N] MOUNTPOINT
+ *            [--timeout MS] [--threads N] [--cache none|writeback]
+ *            MOUNTPOINT
+ *
+ * --cache writeback (default: $EBB_FUSE_CACHE, else none) turns on the
+ * kernel's writeback cache: small write(2) calls are gathered in the page
+ * cache and sent in large WRITEs.  It is for files that one node writes:
+ * docs/semantics.md, "The writeback cache", says what it changes.
  *
  * DESIGN: two ways to be mounted.  bbd (root) opens /dev/fuse, mounts it
  * itself with allow_other,default_permissions,user_id=,group_id= and
@@ -43,6 +49,7 @@ struct fz_args {
 	const char *mountpoint;
 	struct ebb_options eopts;
 	unsigned threads;
+	bool writeback;
 };
 
 static void _usage(FILE *f)
@@ -51,7 +58,8 @@ static void _usage(FILE *f)
 		"usage: ebb-fuse [-f] [-d] [-o fuse-opts] --instance ID\n"
 		"                (--members H:P,H:P,... | --via H:P)\n"
 		"                [--munge-socket PATH] [--timeout MS] "
-		"[--threads N] MOUNTPOINT\n"
+		"[--threads N]\n"
+		"                [--cache none|writeback] MOUNTPOINT\n"
 		"MOUNTPOINT may be /dev/fd/N: an already mounted /dev/fuse "
 		"descriptor.\n");
 }
@@ -79,15 +87,19 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 		{"munge-socket", required_argument, NULL, 's'},
 		{"timeout", required_argument, NULL, 't'},
 		{"threads", required_argument, NULL, 'T'},
+		{"cache", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
+	const char *cache = getenv("EBB_FUSE_CACHE");
 	int c;
 	char *end;
 
 	memset(a, 0, sizeof(*a));
 	a->threads = FZ_THREADS_DEFAULT;
+	if (cache && !*cache)
+		cache = NULL;
 	while ((c = getopt_long(argc, argv, "fdo:h", longs, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -127,6 +139,9 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 				return -1;
 			}
 			break;
+		case 'c':
+			cache = optarg;
+			break;
 		case 'h':
 			_usage(stdout);
 			exit(0);
@@ -145,6 +160,13 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 		return -1;
 	}
 	a->mountpoint = argv[optind];
+	if (cache && strcmp(cache, "writeback") == 0) {
+		a->writeback = true;
+	} else if (cache && strcmp(cache, "none") != 0) {
+		fprintf(stderr, "ebb-fuse: --cache %s: give none or writeback\n",
+			cache);
+		return -1;
+	}
 	return 0;
 }
 
@@ -310,6 +332,7 @@ int main(int argc, char **argv)
 	if (_parse(argc, argv, &a) != 0)
 		return 2;
 	fdmount = _is_fd_mount(a.mountpoint);
+	fz.wb = a.writeback;
 	if (itab_init(&fz.itab) != 0) {
 		fprintf(stderr, "ebb-fuse: out of memory\n");
 		return 1;

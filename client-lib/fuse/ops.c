@@ -24,13 +24,30 @@
  *     size used is the one LOOKUP returns at open.  close() sends FLUSH,
  *     which publishes the size (ebb_flush) before close() returns: a file
  *     opened on another node after this close sees all its data.
- *   - No writeback cache and no direct_io: every write(2) reaches ebb
+ *   - By default no writeback cache and no direct_io: every write(2) reaches ebb
  *     before it returns (so a node crash after close loses nothing that
  *     close reported written, and write errors such as ENOSPC come back
  *     from write itself), while the page cache still serves re-reads and
  *     mmap (shared writable mmap works: dirty pages go out at msync or
  *     munmap/close).  FUSE_CAP_AUTO_INVAL_DATA drops cached pages when a
  *     getattr shows another size or mtime.
+ *   - Writeback mode (--cache writeback, opt-in per job): the kernel's
+ *     writeback cache gathers write(2) calls in pages and sends them at
+ *     its pace, at the latest at FLUSH; it keeps its own size and mtime of
+ *     a cached regular file and ignores ours.  So itable.c remembers the
+ *     size the kernel's inode holds (from our entry replies, the WRITEs
+ *     and truncates it sends), and when bbd says another size and no
+ *     descriptor here holds the file, the entry reply carries a new
+ *     generation: the kernel drops its inode and builds one from bbd's
+ *     attributes.  An OPEN that finds the kernel's size out of date
+ *     answers ESTALE; the kernel looks the name up again (LOOKUP_REVAL:
+ *     the renewal) and retries once.  The kernel reads pages it fills
+ *     partly, so write-only opens are made O_RDWR, and it places O_APPEND
+ *     writes itself.  Pages are written back whole: two nodes writing
+ *     one file at once can overwrite each other's bytes (docs/
+ *     semantics.md), hence opt-in.  noflush is not used there: FLUSH is
+ *     when the kernel writes dirty pages back.
+ *   - Read-only descriptors reply noflush: their close sends no FLUSH.
  *   - Unlink (or rename over) a file that is open on this node: the name
  *     goes at once, the data stays until the last close here (libebb
  *     defers the REMOVE), and fstat() on it still answers (nlink 0).  If
@@ -141,11 +158,14 @@ static void _to_stat(const struct ebb_stat *e, struct stat *st)
 	st->st_ctim = e->ctime;
 }
 
-static void _entry(const struct ebb_stat *e, struct fuse_entry_param *ep)
+/* gen: 0 unless writeback mode renews the kernel's inode (itab_entry);
+ * ebb never reuses an inode number. */
+static void _entry(const struct ebb_stat *e, uint64_t gen,
+		   struct fuse_entry_param *ep)
 {
 	memset(ep, 0, sizeof(*ep));
 	ep->ino = e->ino;
-	ep->generation = 0;        /* ebb never reuses an inode number */
+	ep->generation = gen;
 	ep->attr_timeout = FZ_TIMEOUT;
 	ep->entry_timeout = FZ_TIMEOUT;
 	_to_stat(e, &ep->attr);
@@ -156,13 +176,14 @@ static void _reply_entry(fuse_req_t req, uint64_t parent, const char *name,
 			 const struct ebb_stat *st)
 {
 	struct fuse_entry_param ep;
+	uint64_t gen;
 
-	if (itab_ref(&_fz(req)->itab, st->ino, parent, name,
-		     S_ISDIR(st->mode)) != 0) {
+	if (itab_entry(&_fz(req)->itab, parent, name, st, _fz(req)->wb,
+		       &gen) != 0) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	_entry(st, &ep);
+	_entry(st, gen, &ep);
 	if (fuse_reply_entry(req, &ep) != 0)
 		itab_forget(&_fz(req)->itab, st->ino, 1);
 }
@@ -189,7 +210,8 @@ static int _fix_owner(fuse_req_t req, uint64_t parent, const char *name,
 
 static void _init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct fz *fz = userdata;
+
 	/* 1 MiB requests: one stripe per WRITE/READ with the default stripe
 	 * size (libfuse turns max_write into the kernel's max_pages). */
 	conn->max_write = FZ_MAX_IO;
@@ -207,7 +229,17 @@ static void _init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
-	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* Writeback mode (main.c --cache writeback; docs/semantics.md): the
+	 * kernel gathers small writes into pages and sends them later, in
+	 * large WRITEs. */
+	if (!(conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		fz->wb = false;
+	if (fz->wb) {
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+		fprintf(stderr, "ebb-fuse: the kernel's writeback cache is on\n");
+	}
+	else
+		conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	/* Many reads in flight: every node serves its stripes at once. */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
@@ -338,10 +370,22 @@ static void _setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	else if (rc == 0 && !mask && (rc = _key(req, ino, &parent, name)) == 0
 		 && ebb_lookupat(_fz(req)->h, parent, name, &out) != 0)
 		rc = _err();
+	/* Writeback mode: the kernel writes the times it keeps back by
+	 * itself, also for a file whose name this node removed or replaced
+	 * while it was open (at its close, after a rename over it).  Such a
+	 * file has no name to set them on: they are dropped, not failed (a
+	 * failed SETATTR makes close(2) fail with EIO). */
+	if ((rc == ESTALE || rc == ENOENT) && _fz(req)->wb &&
+	    !(mask & ~(unsigned)(EBB_SET_ATIME | EBB_SET_MTIME)) &&
+	    (ebb_fstat_ino(_fz(req)->h, ino, &out) == 0 ||
+	     itab_kstat(&_fz(req)->itab, ino, &out) == 0))
+		rc = 0;
 	if (rc) {
 		fuse_reply_err(req, rc);
 		return;
 	}
+	if (_fz(req)->wb && (to_set & FUSE_SET_ATTR_SIZE))
+		itab_sized(&_fz(req)->itab, ino, in.size, false);
 	_to_stat(&out, &st);
 	fuse_reply_attr(req, &st, FZ_TIMEOUT);
 }
@@ -497,20 +541,54 @@ static void _rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 /* ---- files ------------------------------------------------------------------ */
 
-static void _open_reply(struct fuse_file_info *fi, ebb_file_t *f)
+static void _open_reply(struct fz *fz, struct fuse_file_info *fi,
+			ebb_file_t *f)
 {
 	fi->fh = (uint64_t)(uintptr_t)f;
 	fi->keep_cache = 0;        /* close-to-open: drop pages at open */
 	fi->direct_io = 0;         /* page cache and mmap work */
+	/* A read-only descriptor has nothing to publish at close: no FLUSH
+	 * round trip (the kernel ignores this in writeback mode, where it
+	 * writes dirty pages back at FLUSH). */
+	fi->noflush = !fz->wb && (fi->flags & O_ACCMODE) == O_RDONLY;
+}
+
+/* The flags libebb opens with.  In writeback mode the kernel reads pages
+ * it is about to fill partly (so a write-only descriptor must read) and
+ * places O_APPEND writes itself, at the size it knows (libfuse's advice;
+ * docs/semantics.md says what that costs between nodes). */
+static int _ebb_flags(const struct fz *fz, int flags)
+{
+	if (!fz->wb)
+		return flags;
+	flags &= ~O_APPEND;
+	if ((flags & O_ACCMODE) == O_WRONLY)
+		flags = (flags & ~O_ACCMODE) | O_RDWR;
+	return flags;
+}
+
+/* ebb_openat with _ebb_flags; a file the caller may write but not read
+ * (mode 0200) is opened write-only after all. */
+static ebb_file_t *_open_at(struct fz *fz, uint64_t parent, const char *name,
+			    int flags, mode_t mode, struct ebb_stat *st)
+{
+	ebb_file_t *f = ebb_openat(fz->h, parent, name, _ebb_flags(fz, flags),
+				   mode, st);
+
+	if (!f && errno == EACCES && _ebb_flags(fz, flags) != flags)
+		f = ebb_openat(fz->h, parent, name, flags & ~O_APPEND, mode,
+			       st);
+	return f;
 }
 
 static void _open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fz *fz = _fz(req);
 	char name[FZ_NAME_MAX + 1];
 	struct ebb_stat st;
 	uint64_t parent = 0;
 	ebb_file_t *f;
-	int rc;
+	int rc, flags;
 
 	if (_denied(req))
 		return;
@@ -522,43 +600,61 @@ static void _open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	/* The kernel resolved the name to ino before this OPEN: open ino
 	 * itself, never what the name holds now (see DESIGN). */
-	f = ebb_open_ino(_fz(req)->h, ino, parent, rc == 0 ? name : NULL,
-			 fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY), &st);
+	flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY);
+	f = ebb_open_ino(fz->h, ino, parent, rc == 0 ? name : NULL,
+			 _ebb_flags(fz, flags), &st);
+	if (!f && errno == EACCES && _ebb_flags(fz, flags) != flags)
+		f = ebb_open_ino(fz->h, ino, parent, rc == 0 ? name : NULL,
+				 flags & ~O_APPEND, &st);
 	if (!f) {
 		fuse_reply_err(req, _err());
 		return;
 	}
-	_open_reply(fi, f);
-	if (fuse_reply_open(req, fi) != 0)
+	if ((rc = itab_open(&fz->itab, ino, &st, fz->wb)) != 0) {
+		/* Writeback mode: the kernel's inode is out of date; it
+		 * looks the name up again (LOOKUP_REVAL) and opens anew. */
+		ebb_close(f);
+		fuse_reply_err(req, rc);
+		return;
+	}
+	_open_reply(fz, fi, f);
+	if (fuse_reply_open(req, fi) != 0) {
+		itab_release(&fz->itab, ino);
 		ebb_close(f); /* interrupted: no release will come */
+	}
 }
 
 static void _create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		    mode_t mode, struct fuse_file_info *fi)
 {
+	struct fz *fz = _fz(req);
 	struct fuse_entry_param ep;
 	struct ebb_stat st;
+	uint64_t gen;
 	ebb_file_t *f;
 	int rc;
 
 	if (_denied(req))
 		return;
-	f = ebb_openat(_fz(req)->h, parent, name, fi->flags | O_CREAT,
-		       mode & 07777, &st);
+	f = _open_at(fz, parent, name, fi->flags | O_CREAT, mode & 07777, &st);
 	if (!f) {
 		fuse_reply_err(req, _err());
 		return;
 	}
 	if ((rc = _fix_owner(req, parent, name, &st)) != 0 ||
-	    itab_ref(&_fz(req)->itab, st.ino, parent, name, false) != 0) {
+	    itab_entry(&fz->itab, parent, name, &st, fz->wb, &gen) != 0) {
 		ebb_close(f);
 		fuse_reply_err(req, rc ? rc : ENOMEM);
 		return;
 	}
-	_entry(&st, &ep);
-	_open_reply(fi, f);
+	/* O_CREAT of an existing file takes this path too: it is opened
+	 * whatever the kernel had, as its inode is renewed (gen). */
+	(void)itab_open(&fz->itab, st.ino, &st, false);
+	_entry(&st, gen, &ep);
+	_open_reply(fz, fi, f);
 	if (fuse_reply_create(req, &ep, fi) != 0) {
-		itab_forget(&_fz(req)->itab, st.ino, 1);
+		itab_release(&fz->itab, st.ino);
+		itab_forget(&fz->itab, st.ino, 1);
 		ebb_close(f);
 	}
 }
@@ -589,14 +685,18 @@ static void _write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 {
 	ssize_t n;
 
-	(void)ino;
 	if (_denied(req))
 		return;
 	n = ebb_pwrite((ebb_file_t *)(uintptr_t)fi->fh, buf, size, off);
-	if (n < 0)
+	if (n < 0) {
 		fuse_reply_err(req, _err());
-	else
-		fuse_reply_write(req, (size_t)n);
+		return;
+	}
+	/* Writeback mode: the kernel's size is at least this (itable.c). */
+	if (_fz(req)->wb)
+		itab_sized(&_fz(req)->itab, ino, (uint64_t)off + (uint64_t)n,
+			   true);
+	fuse_reply_write(req, (size_t)n);
 }
 
 static void _flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -612,7 +712,7 @@ static void _flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void _release(fuse_req_t req, fuse_ino_t ino,
 		     struct fuse_file_info *fi)
 {
-	(void)ino;
+	itab_release(&_fz(req)->itab, ino);
 	/* The error, if any, was reported by flush; release has no one to
 	 * tell. */
 	(void)ebb_close((ebb_file_t *)(uintptr_t)fi->fh);
@@ -739,17 +839,21 @@ static void _readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 				ep.attr.st_ino = e->ino;
 				ep.attr.st_mode = S_IFDIR;
 			} else {
-				_entry(&e->st, &ep);
+				uint64_t gen;
+
+				if (itab_entry(&fz->itab, ino, e->name, &e->st,
+					       fz->wb, &gen) != 0) {
+					rc = ENOMEM;
+					break;
+				}
+				_entry(&e->st, gen, &ep);
 			}
 			need = fuse_add_direntry_plus(req, buf + pos,
 						      size - pos, e->name, &ep,
 						      (off_t)i + 1);
-			if (need > size - pos)
-				break;
-			if (i >= FZ_DOTS &&
-			    itab_ref(&fz->itab, e->ino, ino, e->name,
-				     S_ISDIR(e->mode)) != 0) {
-				rc = ENOMEM;
+			if (need > size - pos) {
+				if (i >= FZ_DOTS) /* not sent: no reference */
+					itab_forget(&fz->itab, e->ino, 1);
 				break;
 			}
 		} else {

@@ -695,6 +695,8 @@ fixture_mount() {
 	fi
 	args=(--instance "$id" --via "${EBB_NODE_LIST[k]}" --munge-socket "$EBB_MUNGE_SOCKET")
 	[ -n "$ms" ] && args+=(--timeout "$ms")
+	# EBB_FUSE_CACHE=writeback runs a suite with the writeback cache
+	[ -n "${EBB_FUSE_CACHE:-}" ] && args+=(--cache "$EBB_FUSE_CACHE")
 	_fixture_as_cmd "$user" || { exec {fd}>&-; return 1; }
 	"${_fixture_as[@]}" "$EBB_FUSE" "${args[@]}" "/dev/fd/$fd" </dev/null >>"$log" 2>&1 &
 	pid=$!

@@ -6,7 +6,7 @@
 #     restart the creation is redone, the job is released once its nodes
 #     have registered again, and it runs (srun on every node) and completes;
 # (b) while RUNNING: the job keeps its file system and completes; its
-#     cache=writeback (if this ebb-fuse has --cache) is still in bbstat;
+#     cache=writeback is still in bbstat (kept in the state file);
 # (c) during teardown (removal held up by a stopped bbd): after the
 #     restart the removal is finished and the job completes;
 # (d) slurmctld killed and the plugin's state file destroyed while a job
@@ -57,9 +57,7 @@ like "$(slurm_job_field "$j" JobState)" "CONFIGURING|RUNNING|COMPLETING|COMPLETE
 finish a "$j"
 
 # ---- (b) while RUNNING -------------------------------------------------------
-wb=
-"$EBB_FUSE" --help 2>&1 | grep -q -- '--cache' && wb=" cache=writeback"
-job b "$wb"
+job b " cache=writeback"
 j=$(slurm_submit b.sh)
 slurm_wait_job "$j" RUNNING 60
 ok "(b) the job runs" test $? -eq 0
@@ -72,12 +70,8 @@ for ((i = 0; i < 50; i++)); do
 done
 like "$(scontrol show bbstat)" "$j +[0-9]+ +ready" "(b) the plugin restored its allocation"
 like "$(scontrol show burst)" "JobID=$j .*State=allocated" "(b) scontrol show burst still lists it"
-if [ -n "$wb" ]; then
-	like "$(scontrol show bbstat)" "$j +[0-9]+ +ready .*writeback cache;" \
-		"(b) with its cache=writeback (from the state file)"
-else
-	skip "$EBB_FUSE has no --cache option"
-fi
+like "$(scontrol show bbstat)" "$j +[0-9]+ +ready .*writeback cache;" \
+	"(b) with its cache=writeback (from the state file)"
 touch "$J/b.go"
 finish b "$j"
 
