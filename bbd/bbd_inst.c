@@ -15,8 +15,9 @@
  * and a reference (struct bbd_inst.refs) that keeps the instance open.
  * An instance created with `mount` is registered, then mounted
  * (bbd_mount.c); if the mount does not come up the create is undone.
- * Destroy unmounts before the rename.  `mount` is stored with the other
- * parameters, so a restarted bbd mounts it again.
+ * Destroy unmounts before the rename.  `mount` (and its `cache`) is
+ * stored with the other parameters, so a restarted bbd mounts it again,
+ * the same way.
  */
 #include "config.h"
 
@@ -50,6 +51,7 @@ struct params {
 	uint64_t capacity;
 	uint32_t uid, gid;
 	bool mount;
+	bool writeback;    /* cache "writeback" (else "none") */
 };
 
 /* ---- small file-system helpers ------------------------------------------ */
@@ -151,6 +153,7 @@ static ebb_err _inst_set_params(struct bbd_inst *inst, const struct params *p)
 	inst->uid = p->uid;
 	inst->gid = p->gid;
 	inst->mount = p->mount;
+	inst->writeback = p->writeback;
 	inst->members = calloc(p->nmembers, sizeof(char *));
 	if (!inst->members)
 		return EBB_ENOMEM;
@@ -170,7 +173,7 @@ static bool _inst_same(const struct bbd_inst *inst, const struct params *p)
 	if (inst->rank != p->rank || inst->stripe_size != p->stripe_size ||
 	    inst->capacity != p->capacity || inst->uid != p->uid ||
 	    inst->gid != p->gid || inst->nmembers != p->nmembers ||
-	    inst->mount != p->mount)
+	    inst->mount != p->mount || inst->writeback != p->writeback)
 		return false;
 	for (uint32_t i = 0; i < p->nmembers; i++) {
 		const msgpack_object_str *s = &p->members[i].via.str;
@@ -183,11 +186,15 @@ static bool _inst_same(const struct bbd_inst *inst, const struct params *p)
 }
 
 /* Parse the parameter list shared by INST_CREATE and the stored record:
- * inst, rank, members[], stripe_size, capacity, uid, gid[, mount].  mount
- * is optional: older clients and records made before mounts mean false. */
+ * inst, rank, members[], stripe_size, capacity, uid, gid[, mount[,
+ * cache]].  mount and cache are optional: older clients and records made
+ * before mounts mean false, before the cache option "none". */
 static ebb_err _params_get(struct proto_dec *d, struct params *p, char *why,
 			   size_t whylen)
 {
+	const char *cache = NULL;
+	uint32_t cachelen = 0;
+
 	memset(p, 0, sizeof(*p));
 	proto_get_str(d, &p->id, &p->idlen, PROTO_MAX_INST_ID);
 	proto_get_u32(d, &p->rank);
@@ -198,6 +205,8 @@ static ebb_err _params_get(struct proto_dec *d, struct params *p, char *why,
 	proto_get_u32(d, &p->gid);
 	if (d->err == EBB_OK && d->pos < d->n)
 		proto_get_bool(d, &p->mount);
+	if (d->err == EBB_OK && d->pos < d->n)
+		proto_get_str(d, &cache, &cachelen, 16);
 	if (proto_dec_end(d) != EBB_OK) {
 		snprintf(why, whylen, "%s", d->detail);
 		return EBB_E_PROTO;
@@ -236,6 +245,18 @@ static ebb_err _params_get(struct proto_dec *d, struct params *p, char *why,
 		snprintf(why, whylen, "capacity 0");
 		return EBB_EINVAL;
 	}
+	if (cache && cachelen == 9 && memcmp(cache, "writeback", 9) == 0) {
+		p->writeback = true;
+	} else if (cache && !(cachelen == 4 && memcmp(cache, "none", 4) == 0)) {
+		snprintf(why, whylen, "cache '%.*s' is not none or writeback",
+			 (int)cachelen, cache);
+		return EBB_EINVAL;
+	}
+	if (p->writeback && !p->mount) {
+		snprintf(why, whylen, "cache writeback without mount (it is "
+			 "the mount's cache)");
+		return EBB_EINVAL;
+	}
 	return EBB_OK;
 }
 
@@ -247,7 +268,9 @@ static ebb_err _params_store(struct bbd_inst *inst, char *why, size_t whylen)
 	MDB_val k = {sizeof(_params_key) - 1, (void *)_params_key}, v;
 	int rc;
 
-	proto_enc_request(&e, PARAMS_VERSION, 0, 8);
+	/* cache only when it is not "none": a bbd from before it can still
+	 * read every record that does not need it. */
+	proto_enc_request(&e, PARAMS_VERSION, 0, inst->writeback ? 9 : 8);
 	proto_put_cstr(&e, inst->id);
 	proto_put_u64(&e, inst->rank);
 	proto_put_array(&e, inst->nmembers);
@@ -258,6 +281,8 @@ static ebb_err _params_store(struct bbd_inst *inst, char *why, size_t whylen)
 	proto_put_u64(&e, inst->uid);
 	proto_put_u64(&e, inst->gid);
 	proto_put_bool(&e, inst->mount);
+	if (inst->writeback)
+		proto_put_cstr(&e, "writeback");
 	v.mv_size = e.sb.size;
 	v.mv_data = e.sb.data;
 	rc = mdb_txn_begin(inst->env, NULL, 0, &txn);
@@ -528,7 +553,8 @@ ebb_err bbd_op_inst_create(struct bbd_req *r)
 	log_info("instance %s created: rank %u of %u, stripe %u, capacity %"
 		 PRIu64 ", owner %u:%u%s", inst->id, inst->rank, inst->nmembers,
 		 inst->stripe_size, inst->capacity, inst->uid, inst->gid,
-		 inst->mount ? ", mounting" : "");
+		 inst->mount ? (inst->writeback ? ", mounting (writeback "
+						  "cache)" : ", mounting") : "");
 	/* Registered first: the other members' ebb-fuse need it too.  A
 	 * mount that does not come up undoes this create. */
 	if (inst->mount &&
@@ -610,7 +636,7 @@ static void _put_inst_map(struct proto_enc *e, struct bbd_inst *inst)
 	char path[4096], why[160];
 
 	bbd_mount_info(inst, &ms, path, sizeof(path), why, sizeof(why));
-	proto_put_map(e, 13);
+	proto_put_map(e, 14);
 	proto_put_cstr(e, "id");
 	proto_put_cstr(e, inst->id);
 	proto_put_cstr(e, "rank");
@@ -639,6 +665,8 @@ static void _put_inst_map(struct proto_enc *e, struct bbd_inst *inst)
 	proto_put_cstr(e, bbd_mount_state_name(ms));
 	proto_put_cstr(e, "mount_error");
 	proto_put_cstr(e, why[0] ? why : NULL);
+	proto_put_cstr(e, "cache");
+	proto_put_cstr(e, inst->writeback ? "writeback" : "none");
 }
 
 ebb_err bbd_op_inst_list(struct bbd_req *r)

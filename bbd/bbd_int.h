@@ -198,6 +198,8 @@ struct bbd_inst {
 	uint64_t capacity;
 	uint32_t uid, gid;
 	bool mount;                /* a FUSE mount was asked at INST_CREATE */
+	bool writeback;            /* ... with the kernel's writeback cache
+	                            * (INST_CREATE cache "writeback") */
 	struct bbd_mount mnt;      /* see bbd_mount.c */
 	/* storage */
 	MDB_env *env;

@@ -704,6 +704,12 @@ ebb_err bbd_mount_start(struct bbd_inst *inst, char *why, size_t whylen)
 		s.argv[a++] = (char *)"--munge-socket";
 		s.argv[a++] = (char *)sock;
 	}
+	if (inst->writeback) {
+		/* (none is ebb-fuse's default; its environment is ours,
+		 * without EBB_FUSE_CACHE: see _env) */
+		s.argv[a++] = (char *)"--cache";
+		s.argv[a++] = (char *)"writeback";
+	}
 	s.argv[a++] = fdarg;
 	s.argv[a] = NULL;
 	_env(&s, envstore, 8);
@@ -715,8 +721,9 @@ ebb_err bbd_mount_start(struct bbd_inst *inst, char *why, size_t whylen)
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S",
 			 localtime_r(&now, &tm));
 		dprintf(s.logfd, "--- %s bbd: starting %s for %s on %s as "
-			"%u:%u\n", stamp, s.helper, inst->id, path,
-			(unsigned)inst->uid, (unsigned)inst->gid);
+			"%u:%u%s\n", stamp, s.helper, inst->id, path,
+			(unsigned)inst->uid, (unsigned)inst->gid,
+			inst->writeback ? ", writeback cache" : "");
 	}
 
 	/* fork under mount_lock, so the reaper cannot see the PID before it

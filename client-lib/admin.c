@@ -12,7 +12,8 @@
  * failed and why ("host:port: reason", the daemon's detail when it gave
  * one).  Destroy treats "no such instance" as done, so it can be retried.
  * With spec->mount every member answers only once its FUSE mount works
- * (bbd, docs/internals/mounts.md), so success means mounted everywhere.
+ * (bbd, docs/internals/mounts.md), so success means mounted everywhere;
+ * EBB_MOUNT_WRITEBACK adds INST_CREATE's `cache` argument.
  */
 #include "config.h"
 
@@ -116,6 +117,7 @@ int ebb_instance_create(const struct ebb_instance_spec *spec,
 	struct ebb_req *reqs = NULL;
 	bool *made = NULL;
 	uint64_t stripe;
+	unsigned nargs;
 	ebb_err err;
 
 	_msg(errmsg, errlen, "%s", "");
@@ -150,10 +152,15 @@ int ebb_instance_create(const struct ebb_instance_spec *spec,
 		err = EBB_ENOMEM;
 		goto out;
 	}
+	/* The optional trailing arguments are sent only when they say
+	 * something: daemons from before mounts take 7 arguments, from
+	 * before the cache option 8, and fewer still mean "no mount", "no
+	 * cache".  A daemon too old for what is asked refuses the request
+	 * (too many arguments) instead of ignoring it. */
+	nargs = !spec->mount ? 7 : (spec->mount & EBB_MOUNT_WRITEBACK) ? 9 : 8;
 	for (unsigned i = 0; i < net.n; i++) {
 		struct proto_enc *e = req_begin(&net, &reqs[i], i,
-						PROTO_OP_INST_CREATE,
-						spec->mount ? 8 : 7);
+						PROTO_OP_INST_CREATE, nargs);
 		proto_put_cstr(e, spec->id);
 		proto_put_u64(e, i);
 		proto_put_array(e, net.n);
@@ -163,10 +170,10 @@ int ebb_instance_create(const struct ebb_instance_spec *spec,
 		proto_put_u64(e, spec->capacity);
 		proto_put_u64(e, spec->uid);
 		proto_put_u64(e, spec->gid);
-		/* Left out when false: daemons from before mounts take
-		 * 7 arguments, and 7 still mean "no mount". */
-		if (spec->mount)
+		if (nargs >= 8)
 			proto_put_bool(e, true);
+		if (nargs >= 9)
+			proto_put_cstr(e, "writeback");
 	}
 	(void)net_run(&net, reqs, net.n);
 	err = EBB_OK;

@@ -40,16 +40,18 @@ static const char *const _kind_names[_NKINDS] = {
 };
 
 /* Every key of every directive, in canonical order. */
-enum _key { _CAPACITY, _STRIPE, _SOURCE, _DEST, _TYPE, _MODE, _NKEYS };
+enum _key { _CAPACITY, _STRIPE, _CACHE, _SOURCE, _DEST, _TYPE, _MODE,
+	    _NKEYS };
 
 static const char *const _key_names[_NKEYS] = {
-	"capacity", "stripe_size", "source", "destination", "type", "mode",
+	"capacity", "stripe_size", "cache", "source", "destination", "type",
+	"mode",
 };
 
 #define _B(k) (1u << (k))
 /* The keys each kind takes, and of those the ones it needs. */
 static const unsigned _kind_keys[_NKINDS] = {
-	[_K_CAPACITY] = _B(_CAPACITY) | _B(_STRIPE),
+	[_K_CAPACITY] = _B(_CAPACITY) | _B(_STRIPE) | _B(_CACHE),
 	[_K_STAGE_IN] = _B(_SOURCE) | _B(_DEST) | _B(_TYPE) | _B(_MODE),
 	[_K_STAGE_OUT] = _B(_SOURCE) | _B(_DEST) | _B(_TYPE),
 };
@@ -59,13 +61,17 @@ static const unsigned _kind_needs[_NKINDS] = {
 	[_K_STAGE_OUT] = _B(_SOURCE) | _B(_DEST),
 };
 
-/* Words a directive may start with, for "did you mean". */
-static const char *const _words[] = {
-	"capacity", "stripe_size", "stage_in", "stage_out",
+/* Words a directive may start with, for "did you mean": the keys of the
+ * capacity line, then the stage words. */
+enum _word { _W_CAPACITY, _W_STRIPE, _W_CACHE, _W_STAGE_IN, _W_STAGE_OUT,
+	     _NWORDS };
+static const char *const _words[_NWORDS] = {
+	"capacity", "stripe_size", "cache", "stage_in", "stage_out",
 };
 
+#define _CAPACITY_LINE "capacity=SIZE [stripe_size=SIZE] [cache=writeback]"
 #define _KNOWN_DIRECTIVES \
-	"directives are capacity=SIZE [stripe_size=SIZE], stage_in and stage_out"
+	"directives are " _CAPACITY_LINE ", stage_in and stage_out"
 
 /* The parse state: the caller's arguments and what was found so far. */
 struct _ps {
@@ -83,6 +89,7 @@ struct _ps {
 	unsigned cap_line;
 	char *cap_text, *stripe_text;   /* the user's tokens */
 	uint64_t capacity, stripe;
+	enum bb_cache cache;
 	struct bb_stage *stages;
 	unsigned nstages, stages_alloc;
 };
@@ -229,6 +236,8 @@ static const char *_key_hint(enum _kind kind, enum _key k)
 		return "capacity=SIZE, e.g. capacity=400GiB";
 	case _STRIPE:
 		return "stripe_size=SIZE (a power of two), e.g. stripe_size=4MiB";
+	case _CACHE:
+		return "cache=writeback or cache=none";
 	case _SOURCE:
 		return kind == _K_STAGE_IN
 			? "source=s3://BUCKET/PREFIX, e.g. source=s3://my-bucket/run42/"
@@ -478,6 +487,8 @@ static ebb_err _capacity(struct _ps *ps, struct _dir *d)
 	char a[32], b[32], c[32];
 	uint64_t cap, stripe = 0, share;
 	const char *cv = d->val[_CAPACITY], *sv = d->val[_STRIPE];
+	const char *cav = d->val[_CACHE];
+	enum bb_cache cache = BB_CACHE_NONE;
 	ebb_err rc;
 
 	if (ps->have_cap) {
@@ -555,6 +566,13 @@ static ebb_err _capacity(struct _ps *ps, struct _dir *d)
 				     "the capacity", _show(ps, sv),
 				     _show(ps, cv));
 	}
+	if (cav && strcmp(cav, "writeback") == 0)
+		cache = BB_CACHE_WRITEBACK;
+	else if (cav && strcmp(cav, "none") != 0)
+		return _fail(ps, "cache=%s is not a cache mode: write "
+			     "cache=writeback (faster small writes; not for a "
+			     "file written from several nodes at once) or "
+			     "cache=none (the default)", _show(ps, cav));
 	ps->cap_text = strdup(cv);
 	ps->stripe_text = sv ? strdup(sv) : NULL;
 	if (!ps->cap_text || (sv && !ps->stripe_text))
@@ -563,6 +581,7 @@ static ebb_err _capacity(struct _ps *ps, struct _dir *d)
 	ps->cap_line = ps->line;
 	ps->capacity = cap;
 	ps->stripe = stripe;
+	ps->cache = cache;
 	return EBB_OK;
 }
 
@@ -751,11 +770,11 @@ static ebb_err _key_value(struct _ps *ps, struct _dir *d, char *t)
 		if (k == _MODE)
 			return _fail(ps, "mode is only valid on stage_in: "
 				     "remove mode= from this stage_out line");
-		if (k == _CAPACITY || k == _STRIPE)
+		if (k == _CAPACITY || k == _STRIPE || k == _CACHE)
 			return _fail(ps, "%s goes on the capacity line, not on "
-				     "%s: write '#%s capacity=SIZE "
-				     "[stripe_size=SIZE]' on its own line",
-				     t, _kind_names[d->kind], ps->prefix);
+				     "%s: write '#%s " _CAPACITY_LINE "' on "
+				     "its own line", t, _kind_names[d->kind],
+				     ps->prefix);
 		if (k >= 0)
 			return _fail(ps, "%s belongs on a stage_in or "
 				     "stage_out line, not with capacity: write "
@@ -816,32 +835,32 @@ static ebb_err _directive(struct _ps *ps, const char *text, size_t len)
 	}
 	eq = strchr(t, '=');
 	wl = eq ? (size_t)(eq - t) : strlen(t);
-	w = _lookup(t, wl, _words, 4);
-	if (w == 0 || w == 1) {
+	w = _lookup(t, wl, _words, _NWORDS);
+	if (w == _W_CAPACITY || w == _W_STRIPE || w == _W_CACHE) {
 		if (!eq) {
 			rc = _fail(ps, "%s needs a value: write '#%s "
-				   "capacity=SIZE [stripe_size=SIZE]', e.g. "
-				   "'#%s capacity=400GiB'", t, ps->prefix,
+				   _CAPACITY_LINE "', e.g. '#%s "
+				   "capacity=400GiB'", t, ps->prefix,
 				   ps->prefix);
 			goto out;
 		}
 		d.kind = _K_CAPACITY;
 		/* the first token is a key=value too */
-	} else if (w == 2 || w == 3) {
+	} else if (w == _W_STAGE_IN || w == _W_STAGE_OUT) {
 		if (eq) {
 			rc = _fail(ps, "%.*s takes no '=': write '#%s %.*s "
 				   "source=... destination=...'", (int)wl, t,
 				   ps->prefix, (int)wl, t);
 			goto out;
 		}
-		d.kind = w == 2 ? _K_STAGE_IN : _K_STAGE_OUT;
+		d.kind = w == _W_STAGE_IN ? _K_STAGE_IN : _K_STAGE_OUT;
 		t = _token(&p);
 	} else {
 		char word[_SHOW_MAX + 1];
 
 		snprintf(word, sizeof(word), "%.*s",
 			 (int)(wl < _SHOW_MAX ? wl : _SHOW_MAX), t);
-		near = _closest(t, wl, _words, 4);
+		near = _closest(t, wl, _words, _NWORDS);
 		if (near)
 			rc = _fail(ps, "unknown directive '%s': did you mean "
 				   "'%s'? " _KNOWN_DIRECTIVES, _show(ps, word),
@@ -871,11 +890,16 @@ static ebb_err _directive(struct _ps *ps, const char *text, size_t len)
 	for (int k = 0; k < _NKEYS; k++) {
 		if (!(_kind_needs[d.kind] & _B(k)) || d.val[k])
 			continue;
-		if (d.kind == _K_CAPACITY)
-			rc = _fail(ps, "stripe_size without capacity: write "
-				   "'#%s capacity=SIZE stripe_size=%s'",
-				   ps->prefix, _show(ps, d.val[_STRIPE]));
-		else
+		if (d.kind == _K_CAPACITY) {
+			/* stripe_size or cache, on a line of its own */
+			enum _key g = d.val[_STRIPE] ? _STRIPE : _CACHE;
+
+			rc = _fail(ps, "%s without capacity: %s goes on the "
+				   "capacity line: write '#%s capacity=SIZE "
+				   "%s=%s'", _key_names[g], _key_names[g],
+				   ps->prefix, _key_names[g],
+				   _show(ps, d.val[g]));
+		} else
 			rc = _fail(ps, "%s needs %s=: write %s",
 				   _kind_names[d.kind], _key_names[k],
 				   _key_hint(d.kind, (enum _key)k));
@@ -1034,6 +1058,8 @@ static char *_canonical(const struct _ps *ps)
 	_sb_add(&b, "#%s capacity=%s", ps->prefix, ps->cap_text);
 	if (ps->stripe_text)
 		_sb_add(&b, " stripe_size=%s", ps->stripe_text);
+	if (ps->cache != BB_CACHE_NONE)
+		_sb_add(&b, " cache=%s", bb_cache_name(ps->cache));
 	_sb_add(&b, "\n");
 	for (unsigned i = 0; i < ps->nstages; i++) {
 		const struct bb_stage *st = &ps->stages[i];
@@ -1131,6 +1157,7 @@ ebb_err bb_parse(const char *script, const char *extra, const char *prefix,
 	}
 	out->capacity = ps.capacity;
 	out->stripe_size = ps.stripe;
+	out->cache = ps.cache;
 	out->stages = ps.stages;
 	out->nstages = ps.nstages;
 	out->ndirectives = 1 + ps.nstages;
@@ -1176,6 +1203,17 @@ const char *bb_stage_mode_name(enum bb_stage_mode m)
 		return "eager";
 	case BB_MODE_LAZY:
 		return "lazy";
+	}
+	return "?";
+}
+
+const char *bb_cache_name(enum bb_cache c)
+{
+	switch (c) {
+	case BB_CACHE_NONE:
+		return "none";
+	case BB_CACHE_WRITEBACK:
+		return "writeback";
 	}
 	return "?";
 }

@@ -23,6 +23,11 @@
 enum bb_stage_dir { BB_STAGE_IN, BB_STAGE_OUT };
 enum bb_stage_type { BB_TYPE_AUTO, BB_TYPE_FILE, BB_TYPE_DIRECTORY };
 enum bb_stage_mode { BB_MODE_EAGER, BB_MODE_LAZY };
+/* The page cache of the job's mount (cache= on the capacity line):
+ * WRITEBACK is the kernel's writeback cache (docs/semantics.md, "The
+ * writeback cache"), which the user asks for only if no file is written
+ * from several nodes at once. */
+enum bb_cache { BB_CACHE_NONE, BB_CACHE_WRITEBACK };
 
 struct bb_stage {
 	enum bb_stage_dir dir;
@@ -36,6 +41,7 @@ struct bb_stage {
 struct bb_request {
 	uint64_t capacity;     /* total bytes of the job's file system */
 	uint64_t stripe_size;  /* bytes; 0 = not given (bbd's default) */
+	enum bb_cache cache;   /* BB_CACHE_NONE when not given */
 	struct bb_stage *stages;
 	unsigned nstages;
 	/* The directives found, one canonical line each, each ending in '\n'
@@ -70,5 +76,6 @@ void bb_request_free(struct bb_request *r);
 
 const char *bb_stage_type_name(enum bb_stage_type t);
 const char *bb_stage_mode_name(enum bb_stage_mode m);
+const char *bb_cache_name(enum bb_cache c);   /* "none", "writeback" */
 
 #endif

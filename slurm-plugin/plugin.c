@@ -491,6 +491,7 @@ extern int bb_p_job_begin(job_record_t *job_ptr)
 	a->stages_registered = a->out_started = 0;
 	a->capacity = req.capacity;
 	a->stripe_size = req.stripe_size;
+	a->writeback = req.cache == BB_CACHE_WRITEBACK;
 	a->per_node = (req.capacity + a->nmembers - 1) / a->nmembers;
 	a->per_node = (a->per_node + (1 << 20) - 1) & ~(uint64_t)((1 << 20) - 1);
 	/* Even an allocation saved as ready is created again (idempotent):

@@ -61,6 +61,8 @@ struct ebb_alloc {
 	uint64_t capacity;       /* the job's request: total bytes */
 	uint64_t per_node;       /* each node's share */
 	uint64_t stripe_size;    /* 0 = bbd's default */
+	int writeback;           /* #BB cache=writeback: mounted with the
+	                          * kernel's writeback cache */
 	enum ebb_astate state;
 	time_t since;            /* when state was entered */
 	time_t created;          /* when the allocation was recorded */

@@ -7,8 +7,10 @@
  *
  *   ebb-state 1
  *   job=12 uid=1001 gid=1001 state=ready capacity=1073741824 per_node=...
- *     stripe=0 attempts=0 created=... since=... nodes=n[1-3]
+ *     stripe=0 cache=none attempts=0 created=... since=... nodes=n[1-3]
  *     names=n1,n2,n3 members=10.0.0.11:7070,... (one line)
+ *
+ * A key a file from an older plugin lacks takes its default (cache=none).
  *
  * What the file cannot know (the job's CONFIGURING count) is rebuilt:
  * slurmctld calls bb_p_job_begin again for jobs still CONFIGURING. */
@@ -92,12 +94,13 @@ int ebb_state_save(void)
 	bad |= _append(&buf, &len, &cap, "ebb-state 1\n");
 	for (struct ebb_alloc *a = ebb_allocs; a && !bad; a = a->next) {
 		bad |= _append(&buf, &len, &cap,
-			       "job=%u uid=%u gid=%u state=%s capacity=%llu per_node=%llu stripe=%llu attempts=%u created=%lld since=%lld stages_in=%u stages_out=%u nodes=%s",
+			       "job=%u uid=%u gid=%u state=%s capacity=%llu per_node=%llu stripe=%llu cache=%s attempts=%u created=%lld since=%lld stages_in=%u stages_out=%u nodes=%s",
 			       a->job_id, a->uid, a->gid,
 			       ebb_astate_name(a->state),
 			       (unsigned long long)a->capacity,
 			       (unsigned long long)a->per_node,
-			       (unsigned long long)a->stripe_size, a->attempts,
+			       (unsigned long long)a->stripe_size,
+			       a->writeback ? "writeback" : "none", a->attempts,
 			       (long long)a->created, (long long)a->since,
 			       a->n_in, a->n_out, a->nodes ? a->nodes : "");
 		bad |= _list(&buf, &len, &cap, "names", a->names, a->nmembers);
@@ -183,6 +186,8 @@ static struct ebb_alloc *_parse_line(char *line)
 			a->per_node = strtoull(v, NULL, 10);
 		else if (!strcmp(tok, "stripe"))
 			a->stripe_size = strtoull(v, NULL, 10);
+		else if (!strcmp(tok, "cache"))
+			a->writeback = !strcmp(v, "writeback");
 		else if (!strcmp(tok, "attempts"))
 			a->attempts = strtoul(v, NULL, 10);
 		else if (!strcmp(tok, "created"))

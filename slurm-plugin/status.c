@@ -88,13 +88,14 @@ char *ebb_status_text(int json)
 		}
 		xstrcat(out, "],\"jobs\":[");
 		for (struct ebb_alloc *a = ebb_allocs, *f = a; a; a = a->next) {
-			xstrfmtcat(out, "%s{\"job\":%u,\"user\":%u,\"state\":\"%s\",\"seconds_in_state\":%lld,\"capacity\":%llu,\"per_node\":%llu,\"attempts\":%u,\"nodes\":",
+			xstrfmtcat(out, "%s{\"job\":%u,\"user\":%u,\"state\":\"%s\",\"seconds_in_state\":%lld,\"capacity\":%llu,\"per_node\":%llu,\"attempts\":%u,\"cache\":\"%s\",\"nodes\":",
 				   a == f ? "" : ",", a->job_id, a->uid,
 				   ebb_astate_name(a->state),
 				   (long long)(now - a->since),
 				   (unsigned long long)a->capacity,
 				   (unsigned long long)a->per_node,
-				   a->attempts);
+				   a->attempts,
+				   a->writeback ? "writeback" : "none");
 			_json_str(&out, a->nodes);
 			xstrcat(out, ",\"members\":[");
 			for (unsigned i = 0; i < a->nmembers; i++) {
@@ -140,11 +141,16 @@ char *ebb_status_text(int json)
 		   "STATE", "IN STATE", "CAPACITY", "NODES", "NOTE");
 	for (struct ebb_alloc *a = ebb_allocs; a; a = a->next) {
 		char note[256] = "";
+		size_t nl = 0;
 
+		/* the cache only when asked for, as #BB lines leave it out */
+		if (a->writeback)
+			nl = (size_t)snprintf(note, sizeof(note),
+					      "writeback cache; ");
 		/* stage progress: files and bytes, rate, ETA */
 		if (a->state == EBB_A_STAGING_IN ||
 		    a->state == EBB_A_STAGING_OUT || a->state == EBB_A_KEPT)
-			snprintf(note, sizeof(note),
+			snprintf(note + nl, sizeof(note) - nl,
 				 "%llu/%llu files%s%s, %s/%s, %s/s, ETA %s; ",
 				 (unsigned long long)a->prog.files_done,
 				 (unsigned long long)a->prog.files_total,

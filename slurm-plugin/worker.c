@@ -59,6 +59,7 @@ struct job_work {
 	unsigned n;
 	char **members;
 	uint64_t per_node, stripe;
+	int writeback;
 	uint32_t uid, gid;
 	unsigned timeout_ms;
 	char *munge;
@@ -81,6 +82,7 @@ static int _work_copy(struct job_work *w, const struct ebb_alloc *a)
 	w->state = a->state;
 	w->per_node = a->per_node;
 	w->stripe = a->stripe_size;
+	w->writeback = a->writeback;
 	w->uid = a->uid;
 	w->gid = a->gid;
 	w->n_in = a->n_in;
@@ -520,7 +522,8 @@ static void _do_work(struct job_work *w)
 			.capacity = w->per_node,
 			.uid = w->uid,
 			.gid = w->gid,
-			.mount = 1,
+			.mount = EBB_MOUNT | (w->writeback ?
+					      EBB_MOUNT_WRITEBACK : 0),
 		};
 
 		rc = ebb_instance_create(&spec, &opts, msg, sizeof(msg));

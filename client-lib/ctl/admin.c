@@ -299,7 +299,7 @@ static int _parse_owner(const char *s, uid_t *uid, gid_t *gid, char *err,
 }
 
 enum {
-	_OPT_STRIPE = CTL_OPT_CMD,
+	_OPT_CACHE = CTL_OPT_CMD,
 };
 
 int ctl_cmd_inst_create(struct ctl *c, int argc, char **argv)
@@ -310,6 +310,7 @@ int ctl_cmd_inst_create(struct ctl *c, int argc, char **argv)
 		{"stripe-size", required_argument, NULL, 's'},
 		{"owner", required_argument, NULL, 'o'},
 		{"mount", no_argument, NULL, 'M'},
+		{"cache", required_argument, NULL, _OPT_CACHE},
 		{NULL, 0, NULL, 0},
 	};
 	struct ctl_opts o;
@@ -318,7 +319,8 @@ int ctl_cmd_inst_create(struct ctl *c, int argc, char **argv)
 	char **members = NULL, **nodes, err[512], b1[32], b2[32], b3[160];
 	unsigned nmembers = 0, nnodes;
 	const char *capacity = NULL, *stripe = NULL, *owner = NULL;
-	int opt, status = CTL_EXIT_USAGE, have_info = 0;
+	const char *cache = NULL;
+	int opt, status = CTL_EXIT_USAGE, have_info = 0, writeback = 0;
 
 	memset(&spec, 0, sizeof(spec));
 	memset(&info, 0, sizeof(info));
@@ -336,7 +338,8 @@ int ctl_cmd_inst_create(struct ctl *c, int argc, char **argv)
 		case 'c': capacity = optarg; break;
 		case 's': stripe = optarg; break;
 		case 'o': owner = optarg; break;
-		case 'M': spec.mount = 1; break;
+		case 'M': spec.mount = EBB_MOUNT; break;
+		case _OPT_CACHE: cache = optarg; break;
 		}
 	}
 	if (o.stop) {
@@ -377,6 +380,21 @@ int ctl_cmd_inst_create(struct ctl *c, int argc, char **argv)
 				   "4KiB between 4KiB and 16MiB");
 		goto out;
 	}
+	if (cache && strcmp(cache, "writeback") == 0) {
+		writeback = 1;
+	} else if (cache && strcmp(cache, "none") != 0) {
+		status = ctl_usage(c, "--cache %s: write --cache writeback "
+				   "(the kernel's writeback cache on the mount) "
+				   "or --cache none (the default)", cache);
+		goto out;
+	}
+	if (writeback && !spec.mount) {
+		status = ctl_usage(c, "--cache writeback is the mount's cache: "
+				   "give --mount too");
+		goto out;
+	}
+	if (writeback)
+		spec.mount |= EBB_MOUNT_WRITEBACK;
 	spec.uid = getuid();
 	spec.gid = getgid();
 	if (owner && _parse_owner(owner, &spec.uid, &spec.gid, err,
@@ -417,6 +435,9 @@ int ctl_cmd_inst_create(struct ctl *c, int argc, char **argv)
 		ctl_json_obj_begin(&j);
 		ctl_json_kstr(&j, "id", spec.id);
 		ctl_json_kbool(&j, "mount", spec.mount);
+		if (spec.mount)
+			ctl_json_kstr(&j, "cache",
+				      writeback ? "writeback" : "none");
 		if (have_info && info.mount)
 			ctl_json_kstr(&j, "mount_point", info.mount);
 		ctl_json_key(&j, "members");
@@ -441,12 +462,13 @@ int ctl_cmd_inst_create(struct ctl *c, int argc, char **argv)
 				  sizeof(b2)),
 			 _owner(spec.uid, spec.gid, b3, sizeof(b3)));
 		if (spec.mount)
-			ctl_info(c, "mounted on every member%s%s%s%s%s",
+			ctl_info(c, "mounted on every member%s%s%s%s%s%s",
 				 have_info && info.mount ? " (" : "",
 				 have_info && info.mount ? spec.members[0] : "",
 				 have_info && info.mount ? ": " : "",
 				 have_info && info.mount ? info.mount : "",
-				 have_info && info.mount ? ")" : "");
+				 have_info && info.mount ? ")" : "",
+				 writeback ? ", with the writeback cache" : "");
 	}
 out:
 	if (have_info)

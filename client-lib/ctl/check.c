@@ -409,6 +409,7 @@ static void _print_json(struct _check *k, ebb_err rc,
 		ctl_json_ku64(&j, "per_node", r->capacity / k->nodes +
 			      (r->capacity % k->nodes != 0));
 		ctl_json_ku64(&j, "stripe_size", r->stripe_size);
+		ctl_json_kstr(&j, "cache", bb_cache_name(r->cache));
 		ctl_json_key(&j, "stages");
 		ctl_json_arr_begin(&j);
 		for (unsigned i = 0; i < r->nstages; i++) {
@@ -458,13 +459,16 @@ static void _print_ok(const struct _check *k, const struct bb_request *r)
 		else
 			nout++;
 	}
+	/* the cache only when asked: it is what a reader must notice */
 	printf("%s: ok: capacity %s on %u node(s) (>= %s per node), stripe "
-	       "%s, %u stage_in, %u stage_out\n", k->name,
+	       "%s%s, %u stage_in, %u stage_out\n", k->name,
 	       ctl_size(r->capacity, b1, sizeof(b1)), k->nodes,
 	       ctl_size(r->capacity / k->nodes +
 			(r->capacity % k->nodes != 0), b2, sizeof(b2)),
 	       r->stripe_size ? ctl_size(r->stripe_size, b3, sizeof(b3))
-			      : "default", nin, nout);
+			      : "default",
+	       r->cache == BB_CACHE_WRITEBACK ? ", writeback cache (not for "
+	       "a file written from several nodes at once)" : "", nin, nout);
 }
 
 int ctl_cmd_check_script(struct ctl *c, int argc, char **argv)

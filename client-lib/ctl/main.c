@@ -83,7 +83,8 @@ static const struct ctl_cmd _cmds[] = {
 	 "exits 1 and slurmd drains the node.  Messages go to stderr and syslog.\n"},
 	{"instance create", ctl_cmd_inst_create,
 	 "ID --capacity SIZE [--members H:P,...] [--stripe-size SIZE]\n"
-	 "                       [--owner USER|UID[:GROUP|GID]] [--mount]",
+	 "                       [--owner USER|UID[:GROUP|GID]]\n"
+	 "                       [--mount [--cache none|writeback]]",
 	 "create an instance on its member nodes",
 	 "  -m, --members H:P,...    member nodes in rank order (default: the -n\n"
 	 "                           list); repeatable\n"
@@ -96,6 +97,9 @@ static const struct ctl_cmd _cmds[] = {
 	 "  -M, --mount              every member mounts it (FUSE, at its\n"
 	 "                           mount_root/ID, as the owner); the create\n"
 	 "                           succeeds only once every mount answers\n"
+	 "      --cache writeback    with --mount: the kernel's writeback cache\n"
+	 "                           (fast small writes; UNSAFE if several nodes\n"
+	 "                           write one file at once); default none\n"
 	 "\nNeeds root or the configured Slurm user.  Idempotent: creating an\n"
 	 "identical instance again succeeds (and restarts a failed mount).\n"},
 	{"instance destroy", ctl_cmd_inst_destroy, "ID [--members H:P,...]",

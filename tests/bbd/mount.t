@@ -8,7 +8,9 @@
 # a shell sits inside) and leaves no process, mount point or data; kill -9
 # of a bbd and a restart cleans the stale mount and mounts again, as does a
 # clean stop and start; a killed ebb-fuse shows as "failed" and destroy
-# still cleans up.
+# still cleans up.  `--cache writeback` runs every node's ebb-fuse with
+# --cache writeback, is part of the instance's identity and is kept
+# across a bbd restart.
 . "$EBB_SRCDIR/tests/tap/tap.sh"
 . "$EBB_SRCDIR/tests/lib/fixture.sh"
 
@@ -74,7 +76,18 @@ wait_state() {
 	return 1
 }
 
-plan 30
+# wbfuse ID: on how many nodes the ebb-fuse serving ID runs with --cache
+# writeback (its command line, from the PID bbd recorded)
+wbfuse() {
+	local k pid n=0
+	for k in 0 1 2; do
+		pid=$(cut -d' ' -f1 "$EBB_TEST_DIR/node$k/mounts/$1" 2>/dev/null)
+		[ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
+			grep -q -- ' --cache writeback ' && n=$((n + 1))
+	done
+	echo "$n"
+}
+plan 38
 
 # ---- create --mount ---------------------------------------------------------
 run instance create j1 --capacity 64MiB --owner "$owner" --mount
@@ -139,6 +152,20 @@ fixture_wait_pid "$busy"
 # ---- kill -9 of bbd while mounted ----------------------------------------------
 run instance create j2 --capacity 64MiB --owner "$owner" --mount
 is "$st" 0 "create j2 --mount"
+is "$(wbfuse j2)" 0 "without --cache, no ebb-fuse runs with --cache writeback"
+
+# ---- the writeback cache ------------------------------------------------------------
+run instance create j3 --capacity 64MiB --owner "$owner" --mount --cache writeback
+is "$st" 0 "create j3 --mount --cache writeback"
+is "$(wbfuse j3)" 3 "every node's ebb-fuse for j3 runs with --cache writeback"
+as "$owner" dd if=/dev/urandom of="$M/node0/j3/small" bs=4k count=300 2>/dev/null
+ok_status $? "$owner writes 300 x 4 KiB through node 0's writeback mount"
+as "$owner" cmp "$M/node0/j3/small" "$M/node2/j3/small"
+ok_status $? "... and node 2 reads the same bytes (close-to-open)"
+run instance create j3 --capacity 64MiB --owner "$owner" --mount --cache writeback
+is "$st $(nfuse j3)" "0 3" "an identical create again: exit 0, no second mount"
+run instance create j3 --capacity 64MiB --owner "$owner" --mount
+is "$st" 1 "the same instance without --cache writeback: exit 1"
 as "$owner" sh -c "echo 'before the crash' >'$M/node0/j2/g'"
 old=$(cut -d' ' -f1 "$EBB_TEST_DIR/node1/mounts/j2" 2>/dev/null)
 fixture_bbd_kill 1 KILL
@@ -159,6 +186,8 @@ else
 	ok "the old ebb-fuse (${old:-?}) is gone" true
 fi
 is "$(as "$owner" cat "$M/node1/j2/g" 2>&1)" "before the crash" "the data is intact through node 1's new mount"
+wait_state j3 1 mounted && [ "$(wbfuse j3)" = 3 ]
+ok_status $? "node 1 mounts j3 again with --cache writeback (stored with the instance)"
 
 # ---- a clean stop and start ------------------------------------------------------
 fixture_bbd_stop 0
@@ -183,6 +212,7 @@ for k in 0 1 2; do
 	[ -e "$M/node$k/j2" ] && left=$((left + 1))
 	[ -e "$EBB_TEST_DIR/node$k/instances/j2" ] && left=$((left + 1))
 done
+fixture_ebbctl instance destroy j3 >/dev/null
 is "$st $left $(nfuse j2)" "0 0 0" "destroy after the failure: exit 0, no mount point, data or ebb-fuse left"
 is "$(findmnt -rn -t fuse.ebb -o TARGET | grep -c "^$M/")" 0 "no fuse.ebb mount left under the mount roots"
 

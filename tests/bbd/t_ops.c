@@ -29,8 +29,8 @@ static struct rr_reply _last;
 static struct proto_dec _dec;
 static uint64_t _msgid = 10;
 
-/* Send op with args from fmt: u = u64, i = i64, s = string, S = string
- * with length (ptr, len), n = nil, A = attribute (const struct proto_attr
+/* Send op with args from fmt: u = u64, i = i64, b = bool (int), s =
+ * string, S = string with length (ptr, len), n = nil, A = attribute (const struct proto_attr
  * *), m = array of strings (n, const char **), P = payload (ptr, len) that
  * must come last.  Returns the status (-1: no reply); the results are then
  * read with the proto_get_* calls on _dec. */
@@ -55,6 +55,7 @@ static long _rq(int fd, uint32_t op, const char *fmt, ...)
 		switch (*f) {
 		case 'u': proto_put_u64(&e, va_arg(ap, uint64_t)); break;
 		case 'i': proto_put_i64(&e, va_arg(ap, int64_t)); break;
+		case 'b': proto_put_bool(&e, va_arg(ap, int) != 0); break;
 		case 's': proto_put_cstr(&e, va_arg(ap, const char *)); break;
 		case 'S': {
 			const char *s = va_arg(ap, const char *);
@@ -86,6 +87,20 @@ static long _rq(int fd, uint32_t op, const char *fmt, ...)
 	proto_enc_free(&e);
 	proto_dec_reply(&_dec, _last.hdr, _last.hlen, &id, &rop, &st);
 	return (long)st;
+}
+
+/* The detail string of the last error reply ("" if none); read it once
+ * (it is the reply's next result), the buffer is the next call's. */
+static const char *_detail(void)
+{
+	static char buf[256];
+	const char *str = NULL;
+	uint32_t len = 0;
+
+	buf[0] = '\0';
+	if (proto_get_str(&_dec, &str, &len, sizeof(buf) - 1) && str)
+		snprintf(buf, sizeof(buf), "%.*s", (int)len, str);
+	return buf;
 }
 
 /* The first result as attributes (zeroed if absent). */
@@ -134,6 +149,7 @@ int main(void)
 {
 	char member[300];
 	const char *members[1] = {member};
+	const char *detail;
 	struct proto_attr a, f, d, s;
 	uint64_t used, cap, files;
 	bool b1, created;
@@ -170,6 +186,28 @@ int main(void)
 	is_int(_rq(fd, PROTO_OP_INST_CREATE, "sumuuuu", INST, 0ull, 1u, members,
 		   8192ull, 1ull << 20, (uint64_t)USER, (uint64_t)USER),
 	       EBB_EEXIST, "INST_CREATE, other parameters: EEXIST");
+	/* The optional mount and cache (tests/bbd/mount.t mounts). */
+	is_int(_rq(fd, PROTO_OP_INST_CREATE, "sumuuuubs", INST, 0ull, 1u,
+		   members, 4096ull, 1ull << 20, (uint64_t)USER, (uint64_t)USER,
+		   0, "none"),
+	       EBB_OK, "INST_CREATE with mount false, cache \"none\": the same "
+	       "instance as without them (an old client's create)");
+	is_int(_rq(fd, PROTO_OP_INST_CREATE, "sumuuuubs", "cw1", 0ull, 1u,
+		   members, 4096ull, 1ull << 20, 0ull, 0ull, 0, "writeback"),
+	       EBB_EINVAL, "INST_CREATE, cache writeback without mount: EINVAL");
+	detail = _detail();
+	ok(strstr(detail, "writeback without mount") != NULL,
+	   "... the detail says why: %s", detail);
+	is_int(_rq(fd, PROTO_OP_INST_CREATE, "sumuuuubs", "cw2", 0ull, 1u,
+		   members, 4096ull, 1ull << 20, 0ull, 0ull, 0, "Writeback"),
+	       EBB_EINVAL, "INST_CREATE, an unknown cache: EINVAL");
+	detail = _detail();
+	ok(strstr(detail, "cache 'Writeback' is not none or writeback") !=
+		   NULL, "... the detail names it: %s", detail);
+	is_int(_rq(fd, PROTO_OP_INST_CREATE, "sumuuuubsu", "cw3", 0ull, 1u,
+		   members, 4096ull, 1ull << 20, 0ull, 0ull, 0, "none", 1ull),
+	       EBB_E_PROTO, "INST_CREATE with a 10th argument: E_PROTO (what "
+	       "a bbd from before cache answers a create that asks for it)");
 	is_int(_rq(fd, PROTO_OP_INST_CREATE, "sumuuuu", "bad1", 1ull, 1u, members,
 		   4096ull, 1ull << 20, 0ull, 0ull),
 	       EBB_EINVAL, "INST_CREATE, rank out of the members: EINVAL");
@@ -188,10 +226,15 @@ int main(void)
 		uint64_t v = 0;
 
 		proto_get_obj(&_dec, &m);
+		char cache[16] = "";
+
 		ok(m && proto_map_u64(m, "stripe_size", &v) && v == 4096 &&
 			   proto_map_u64(m, "files", &v) && v == 1 &&
 			   proto_map_get(m, "members") && proto_map_get(m, "state"),
 		   "INST_GET map: stripe_size, files (the root), members, state");
+		ok(m && proto_map_str(m, "cache", cache, sizeof(cache)) &&
+			   strcmp(cache, "none") == 0,
+		   "INST_GET map: cache \"none\"");
 	}
 	is_int(_rq(fd, PROTO_OP_NODE_STATUS, ""), EBB_OK, "NODE_STATUS");
 	{

@@ -60,6 +60,15 @@ printf '#!/bin/sh\n#SBATCH --nodes=2-8 -t 5\n#BB capacity=1GiB stripe_size=4MiB\
 run range.sh
 like "$out" 'on 2 node\(s\) .* stripe 4 MiB, 0 stage_in' \
 	"--nodes=2-8: the minimum counts; the stripe size is shown"
+printf '#BB capacity=1GiB cache=writeback\n' >wb.sh
+run wb.sh
+like "$out" 'stripe default, writeback cache \(not for a file written from several nodes at once\), 0 stage_in' \
+	"cache=writeback is shown, with when not to use it"
+printf '#BB capacity=1GiB cache=back\n' >wbbad.sh
+run wbbad.sh
+is "$st" 1 "cache=back: exit 1"
+like "$err" "^wbbad.sh: error: line 1: cache=back is not a cache mode: write cache=writeback" \
+	"cache=back: the message"
 printf '#!/bin/sh\n#SBATCH -N8\n#SBATCH --nodes 6 # six\n#BB capacity=6GiB\n' >nodes.sh
 run nodes.sh
 like "$out" 'on 6 node\(s\) \(>= 1 GiB per node\)' \
@@ -114,6 +123,9 @@ print(eval(sys.argv[1]))' "$1" 2>&1
 		"--json: the stages"
 	is "$(json 'd["canonical"].splitlines()[0]')" "#BB capacity=400GiB" \
 		"--json: the canonical text"
+	is "$(json 'd["cache"]')" "none" "--json: cache none when not given"
+	run --json wb.sh
+	is "$(json 'd["cache"]')" "writeback" "--json: cache=writeback"
 	run --json bad.sh
 	is "$st" 1 "--json with an error: exit 1"
 	is "$(json 'd["ok"], d["error"].startswith("line 3: capacity=3.5T: ")')" \
@@ -121,7 +133,7 @@ print(eval(sys.argv[1]))' "$1" 2>&1
 		"--json with an error: ok false and the message"
 	like "$err" '^bad.sh: error: line 3' "--json: the error is on stderr too"
 else
-	skip "python3 is needed to parse --json" 7
+	skip "python3 is needed to parse --json" 9
 fi
 
 # ---- the prefix ---------------------------------------------------------------

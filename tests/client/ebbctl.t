@@ -71,6 +71,12 @@ isnt "$st" 0 "a 3000-byte stripe size is refused (exit $st)"
 run instance create 'bad/id' --capacity 1GiB
 is "$st" 2 "a bad instance id: usage error (exit 2)"
 like "$err" 'bad/id' "the message quotes the id"
+run instance create "$I" --capacity 1GiB --cache writeback
+is "$st" 2 "--cache writeback without --mount: usage error (exit 2)"
+like "$err" 'give --mount too' "the message says --mount is needed"
+run instance create "$I" --capacity 1GiB --mount --cache back
+is "$st" 2 "--cache back: usage error (exit 2)"
+like "$err" '--cache writeback.*--cache none' "the message names both values"
 run instance create "$I" --capacity 1GiB --stripe-size 256KiB
 is "$st" 0 "instance create $I --capacity 1GiB --stripe-size 256KiB"
 run instance create "$I" --capacity 1GiB --stripe-size 256KiB

@@ -36,7 +36,7 @@ static const struct bb_limits _nolim;
 static int _same(const struct bb_request *a, const struct bb_request *b)
 {
 	if (a->capacity != b->capacity || a->stripe_size != b->stripe_size ||
-	    a->nstages != b->nstages || a->ndirectives != b->ndirectives)
+	    a->cache != b->cache || a->nstages != b->nstages || a->ndirectives != b->ndirectives)
 		return 0;
 	if ((a->canonical == NULL) != (b->canonical == NULL) ||
 	    (a->canonical && strcmp(a->canonical, b->canonical) != 0))
@@ -216,6 +216,7 @@ static void _test_design_example(void)
 		"the example of DESIGN.md");
 	is_int(r.ndirectives, 3, "3 directives");
 	is_int(r.stripe_size, 0, "stripe_size not given: 0");
+	is_int(r.cache, BB_CACHE_NONE, "cache not given: none");
 	if (r.nstages == 2) {
 		is_int(r.stages[0].dir, BB_STAGE_IN, "first stage is stage_in");
 		is_str(r.stages[0].source, "s3://genomics-data/run42/",
@@ -395,6 +396,77 @@ static void _test_limits(void)
 		NULL, "limits NULL: no limits");
 }
 
+/* cache= on the capacity line: the mount's writeback cache. */
+static void _test_cache(void)
+{
+	struct bb_request r;
+
+	_good_x("#BB capacity=1GiB cache=writeback", NULL, "BB", 1, &_nolim,
+		GiB, 0, &r, "cache=writeback");
+	is_int(r.cache, BB_CACHE_WRITEBACK, "cache=writeback: writeback");
+	is_str(r.canonical, "#BB capacity=1GiB cache=writeback\n",
+	       "canonical keeps cache=writeback");
+	bb_request_free(&r);
+	_good_x("#BB capacity=1GiB cache=none", NULL, "BB", 1, &_nolim, GiB,
+		0, &r, "cache=none");
+	is_int(r.cache, BB_CACHE_NONE, "cache=none: none");
+	is_str(r.canonical, "#BB capacity=1GiB\n",
+	       "canonical leaves the default cache=none out");
+	bb_request_free(&r);
+	_good_x("#BB cache=writeback stripe_size=4MiB capacity=1GiB", NULL,
+		"BB", 1, &_nolim, GiB, 0, &r,
+		"cache first on the capacity line, with stripe_size");
+	is_str(r.canonical, "#BB capacity=1GiB stripe_size=4MiB "
+	       "cache=writeback\n", "canonical order: capacity, "
+	       "stripe_size, cache");
+	is_int(r.cache, BB_CACHE_WRITEBACK, "... writeback");
+	bb_request_free(&r);
+	_good_x(NULL, "capacity=1GiB cache=writeback", "BB", 1, &_nolim, GiB,
+		0, &r, "cache=writeback in --bb");
+	is_int(r.cache, BB_CACHE_WRITEBACK, "--bb cache=writeback: writeback");
+	bb_request_free(&r);
+	is_str(bb_cache_name(BB_CACHE_NONE), "none", "cache name none");
+	is_str(bb_cache_name(BB_CACHE_WRITEBACK), "writeback",
+	       "cache name writeback");
+
+	_bad("#BB capacity=1GiB cache=write-back", "line 1: ",
+	     "cache=write-back is not a cache mode",
+	     "write cache=writeback (faster small writes; not for a file "
+	     "written from several nodes at once) or cache=none",
+	     "a bad cache value: both values and when not to use it");
+	_bad("#BB capacity=1GiB cache=Writeback", "line 1: ",
+	     "cache=Writeback is not a cache mode", NULL,
+	     "cache values are case-sensitive");
+	_bad("#BB capacity=1GiB cache=", "line 1: ", "cache= has no value",
+	     "write cache=writeback or cache=none", "cache= empty");
+	_bad("#BB capacity=1GiB cache", "line 1: ", "'cache' without '='",
+	     "write cache=VALUE", "cache without '='");
+	_bad("#BB capacity=1GiB cache=writeback cache=none", "line 1: ",
+	     "cache given twice", NULL, "cache twice");
+	_bad("#BB cache=writeback", "line 1: ", "cache without capacity: "
+	     "cache goes on the capacity line",
+	     "#BB capacity=SIZE cache=writeback", "cache alone");
+	_bad("#BB capacity=1GiB\n#BB cache=writeback", "line 2: ",
+	     "cache without capacity", "#BB capacity=SIZE cache=writeback",
+	     "cache on a line after the capacity line");
+	_bad("#BB cache", "line 1: ", "cache needs a value",
+	     "capacity=SIZE [stripe_size=SIZE] [cache=writeback]",
+	     "the word cache alone");
+	_bad_stage("stage_in source=s3://bkt/ destination=a cache=writeback",
+		   "cache goes on the capacity line, not on stage_in",
+		   "[cache=writeback]' on its own line",
+		   "cache on a stage line");
+	_bad("#BB capacity=1GiB cahce=writeback", "line 1: ",
+	     "unknown key 'cahce' for capacity: did you mean 'cache'?", NULL,
+	     "a typo in cache");
+	_bad("#BB cahce=writeback capacity=1GiB", "line 1: ",
+	     "unknown directive 'cahce': did you mean 'cache'?", NULL,
+	     "a typo in cache as the first word");
+	_bad("#BB capacity=1GiB cache=writeback\n#BB capacity=1GiB", "line 2: ",
+	     "a second capacity directive", NULL,
+	     "a second capacity line after one with cache");
+}
+
 static void _test_directive_words(void)
 {
 	_bad("#BB capcity=1GiB", "line 1: ", "unknown directive 'capcity'",
@@ -407,8 +479,9 @@ static void _test_directive_words(void)
 	_bad("#BB capacity=1GiB\n#BB stage_ot source=a destination=s3://bkt/",
 	     "line 2: ", "did you mean 'stage_out'?", NULL, "stage_ot");
 	_bad("#BB foo", "line 1: ", "unknown directive 'foo'",
-	     "directives are capacity=SIZE [stripe_size=SIZE], stage_in and "
-	     "stage_out", "unknown word: the known words, no suggestion");
+	     "directives are capacity=SIZE [stripe_size=SIZE] "
+	     "[cache=writeback], stage_in and stage_out",
+	     "unknown word: the known words, no suggestion");
 	_bad("#BB jobdw type=scratch capacity=1TiB", "line 1: ",
 	     "unknown directive 'jobdw'", "stage_in and stage_out",
 	     "a DataWarp line");
@@ -445,7 +518,8 @@ static void _test_keys(void)
 		   "source, destination, type", "unknown key, no suggestion");
 	_bad("#BB capacity=1GiB size=2", "line 1: ",
 	     "unknown key 'size' for capacity",
-	     "valid keys are capacity, stripe_size", "unknown capacity key");
+	     "valid keys are capacity, stripe_size, cache",
+	     "unknown capacity key");
 	_bad_stage("stage_out source=a destination=s3://bkt/ mode=lazy",
 		   "mode is only valid on stage_in", NULL,
 		   "mode on stage_out");
@@ -917,7 +991,8 @@ static uint64_t _rand(void)   /* xorshift64*: deterministic per seed */
 /* Valid scripts to mutate (one string each; the parentheses tell the
  * compiler the concatenation is meant). */
 static const char *const _valid[] = {
-	("#!/bin/bash\n#SBATCH -N 4\n#BB capacity=400GiB stripe_size=4MiB\n"
+	("#!/bin/bash\n#SBATCH -N 4\n#BB capacity=400GiB stripe_size=4MiB "
+	 "cache=writeback\n"
 	 "#BB stage_in source=s3://genomics-data/run42/ destination=input/ "
 	 "mode=lazy\n#BB stage_out source=results/ "
 	 "destination=s3://genomics-results/run42/ type=directory\nsrun x\n"),
@@ -928,6 +1003,7 @@ static const char *const _valid[] = {
 
 static const char *const _pieces[] = {
 	"#BB ", "#BB", "capacity=", "stripe_size=", "stage_in ", "stage_out ",
+	"cache=", "writeback", "none",
 	"source=", "destination=", "type=", "mode=", "s3://", "s3://bkt/",
 	"1GiB", "3.5T", "0", "..", "/", "./", "//", "=", ";", "\n", "\r\n",
 	"\r", " ", "\t", "#", "#!", "lazy", "file", "directory", "\"", "'",
@@ -1121,6 +1197,7 @@ int main(void)
 	_test_nothing();
 	_test_sizes();
 	_test_limits();
+	_test_cache();
 	_test_directive_words();
 	_test_keys();
 	_test_stage_values();

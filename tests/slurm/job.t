@@ -75,15 +75,19 @@ is "$(slurm_job_field "$j" BurstBuffer)" "" "it has no BurstBuffer"
 is "$(cat "$J/plain.out")" "EBB_JOB_DIR=[]" "and no EBB_JOB_DIR"
 ok "and no instance was made for it" bb_no_instances
 
-# sbatch --bb instead of #BB lines
+# sbatch --bb instead of #BB lines, with cache=writeback: the node's
+# ebb-fuse for the job runs with --cache writeback
 bb_job bbopt.sh <<EOF
 #!/bin/bash
 #SBATCH -N 1 -o $J/bbopt.out -e $J/bbopt.err
 df -B1M --output=size "\$EBB_JOB_DIR" | tail -1
+for p in \$(pgrep -x ebb-fuse); do tr '\\0' ' ' </proc/\$p/cmdline; echo; done |
+	grep -c -- "--instance \$EBB_INSTANCE .*--cache writeback" >$J/bbopt.wb
 EOF
-j=$(slurm_submit --bb "capacity=64MiB" bbopt.sh)
+j=$(slurm_submit --bb "capacity=64MiB cache=writeback" bbopt.sh)
 slurm_wait_bb "$j" complete 60
-ok "a job with sbatch --bb capacity=64MiB runs and is torn down" test $? -eq 0
+ok "a job with sbatch --bb \"capacity=64MiB cache=writeback\" runs and is torn down" test $? -eq 0
 is "$(tr -d ' ' <"$J/bbopt.out")" 64 "its file system has 64 MiB"
+is "$(cat "$J/bbopt.wb")" 1 "its ebb-fuse ran with --cache writeback"
 bb_clean "after the --bb job"
 done_testing

@@ -5,7 +5,8 @@
 # (a) while CONFIGURING (creation held up by a stopped bbd): after the
 #     restart the creation is redone, the job is released once its nodes
 #     have registered again, and it runs (srun on every node) and completes;
-# (b) while RUNNING: the job keeps its file system and completes;
+# (b) while RUNNING: the job keeps its file system and completes; its
+#     cache=writeback is still in bbstat (kept in the state file);
 # (c) during teardown (removal held up by a stopped bbd): after the
 #     restart the removal is finished and the job completes;
 # (d) slurmctld killed and the plugin's state file destroyed while a job
@@ -20,12 +21,12 @@ J=$SLURM_JOBS_DIR
 # right after a restart, slurmctld refuses steps on nodes that have not
 # registered again, so the plugin holds the job in CONFIGURING until they
 # have) and waits for a go file
-job() {   # NAME
+job() {   # NAME [CAPACITY-LINE-OPTIONS]
 	local write="srun -N3 -n3 bash -c 'echo \"\$(hostname)\" >\"\$EBB_JOB_DIR/\$(hostname)\"'"
 	bb_job "$1.sh" <<EOF
 #!/bin/bash
 #SBATCH -N 3 -o $J/$1.out -e $J/$1.err
-#BB capacity=96MiB
+#BB capacity=96MiB${2:-}
 $write
 cat "\$EBB_JOB_DIR"/n1 "\$EBB_JOB_DIR"/n2 "\$EBB_JOB_DIR"/n3 | tr '\n' ' '
 for i in \$(seq 900); do [ -e $J/$1.go ] && break; sleep 0.1; done
@@ -56,7 +57,7 @@ like "$(slurm_job_field "$j" JobState)" "CONFIGURING|RUNNING|COMPLETING|COMPLETE
 finish a "$j"
 
 # ---- (b) while RUNNING -------------------------------------------------------
-job b
+job b " cache=writeback"
 j=$(slurm_submit b.sh)
 slurm_wait_job "$j" RUNNING 60
 ok "(b) the job runs" test $? -eq 0
@@ -69,6 +70,8 @@ for ((i = 0; i < 50; i++)); do
 done
 like "$(scontrol show bbstat)" "$j +[0-9]+ +ready" "(b) the plugin restored its allocation"
 like "$(scontrol show burst)" "JobID=$j .*State=allocated" "(b) scontrol show burst still lists it"
+like "$(scontrol show bbstat)" "$j +[0-9]+ +ready .*writeback cache;" \
+	"(b) with its cache=writeback (from the state file)"
 touch "$J/b.go"
 finish b "$j"
 

@@ -64,8 +64,25 @@ struct ebb_instance_spec {
 	gid_t gid;
 	int mount;                 /* nonzero: every member mounts it (FUSE,
 	                            * at <mount_root>/<id>, as the owner) and
-	                            * answers only once the mount works */
+	                            * answers only once the mount works;
+	                            * EBB_MOUNT, or'd with the EBB_MOUNT_*
+	                            * options below */
 };
+
+/* ebb_instance_spec.mount.  Bits of the int that was a boolean, so the
+ * struct (and what old callers pass: 0 or 1) is unchanged.  Macros, so
+ * a caller can test #ifdef EBB_MOUNT_WRITEBACK for a libebb that has it.
+ *   EBB_MOUNT            mount it (any nonzero value does)
+ *   EBB_MOUNT_WRITEBACK  ... with the kernel's writeback cache: fast
+ *                        small writes, close-to-open kept, but UNSAFE
+ *                        when several nodes write one file at the same
+ *                        time (docs/semantics.md, "The writeback cache");
+ *                        implies EBB_MOUNT.  A bbd older than this
+ *                        refuses the create (a protocol error) rather
+ *                        than mounting without it.
+ * Other bits are reserved: leave them 0. */
+#define EBB_MOUNT 1
+#define EBB_MOUNT_WRITEBACK 2
 
 /* Create the instance on every member in parallel.  Idempotent: a member
  * that already has an identical instance answers success.  On failure the
