@@ -47,6 +47,7 @@ enum ebb_astate {
 struct ebb_aprogress {
 	uint64_t files_done, files_total, files_failed;
 	uint64_t bytes_done, bytes_total;
+	uint64_t retries;        /* S3 requests retried (bbd's count) */
 	double rate_bps;
 	int64_t eta_s;
 };

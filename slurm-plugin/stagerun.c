@@ -292,6 +292,7 @@ int ebb_stage_poll(const char *id, const char *const *members, unsigned n,
 		prog->files_failed += s->files_failed;
 		prog->bytes_done += s->bytes_done;
 		prog->bytes_total += s->bytes_total;
+		prog->retries += s->retries;
 		prog->rate_bps += s->rate_bps;
 		if (s->eta_s > prog->eta_s)
 			prog->eta_s = s->eta_s;

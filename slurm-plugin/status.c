@@ -65,7 +65,7 @@ static const char *_eta(int64_t s, char *buf, size_t len)
 
 char *ebb_status_text(int json)
 {
-	char *out = NULL, a1[32], a2[32], a3[32], t[32], t2[32], eta[32];
+	char *out = NULL, a1[32], a2[32], a3[32], t[32], t2[32], t3[32], eta[32];
 	time_t now = time(NULL);
 
 	slurm_mutex_lock(&ebb_lock);
@@ -104,13 +104,14 @@ char *ebb_status_text(int json)
 				_json_str(&out, a->members[i]);
 			}
 			xstrcat(out, "]");
-			xstrfmtcat(out, ",\"stages_in\":%u,\"stages_out\":%u,\"stage\":{\"files_done\":%llu,\"files_total\":%llu,\"files_failed\":%llu,\"bytes_done\":%llu,\"bytes_total\":%llu,\"rate_bps\":%.0f,\"eta_s\":%lld}",
+			xstrfmtcat(out, ",\"stages_in\":%u,\"stages_out\":%u,\"stage\":{\"files_done\":%llu,\"files_total\":%llu,\"files_failed\":%llu,\"bytes_done\":%llu,\"bytes_total\":%llu,\"retries\":%llu,\"rate_bps\":%.0f,\"eta_s\":%lld}",
 				   a->n_in, a->n_out,
 				   (unsigned long long)a->prog.files_done,
 				   (unsigned long long)a->prog.files_total,
 				   (unsigned long long)a->prog.files_failed,
 				   (unsigned long long)a->prog.bytes_done,
 				   (unsigned long long)a->prog.bytes_total,
+				   (unsigned long long)a->prog.retries,
 				   a->prog.rate_bps, (long long)a->prog.eta_s);
 			xstrcat(out, ",\"error\":");
 			_json_str(&out, a->error);
@@ -151,7 +152,7 @@ char *ebb_status_text(int json)
 		if (a->state == EBB_A_STAGING_IN ||
 		    a->state == EBB_A_STAGING_OUT || a->state == EBB_A_KEPT)
 			snprintf(note + nl, sizeof(note) - nl,
-				 "%llu/%llu files%s%s, %s/%s, %s/s, ETA %s; ",
+				 "%llu/%llu files%s%s, %s/%s, %s/s, ETA %s%s%s; ",
 				 (unsigned long long)a->prog.files_done,
 				 (unsigned long long)a->prog.files_total,
 				 a->prog.files_failed ? ", failed " : "",
@@ -159,7 +160,9 @@ char *ebb_status_text(int json)
 				 units_format_size(a->prog.bytes_done, a1, sizeof(a1)),
 				 units_format_size(a->prog.bytes_total, a2, sizeof(a2)),
 				 units_format_size((uint64_t)a->prog.rate_bps, a3, sizeof(a3)),
-				 a->prog.eta_s < 0 ? "?" : _eta(a->prog.eta_s, eta, sizeof(eta)));
+				 a->prog.eta_s < 0 ? "?" : _eta(a->prog.eta_s, eta, sizeof(eta)),
+				 a->prog.retries ? ", S3 retries " : "",
+				 a->prog.retries ? _u(a->prog.retries, t3, sizeof(t3)) : "");
 		xstrfmtcat(out, "%-10u %-8u %-11s %8s %12s %-16s %s%s\n", a->job_id,
 			   a->uid, ebb_astate_name(a->state),
 			   _ago(a->since, t2, sizeof(t2)),

@@ -158,10 +158,15 @@ is "$(sha256sum <"$EBB_TEST_DIR/keep.bin" 2>/dev/null)" "$(cat "$J/keep.sum")" \
 	"(d) after the retry the result is in S3, byte-identical"
 bb_clean "(d) after the retried export"
 
-s3proxy_set '{"rules":[{"fault":"refuse-put","rate":1.0}]}'
+# the first 3 PUTs answered 503 (retried), then every one refused
+s3proxy_set '{"rules":[{"fault":"503","method":"PUT","count":3},{"fault":"refuse-put","rate":1.0}]}'
 jk=$(slurm_submit keep.sh)
 wait_kept "$jk"
 like "$(scontrol show bbstat)" "$jk +[0-9]+ +kept" "(d) a second refused export is kept"
+like "$(scontrol show bbstat)" "$jk +[0-9]+ +kept .*S3 retries [0-9]" \
+	"(d) bbstat shows the export's S3 retries (3 answered 503)"
+like "$(scontrol show bbstat json)" "\"retries\":[1-9]" \
+	"(d) and its JSON has them"
 ok "(d) ebbctl stage abandon --job <job> gives up" "$EBB_EBBCTL" stage abandon --job "$jk"
 bb_clean "(d) after the abandoned export" 60
 s3proxy_set '{"rules":[]}'
