@@ -591,17 +591,14 @@ out:
 	return r->status;
 }
 
-ebb_err bbd_op_remove(struct bbd_req *r)
+int bbd_data_remove(struct bbd_inst *inst, uint64_t ino)
 {
-	struct bbd_inst *inst = r->inst;
-	uint64_t ino = 0, blocks = 0;
+	uint64_t blocks = 0;
 	struct bbd_obj *o;
 	struct stat st;
 	char name[24];
+	int errnum = 0;
 
-	proto_get_u64(&r->dec, &ino);
-	if (bbd_req_args(r))
-		return r->status;
 	_obj_name(name, sizeof(name), ino);
 	/* Under obj_lock so no open slips in between the stat and the unlink. */
 	pthread_mutex_lock(&inst->obj_lock);
@@ -617,14 +614,24 @@ ebb_err bbd_op_remove(struct bbd_req *r)
 	} else if (fstatat(inst->datafd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		blocks = (uint64_t)st.st_blocks;
 	}
-	if (unlinkat(inst->datafd, name, 0) != 0 && errno != ENOENT) {
-		int errnum = errno;
-
-		pthread_mutex_unlock(&inst->obj_lock);
-		return _io_fail(r, errnum, "unlink", ino);
-	}
-	atomic_fetch_sub(&inst->used, blocks * 512);
+	if (unlinkat(inst->datafd, name, 0) != 0 && errno != ENOENT)
+		errnum = errno;
+	else
+		atomic_fetch_sub(&inst->used, blocks * 512);
 	pthread_mutex_unlock(&inst->obj_lock);
+	return errnum;
+}
+
+ebb_err bbd_op_remove(struct bbd_req *r)
+{
+	uint64_t ino = 0;
+	int errnum;
+
+	proto_get_u64(&r->dec, &ino);
+	if (bbd_req_args(r))
+		return r->status;
+	if ((errnum = bbd_data_remove(r->inst, ino)) != 0)
+		return _io_fail(r, errnum, "unlink", ino);
 	r->status = EBB_OK;
 	return r->status;
 }

@@ -361,6 +361,10 @@ ebb_err bbd_op_read(struct bbd_req *r);
 ebb_err bbd_op_truncate(struct bbd_req *r);
 ebb_err bbd_op_fsync(struct bbd_req *r);
 ebb_err bbd_op_remove(struct bbd_req *r);
+/* Delete ino's object file (if any) and give its blocks back to the
+ * instance's capacity: REMOVE's work, also done by UNLINK with the DATA
+ * flag.  Returns 0 or an errno.  Blocking: I/O threads only. */
+int bbd_data_remove(struct bbd_inst *inst, uint64_t ino);
 /* Write buf[0..len) at off of ino's object file through the same fd cache
  * and capacity accounting as WRITE (EBB_ENOSPC when the node's share of
  * the instance is full, EBB_EFBIG past 2^44).  Blocking: I/O threads and
