@@ -44,7 +44,7 @@
 
 /* Where a request runs.  ROUTE_IO_IF_FLAG: on an I/O thread if the flags
  * argument at header item flag_item has a bit of flag_bits set (SIZE_UPDATE
- * with SIZE_SYNC fsyncs; UNLINK with DATA removes an object file). */
+ * with SIZE_SYNC fsyncs). */
 enum route { ROUTE_INLINE, ROUTE_IO, ROUTE_IO_IF_FLAG };
 
 struct op_route {
@@ -68,8 +68,8 @@ static const struct op_route *_route(uint32_t op)
 		create = {bbd_op_create, ROUTE_INLINE},
 		mkdir_ = {bbd_op_mkdir, ROUTE_INLINE},
 		symlink_ = {bbd_op_symlink, ROUTE_INLINE},
-		unlink_ = {bbd_op_unlink, ROUTE_IO_IF_FLAG, 2 + 4,
-			   PROTO_UNLINK_DATA},
+		/* inline even with DATA: bbd_meta.c */
+		unlink_ = {bbd_op_unlink, ROUTE_INLINE},
 		rmdir_ = {bbd_op_rmdir, ROUTE_INLINE},
 		haschild = {bbd_op_has_children, ROUTE_INLINE},
 		readdir_ = {bbd_op_readdir, ROUTE_INLINE},
