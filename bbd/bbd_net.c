@@ -52,6 +52,9 @@ struct op_route {
 	enum route where;
 	uint32_t flag_item;        /* ROUTE_IO_IF_FLAG: 2 + argument index */
 	uint64_t flag_bits;
+	/* ROUTE_IO: tried first on the worker; true if it served the request
+	 * without blocking, false to queue fn to the I/O pool as usual. */
+	bool (*try_inline)(struct bbd_req *r);
 };
 
 static const struct op_route *_route(uint32_t op)
@@ -80,7 +83,7 @@ static const struct op_route *_route(uint32_t op)
 		linkins = {bbd_op_link_insert, ROUTE_INLINE},
 		statfs_ = {bbd_op_statfs, ROUTE_INLINE},
 		write_ = {bbd_op_write, ROUTE_IO},
-		read_ = {bbd_op_read, ROUTE_IO},
+		read_ = {bbd_op_read, ROUTE_IO, 0, 0, bbd_read_try_inline},
 		trunc = {bbd_op_truncate, ROUTE_IO},
 		fsync_ = {bbd_op_fsync, ROUTE_IO},
 		remove_ = {bbd_op_remove, ROUTE_IO},
@@ -495,6 +498,8 @@ static void _dispatch(struct bbd_req *r, uint32_t hlen)
 		_conn_set_state(c, BBD_CONN_AUTH);
 		bufferevent_disable(c->bev, EV_READ);
 	}
+	if (rt->where == ROUTE_IO && rt->try_inline && rt->try_inline(r))
+		goto reply;
 	if (rt->where == ROUTE_IO ||
 	    (rt->where == ROUTE_IO_IF_FLAG && _flag_set(r, rt))) {
 		bbd_io_submit(b, r, rt->fn);

@@ -494,6 +494,27 @@ int main(void)
 		ok(_last.plen == 20 && !memcmp(_last.payload, buf, 10) &&
 			   !memcmp(_last.payload + 10, zero, 10),
 		   "... bytes past 6000 read as zeros");
+		/* small READs of a cached object are served by the worker
+		 * (bbd_read_try_inline), others by an I/O thread: the same
+		 * answers either way */
+		_rq(ufd, PROTO_OP_READ, "suuu", INST, f.ino, 4096ull, 4096ull);
+		ok(_last.plen == 4096 && !memcmp(_last.payload, buf, 1904) &&
+			   !memcmp(_last.payload + 1904, zero, 4096 - 1904),
+		   "a 4 KiB READ at 4 KiB: the 1904 bytes left, then zeros");
+		_rq(ufd, PROTO_OP_READ, "suuu", INST, f.ino + 999, 0ull, 4096ull);
+		ok(_last.plen == 4096 && !memcmp(_last.payload, zero, 10) &&
+			   !memcmp(_last.payload + 4086, zero, 10),
+		   "a 4 KiB READ of an inode without an object: zeros");
+		is_int(_rq(ufd, PROTO_OP_READ, "suuu", INST, f.ino, 0ull, 0ull),
+		       EBB_OK, "a READ of 0 bytes: OK");
+		ok(_last.plen == 0, "... and no payload");
+		is_int(_rq(ufd, PROTO_OP_READ, "suuu", INST, f.ino, 0ull,
+			   (uint64_t)PROTO_MAX_PAYLOAD + 1), EBB_E_PROTO,
+		       "a READ over 16 MiB: E_PROTO");
+		is_int(_rq(ufd, PROTO_OP_READ, "suus", INST, f.ino, 0ull, "4096"),
+		       EBB_E_PROTO, "a READ with a string length: E_PROTO");
+		is_int(_rq(ufd, PROTO_OP_READ, "suuuu", INST, f.ino, 0ull, 10ull,
+			   1ull), EBB_E_PROTO, "a READ with an extra argument: E_PROTO");
 		is_int(_rq(ufd, PROTO_OP_FSYNC, "su", INST, f.ino), EBB_OK, "FSYNC");
 	}
 	is_int(_rq(ufd, PROTO_OP_STATFS, "s", INST), EBB_OK, "STATFS");
