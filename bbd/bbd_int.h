@@ -360,9 +360,19 @@ ebb_err bbd_data_scan(struct bbd_inst *inst);
 void bbd_data_close_all(struct bbd_inst *inst);
 ebb_err bbd_op_write(struct bbd_req *r);
 ebb_err bbd_op_read(struct bbd_req *r);
+/* A READ of at most BBD_READ_INLINE_MAX bytes whose object is already open
+ * and whose bytes are all in the page cache, served on the worker with
+ * preadv2(RWF_NOWAIT): true if it was (r is ready to reply), false (r
+ * untouched) if it must go to the I/O pool, where bbd_op_read serves it. */
+bool bbd_read_try_inline(struct bbd_req *r);
+#define BBD_READ_INLINE_MAX (64u * 1024)
 ebb_err bbd_op_truncate(struct bbd_req *r);
 ebb_err bbd_op_fsync(struct bbd_req *r);
 ebb_err bbd_op_remove(struct bbd_req *r);
+/* Delete ino's object file (if any) and give its blocks back to the
+ * instance's capacity: REMOVE's work, also done by UNLINK with the DATA
+ * flag.  Returns 0 or an errno.  Blocking: I/O threads only. */
+int bbd_data_remove(struct bbd_inst *inst, uint64_t ino);
 /* Write buf[0..len) at off of ino's object file through the same fd cache
  * and capacity accounting as WRITE (EBB_ENOSPC when the node's share of
  * the instance is full, EBB_EFBIG past 2^44).  Blocking: I/O threads and

@@ -42,12 +42,19 @@
 #include "bbd_int.h"
 #include "log.h"
 
-/* Where a request runs. */
-enum route { ROUTE_INLINE, ROUTE_IO, ROUTE_IO_IF_SYNC };
+/* Where a request runs.  ROUTE_IO_IF_FLAG: on an I/O thread if the flags
+ * argument at header item flag_item has a bit of flag_bits set (SIZE_UPDATE
+ * with SIZE_SYNC fsyncs). */
+enum route { ROUTE_INLINE, ROUTE_IO, ROUTE_IO_IF_FLAG };
 
 struct op_route {
 	bbd_handler_fn fn;
 	enum route where;
+	uint32_t flag_item;        /* ROUTE_IO_IF_FLAG: 2 + argument index */
+	uint64_t flag_bits;
+	/* ROUTE_IO: tried first on the worker; true if it served the request
+	 * without blocking, false to queue fn to the I/O pool as usual. */
+	bool (*try_inline)(struct bbd_req *r);
 };
 
 static const struct op_route *_route(uint32_t op)
@@ -64,17 +71,19 @@ static const struct op_route *_route(uint32_t op)
 		create = {bbd_op_create, ROUTE_INLINE},
 		mkdir_ = {bbd_op_mkdir, ROUTE_INLINE},
 		symlink_ = {bbd_op_symlink, ROUTE_INLINE},
+		/* inline even with DATA: bbd_meta.c */
 		unlink_ = {bbd_op_unlink, ROUTE_INLINE},
 		rmdir_ = {bbd_op_rmdir, ROUTE_INLINE},
 		haschild = {bbd_op_has_children, ROUTE_INLINE},
 		readdir_ = {bbd_op_readdir, ROUTE_INLINE},
 		setattr = {bbd_op_setattr, ROUTE_INLINE},
-		sizeup = {bbd_op_size_update, ROUTE_IO_IF_SYNC},
+		sizeup = {bbd_op_size_update, ROUTE_IO_IF_FLAG, 2 + 6,
+			  PROTO_SIZE_SYNC},
 		rename_ = {bbd_op_rename_local, ROUTE_INLINE},
 		linkins = {bbd_op_link_insert, ROUTE_INLINE},
 		statfs_ = {bbd_op_statfs, ROUTE_INLINE},
 		write_ = {bbd_op_write, ROUTE_IO},
-		read_ = {bbd_op_read, ROUTE_IO},
+		read_ = {bbd_op_read, ROUTE_IO, 0, 0, bbd_read_try_inline},
 		trunc = {bbd_op_truncate, ROUTE_IO},
 		fsync_ = {bbd_op_fsync, ROUTE_IO},
 		remove_ = {bbd_op_remove, ROUTE_IO},
@@ -419,13 +428,12 @@ static ebb_err _req_inst(struct bbd_req *r)
 
 /* Whether a SIZE_UPDATE asks for SYNC: peek at its flags argument (the
  * handler validates it properly). */
-static bool _size_sync(const struct bbd_req *r)
+static bool _flag_set(const struct bbd_req *r, const struct op_route *rt)
 {
-	const uint32_t flags_pos = 2 + 6;
-
-	return r->dec.n > flags_pos &&
-	       r->dec.items[flags_pos].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-	       (r->dec.items[flags_pos].via.u64 & PROTO_SIZE_SYNC);
+	return r->dec.n > rt->flag_item &&
+	       r->dec.items[rt->flag_item].type ==
+		       MSGPACK_OBJECT_POSITIVE_INTEGER &&
+	       (r->dec.items[rt->flag_item].via.u64 & rt->flag_bits);
 }
 
 /* Check a decoded frame against docs/protocol.md and run or queue it. */
@@ -490,8 +498,10 @@ static void _dispatch(struct bbd_req *r, uint32_t hlen)
 		_conn_set_state(c, BBD_CONN_AUTH);
 		bufferevent_disable(c->bev, EV_READ);
 	}
+	if (rt->where == ROUTE_IO && rt->try_inline && rt->try_inline(r))
+		goto reply;
 	if (rt->where == ROUTE_IO ||
-	    (rt->where == ROUTE_IO_IF_SYNC && _size_sync(r))) {
+	    (rt->where == ROUTE_IO_IF_FLAG && _flag_set(r, rt))) {
 		bbd_io_submit(b, r, rt->fn);
 		return;
 	}

@@ -90,6 +90,7 @@ ebb_t *ebb_attach(const char *id, const char *const *members,
 		h->ngroups = 0;
 	pthread_mutex_init(&h->info_lock, NULL);
 	pthread_mutex_init(&h->ino_lock, NULL);
+	pthread_cond_init(&h->dunlink_cond, NULL);
 	dcache_init(h);
 out:
 	cfg_fini(&cfg); /* empty if net_init took it over */
@@ -137,6 +138,7 @@ int ebb_detach(ebb_t *h)
 		}
 	}
 	pthread_mutex_destroy(&h->ino_lock);
+	pthread_cond_destroy(&h->dunlink_cond);
 	pthread_mutex_destroy(&h->info_lock);
 	free(h->groups);
 	free(h);

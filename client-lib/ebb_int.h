@@ -50,6 +50,9 @@ struct ebb {
 
 	pthread_mutex_t ino_lock;
 	struct ebb_inode *inodes[INO_BUCKETS];     /* protected by ino_lock */
+	unsigned dunlinks;         /* UNLINKs with DATA in flight; ino_lock */
+	unsigned dpins;            /* pins waiting for them; ino_lock */
+	pthread_cond_t dunlink_cond; /* dunlinks reached 0 (ino_lock) */
 };
 
 /* An attribute record with its symlink target owned (proto_attr borrows). */
@@ -196,6 +199,17 @@ ebb_err file_publish_dentry(ebb_t *h, uint64_t parent, const char *name,
  * unlinked open file keeps its data for whoever has it open) and return
  * true.  A pinned inode not yet found gets a's attributes. */
 bool inode_orphan(ebb_t *h, const struct proto_attr *a);
+/* UNLINK with the DATA flag (the dentry's node drops a small file's data
+ * itself, no REMOVE round trip) is only safe for an inode that nothing
+ * opens through h before the node has done it.  inode_unlink_begin() puts
+ * the inodes open or pinned through h into keep[0..*n) (the node keeps
+ * their data) and counts the unlink in flight; ebb_open_ino's pin waits
+ * while any is, so no open can slip between building keep and the node's
+ * removal.  Returns false (use the plain UNLINK + REMOVE) if more than max
+ * are open or a pin is waiting (so a stream of unlinks cannot starve an
+ * open).  After true, call inode_unlink_done() once the reply is handled. */
+bool inode_unlink_begin(ebb_t *h, uint64_t *keep, unsigned max, unsigned *n);
+void inode_unlink_done(ebb_t *h);
 /* The inode table: the size others opened through h know about. */
 bool inode_known_size(ebb_t *h, uint64_t ino, uint64_t *size);
 void inode_set_size(ebb_t *h, uint64_t ino, uint64_t size);

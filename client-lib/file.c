@@ -137,6 +137,36 @@ static void _inode_put(ebb_t *h, struct ebb_inode *in)
 		(void)data_remove(h, ino, size);
 }
 
+bool inode_unlink_begin(ebb_t *h, uint64_t *keep, unsigned max, unsigned *n)
+{
+	bool ok = true;
+
+	*n = 0;
+	pthread_mutex_lock(&h->ino_lock);
+	if (h->dpins)
+		ok = false;
+	for (unsigned b = 0; ok && b < INO_BUCKETS; b++)
+		for (struct ebb_inode *in = h->inodes[b]; ok && in;
+		     in = in->next) {
+			if (*n == max)
+				ok = false;
+			else
+				keep[(*n)++] = in->ino;
+		}
+	if (ok)
+		h->dunlinks++;
+	pthread_mutex_unlock(&h->ino_lock);
+	return ok;
+}
+
+void inode_unlink_done(ebb_t *h)
+{
+	pthread_mutex_lock(&h->ino_lock);
+	if (--h->dunlinks == 0)
+		pthread_cond_broadcast(&h->dunlink_cond);
+	pthread_mutex_unlock(&h->ino_lock);
+}
+
 bool inode_orphan(ebb_t *h, const struct proto_attr *a)
 {
 	struct ebb_inode *in;
@@ -591,6 +621,14 @@ static ebb_err _inode_pin(ebb_t *h, uint64_t ino, const struct ebb_walk *key,
 	ebb_err err = EBB_OK;
 
 	pthread_mutex_lock(&h->ino_lock);
+	/* An UNLINK with DATA in flight did not list ino in its keep list:
+	 * pin after its node has answered (inode_unlink_begin). */
+	if (h->dunlinks) {
+		h->dpins++;
+		while (h->dunlinks)
+			pthread_cond_wait(&h->dunlink_cond, &h->ino_lock);
+		h->dpins--;
+	}
 	if ((in = _inode_find_locked(h, ino))) {
 		in->refs++;
 	} else if (!key) {

@@ -224,9 +224,13 @@ static ebb_err _check_empty(ebb_t *h, uint64_t dir)
 
 ebb_err meta_unlink(ebb_t *h, const struct ebb_walk *w)
 {
+	uint64_t keep[PROTO_MAX_UNLINK_KEEP];
 	struct ebb_req r;
 	struct proto_enc *e;
 	struct ebb_attr old;
+	struct proto_attr a;
+	unsigned nkeep = 0;
+	bool data, removed = false;
 	ebb_err err;
 
 	if (w->is_root)
@@ -240,16 +244,34 @@ ebb_err meta_unlink(ebb_t *h, const struct ebb_walk *w)
 			err = S_ISDIR(old.a.mode) ? EBB_EISDIR : EBB_ENOTDIR;
 		return err;
 	}
+	/* One round trip when the dentry's node holds all of the data: it
+	 * removes it with the name (DATA), except for what is open here. */
+	data = inode_unlink_begin(h, keep, PROTO_MAX_UNLINK_KEEP, &nkeep);
 	e = req_begin(&h->net, &r, _dnode(h, w->parent, w->name, w->namelen),
-		      PROTO_OP_UNLINK, 5);
+		      PROTO_OP_UNLINK, data ? 6 : 5);
 	proto_put_cstr(e, h->id);
 	proto_put_u64(e, w->parent);
 	proto_put_str(e, w->name, w->namelen);
 	proto_put_u64(e, 0);
-	proto_put_u64(e, 0);
-	if ((err = _attr_call(h, &r, &old)) != EBB_OK)
+	proto_put_u64(e, data ? PROTO_UNLINK_DATA : 0);
+	if (data) {
+		proto_put_array(e, nkeep);
+		for (unsigned i = 0; i < nkeep; i++)
+			proto_put_u64(e, keep[i]);
+	}
+	err = net_run(&h->net, &r, 1);
+	if (err == EBB_OK && !proto_get_attr(&r.dec, &a))
+		err = EBB_EPROTO;
+	if (err == EBB_OK && data && !proto_get_bool(&r.dec, &removed))
+		err = EBB_EPROTO;
+	if (err == EBB_OK)
+		attr_own(&old, &a);
+	req_release(&r);
+	if (data)
+		inode_unlink_done(h);
+	if (err != EBB_OK)
 		return err;
-	if (S_ISREG(old.a.mode) && !inode_orphan(h, &old.a))
+	if (S_ISREG(old.a.mode) && !removed && !inode_orphan(h, &old.a))
 		/* The name is gone whatever happens to the data now. */
 		(void)data_remove(h, old.a.ino, old.a.size);
 	return EBB_OK;

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "placement.h"
+#include "proto.h"
 
 static uint64_t _mix(uint64_t x)
 {
@@ -42,5 +43,7 @@ uint32_t placement_dentry_node(uint64_t parent, const char *name, size_t len,
 
 uint32_t placement_stripe_node(uint64_t ino, uint64_t stripe, uint32_t n)
 {
-	return (uint32_t)((placement_hash_ino(ino) % n + stripe % n) % n);
+	uint64_t creator = ino >> PROTO_INO_RANK_SHIFT;
+
+	return (uint32_t)((creator % n + stripe % n) % n);
 }

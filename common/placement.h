@@ -4,8 +4,13 @@
  * DESIGN: pure functions of the key and the member count, called by both
  * bbd and libebb, so no node ever asks another where something lives.  A
  * dentry (parent, name) lives on hash(parent, name) % n; stripe k of inode
- * ino lives on (hash(ino) + k) % n, so consecutive stripes of one file go to
- * consecutive nodes and a file's stripes spread evenly.
+ * ino lives on (c + k) % n with c the rank that created the inode (its top
+ * 16 bits, PROTO_INO_RANK_SHIFT), so consecutive stripes of one file go to
+ * consecutive nodes and a file's stripes spread evenly.  A file is created
+ * by its dentry's node, so a small file's data starts out on the node that
+ * holds its name: that node can drop the data itself when the name is
+ * unlinked (UNLINK's DATA flag, one round trip).  Files spread over the
+ * nodes as their names do (hashed).
  */
 #ifndef EBB_PLACEMENT_H
 #define EBB_PLACEMENT_H

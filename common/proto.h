@@ -19,7 +19,7 @@
 
 #include "err.h"
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 /* bbd's TCP port unless configured otherwise. */
 #define PROTO_DEFAULT_PORT 7070
 #define PROTO_PREFIX_LEN 8
@@ -61,8 +61,13 @@ enum proto_op_class {
 
 /* CREATE flags */
 #define PROTO_CREATE_EXCL 0x1u
-/* UNLINK flags: ANY_TYPE removes a directory entry too (rename's 2nd step). */
+/* UNLINK flags: ANY_TYPE removes a directory entry too (rename's 2nd step);
+ * DATA: the dentry's node also removes a regular file's data if it holds
+ * all of it (docs/protocol.md). */
 #define PROTO_UNLINK_ANY_TYPE 0x1u
+#define PROTO_UNLINK_DATA 0x2u
+/* UNLINK's keep list (inodes the client has open): at most this many. */
+#define PROTO_MAX_UNLINK_KEEP 64
 /* RENAME_LOCAL / LINK_INSERT flags */
 #define PROTO_RENAME_NOREPLACE 0x1u
 /* SIZE_UPDATE flags: SYNC makes the metadata durable before the reply. */

@@ -72,6 +72,14 @@ static long _rq(int fd, uint32_t op, const char *fmt, ...)
 				proto_put_cstr(&e, v[i]);
 			break;
 		}
+		case 'k': { /* an array of u64: count, then the values */
+			unsigned n = va_arg(ap, unsigned);
+			const uint64_t *v = va_arg(ap, const uint64_t *);
+			proto_put_array(&e, n);
+			for (unsigned i = 0; i < n; i++)
+				proto_put_u64(&e, v[i]);
+			break;
+		}
 		case 'P':
 			pl = va_arg(ap, const void *);
 			plen = va_arg(ap, uint32_t);
@@ -143,6 +151,109 @@ static int _user_cred_hello(int fd)
 	waitpid(pid, &status, 0);
 	buf[got] = '\0';
 	return got > 0 && rr_hello_with(fd, PROTO_VERSION, buf) == EBB_OK;
+}
+
+static uint64_t _used(int fd)
+{
+	uint64_t cap = 0, used = UINT64_MAX;
+
+	if (_rq(fd, PROTO_OP_STATFS, "s", INST) == EBB_OK) {
+		proto_get_u64(&_dec, &cap);
+		proto_get_u64(&_dec, &used);
+	}
+	return used;
+}
+
+/* UNLINK with DATA (one round trip): the node drops a small file's data
+ * with its name, before the reply, unless the client keeps it; bad keep
+ * lists are refused.  The instance has one node (so stripe 0 is here) and
+ * 1 MiB of capacity; the stripe size is 1 MiB. */
+static void _unlink_data(int fd)
+{
+	static char buf[(1u << 20) - 4096];
+	uint64_t keep[PROTO_MAX_UNLINK_KEEP + 1] = {0};
+	struct proto_attr g, h;
+	bool removed = false;
+
+	memset(buf, 'u', sizeof(buf));
+	is_int(_rq(fd, PROTO_OP_CREATE, "susuu", INST, 1ull, "g", 0644ull, 0ull),
+	       EBB_OK, "CREATE g");
+	g = _attr();
+	is_int(_rq(fd, PROTO_OP_WRITE, "suuP", INST, g.ino, 0ull, buf, 4096u),
+	       EBB_OK, "... one stripe (4 KiB) written");
+	is_int(_rq(fd, PROTO_OP_SIZE_UPDATE, "susuuiu", INST, 1ull, "g", g.ino,
+		   4096ull, (int64_t)1, 0ull), EBB_OK, "... its size published");
+	is_int(_rq(fd, PROTO_OP_CREATE, "susuu", INST, 1ull, "h", 0644ull, 0ull),
+	       EBB_OK, "CREATE h");
+	h = _attr();
+	is_int(_rq(fd, PROTO_OP_WRITE, "suuP", INST, h.ino, 0ull, buf,
+		   (uint32_t)sizeof(buf)), EBB_OK,
+	       "h: 1 MiB - 4 KiB written (the instance is full)");
+	is_int(_rq(fd, PROTO_OP_WRITE, "suuP", INST, h.ino, (uint64_t)sizeof(buf),
+		   buf, 4096u), EBB_ENOSPC, "4 KiB more do not fit: ENOSPC");
+	keep[0] = h.ino;
+	is_int(_rq(fd, PROTO_OP_UNLINK, "susuuk", INST, 1ull, "g", 0ull,
+		   (uint64_t)PROTO_UNLINK_DATA, 1u, keep), EBB_OK,
+	       "UNLINK g with DATA (keeping another inode)");
+	ok(_attr().ino == g.ino && proto_get_bool(&_dec, &removed) && removed &&
+		   proto_dec_end(&_dec) == EBB_OK,
+	   "... returns g's attributes and data_removed = true");
+	is_int(_rq(fd, PROTO_OP_WRITE, "suuP", INST, h.ino, (uint64_t)sizeof(buf),
+		   buf, 4096u), EBB_OK,
+	       "the write that did not fit fits right after the unlink's reply");
+	is_int(_rq(fd, PROTO_OP_SIZE_UPDATE, "susuuiu", INST, 1ull, "h", h.ino,
+		   1ull << 20, (int64_t)1, 0ull), EBB_OK, "... h's size published");
+	is_int(_rq(fd, PROTO_OP_UNLINK, "susuuk", INST, 1ull, "h", 0ull,
+		   (uint64_t)PROTO_UNLINK_DATA, 0u, keep), EBB_OK,
+	       "UNLINK h (1 MiB: more than one stripe) with DATA");
+	removed = true;
+	ok(_attr().ino == h.ino && proto_get_bool(&_dec, &removed) && !removed,
+	   "... data_removed = false (other nodes could hold stripes)");
+	ok(_used(fd) > 0, "... its data is still there");
+	is_int(_rq(fd, PROTO_OP_REMOVE, "su", INST, h.ino), EBB_OK,
+	       "REMOVE h (the client's second step)");
+	is_int((long)_used(fd), 0, "... used is 0 again");
+	is_int(_rq(fd, PROTO_OP_CREATE, "susuu", INST, 1ull, "k", 0644ull, 0ull),
+	       EBB_OK, "CREATE k");
+	h = _attr();
+	is_int(_rq(fd, PROTO_OP_WRITE, "suuP", INST, h.ino, 0ull, buf, 100u),
+	       EBB_OK, "... 100 bytes written");
+	keep[0] = h.ino;
+	is_int(_rq(fd, PROTO_OP_UNLINK, "susuuk", INST, 1ull, "k", 0ull,
+		   (uint64_t)PROTO_UNLINK_DATA, 1u, keep), EBB_OK,
+	       "UNLINK k with DATA, k in the keep list");
+	removed = true;
+	ok(_attr().ino == h.ino && proto_get_bool(&_dec, &removed) && !removed,
+	   "... data_removed = false (the client has it open)");
+	ok(_used(fd) > 0, "... its data is still there");
+	is_int(_rq(fd, PROTO_OP_REMOVE, "su", INST, h.ino), EBB_OK,
+	       "REMOVE k at its last close");
+	is_int((long)_used(fd), 0, "... used is 0 again");
+	/* bad keep lists: the name stays */
+	is_int(_rq(fd, PROTO_OP_CREATE, "susuu", INST, 1ull, "b", 0644ull, 0ull),
+	       EBB_OK, "CREATE b");
+	is_int(_rq(fd, PROTO_OP_UNLINK, "susuuk", INST, 1ull, "b", 0ull,
+		   (uint64_t)PROTO_UNLINK_DATA, PROTO_MAX_UNLINK_KEEP + 1, keep),
+	       EBB_E_PROTO, "UNLINK with a keep list of 65 inodes: E_PROTO");
+	is_int(_rq(fd, PROTO_OP_UNLINK, "susuuu", INST, 1ull, "b", 0ull,
+		   (uint64_t)PROTO_UNLINK_DATA, 7ull), EBB_E_PROTO,
+	       "UNLINK with a keep that is not an array: E_PROTO");
+	{
+		const char *bad[] = {"7"};
+
+		is_int(_rq(fd, PROTO_OP_UNLINK, "susuum", INST, 1ull, "b", 0ull,
+			   (uint64_t)PROTO_UNLINK_DATA, 1u, bad), EBB_E_PROTO,
+		       "UNLINK with a string in the keep list: E_PROTO");
+	}
+	is_int(_rq(fd, PROTO_OP_UNLINK, "susuuku", INST, 1ull, "b", 0ull,
+		   (uint64_t)PROTO_UNLINK_DATA, 0u, keep, 1ull), EBB_E_PROTO,
+	       "UNLINK with an argument after the keep list: E_PROTO");
+	is_int(_rq(fd, PROTO_OP_LOOKUP, "sus", INST, 1ull, "b"), EBB_OK,
+	       "... b is still there");
+	is_int(_rq(fd, PROTO_OP_UNLINK, "susuu", INST, 1ull, "b", 0ull, 0ull),
+	       EBB_OK, "UNLINK b without DATA");
+	ok(_attr().ino != 0 && proto_dec_end(&_dec) == EBB_OK,
+	   "... one result (the attributes), as before");
 }
 
 int main(void)
@@ -426,6 +537,27 @@ int main(void)
 		ok(_last.plen == 20 && !memcmp(_last.payload, buf, 10) &&
 			   !memcmp(_last.payload + 10, zero, 10),
 		   "... bytes past 6000 read as zeros");
+		/* small READs of a cached object are served by the worker
+		 * (bbd_read_try_inline), others by an I/O thread: the same
+		 * answers either way */
+		_rq(ufd, PROTO_OP_READ, "suuu", INST, f.ino, 4096ull, 4096ull);
+		ok(_last.plen == 4096 && !memcmp(_last.payload, buf, 1904) &&
+			   !memcmp(_last.payload + 1904, zero, 4096 - 1904),
+		   "a 4 KiB READ at 4 KiB: the 1904 bytes left, then zeros");
+		_rq(ufd, PROTO_OP_READ, "suuu", INST, f.ino + 999, 0ull, 4096ull);
+		ok(_last.plen == 4096 && !memcmp(_last.payload, zero, 10) &&
+			   !memcmp(_last.payload + 4086, zero, 10),
+		   "a 4 KiB READ of an inode without an object: zeros");
+		is_int(_rq(ufd, PROTO_OP_READ, "suuu", INST, f.ino, 0ull, 0ull),
+		       EBB_OK, "a READ of 0 bytes: OK");
+		ok(_last.plen == 0, "... and no payload");
+		is_int(_rq(ufd, PROTO_OP_READ, "suuu", INST, f.ino, 0ull,
+			   (uint64_t)PROTO_MAX_PAYLOAD + 1), EBB_E_PROTO,
+		       "a READ over 16 MiB: E_PROTO");
+		is_int(_rq(ufd, PROTO_OP_READ, "suus", INST, f.ino, 0ull, "4096"),
+		       EBB_E_PROTO, "a READ with a string length: E_PROTO");
+		is_int(_rq(ufd, PROTO_OP_READ, "suuuu", INST, f.ino, 0ull, 10ull,
+			   1ull), EBB_E_PROTO, "a READ with an extra argument: E_PROTO");
 		is_int(_rq(ufd, PROTO_OP_FSYNC, "su", INST, f.ino), EBB_OK, "FSYNC");
 	}
 	is_int(_rq(ufd, PROTO_OP_STATFS, "s", INST), EBB_OK, "STATFS");
@@ -448,6 +580,7 @@ int main(void)
 	proto_get_u64(&_dec, &cap);
 	proto_get_u64(&_dec, &used);
 	ok(st == EBB_OK && used == 0, "... used is back to 0");
+	_unlink_data(ufd);
 	is_int(_rq(ufd, PROTO_OP_INST_DESTROY, "s", INST), EBB_E_DENIED,
 	       "INST_DESTROY by the owner: E_DENIED (admin only)");
 	is_int(_rq(fd, PROTO_OP_INST_DESTROY, "s", INST), EBB_OK, "INST_DESTROY");

@@ -101,6 +101,40 @@ int main(void)
 	is_int(ct_verify_file(c.h, "/after", 8 * MiB, 3, MiB), 0, "and read back");
 	is_int(ct_verify_file(c.h, "/keep", 8 * MiB + 5, 1, MiB), 0,
 	       "/keep still intact");
+	is_int(ebb_unlink(c.h, "/after"), 0, "unlink /after");
+
+	{
+		/* Small files (one stripe each: their node drops the data
+		 * with the name, UNLINK's DATA flag): fill up, delete them
+		 * all, and every write right after the unlinks fits. */
+		char p[32];
+		unsigned k = 0, again = 0, gone = 0;
+
+		for (; k < 2 * CAP / MiB * c.nmembers; k++) {
+			snprintf(p, sizeof(p), "/s%u", k);
+			if (ct_write_file(c.h, p, MiB, 4 + k, MiB, 0) != 0)
+				break;
+		}
+		is_int(errno, ENOSPC, "1 MiB files until ENOSPC (%u fit)", k);
+		for (unsigned i = 0; i <= k; i++) {
+			snprintf(p, sizeof(p), "/s%u", i);
+			gone += ebb_unlink(c.h, p) == 0;
+		}
+		is_int(gone, k + 1, "all of them unlinked");
+		for (unsigned i = 0; i < k; i++) {
+			snprintf(p, sizeof(p), "/s%u", i);
+			if (ct_write_file(c.h, p, MiB, 40 + i, MiB, 0) != 0) {
+				diag("%s: %s", p, strerror(errno));
+				break;
+			}
+			again++;
+		}
+		is_int(again, k, "right after the unlinks, as many fit again");
+		for (unsigned i = 0; i < k; i++) {
+			snprintf(p, sizeof(p), "/s%u", i);
+			ebb_unlink(c.h, p);
+		}
+	}
 
 	{
 		/* more than a node offers: refused, and nothing left behind */

@@ -91,11 +91,14 @@ static void test_stripe_balance(void)
 
 		memset(count, 0, sizeof(count));
 		for (uint32_t k = 0; k < NKEYS; k++) {
-			/* 4 creators making inodes; stripe 0 of each, so the
-			 * first stripes (all of a small file) spread too */
-			uint64_t ino = ((uint64_t)(k % 4) << PROTO_INO_RANK_SHIFT) |
-				       (2 + k / 4);
-			uint32_t r = placement_stripe_node(ino, k % 3 == 0 ? 0 : k % 7, n);
+			/* every node creating inodes (files are created
+			 * where their hashed names live); stripe 0 of each,
+			 * so the first stripes (all of a small file) spread
+			 * too */
+			uint64_t ino = ((uint64_t)(k % n) << PROTO_INO_RANK_SHIFT) |
+				       (2 + k / n);
+			uint32_t j = k / n; /* apart from the creator */
+			uint32_t r = placement_stripe_node(ino, j % 3 == 0 ? 0 : j % 7, n);
 			if (r >= n) {
 				inrange = 0;
 				continue;

@@ -108,6 +108,20 @@ ok "df: the space is free again ($used1 bytes used, $used0 before the fill + 1 M
 	test "$used1" -le $((used0 + 1024 * 1024))
 ok "60 MiB can be written again" as_u dd if="$L/big" of="$M/again" bs=1M count=60 conv=fsync status=none
 ok "and read back intact" as_u cmp -n $((60 * 1024 * 1024)) "$L/big" "$M/again"
+# The same with small files (one stripe each: the node that holds the name
+# drops the data with it, in the unlink's one round trip): delete to make
+# room, then write at once.
+as_u rm "$M/again"
+n=0
+while [ $n -lt 400 ] && as_u dd if="$L/big" of="$M/s$n" bs=1M count=1 skip=$((n % 100)) \
+	conv=fsync status=none 2>/dev/null; do n=$((n + 1)); done
+ok "1 MiB files fill the instance ($n fit)" test "$n" -gt 100 -a "$n" -lt 400
+ok "rm of all of them" as_u sh -c 'rm -f "$1"/s*' sh "$M"
+m=0
+while [ $m -lt $n ] && as_u dd if="$L/big" of="$M/t$m" bs=1M count=1 skip=$((m % 100)) \
+	conv=fsync status=none; do m=$((m + 1)); done
+is "$m" "$n" "right after the rm, as many 1 MiB files fit again"
+as_u sh -c 'rm -f "$1"/t*' sh "$M"
 
 fixture_umount "$M"
 ok_status $? "unmount: ebb-fuse exits with status 0"
