@@ -72,6 +72,8 @@ struct ebb_wb {
 	struct wb_op *head, *tail; /* in flight, oldest first; lock */
 	size_t bytes;              /* their payload bytes; lock */
 	unsigned n;                /* how many; lock */
+	bool cut;                  /* a failed write cut the size: truncate
+				    * the data at the publication; ino_lock */
 };
 
 /* A handle's read-ahead: chunks (stripe pieces, contiguous in file order)

@@ -787,9 +787,20 @@ static ebb_err _inode_publish(ebb_t *h, struct ebb_inode *in, bool sync)
 	uint64_t parent, size, gen;
 	int64_t mtime;
 	ebb_err err;
+	bool cut;
 
 	/* The size published must be on the nodes: writes first. */
 	wb_drain(h, in);
+	pthread_mutex_lock(&h->ino_lock);
+	cut = in->wb.cut;
+	in->wb.cut = false;
+	size = in->size;
+	pthread_mutex_unlock(&h->ino_lock);
+	if (cut)
+		/* A failed write cut the size (stream.c): what later pieces
+		 * wrote past it must not show if the file grows again.  Best
+		 * effort: the write's error is what the caller hears. */
+		(void)data_truncate(h, in->ino, size);
 	_inode_key(h, in, &parent, name);
 	pthread_mutex_lock(&h->ino_lock);
 	size = in->size;

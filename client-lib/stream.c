@@ -56,6 +56,7 @@ struct wb_op {
 	struct ebb_req req;        /* first: the waiter gives &op->req */
 	struct ebb_file *f;        /* whose write (pending error) */
 	uint64_t off, end;
+	uint64_t size0;            /* the inode's size before its call */
 	struct wb_op *prev, *next;
 };
 
@@ -82,8 +83,26 @@ void wb_fini(struct ebb_wb *wb)
 	pthread_mutex_destroy(&wb->lock);
 }
 
+/* A write that extended the file from size0 failed at [off, ..): the file
+ * ends where the failure begins, as a local file ends after the last
+ * write that succeeded (the size grew when it was issued).  The data
+ * other pieces put past it goes at the publication (wb->cut). */
+static void _wb_cut(ebb_t *h, struct ebb_inode *in, const struct wb_op *op)
+{
+	uint64_t cut = op->off > op->size0 ? op->off : op->size0;
+
+	pthread_mutex_lock(&h->ino_lock);
+	if (in->size > cut) {
+		in->size = cut;
+		in->dgen++;
+		in->wb.cut = true;
+	}
+	pthread_mutex_unlock(&h->ino_lock);
+}
+
 /* op completed (or was withdrawn): its result to its handle, then gone. */
-static void _wb_done_locked(struct ebb_wb *wb, struct wb_op *op)
+static void _wb_done_locked(ebb_t *h, struct ebb_inode *in,
+			    struct ebb_wb *wb, struct wb_op *op)
 {
 	ebb_err err = op->req.status;
 	uint64_t written = 0;
@@ -96,6 +115,8 @@ static void _wb_done_locked(struct ebb_wb *wb, struct wb_op *op)
 		if (op->f->pending == EBB_OK)
 			op->f->pending = err;
 		pthread_mutex_unlock(&op->f->lock);
+		if (op->end > op->size0)
+			_wb_cut(h, in, op);
 	}
 	if (op->prev)
 		op->prev->next = op->next;
@@ -114,24 +135,25 @@ static void _wb_done_locked(struct ebb_wb *wb, struct wb_op *op)
 /* Take the replies that are in; if block and some write is still in
  * flight, wait for one more.  A whole timeout without any reply withdraws
  * everything in flight (ETIMEDOUT), so nothing waits longer than that. */
-static void _wb_collect_locked(ebb_t *h, struct ebb_wb *wb, bool block)
+static void _wb_collect_locked(ebb_t *h, struct ebb_inode *in, bool block)
 {
+	struct ebb_wb *wb = &in->wb;
 	struct ebb_req *r;
 	bool to = false;
 
 	while ((r = waiter_poll(&wb->w)))
-		_wb_done_locked(wb, (struct wb_op *)r);
+		_wb_done_locked(h, in, wb, (struct wb_op *)r);
 	if (!block || !wb->head)
 		return;
 	if ((r = waiter_next(&wb->w, h->net.cfg.timeout_ms, &to))) {
-		_wb_done_locked(wb, (struct wb_op *)r);
+		_wb_done_locked(h, in, wb, (struct wb_op *)r);
 		return;
 	}
 	for (struct wb_op *op = wb->head; op; op = op->next)
 		req_withdraw(&wb->w, &op->req);
 	waiter_cancel_wait(&wb->w); /* empties the done list too */
 	while (wb->head)
-		_wb_done_locked(wb, wb->head);
+		_wb_done_locked(h, in, wb, wb->head);
 }
 
 static bool _wb_overlaps_locked(const struct ebb_wb *wb, uint64_t off,
@@ -143,12 +165,14 @@ static bool _wb_overlaps_locked(const struct ebb_wb *wb, uint64_t off,
 	return false;
 }
 
-static void _wb_wait_range_locked(ebb_t *h, struct ebb_wb *wb, uint64_t off,
-				  uint64_t end)
+static void _wb_wait_range_locked(ebb_t *h, struct ebb_inode *in,
+				  uint64_t off, uint64_t end)
 {
-	_wb_collect_locked(h, wb, false);
+	struct ebb_wb *wb = &in->wb;
+
+	_wb_collect_locked(h, in, false);
 	while (wb->head && _wb_overlaps_locked(wb, off, end))
-		_wb_collect_locked(h, wb, true);
+		_wb_collect_locked(h, in, true);
 }
 
 void wb_wait_range(ebb_t *h, struct ebb_inode *in, uint64_t off,
@@ -158,7 +182,7 @@ void wb_wait_range(ebb_t *h, struct ebb_inode *in, uint64_t off,
 
 	pthread_mutex_lock(&wb->lock);
 	if (wb->head)
-		_wb_wait_range_locked(h, wb, off, end);
+		_wb_wait_range_locked(h, in, off, end);
 	pthread_mutex_unlock(&wb->lock);
 }
 
@@ -168,7 +192,7 @@ void wb_drain(ebb_t *h, struct ebb_inode *in)
 
 	pthread_mutex_lock(&wb->lock);
 	while (wb->head)
-		_wb_collect_locked(h, wb, true);
+		_wb_collect_locked(h, in, true);
 	pthread_mutex_unlock(&wb->lock);
 }
 
@@ -180,7 +204,7 @@ ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 	struct ebb_inode *in = f->in;
 	struct ebb_wb *wb = &in->wb;
 	size_t limit = net->cfg.write_behind, nb = (net->n + 7) / 8;
-	uint64_t stripe, k0, k1;
+	uint64_t stripe, k0, k1, size0;
 	uint8_t *nodes;
 	ebb_err err;
 
@@ -190,7 +214,7 @@ ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 		return EBB_ENOMEM;
 	pthread_mutex_lock(&wb->lock);
 	waiter_restart(&wb->w);
-	_wb_collect_locked(h, wb, false);
+	_wb_collect_locked(h, in, false);
 	pthread_mutex_lock(&f->lock);
 	err = f->pending;
 	pthread_mutex_unlock(&f->lock);
@@ -202,6 +226,7 @@ ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 		err = EBB_EFBIG;
 		goto out;
 	}
+	size0 = inode_size(h, in);
 	k0 = off / stripe;
 	k1 = (off + count - 1) / stripe;
 	for (uint64_t k = k0; k <= k1; k++) {
@@ -212,15 +237,16 @@ ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 		struct proto_enc *enc;
 		struct wb_op *op;
 
-		_wb_wait_range_locked(h, wb, s, e);
+		_wb_wait_range_locked(h, in, s, e);
 		while (wb->head &&
 		       (wb->bytes + len > limit || wb->n >= WB_MAX_OPS))
-			_wb_collect_locked(h, wb, true);
+			_wb_collect_locked(h, in, true);
 		if (!(op = calloc(1, sizeof(*op)))) {
 			err = EBB_ENOMEM; /* what was issued stays in flight */
 			break;
 		}
 		op->f = f;
+		op->size0 = size0;
 		op->off = s;
 		op->end = e;
 		op->prev = wb->tail;
