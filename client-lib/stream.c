@@ -57,6 +57,7 @@ struct wb_op {
 	struct ebb_file *f;        /* whose write (pending error) */
 	uint64_t off, end;
 	uint64_t size0;            /* the inode's size before its call */
+	uint64_t call_off;         /* where its call began */
 	struct wb_op *prev, *next;
 };
 
@@ -85,11 +86,14 @@ void wb_fini(struct ebb_wb *wb)
 
 /* A write that extended the file from size0 failed at [off, ..): the file
  * ends where the failure begins, as a local file ends after the last
- * write that succeeded (the size grew when it was issued).  The data
- * other pieces put past it goes at the publication (wb->cut). */
+ * write that succeeded (the size grew when it was issued): at size0 if it
+ * was the call's first piece (a failed write(2) does not extend a file),
+ * else after the pieces before it (a short write).  The data other
+ * pieces put past it goes at the publication (wb->cut). */
 static void _wb_cut(ebb_t *h, struct ebb_inode *in, const struct wb_op *op)
 {
-	uint64_t cut = op->off > op->size0 ? op->off : op->size0;
+	uint64_t cut = op->off > op->call_off && op->off > op->size0 ?
+		       op->off : op->size0;
 
 	pthread_mutex_lock(&h->ino_lock);
 	if (in->size > cut) {
@@ -247,6 +251,7 @@ ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 		}
 		op->f = f;
 		op->size0 = size0;
+		op->call_off = off;
 		op->off = s;
 		op->end = e;
 		op->prev = wb->tail;
@@ -458,10 +463,14 @@ ebb_err ra_read(struct ebb_file *f, uint8_t *buf, size_t count, uint64_t off)
 		uint64_t ce = c->off + c->len, n;
 
 		if (c->off > pos)
-			break;
+			break; /* refilled from end on: read the gap directly */
 		_ra_wait(h, ra, c);
-		if (c->req.status != EBB_OK || c->req.plen != c->len)
-			break; /* read it again directly: its error */
+		if (c->req.status != EBB_OK || c->req.plen != c->len) {
+			/* Read it again directly (its error), start over
+			 * at end. */
+			_ra_drop(h, ra, false);
+			break;
+		}
 		n = (ce < end ? ce : end) - pos;
 		memcpy(buf + (pos - off), c->buf + (pos - c->off), n);
 		pos += n;
@@ -470,8 +479,6 @@ ebb_err ra_read(struct ebb_file *f, uint8_t *buf, size_t count, uint64_t off)
 			_ra_fill(f, stripe, end, limit);
 		}
 	}
-	if (pos < end)
-		_ra_drop(h, ra, false); /* failed, or ran out: restart at end */
 	_ra_fill(f, stripe, end, limit);
 	ra->next = end;
 	err = pos < end ? file_stripe_io(h, f->in->ino, false, buf + (pos - off),

@@ -17,6 +17,9 @@ struct fz {
 	uid_t owner;               /* the instance's owner */
 	uid_t self;                /* the uid ebb-fuse runs as */
 	struct fz_itab itab;
+	bool write_behind;         /* --write-behind: libebb's write-behind
+				    * for every open (else O_DSYNC: each
+				    * WRITE answers once the nodes have it) */
 };
 
 extern const struct fuse_lowlevel_ops fz_ops;

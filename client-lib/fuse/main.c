@@ -43,6 +43,7 @@ struct fz_args {
 	const char *mountpoint;
 	struct ebb_options eopts;
 	unsigned threads;
+	bool write_behind;
 };
 
 static void _usage(FILE *f)
@@ -51,7 +52,7 @@ static void _usage(FILE *f)
 		"usage: ebb-fuse [-f] [-d] [-o fuse-opts] --instance ID\n"
 		"                (--members H:P,H:P,... | --via H:P)\n"
 		"                [--munge-socket PATH] [--timeout MS] "
-		"[--threads N] MOUNTPOINT\n"
+		"[--threads N] [--write-behind] MOUNTPOINT\n"
 		"MOUNTPOINT may be /dev/fd/N: an already mounted /dev/fuse "
 		"descriptor.\n");
 }
@@ -79,6 +80,7 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 		{"munge-socket", required_argument, NULL, 's'},
 		{"timeout", required_argument, NULL, 't'},
 		{"threads", required_argument, NULL, 'T'},
+		{"write-behind", no_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -126,6 +128,9 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 					"(1..1024)\n");
 				return -1;
 			}
+			break;
+		case 'W':
+			a->write_behind = true;
 			break;
 		case 'h':
 			_usage(stdout);
@@ -310,6 +315,7 @@ int main(int argc, char **argv)
 	if (_parse(argc, argv, &a) != 0)
 		return 2;
 	fdmount = _is_fd_mount(a.mountpoint);
+	fz.write_behind = a.write_behind;
 	if (itab_init(&fz.itab) != 0) {
 		fprintf(stderr, "ebb-fuse: out of memory\n");
 		return 1;

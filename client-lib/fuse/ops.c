@@ -27,7 +27,11 @@
  *   - No writeback cache and no direct_io: every write(2) reaches ebb
  *     before it returns (so a node crash after close loses nothing that
  *     close reported written, and write errors such as ENOSPC come back
- *     from write itself), while the page cache still serves re-reads and
+ *     from write itself: the handles are opened O_DSYNC in libebb, which
+ *     turns its write-behind off; with --write-behind it stays on, a
+ *     WRITE is answered once sent, its error comes at a later write,
+ *     FLUSH (close) or FSYNC, and a file cut short by a failed write may
+ *     show zeros where the kernel's size says data is), while the page cache still serves re-reads and
  *     mmap (shared writable mmap works: dirty pages go out at msync or
  *     munmap/close).  FUSE_CAP_AUTO_INVAL_DATA drops cached pages when a
  *     getattr shows another size or mtime.
@@ -497,6 +501,13 @@ static void _rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 /* ---- files ------------------------------------------------------------------ */
 
+/* Without --write-behind every handle writes synchronously (O_DSYNC to
+ * libebb): a WRITE is answered once the nodes have it (see DESIGN). */
+static int _oflags(fuse_req_t req, int flags)
+{
+	return _fz(req)->write_behind ? flags : flags | O_DSYNC;
+}
+
 static void _open_reply(struct fuse_file_info *fi, ebb_file_t *f)
 {
 	fi->fh = (uint64_t)(uintptr_t)f;
@@ -523,7 +534,8 @@ static void _open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* The kernel resolved the name to ino before this OPEN: open ino
 	 * itself, never what the name holds now (see DESIGN). */
 	f = ebb_open_ino(_fz(req)->h, ino, parent, rc == 0 ? name : NULL,
-			 fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY), &st);
+			 _oflags(req, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY)),
+			 &st);
 	if (!f) {
 		fuse_reply_err(req, _err());
 		return;
@@ -543,8 +555,8 @@ static void _create(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (_denied(req))
 		return;
-	f = ebb_openat(_fz(req)->h, parent, name, fi->flags | O_CREAT,
-		       mode & 07777, &st);
+	f = ebb_openat(_fz(req)->h, parent, name,
+		       _oflags(req, fi->flags | O_CREAT), mode & 07777, &st);
 	if (!f) {
 		fuse_reply_err(req, _err());
 		return;
