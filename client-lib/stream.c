@@ -29,7 +29,9 @@
  * next calls from them (one copy).  The window starts at twice the call
  * (at least a stripe) and doubles per sequential call up to
  * cfg.read_ahead.  Chunks are refilled one by one as they are consumed,
- * so the pipe never drains between calls.  A pread elsewhere drops the
+ * so the pipe never drains between calls.  A call of cfg.read_ahead bytes
+ * or more reads straight into the caller's buffer and nothing ahead: it
+ * keeps that much in flight by itself, and a chunk would cost a copy.  A pread elsewhere drops the
  * chunks and their buffers (random access reads nothing ahead), except
  * one within a window of the stream, which FUSE's parallel READs may
  * reorder: it is read directly and the stream goes on.  Any write or
@@ -432,6 +434,16 @@ ebb_err ra_read(struct ebb_file *f, uint8_t *buf, size_t count, uint64_t off)
 			pthread_mutex_unlock(&ra->lock);
 			goto direct;
 		}
+		_ra_drop(h, ra, true);
+		ra->win = 0;
+		ra->next = end;
+		pthread_mutex_unlock(&ra->lock);
+		goto direct;
+	}
+	if (count >= max) {
+		/* A call as large as the window keeps enough in flight by
+		 * itself, straight into the caller's buffer: reading ahead
+		 * would only add a copy. */
 		_ra_drop(h, ra, true);
 		ra->win = 0;
 		ra->next = end;
