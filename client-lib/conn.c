@@ -118,6 +118,12 @@ ebb_err cfg_init(struct ebb_cfg *cfg, const struct ebb_options *opts)
 		cfg->conns_per_node = 1;
 	if (cfg->conns_per_node > 16)
 		cfg->conns_per_node = 16;
+	cfg->write_behind = 32u * 1024 * 1024;
+	if ((env = getenv("EBB_WRITE_BEHIND")) && *env)
+		cfg->write_behind = (size_t)strtoull(env, NULL, 10);
+	cfg->read_ahead = 16u * 1024 * 1024;
+	if ((env = getenv("EBB_READ_AHEAD")) && *env)
+		cfg->read_ahead = (size_t)strtoull(env, NULL, 10);
 	if (sock && !(cfg->munge_socket = strdup(sock)))
 		return EBB_ENOMEM;
 	return EBB_OK;
@@ -268,6 +274,18 @@ void waiter_init(struct ebb_waiter *w)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&w->cv, &ca);
 	pthread_condattr_destroy(&ca);
+}
+
+void waiter_init_async(struct ebb_waiter *w)
+{
+	waiter_init(w);
+	w->async = true;
+	w->bulk = true;
+}
+
+void waiter_restart(struct ebb_waiter *w)
+{
+	w->start_ms = _now_ms();
 }
 
 void waiter_fini(struct ebb_waiter *w)
@@ -1269,7 +1287,10 @@ void net_issue(struct ebb_net *net, struct ebb_waiter *w, struct ebb_req *r,
 	r->done = false;
 	pthread_mutex_lock(&w->mu);
 	w->busy++;
-	if (w->busy == 1) {
+	if (w->async) {
+		/* Its owner may not wait for a long time: the receiver
+		 * reads for it from the first request on. */
+	} else if (w->busy == 1) {
 		w->conn = c;
 		w->bulk = false;
 	} else if (!w->bulk) {
@@ -1396,26 +1417,49 @@ struct ebb_req *waiter_next(struct ebb_waiter *w, unsigned timeout_ms,
 	return r;
 }
 
+struct ebb_req *waiter_poll(struct ebb_waiter *w)
+{
+	struct ebb_req *r;
+
+	pthread_mutex_lock(&w->mu);
+	if ((r = w->head)) {
+		w->head = r->dnext;
+		if (!w->head)
+			w->tail = NULL;
+		r->dnext = NULL;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return r;
+}
+
+void req_withdraw(struct ebb_waiter *w, struct ebb_req *r)
+{
+	struct ebb_conn *c = r->conn;
+
+	if (!c || r->w != w)
+		return; /* never issued */
+	pthread_mutex_lock(&c->lock);
+	if (r->state == REQ_PENDING) {
+		struct ebb_req *t = _pend_take_locked(c, r->msgid);
+		if (t)
+			_complete(t, EBB_ETIMEDOUT);
+	} else if (r->state == REQ_CLAIMED && c->fd >= 0) {
+		/* Its payload is being read into the caller's buffer: only
+		 * ending the connection stops that. */
+		shutdown(c->fd, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
 void waiter_cancel(struct ebb_waiter *w, struct ebb_req *reqs, unsigned n)
 {
-	for (unsigned i = 0; i < n; i++) {
-		struct ebb_req *r = &reqs[i];
-		struct ebb_conn *c = r->conn;
+	for (unsigned i = 0; i < n; i++)
+		req_withdraw(w, &reqs[i]);
+	waiter_cancel_wait(w);
+}
 
-		if (!c || r->w != w)
-			continue; /* never issued */
-		pthread_mutex_lock(&c->lock);
-		if (r->state == REQ_PENDING) {
-			struct ebb_req *t = _pend_take_locked(c, r->msgid);
-			if (t)
-				_complete(t, EBB_ETIMEDOUT);
-		} else if (r->state == REQ_CLAIMED && c->fd >= 0) {
-			/* Its payload is being read into the caller's
-			 * buffer: only ending the connection stops that. */
-			shutdown(c->fd, SHUT_RDWR);
-		}
-		pthread_mutex_unlock(&c->lock);
-	}
+void waiter_cancel_wait(struct ebb_waiter *w)
+{
 	pthread_mutex_lock(&w->mu);
 	while (w->busy)
 		pthread_cond_wait(&w->cv, &w->mu);

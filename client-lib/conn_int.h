@@ -73,6 +73,12 @@ struct ebb_cfg {
 	char *munge_socket;        /* NULL: $EBB_MUNGE_SOCKET / libmunge default */
 	size_t window;             /* bytes in flight per node */
 	unsigned conns_per_node;   /* $EBB_CONNS_PER_NODE, 1..16, default 2 */
+	size_t write_behind;       /* $EBB_WRITE_BEHIND: unacknowledged write
+				    * bytes per open inode, default 32 MiB;
+				    * 0: every write waits (file.c) */
+	size_t read_ahead;         /* $EBB_READ_AHEAD: largest read-ahead
+				    * window per handle, default 16 MiB; 0:
+				    * none (stream.c) */
 };
 
 /* Where a caller sleeps until its requests complete. */
@@ -88,6 +94,7 @@ struct ebb_waiter {
 	struct ebb_conn *conn;       /* of its only request while !bulk; mu */
 	bool bulk;                   /* several in flight: the receiver reads
 				      * for it; mu */
+	bool async;                  /* always bulk (waiter_init_async) */
 	bool offered;                /* handed the read side of conn; mu */
 	bool following;              /* on conn's follower list; conn lock */
 	struct ebb_waiter *fnext;    /* that list; conn lock */
@@ -131,7 +138,8 @@ struct ebb_net {
 };
 
 /* Fill cfg from opts (may be NULL) and the environment ($EBB_TIMEOUT_MS,
- * $EBB_MUNGE_SOCKET).  cfg_fini() frees what it holds. */
+ * $EBB_MUNGE_SOCKET, $EBB_CONNS_PER_NODE, $EBB_WRITE_BEHIND,
+ * $EBB_READ_AHEAD).  cfg_fini() frees what it holds. */
 ebb_err cfg_init(struct ebb_cfg *cfg, const struct ebb_options *opts);
 void cfg_fini(struct ebb_cfg *cfg);
 
@@ -159,6 +167,13 @@ ebb_err net_connect(struct ebb_net *net, const unsigned *nodes, unsigned k,
 		    ebb_err *errs, uint64_t since_ms);
 
 void waiter_init(struct ebb_waiter *w);
+/* A waiter whose requests stay in flight while its owner does other
+ * things (write-behind, read-ahead): the receiver threads read all its
+ * replies, even a single one, and waiter_poll() collects them. */
+void waiter_init_async(struct ebb_waiter *w);
+/* A new call starts on a long-lived waiter: nodes whose connect failed
+ * before now may be tried again for its requests. */
+void waiter_restart(struct ebb_waiter *w);
 void waiter_fini(struct ebb_waiter *w);
 
 /* Start request r to node with opcode op and nargs arguments: clears r,
@@ -181,9 +196,16 @@ void net_issue(struct ebb_net *net, struct ebb_waiter *w, struct ebb_req *r,
  * none completed within timeout_ms (then *timed_out is set). */
 struct ebb_req *waiter_next(struct ebb_waiter *w, unsigned timeout_ms,
 			    bool *timed_out);
+/* A completed request of w, or NULL at once if none is. */
+struct ebb_req *waiter_poll(struct ebb_waiter *w);
 /* Withdraw every request of reqs[0..n) that is still in flight (they
- * complete with ETIMEDOUT or EIO) and wait until none is. */
+ * complete with ETIMEDOUT or EIO) and wait until none is.  The done list
+ * is emptied: the caller looks at its requests' status. */
 void waiter_cancel(struct ebb_waiter *w, struct ebb_req *reqs, unsigned n);
+/* The same in two steps, for requests that are not in one array:
+ * req_withdraw() each, then waiter_cancel_wait(). */
+void req_withdraw(struct ebb_waiter *w, struct ebb_req *r);
+void waiter_cancel_wait(struct ebb_waiter *w);
 
 /* Issue reqs[0..n) (all begun) and wait for all of them.  Returns EBB_OK,
  * the first request's error in index order, or ETIMEDOUT.  Each request's

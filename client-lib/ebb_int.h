@@ -61,6 +61,50 @@ struct ebb_attr {
 	char target[PROTO_MAX_TARGET + 1];
 };
 
+/* ---- write-behind and read-ahead (stream.c) ------------------------------- */
+
+struct wb_op;
+struct ra_chunk;
+
+/* An inode's writes in flight (write-behind).  Per inode, not per handle:
+ * a read, truncate or size publication through any handle of this ebb_t
+ * waits for the writes it must see. */
+struct ebb_wb {
+	pthread_mutex_t lock;      /* held while issuing or collecting */
+	struct ebb_waiter w;       /* async: the receivers complete them */
+	struct wb_op *head, *tail; /* in flight, oldest first; lock */
+	size_t bytes;              /* their payload bytes; lock */
+	unsigned n;                /* how many; lock */
+	bool cut;                  /* a failed write cut the size: truncate
+				    * the data at the publication; ino_lock */
+};
+
+/* A handle's read-ahead: chunks (stripe pieces, contiguous in file order)
+ * read while the caller consumes the ones before. */
+struct ebb_ra {
+	pthread_mutex_t lock;      /* held by a streaming pread throughout */
+	struct ebb_waiter w;       /* async */
+	uint64_t next;             /* where a sequential reader reads next */
+	uint64_t win;              /* bytes to read ahead, 0: not streaming */
+	uint64_t gen;              /* the inode's dgen the chunks are of */
+	struct ra_chunk *ring;     /* cap slots, NULL until streaming */
+	unsigned cap, first, n;    /* the chunks: ring[first..first+n) */
+	uint64_t issued;           /* chunks ever issued (tests) */
+};
+
+/* An open file. */
+struct ebb_file {
+	ebb_t *h;
+	struct ebb_inode *in;      /* shared with other handles of the inode */
+	int flags;
+	struct ebb_attr attr0;     /* attributes at open */
+	pthread_mutex_t lock;
+	bool wrote;                /* protected by lock */
+	int64_t mtime_ns;          /* time of the last write; lock */
+	ebb_err pending;           /* first write error; lock */
+	struct ebb_ra ra;
+};
+
 /* One inode open through this handle; refcounted by its ebb_file_t's. */
 struct ebb_inode {
 	uint64_t ino;
@@ -75,6 +119,10 @@ struct ebb_inode {
 				    * the data at the last close; ino_lock */
 	uint64_t wgen, pubgen;     /* writes made / published; ino_lock.  When
 				    * equal, the server's size is the truth. */
+	uint64_t dgen;             /* bumped by every write or truncate made
+				    * here: read-ahead older than it is
+				    * dropped; ino_lock */
+	struct ebb_wb wb;          /* writes in flight */
 	uint8_t *wrote_nodes;      /* bitmap: nodes written through any handle
 				    * (fsync's set); protected by ino_lock */
 	uint64_t parent;           /* dentry key, updated by our renames; */
@@ -215,5 +263,50 @@ bool inode_known_size(ebb_t *h, uint64_t ino, uint64_t *size);
 void inode_set_size(ebb_t *h, uint64_t ino, uint64_t size);
 void inode_moved(ebb_t *h, uint64_t ino, uint64_t parent, const char *name,
 		 size_t len);
+
+/* ---- stream.c --------------------------------------------------------------- */
+
+void wb_init(struct ebb_wb *wb);
+void wb_fini(struct ebb_wb *wb);
+/* Write buf[0..count) at off (append: at the inode's size, chosen while
+ * no other write of the inode is being issued) without waiting for the
+ * replies: on return the payload is sent (buf is free again) and the
+ * inode's size covers it.  At most cfg.write_behind bytes stay
+ * unacknowledged per inode; a write overlapping one in flight waits for
+ * it first (bbd runs a connection's writes in parallel).  A failure comes
+ * back later as f's pending error; an error already pending fails this
+ * call at once (not cleared). *offp gets the offset written. */
+ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
+		 uint64_t off, bool append, uint64_t *offp);
+/* Wait until no write of in overlapping [off, end) is in flight. */
+void wb_wait_range(ebb_t *h, struct ebb_inode *in, uint64_t off,
+		   uint64_t end);
+/* Wait until no write of in is in flight (flush, fsync, close, truncate,
+ * size publication). */
+void wb_drain(ebb_t *h, struct ebb_inode *in);
+/* wb_drain of inode ino if it is open through h. */
+void inode_drain(ebb_t *h, uint64_t ino);
+
+void ra_init(struct ebb_ra *ra);
+/* Wait for its reads in flight and free its buffers. */
+void ra_fini(ebb_t *h, struct ebb_ra *ra);
+/* Read [off, off+count) of f (within the size: the caller clamped it),
+ * all or nothing, through f's read-ahead: a sequential reader gets the
+ * next window read ahead while it consumes this one. */
+ebb_err ra_read(struct ebb_file *f, uint8_t *buf, size_t count, uint64_t off);
+/* Chunks f's read-ahead has issued so far (tests: libebb-internal). */
+uint64_t file_ra_issued(ebb_file_t *f);
+
+/* ---- file.c internals used by stream.c --------------------------------------- */
+
+/* Striped I/O of [off, off+count) of ino, waiting for every piece.  nodes
+ * (bitmap, may be NULL) gets the nodes touched.  All or nothing. */
+ebb_err file_stripe_io(ebb_t *h, uint64_t ino, bool write, uint8_t *buf,
+		       size_t count, uint64_t off, uint8_t *nodes);
+/* The inode's size and data generation, under ino_lock. */
+uint64_t inode_size(ebb_t *h, struct ebb_inode *in);
+uint64_t inode_dgen(ebb_t *h, struct ebb_inode *in);
+/* A write to [.., end) was made: grow, note it unpublished, bump dgen. */
+void inode_grow(ebb_t *h, struct ebb_inode *in, uint64_t end);
 
 #endif

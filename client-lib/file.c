@@ -40,17 +40,6 @@
 #include "ebb_int.h"
 #include "placement.h"
 
-struct ebb_file {
-	ebb_t *h;
-	struct ebb_inode *in;      /* shared with other handles of the inode */
-	int flags;
-	struct ebb_attr attr0;     /* attributes at open */
-	pthread_mutex_t lock;
-	bool wrote;                /* protected by lock */
-	int64_t mtime_ns;          /* time of the last write; lock */
-	ebb_err pending;           /* first write error; lock */
-};
-
 int64_t file_now_ns(void)
 {
 	struct timespec ts;
@@ -74,6 +63,7 @@ static struct ebb_inode *_inode_new_locked(ebb_t *h, uint64_t ino)
 	in->wrote_nodes = (uint8_t *)(in + 1);
 	in->ino = ino;
 	in->refs = 1;
+	wb_init(&in->wb);
 	in->next = h->inodes[b];
 	h->inodes[b] = in;
 	return in;
@@ -129,6 +119,7 @@ static void _inode_put(ebb_t *h, struct ebb_inode *in)
 			}
 		orphan = in->orphan;
 		size = in->size;
+		wb_fini(&in->wb); /* its last handle drained it at close */
 		free(in);
 	}
 	pthread_mutex_unlock(&h->ino_lock);
@@ -216,9 +207,25 @@ void inode_set_size(ebb_t *h, uint64_t ino, uint64_t size)
 	struct ebb_inode *in;
 
 	pthread_mutex_lock(&h->ino_lock);
-	if ((in = _inode_find_locked(h, ino)))
+	if ((in = _inode_find_locked(h, ino))) {
 		in->size = size;
+		in->dgen++;
+	}
 	pthread_mutex_unlock(&h->ino_lock);
+}
+
+void inode_drain(ebb_t *h, uint64_t ino)
+{
+	struct ebb_inode *in;
+
+	pthread_mutex_lock(&h->ino_lock);
+	if ((in = _inode_find_locked(h, ino)))
+		in->refs++;
+	pthread_mutex_unlock(&h->ino_lock);
+	if (!in)
+		return;
+	wb_drain(h, in);
+	_inode_put(h, in);
 }
 
 void inode_moved(ebb_t *h, uint64_t ino, uint64_t parent, const char *name,
@@ -245,7 +252,7 @@ static void _inode_key(ebb_t *h, struct ebb_inode *in, uint64_t *parent,
 	pthread_mutex_unlock(&h->ino_lock);
 }
 
-static uint64_t _inode_size(ebb_t *h, struct ebb_inode *in)
+uint64_t inode_size(ebb_t *h, struct ebb_inode *in)
 {
 	uint64_t s;
 
@@ -255,13 +262,23 @@ static uint64_t _inode_size(ebb_t *h, struct ebb_inode *in)
 	return s;
 }
 
-/* A write to [.., end) succeeded: grow, and note it is unpublished. */
-static void _inode_grow(ebb_t *h, struct ebb_inode *in, uint64_t end)
+uint64_t inode_dgen(ebb_t *h, struct ebb_inode *in)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&h->ino_lock);
+	g = in->dgen;
+	pthread_mutex_unlock(&h->ino_lock);
+	return g;
+}
+
+void inode_grow(ebb_t *h, struct ebb_inode *in, uint64_t end)
 {
 	pthread_mutex_lock(&h->ino_lock);
 	if (end > in->size)
 		in->size = end;
 	in->wgen++;
+	in->dgen++;
 	in->mtime_ns = file_now_ns();
 	pthread_mutex_unlock(&h->ino_lock);
 }
@@ -359,14 +376,15 @@ ebb_err file_truncate(ebb_t *h, uint64_t parent, const char *name,
 	req_release(&r);
 	if (err != EBB_OK)
 		return err;
+	/* Writes still in flight from here must not land after the
+	 * TRUNCATE (bbd runs them in parallel). */
+	inode_drain(h, ino);
 	inode_set_size(h, ino, size);
 	return data_truncate(h, ino, size);
 }
 
-/* Striped I/O of [off, off+count) of ino.  nodes (bitmap, may be NULL)
- * gets the nodes touched.  All or nothing: EBB_OK means every byte. */
-static ebb_err _stripe_io(ebb_t *h, uint64_t ino, bool write, uint8_t *buf,
-			  size_t count, uint64_t off, uint8_t *nodes)
+ebb_err file_stripe_io(ebb_t *h, uint64_t ino, bool write, uint8_t *buf,
+		       size_t count, uint64_t off, uint8_t *nodes)
 {
 	struct ebb_net *net = &h->net;
 	struct ebb_waiter w;
@@ -564,6 +582,7 @@ static ebb_err _open_tail(ebb_t *h, struct ebb_walk *w, int flags,
 	if (w->attr.a.target)
 		f->attr0.a.target = f->attr0.target;
 	pthread_mutex_init(&f->lock, NULL);
+	ra_init(&f->ra);
 	if (pinned) {
 		/* Its reference becomes the handle's. */
 		pthread_mutex_lock(&h->ino_lock);
@@ -571,6 +590,7 @@ static ebb_err _open_tail(ebb_t *h, struct ebb_walk *w, int flags,
 		pthread_mutex_unlock(&h->ino_lock);
 		f->in = pinned;
 	} else if (!(f->in = _inode_get(h, w, w->attr.a.size))) {
+		ra_fini(f->h, &f->ra);
 		pthread_mutex_destroy(&f->lock);
 		free(f);
 		return EBB_ENOMEM;
@@ -669,6 +689,7 @@ static ebb_err _open_orphan(ebb_t *h, struct ebb_inode *in, int flags,
 	f->flags = flags;
 	f->attr0.a = a;
 	pthread_mutex_init(&f->lock, NULL);
+	ra_init(&f->ra);
 	f->in = in; /* the pin's reference becomes the handle's */
 	if (st) {
 		attr_to_stat(h, &a, st);
@@ -804,7 +825,20 @@ static ebb_err _inode_publish(ebb_t *h, struct ebb_inode *in, bool sync)
 	uint64_t parent, size, gen;
 	int64_t mtime;
 	ebb_err err;
+	bool cut;
 
+	/* The size published must be on the nodes: writes first. */
+	wb_drain(h, in);
+	pthread_mutex_lock(&h->ino_lock);
+	cut = in->wb.cut;
+	in->wb.cut = false;
+	size = in->size;
+	pthread_mutex_unlock(&h->ino_lock);
+	if (cut)
+		/* A failed write cut the size (stream.c): what later pieces
+		 * wrote past it must not show if the file grows again.  Best
+		 * effort: the write's error is what the caller hears. */
+		(void)data_truncate(h, in->ino, size);
 	_inode_key(h, in, &parent, name);
 	pthread_mutex_lock(&h->ino_lock);
 	size = in->size;
@@ -882,6 +916,9 @@ int ebb_flush(ebb_file_t *f)
 
 	if (!f)
 		return fail_errno(EBB_EBADF);
+	/* Write-behind: every write of the inode acknowledged (or failed,
+	 * into its handle's pending error) before the size goes out. */
+	wb_drain(f->h, f->in);
 	pthread_mutex_lock(&f->lock);
 	wrote = f->wrote;
 	pthread_mutex_unlock(&f->lock);
@@ -903,6 +940,9 @@ int ebb_close(ebb_file_t *f)
 
 	if (!f)
 		return fail_errno(EBB_EBADF);
+	ra_fini(f->h, &f->ra);
+	/* f's writes in flight report into f->pending: all of them first. */
+	wb_drain(f->h, f->in);
 	/* Nothing unpublished (an earlier flush, fsync or another handle
 	 * did it): no RPC, and no stale mtime over a later utimens(). */
 	if (f->wrote && _unpublished(f->h, f->in))
@@ -929,12 +969,12 @@ ssize_t ebb_pread(ebb_file_t *f, void *buf, size_t count, off_t offset)
 		return fail_errno(EBB_EINVAL);
 	if (count > SSIZE_MAX)
 		count = SSIZE_MAX;
-	size = _inode_size(f->h, f->in);
+	size = inode_size(f->h, f->in);
 	if (off >= size || count == 0)
 		return 0;
 	if (count > size - off)
 		count = (size_t)(size - off);
-	err = _stripe_io(f->h, f->in->ino, false, buf, count, off, NULL);
+	err = ra_read(f, buf, count, off);
 	return err == EBB_OK ? (ssize_t)count : fail_errno(err);
 }
 
@@ -957,14 +997,22 @@ ssize_t ebb_pwrite(ebb_file_t *f, const void *buf, size_t count,
 		count = SSIZE_MAX;
 	if (count == 0)
 		return 0;
+	if (h->net.cfg.write_behind && !(f->flags & O_DSYNC)) {
+		err = wb_write(f, buf, count, off, f->flags & O_APPEND, &off);
+		return err == EBB_OK ? (ssize_t)count : fail_errno(err);
+	}
+	/* Synchronous (O_DSYNC, O_SYNC or $EBB_WRITE_BEHIND=0): the reply
+	 * of every piece before we return, as before write-behind. */
 	if (f->flags & O_APPEND)
-		off = _inode_size(h, f->in);
+		off = inode_size(h, f->in);
 	if (off + count < off || off + count > (1ull << 44))
 		return fail_errno(EBB_EFBIG);
 	if (!(nodes = calloc((h->net.n + 7) / 8, 1)))
 		return fail_errno(EBB_ENOMEM);
-	err = _stripe_io(h, f->in->ino, true, (uint8_t *)buf, count, off,
-			 nodes);
+	/* Another handle's writes in flight there apply first. */
+	wb_wait_range(h, f->in, off, off + count);
+	err = file_stripe_io(h, f->in->ino, true, (uint8_t *)buf, count, off,
+			     nodes);
 	pthread_mutex_lock(&h->ino_lock);
 	for (unsigned i = 0; i < (h->net.n + 7) / 8; i++)
 		f->in->wrote_nodes[i] |= nodes[i];
@@ -978,7 +1026,7 @@ ssize_t ebb_pwrite(ebb_file_t *f, const void *buf, size_t count,
 	free(nodes);
 	if (err != EBB_OK)
 		return fail_errno(err);
-	_inode_grow(h, f->in, off + count);
+	inode_grow(h, f->in, off + count);
 	return (ssize_t)count;
 }
 
@@ -990,6 +1038,7 @@ int ebb_fsync(ebb_file_t *f)
 
 	if (!f)
 		return fail_errno(EBB_EBADF);
+	wb_drain(f->h, f->in); /* before its set of nodes is taken */
 	nb = (f->h->net.n + 7) / 8;
 	if (!(nodes = malloc(nb)))
 		return fail_errno(EBB_ENOMEM);
@@ -1058,7 +1107,7 @@ static ebb_err _inode_stat(ebb_t *h, struct ebb_inode *in, int64_t mtime,
 	}
 	if (err != EBB_OK)
 		return err;
-	size = _inode_size(h, in);
+	size = inode_size(h, in);
 	if (size > at.a.size)
 		at.a.size = size;
 	if (mtime > at.a.mtime_ns)

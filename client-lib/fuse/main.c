@@ -50,6 +50,7 @@ struct fz_args {
 	struct ebb_options eopts;
 	unsigned threads;
 	bool writeback;
+	bool write_behind;
 };
 
 static void _usage(FILE *f)
@@ -59,7 +60,8 @@ static void _usage(FILE *f)
 		"                (--members H:P,H:P,... | --via H:P)\n"
 		"                [--munge-socket PATH] [--timeout MS] "
 		"[--threads N]\n"
-		"                [--cache none|writeback] MOUNTPOINT\n"
+		"                [--cache none|writeback] [--write-behind] "
+		"MOUNTPOINT\n"
 		"MOUNTPOINT may be /dev/fd/N: an already mounted /dev/fuse "
 		"descriptor.\n");
 }
@@ -88,6 +90,7 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 		{"timeout", required_argument, NULL, 't'},
 		{"threads", required_argument, NULL, 'T'},
 		{"cache", required_argument, NULL, 'c'},
+		{"write-behind", no_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -141,6 +144,9 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 			break;
 		case 'c':
 			cache = optarg;
+			break;
+		case 'W':
+			a->write_behind = true;
 			break;
 		case 'h':
 			_usage(stdout);
@@ -333,6 +339,7 @@ int main(int argc, char **argv)
 		return 2;
 	fdmount = _is_fd_mount(a.mountpoint);
 	fz.wb = a.writeback;
+	fz.write_behind = a.write_behind;
 	if (itab_init(&fz.itab) != 0) {
 		fprintf(stderr, "ebb-fuse: out of memory\n");
 		return 1;

@@ -27,7 +27,11 @@
  *   - By default no writeback cache and no direct_io: every write(2) reaches ebb
  *     before it returns (so a node crash after close loses nothing that
  *     close reported written, and write errors such as ENOSPC come back
- *     from write itself), while the page cache still serves re-reads and
+ *     from write itself: the handles are opened O_DSYNC in libebb, which
+ *     turns its write-behind off; with --write-behind it stays on, a
+ *     WRITE is answered once sent, its error comes at a later write,
+ *     FLUSH (close) or FSYNC, and a file cut short by a failed write may
+ *     show zeros where the kernel's size says data is), while the page cache still serves re-reads and
  *     mmap (shared writable mmap works: dirty pages go out at msync or
  *     munmap/close).  FUSE_CAP_AUTO_INVAL_DATA drops cached pages when a
  *     getattr shows another size or mtime.
@@ -553,12 +557,18 @@ static void _open_reply(struct fz *fz, struct fuse_file_info *fi,
 	fi->noflush = !fz->wb && (fi->flags & O_ACCMODE) == O_RDONLY;
 }
 
-/* The flags libebb opens with.  In writeback mode the kernel reads pages
- * it is about to fill partly (so a write-only descriptor must read) and
- * places O_APPEND writes itself, at the size it knows (libfuse's advice;
- * docs/semantics.md says what that costs between nodes). */
+/* The flags libebb opens with.  Writes are synchronous (O_DSYNC to
+ * libebb: a WRITE is answered once the nodes have it, its error comes
+ * back from write(2)) unless --write-behind or the writeback cache (where
+ * errors come at FLUSH/FSYNC anyway) asks for libebb's write-behind.  In
+ * writeback mode the kernel reads pages it is about to fill partly (so a
+ * write-only descriptor must read) and places O_APPEND writes itself, at
+ * the size it knows (libfuse's advice; docs/semantics.md says what that
+ * costs between nodes). */
 static int _ebb_flags(const struct fz *fz, int flags)
 {
+	if (!fz->write_behind && !fz->wb)
+		flags |= O_DSYNC;
 	if (!fz->wb)
 		return flags;
 	flags &= ~O_APPEND;
@@ -567,17 +577,22 @@ static int _ebb_flags(const struct fz *fz, int flags)
 	return flags;
 }
 
-/* ebb_openat with _ebb_flags; a file the caller may write but not read
- * (mode 0200) is opened write-only after all. */
+/* _ebb_flags with the caller's own access mode: for a file the caller
+ * may write but not read (mode 0200). */
+static int _wo(const struct fz *fz, int flags)
+{
+	return (_ebb_flags(fz, flags) & ~O_ACCMODE) | (flags & O_ACCMODE);
+}
+
+/* ebb_openat with _ebb_flags, then _wo if reading is not allowed. */
 static ebb_file_t *_open_at(struct fz *fz, uint64_t parent, const char *name,
 			    int flags, mode_t mode, struct ebb_stat *st)
 {
 	ebb_file_t *f = ebb_openat(fz->h, parent, name, _ebb_flags(fz, flags),
 				   mode, st);
 
-	if (!f && errno == EACCES && _ebb_flags(fz, flags) != flags)
-		f = ebb_openat(fz->h, parent, name, flags & ~O_APPEND, mode,
-			       st);
+	if (!f && errno == EACCES && _ebb_flags(fz, flags) != _wo(fz, flags))
+		f = ebb_openat(fz->h, parent, name, _wo(fz, flags), mode, st);
 	return f;
 }
 
@@ -603,9 +618,9 @@ static void _open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY);
 	f = ebb_open_ino(fz->h, ino, parent, rc == 0 ? name : NULL,
 			 _ebb_flags(fz, flags), &st);
-	if (!f && errno == EACCES && _ebb_flags(fz, flags) != flags)
+	if (!f && errno == EACCES && _ebb_flags(fz, flags) != _wo(fz, flags))
 		f = ebb_open_ino(fz->h, ino, parent, rc == 0 ? name : NULL,
-				 flags & ~O_APPEND, &st);
+				 _wo(fz, flags), &st);
 	if (!f) {
 		fuse_reply_err(req, _err());
 		return;

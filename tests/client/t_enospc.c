@@ -20,11 +20,13 @@
 #define CAP (16 * MiB)
 
 /* Write stream seed to path until an error; returns the errno seen (0 if
- * max bytes went in) and the bytes acknowledged in *written. */
+ * max bytes went in) and the bytes acknowledged in *written.  O_DSYNC: each
+ * write waits for its replies, so what it acknowledged is on the nodes
+ * (with write-behind a write returns before that, see _wb_full). */
 static int _fill(ebb_t *h, const char *path, uint64_t max, uint64_t *written)
 {
 	unsigned char *buf = tap_malloc(MiB);
-	ebb_file_t *f = ebb_open(h, path, O_CREAT | O_WRONLY, 0644);
+	ebb_file_t *f = ebb_open(h, path, O_CREAT | O_WRONLY | O_DSYNC, 0644);
 	int e = 0;
 
 	*written = 0;
@@ -94,6 +96,44 @@ int main(void)
 	}
 	CT_ERRNO(ct_write_file(c.h, "/more", 4 * MiB, 2, MiB, 1), ENOSPC,
 		 "another 4 MiB file -> ENOSPC");
+	{
+		/* Write-behind: the write returns before the nodes answer,
+		 * the ENOSPC comes at flush (once), or at close. */
+		unsigned char *buf = tap_malloc(4 * MiB);
+		ebb_file_t *f;
+
+		ct_fill(buf, 4 * MiB, 4, 0);
+		f = ebb_open(c.h, "/wb1", O_CREAT | O_WRONLY, 0644);
+		ok(f && ebb_pwrite(f, buf, 4 * MiB, 0) == (ssize_t)(4 * MiB),
+		   "write-behind: a 4 MiB write into the full instance returns");
+		CT_ERRNO(ebb_flush(f), ENOSPC, "ebb_flush reports its ENOSPC");
+		is_int(ebb_close(f), 0, "ebb_close after: reported once");
+		f = ebb_open(c.h, "/wb2", O_CREAT | O_RDWR, 0644);
+		ok(f && ebb_pwrite(f, buf, 4 * MiB, 0) == (ssize_t)(4 * MiB),
+		   "write-behind: another 4 MiB write returns");
+		/* a read of the range waits for the writes in flight there */
+		(void)ebb_pread(f, buf, 1, 0);
+		CT_ERRNO(ebb_pwrite(f, buf, MiB, (off_t)(4 * MiB)), ENOSPC,
+			 "once a read over it has waited for the failed write, "
+			 "the next write of the handle fails with ENOSPC");
+		CT_ERRNO(ebb_close(f), ENOSPC, "ebb_close reports it too");
+		f = ebb_open(c.h, "/wb3", O_CREAT | O_WRONLY, 0644);
+		ok(f && ebb_pwrite(f, buf, 4 * MiB, 0) == (ssize_t)(4 * MiB),
+		   "a third one returns");
+		CT_ERRNO(ebb_close(f), ENOSPC,
+			 "ebb_close without flush reports ENOSPC");
+		f = ebb_open(c.h, "/wb4", O_CREAT | O_WRONLY | O_DSYNC, 0644);
+		CT_ERRNO(f ? ebb_pwrite(f, buf, 4 * MiB, 0) : -1, ENOSPC,
+			 "O_DSYNC: the write itself fails with ENOSPC");
+		if (f)
+			ebb_close(f);
+		for (int i = 1; i <= 4; i++) {
+			char p[8];
+			snprintf(p, sizeof(p), "/wb%d", i);
+			ebb_unlink(c.h, p);
+		}
+		free(buf);
+	}
 	is_int(ebb_unlink(c.h, "/fill"), 0, "unlink /fill");
 	ebb_unlink(c.h, "/more");
 	is_int(ct_write_file(c.h, "/after", 8 * MiB, 3, MiB, 1), 0,

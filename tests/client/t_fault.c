@@ -204,6 +204,28 @@ static int phase_down(struct ctest *c, const char *dir)
 	ok(_is_down_err(werr), "overwriting /big1 fails at pwrite, fsync or "
 	   "close with EIO/ETIMEDOUT: %s", werr ? strerror(werr) : "no error");
 
+	{
+		/* write-behind: a write to a stripe on the dead node returns
+		 * (the reply is not awaited), the error comes at close */
+		uint64_t stripe = ebb_stripe_size(c->h), k = 0;
+		unsigned v = _victim(c->nmembers);
+		int wr = -1;
+		errno = 0;
+		f = ebb_open(c->h, alive[0] ? alive : "/big2", O_WRONLY, 0);
+		if (f && ebb_fstat(f, &st) == 0) {
+			while (placement_stripe_node(st.ino, k, c->nmembers) != v)
+				k++;
+			ct_fill(buf, 4096, 98, 0);
+			wr = (int)ebb_pwrite(f, buf, 4096, (off_t)(k * stripe));
+		}
+		ok(wr == 4096, "write-behind: a write to a stripe on the dead "
+		   "node returns: %s", wr == 4096 ? "yes" : strerror(errno));
+		errno = 0;
+		e = f ? ebb_close(f) : 0;
+		ok(e == -1 && _is_down_err(errno), "and ebb_close reports "
+		   "EIO/ETIMEDOUT: %s", e ? strerror(errno) : "no error");
+	}
+
 	/* what does not need the dead node still works */
 	if (alive[0]) {
 		is_int(ct_verify_file(c->h, alive, 1000, 7, 1000), 0,

@@ -280,7 +280,19 @@ struct ebb_stat {
 ebb_file_t *ebb_open(ebb_t *h, const char *path, int flags, mode_t mode);
 /* Reads are clamped to the size known at open (or written since through
  * this ebb_t); holes read as zeros.  Reads and writes are all-or-nothing:
- * a failed stripe fails the call (-1), never a short count. */
+ * a failed stripe fails the call (-1), never a short count.
+ *
+ * Write-behind: ebb_pwrite returns once its data is sent, before the
+ * nodes answer (up to $EBB_WRITE_BEHIND bytes in flight per file, default
+ * 32 MiB; 0 = off).  Its error (ENOSPC, EIO...) then comes from
+ * ebb_flush, ebb_fsync or ebb_close, and every later ebb_pwrite of the
+ * handle fails with it; a failed write that extended the file cuts the
+ * size back to where it began.  Reads, truncates, flush, fsync and close
+ * through any handle of this ebb_t wait for the writes they must see.  A
+ * handle opened O_DSYNC or O_SYNC writes synchronously (the write itself
+ * fails).  Read-ahead: sequential ebb_preads of a handle read up to
+ * $EBB_READ_AHEAD bytes ahead (default 16 MiB; 0 = off).
+ * docs/semantics.md "libebb: write-behind and read-ahead". */
 ssize_t ebb_pread(ebb_file_t *f, void *buf, size_t count, off_t offset);
 ssize_t ebb_pwrite(ebb_file_t *f, const void *buf, size_t count,
 		   off_t offset);

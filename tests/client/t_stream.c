@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Write-behind and read-ahead (client-lib/stream.c): what a write that
+ * returned before its replies must still promise, and that read-ahead
+ * serves sequential readers and nobody else.  Run by stream.t (4 bbd).
+ * Links libebb-internal for file_ra_issued(), the read-ahead counter.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctest.h"
+#include "ebb_int.h"
+#include "tap.h"
+
+#define MiB (1024ULL * 1024)
+
+static int _same(const unsigned char *buf, size_t len, uint64_t seed,
+		 uint64_t off, const char *what)
+{
+	size_t i = ct_check(buf, len, seed, off);
+
+	if (i != (size_t)-1)
+		diag("%s: byte %llu differs", what,
+		     (unsigned long long)(off + i));
+	return i == (size_t)-1;
+}
+
+/* A second ebb_t (no shared inode table): what the nodes hold. */
+static ebb_t *_other(struct ctest *c)
+{
+	ebb_t *h = ebb_attach(c->id, c->members, c->nmembers, &c->opts);
+
+	if (!h)
+		sysbail("attach a second handle");
+	return h;
+}
+
+static void _read_after_write(struct ctest *c)
+{
+	unsigned char *buf = tap_malloc(5 * MiB), *rd = tap_malloc(5 * MiB);
+	ebb_file_t *w = ebb_open(c->h, "/raw", O_CREAT | O_RDWR, 0644), *r;
+	size_t n = 3 * MiB + 12345;
+	struct ebb_stat st;
+	int good = 1;
+
+	ct_fill(buf, n, 11, 777);
+	ok(w && ebb_pwrite(w, buf, n, 777) == (ssize_t)n,
+	   "write-behind: 3 MiB at an odd offset");
+	ok(ebb_pread(w, rd, n, 777) == (ssize_t)n && _same(rd, n, 11, 777,
+							    "same handle"),
+	   "read at once through the same handle: the bytes written");
+	r = ebb_open(c->h, "/raw", O_RDONLY, 0);
+	ok(r && ebb_pread(r, rd, n, 777) == (ssize_t)n &&
+	   _same(rd, n, 11, 777, "other handle"),
+	   "and through another handle of the same ebb_t");
+	ok(r && ebb_fstat(r, &st) == 0 && st.size == 777 + n,
+	   "fstat sees the size at once");
+	/* many small writes in flight, each read back at once */
+	for (uint64_t off = 0; off < 2 * MiB && good; off += 65536) {
+		ct_fill(buf, 65536, 12, off);
+		good = ebb_pwrite(w, buf, 65536, (off_t)off) == 65536 &&
+		       ebb_pread(r, rd, 65536, (off_t)off) == 65536 &&
+		       _same(rd, 65536, 12, off, "64 KiB");
+	}
+	ok(good, "32 small rewrites, each read back at once by the reader");
+	is_int(ebb_close(r), 0, "close the reader");
+	is_int(ebb_close(w), 0, "close the writer");
+	free(buf);
+	free(rd);
+}
+
+static void _overlap_in_order(struct ctest *c)
+{
+	unsigned char *buf = tap_malloc(4 * MiB);
+	ebb_file_t *f = ebb_open(c->h, "/ovl", O_CREAT | O_WRONLY, 0644);
+	ebb_t *h2;
+	int good = f != NULL;
+
+	/* the same range rewritten 64 times (one stripe on one node, and a
+	 * range across 3 stripes): the last write must win */
+	for (uint64_t i = 0; i < 64 && good; i++) {
+		ct_fill(buf, 4 * MiB, 100 + i, 0);
+		good = ebb_pwrite(f, buf, 4 * MiB, 0) == (ssize_t)(4 * MiB);
+		ct_fill(buf, 300000, 200 + i, MiB - 1000);
+		good = good && ebb_pwrite(f, buf, 300000, (off_t)(MiB - 1000)) ==
+				       300000;
+	}
+	ok(good, "64 rounds of overlapping writes returned");
+	is_int(f ? ebb_close(f) : -1, 0, "close");
+	h2 = _other(c);
+	f = ebb_open(h2, "/ovl", O_RDONLY, 0);
+	good = f && ebb_pread(f, buf, 4 * MiB, 0) == (ssize_t)(4 * MiB);
+	ok(good && _same(buf, MiB - 1000, 163, 0, "head") &&
+	   _same(buf + MiB - 1000, 300000, 263, MiB - 1000, "middle") &&
+	   _same(buf + MiB - 1000 + 300000, 3 * MiB + 1000 - 300000, 163,
+		 MiB - 1000 + 300000, "tail"),
+	   "another client reads the last round only: they applied in order");
+	if (f)
+		ebb_close(f);
+	ebb_detach(h2);
+	free(buf);
+}
+
+static void _truncate_after_writes(struct ctest *c)
+{
+	unsigned char *buf = tap_malloc(8 * MiB);
+	ebb_file_t *f = ebb_open(c->h, "/trunc", O_CREAT | O_RDWR, 0644);
+	struct ebb_stat st;
+	ebb_t *h2;
+	int good;
+
+	ct_fill(buf, 8 * MiB, 21, 0);
+	ok(f && ebb_pwrite(f, buf, 8 * MiB, 0) == (ssize_t)(8 * MiB),
+	   "8 MiB written behind");
+	is_int(ebb_ftruncate(f, (off_t)(MiB + 5)), 0,
+	       "ftruncate to 1 MiB + 5 right after");
+	ok(ebb_pwrite(f, buf, 10, (off_t)(3 * MiB)) == 10,
+	   "10 bytes at 3 MiB (a hole between)");
+	is_int(ebb_close(f), 0, "close");
+	h2 = _other(c);
+	ok(ebb_stat(h2, "/trunc", &st) == 0 && st.size == 3 * MiB + 10,
+	   "another client: size 3 MiB + 10");
+	f = ebb_open(h2, "/trunc", O_RDONLY, 0);
+	good = f && ebb_pread(f, buf, 3 * MiB + 10, 0) ==
+			    (ssize_t)(3 * MiB + 10);
+	ok(good && _same(buf, MiB + 5, 21, 0, "kept"),
+	   "the bytes before the cut survive");
+	ok(good && _same(buf + 3 * MiB, 10, 21, 0, "after the hole"),
+	   "the 10 bytes written after it");
+	{
+		int zeros = good;
+		for (uint64_t i = MiB + 5; i < 3 * MiB && zeros; i++)
+			zeros = buf[i] == 0;
+		ok(zeros, "the cut bytes read as zeros: no write in flight "
+		   "landed after the truncate");
+	}
+	if (f)
+		ebb_close(f);
+	ebb_detach(h2);
+	free(buf);
+}
+
+static void _append(struct ctest *c)
+{
+	unsigned char *buf = tap_malloc(MiB), *rd = tap_malloc(4 * MiB);
+	ebb_file_t *f = ebb_open(c->h, "/app", O_CREAT | O_WRONLY | O_APPEND,
+				 0644), *r;
+	int good = f != NULL;
+
+	for (uint64_t i = 0; i < 4 && good; i++) {
+		ct_fill(buf, MiB, 31, i * MiB);
+		good = ebb_pwrite(f, buf, MiB, 0) == (ssize_t)MiB;
+	}
+	r = ebb_open(c->h, "/app", O_RDONLY, 0);
+	ok(good && r && ebb_pread(r, rd, 4 * MiB, 0) == (ssize_t)(4 * MiB) &&
+	   _same(rd, 4 * MiB, 31, 0, "append"),
+	   "O_APPEND with write-behind: 4 appends in order, read at once");
+	if (r)
+		ebb_close(r);
+	if (f)
+		ebb_close(f);
+	free(buf);
+	free(rd);
+}
+
+static void _readahead(struct ctest *c)
+{
+	size_t chunk = 256 * 1024;
+	uint64_t total = 12 * MiB;
+	unsigned char *buf = tap_malloc(MiB);
+	ebb_file_t *w = ebb_open(c->h, "/grow", O_CREAT | O_WRONLY, 0644), *r;
+	uint64_t pos = 0, a;
+	int good = w != NULL;
+
+	r = ebb_open(c->h, "/grow", O_RDONLY, 0);
+	good = good && r;
+	/* the writer stays up to 3 MiB ahead of a sequential reader: every
+	 * read must see what was written, never a stale read-ahead */
+	for (uint64_t off = 0; off < total && good; off += chunk) {
+		ct_fill(buf, chunk, 41, off);
+		good = ebb_pwrite(w, buf, chunk, (off_t)off) == (ssize_t)chunk;
+		if (off >= 3 * MiB) {
+			good = good && ebb_pread(r, buf, chunk, (off_t)pos) ==
+					       (ssize_t)chunk &&
+			       _same(buf, chunk, 41, pos, "growing");
+			pos += chunk;
+		}
+		if (off == 6 * MiB) {
+			/* rewrite what the reader may have read ahead */
+			ct_fill(buf, chunk, 42, pos + chunk);
+			good = good && ebb_pwrite(w, buf, chunk,
+						  (off_t)(pos + chunk)) ==
+					       (ssize_t)chunk;
+			good = good && ebb_pread(r, buf, chunk, (off_t)pos) ==
+					       (ssize_t)chunk &&
+			       _same(buf, chunk, 41, pos, "before rewrite");
+			pos += chunk;
+			good = good && ebb_pread(r, buf, chunk, (off_t)pos) ==
+					       (ssize_t)chunk &&
+			       _same(buf, chunk, 42, pos, "rewritten");
+			pos += chunk;
+			ct_fill(buf, chunk, 41, pos - chunk);
+			good = good && ebb_pwrite(w, buf, chunk,
+						  (off_t)(pos - chunk)) ==
+					       (ssize_t)chunk;
+		}
+	}
+	ok(good, "a sequential reader of a file being written through another "
+	   "handle reads every byte as written (also a rewrite just ahead)");
+	a = r ? file_ra_issued(r) : 0;
+	ok(a > 0, "it read ahead (%llu chunks)", (unsigned long long)a);
+	is_int(w ? ebb_close(w) : -1, 0, "close the writer");
+	if (r)
+		ebb_close(r);
+
+	/* sequential from 0 on a fresh handle, to the end */
+	r = ebb_open(c->h, "/grow", O_RDONLY, 0);
+	good = r != NULL;
+	for (uint64_t off = 0; off < total && good; off += MiB)
+		good = ebb_pread(r, buf, MiB, (off_t)off) == (ssize_t)MiB &&
+		       _same(buf, MiB, 41, off, "seq");
+	a = r ? file_ra_issued(r) : 0;
+	ok(good && a > 0, "a sequential reader reads ahead (%llu chunks) and "
+	   "reads right", (unsigned long long)a);
+	ok(r && ebb_pread(r, buf, MiB, (off_t)total) == 0,
+	   "and gets 0 at the end");
+	if (r)
+		ebb_close(r);
+
+	/* random: never sequential, never at 0 */
+	r = ebb_open(c->h, "/grow", O_RDONLY, 0);
+	good = r != NULL;
+	for (int i = 0; i < 40 && good; i++) {
+		uint64_t off = (uint64_t)((i * 7919) % 40 + 1) * 262144 + 4096;
+		good = ebb_pread(r, buf, 4096, (off_t)off) == 4096;
+	}
+	a = r ? file_ra_issued(r) : 0;
+	ok(good && a == 0, "random reads read nothing ahead (%llu chunks)",
+	   (unsigned long long)a);
+	if (r)
+		ebb_close(r);
+	free(buf);
+}
+
+static void _sync_handle(struct ctest *c)
+{
+	unsigned char *buf = tap_malloc(MiB);
+	ebb_file_t *f = ebb_open(c->h, "/sync", O_CREAT | O_WRONLY | O_DSYNC,
+				 0644);
+
+	ct_fill(buf, MiB, 51, 0);
+	ok(f && ebb_pwrite(f, buf, MiB, 0) == (ssize_t)MiB,
+	   "an O_DSYNC handle writes synchronously");
+	is_int(f ? ebb_close(f) : -1, 0, "close");
+	is_int(ct_verify_file(c->h, "/sync", MiB, 51, MiB), 0, "reads back");
+	free(buf);
+}
+
+int main(void)
+{
+	struct ctest c;
+
+	plan_lazy();
+	ct_setup(&c, "t-stream", 1024 * MiB, 0, 0, 0);
+	_read_after_write(&c);
+	_overlap_in_order(&c);
+	_truncate_after_writes(&c);
+	_append(&c);
+	_readahead(&c);
+	_sync_handle(&c);
+	is_int(ct_teardown(&c), 0, "detach and destroy the instance");
+	return tap_exit();
+}
