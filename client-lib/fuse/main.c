@@ -340,6 +340,12 @@ int main(int argc, char **argv)
 	fdmount = _is_fd_mount(a.mountpoint);
 	fz.wb = a.writeback;
 	fz.write_behind = a.write_behind;
+	/* No read-ahead in libebb under the kernel's: the kernel already
+	 * reads ahead (8 MiB) with many READs in flight on several FUSE
+	 * threads, which libebb's per-handle stream then serialises
+	 * (bench/RESULTS.md 2026-12-04: 1 MiB reads 256 MB/s with it, 1,040
+	 * without).  $EBB_READ_AHEAD set by the caller still wins. */
+	setenv("EBB_READ_AHEAD", "0", 0);
 	if (itab_init(&fz.itab) != 0) {
 		fprintf(stderr, "ebb-fuse: out of memory\n");
 		return 1;
