@@ -1333,6 +1333,20 @@ static void _unfollow(struct ebb_conn *c, struct ebb_waiter *w, bool offered)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* The first finished request of w, or NULL; w->mu held. */
+static struct ebb_req *_pop_locked(struct ebb_waiter *w)
+{
+	struct ebb_req *r = w->head;
+
+	if (r) {
+		w->head = r->dnext;
+		if (!w->head)
+			w->tail = NULL;
+		r->dnext = NULL;
+	}
+	return r;
+}
+
 struct ebb_req *waiter_next(struct ebb_waiter *w, unsigned timeout_ms,
 			    bool *timed_out)
 {
@@ -1407,12 +1421,7 @@ struct ebb_req *waiter_next(struct ebb_waiter *w, unsigned timeout_ms,
 		}
 	}
 	/* w->mu held */
-	if ((r = w->head)) {
-		w->head = r->dnext;
-		if (!w->head)
-			w->tail = NULL;
-		r->dnext = NULL;
-	}
+	r = _pop_locked(w);
 	pthread_mutex_unlock(&w->mu);
 	return r;
 }
@@ -1422,12 +1431,7 @@ struct ebb_req *waiter_poll(struct ebb_waiter *w)
 	struct ebb_req *r;
 
 	pthread_mutex_lock(&w->mu);
-	if ((r = w->head)) {
-		w->head = r->dnext;
-		if (!w->head)
-			w->tail = NULL;
-		r->dnext = NULL;
-	}
+	r = _pop_locked(w);
 	pthread_mutex_unlock(&w->mu);
 	return r;
 }
