@@ -144,6 +144,50 @@ int main(void)
 	is_int(ebb_unlink(c.h, "/after"), 0, "unlink /after");
 
 	{
+		/* Gathered small writes (stream.c) into a full instance:
+		 * the ENOSPC of a gathered WRITE comes at close (or fails a
+		 * later write of the handle), and the file then claims
+		 * only bytes that are on the nodes, as written. */
+		unsigned char *buf = tap_malloc(4096);
+		ebb_file_t *f = ebb_open(c.h, "/g", O_CREAT | O_WRONLY, 0644);
+		uint64_t off = 0, wrote;
+		struct ebb_stat st;
+		int we = 0, ce = 0;
+
+		while (f && off < 2 * total) {
+			ct_fill(buf, 4096, 5, off);
+			if (ebb_pwrite(f, buf, 4096, (off_t)off) != 4096) {
+				we = errno;
+				break;
+			}
+			off += 4096;
+		}
+		wrote = off;
+		if (f && ebb_close(f) != 0)
+			ce = errno;
+		diag("4 KiB writes: %llu MiB accepted, then %s; close: %s",
+		     (unsigned long long)(wrote / MiB),
+		     we ? strerror(we) : "no error", ce ? strerror(ce) : "ok");
+		ok(we == 0 || we == ENOSPC, "gathered 4 KiB writes: a write "
+		   "fails only with the ENOSPC of an earlier one");
+		is_int(ce, ENOSPC, "ebb_close reports the gathered writes' "
+		       "ENOSPC");
+		memset(&st, 0, sizeof(st));
+		if (ebb_stat(c.h, "/g", &st) != 0)
+			diag("stat /g: %s", strerror(errno));
+		ok(st.size > 0 && st.size < total && st.size <= wrote,
+		   "its size (%llu) is below the capacity and what was "
+		   "accepted", (unsigned long long)st.size);
+		is_int(ct_verify_file(c.h, "/g", st.size, 5, MiB), 0,
+		       "every byte it claims is the byte written (nothing "
+		       "after the failure is claimed)");
+		is_int(ct_verify_file(c.h, "/keep", 8 * MiB + 5, 1, MiB), 0,
+		       "/keep still intact");
+		is_int(ebb_unlink(c.h, "/g"), 0, "unlink /g");
+		free(buf);
+	}
+
+	{
 		/* Small files (one stripe each: their node drops the data
 		 * with the name, UNLINK's DATA flag): fill up, delete them
 		 * all, and every write right after the unlinks fits. */
