@@ -86,6 +86,9 @@ struct ebb_wb {
 	uint64_t gsize0;           /* the inode's size before its first call */
 	uint64_t gcall_off;        /* where that call began */
 	uint64_t issued;           /* WRITEs ever issued (tests) */
+	uint64_t cut_lo;           /* the lowest cut made during the wb_write
+				    * in progress, and the error that made */
+	ebb_err cut_err;           /* it; lock */
 };
 
 /* A handle's read-ahead: chunks (stripe pieces, contiguous in file order)

@@ -40,7 +40,10 @@
  * writers on other nodes of unaligned records next to ours are never
  * overwritten.  Its failure is its handle's pending error like any
  * write-behind failure (the size is cut back to before the buffer's first
- * call).  Memory: at most cfg.write_gather bytes per inode being written
+ * call).  A cut also drops gathered bytes past it, and fails the write
+ * being accepted when it came if that write reaches past it (else that
+ * write would grow the file again over the hole the failure left: a
+ * reader would see zeros as data; access.t's fill showed it).  Memory: at most cfg.write_gather bytes per inode being written
  * through this ebb_t (grown by doubling from 64 KiB), freed when the
  * inode drains.
  *
@@ -98,6 +101,7 @@ struct ra_chunk {
 void wb_init(struct ebb_wb *wb)
 {
 	memset(wb, 0, sizeof(*wb));
+	wb->cut_lo = UINT64_MAX;
 	pthread_mutex_init(&wb->lock, NULL);
 	waiter_init_async(&wb->w);
 }
@@ -115,11 +119,28 @@ void wb_fini(struct ebb_wb *wb)
  * was the call's first piece (a failed write(2) does not extend a file),
  * else after the pieces before it (a short write).  The data other
  * pieces put past it goes at the publication (wb->cut). */
-static void _wb_cut(ebb_t *h, struct ebb_inode *in, const struct wb_op *op)
+static void _wb_cut(ebb_t *h, struct ebb_inode *in, const struct wb_op *op,
+		    ebb_err err)
 {
+	struct ebb_wb *wb = &in->wb;
 	uint64_t cut = op->off > op->call_off && op->off > op->size0 ?
 		       op->off : op->size0;
 
+	/* The write being accepted now (wb_write holds wb->lock for the
+	 * whole call) must not grow the file past the cut again: it fails
+	 * with err if it reaches past it. */
+	if (cut < wb->cut_lo) {
+		wb->cut_lo = cut;
+		wb->cut_err = err;
+	}
+	/* Gathered bytes past the cut are no longer the file's: never
+	 * sent (the calls that gave them were answered before the error
+	 * came; close reports it). */
+	if (wb->glen && wb->goff + wb->glen > cut) {
+		wb->glen = cut > wb->goff ? (size_t)(cut - wb->goff) : 0;
+		if (!wb->glen)
+			wb->gf = NULL;
+	}
 	pthread_mutex_lock(&h->ino_lock);
 	if (in->size > cut) {
 		in->size = cut;
@@ -145,7 +166,7 @@ static void _wb_done_locked(ebb_t *h, struct ebb_inode *in,
 			op->f->pending = err;
 		pthread_mutex_unlock(&op->f->lock);
 		if (op->end > op->size0)
-			_wb_cut(h, in, op);
+			_wb_cut(h, in, op, err);
 	}
 	if (op->prev)
 		op->prev->next = op->next;
@@ -278,7 +299,7 @@ static void _wb_gflush_locked(ebb_t *h, struct ebb_inode *in)
 			wb->gf->pending = err;
 		pthread_mutex_unlock(&wb->gf->lock);
 		if (op.end > op.size0)
-			_wb_cut(h, in, &op);
+			_wb_cut(h, in, &op, err);
 	}
 	wb->glen = 0;
 	wb->gf = NULL;
@@ -375,6 +396,7 @@ ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 	}
 	/* Only a write of the same handle that goes on where the buffer
 	 * ends joins it; anything else sends it first (in order). */
+	wb->cut_lo = UINT64_MAX;
 	if (wb->glen && (wb->gf != f || off != wb->goff + wb->glen))
 		_wb_gflush_locked(h, in);
 	size0 = inode_size(h, in);
@@ -387,6 +409,8 @@ ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 
 		if (wb->glen && wb->glen + (e - s) > gmax)
 			_wb_gflush_locked(h, in);
+		if (wb->cut_lo < e)
+			break; /* a failure cut the file below this piece */
 		if (e - s < gmax &&
 		    _wb_gather_locked(wb, f, p, s, e, size0, off, gmax)) {
 			/* Full, or at the stripe's end: one WRITE. */
@@ -395,8 +419,15 @@ ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 			continue;
 		}
 		_wb_gflush_locked(h, in);
+		if (wb->cut_lo < e)
+			break;
 		err = _wb_issue_locked(h, in, f, p, s, e, size0, off, stripe);
 	}
+	/* A write that failed while this one was being accepted cut the
+	 * file below its end: this one fails too rather than grow the file
+	 * over the hole (its pieces past the cut go at the publication). */
+	if (err == EBB_OK && wb->cut_lo < off + count)
+		err = wb->cut_err;
 	pthread_mutex_lock(&f->lock);
 	f->wrote = true;
 	f->mtime_ns = file_now_ns();
