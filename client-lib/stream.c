@@ -225,9 +225,24 @@ static void _wb_wait_range_locked(ebb_t *h, struct ebb_inode *in,
 		_wb_collect_locked(h, in, true);
 }
 
-/* Send [s, e) (within one stripe) of f's writes from buf as one WRITE:
- * after the writes in flight over it (they apply first), within the
- * window.  size0 and call_off are what _wb_cut needs if it fails. */
+/* Wait until [s, e) may be issued: the writes in flight over it have
+ * applied (bbd would run them in parallel) and the window has room.
+ * Collecting replies may cut the size (_wb_cut), which trims the gather
+ * buffer: callers look at it again afterwards. */
+static void _wb_room_locked(ebb_t *h, struct ebb_inode *in, uint64_t s,
+			    uint64_t e)
+{
+	struct ebb_wb *wb = &in->wb;
+
+	_wb_wait_range_locked(h, in, s, e);
+	while (wb->head && (wb->bytes + (e - s) > h->net.cfg.write_behind ||
+			    wb->n >= WB_MAX_OPS))
+		_wb_collect_locked(h, in, true);
+}
+
+/* Send [s, e) (within one stripe) of f's writes from buf as one WRITE,
+ * now (after _wb_room_locked).  size0 and call_off are what _wb_cut needs
+ * if it fails. */
 static ebb_err _wb_issue_locked(ebb_t *h, struct ebb_inode *in,
 				struct ebb_file *f, const uint8_t *buf,
 				uint64_t s, uint64_t e, uint64_t size0,
@@ -240,10 +255,6 @@ static ebb_err _wb_issue_locked(ebb_t *h, struct ebb_inode *in,
 	struct proto_enc *enc;
 	struct wb_op *op;
 
-	_wb_wait_range_locked(h, in, s, e);
-	while (wb->head && (wb->bytes + len > net->cfg.write_behind ||
-			    wb->n >= WB_MAX_OPS))
-		_wb_collect_locked(h, in, true);
 	if (!(op = calloc(1, sizeof(*op))))
 		return EBB_ENOMEM; /* what was issued stays in flight */
 	op->f = f;
@@ -284,10 +295,14 @@ static void _wb_gflush_locked(ebb_t *h, struct ebb_inode *in)
 	if (!wb->glen)
 		return;
 	err = attach_stripe(h, &stripe); /* known: wb_write learnt it */
-	if (err == EBB_OK)
+	if (err == EBB_OK) {
+		_wb_room_locked(h, in, wb->goff, wb->goff + wb->glen);
+		if (!wb->glen)
+			return; /* a failure cut it all away meanwhile */
 		err = _wb_issue_locked(h, in, wb->gf, wb->gbuf, wb->goff,
 				       wb->goff + wb->glen, wb->gsize0,
 				       wb->gcall_off, stripe);
+	}
 	if (err != EBB_OK) {
 		struct wb_op op = { .off = wb->goff,
 				    .end = wb->goff + wb->glen,
@@ -419,6 +434,7 @@ ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 			continue;
 		}
 		_wb_gflush_locked(h, in);
+		_wb_room_locked(h, in, s, e);
 		if (wb->cut_lo < e)
 			break;
 		err = _wb_issue_locked(h, in, f, p, s, e, size0, off, stripe);
