@@ -121,6 +121,11 @@ ebb_err cfg_init(struct ebb_cfg *cfg, const struct ebb_options *opts)
 	cfg->write_behind = 32u * 1024 * 1024;
 	if ((env = getenv("EBB_WRITE_BEHIND")) && *env)
 		cfg->write_behind = (size_t)strtoull(env, NULL, 10);
+	cfg->write_gather = 1024u * 1024;
+	if ((env = getenv("EBB_WRITE_GATHER")) && *env)
+		cfg->write_gather = (size_t)strtoull(env, NULL, 10);
+	if (cfg->write_gather > cfg->write_behind)
+		cfg->write_gather = cfg->write_behind; /* one op fits the window */
 	cfg->read_ahead = 16u * 1024 * 1024;
 	if ((env = getenv("EBB_READ_AHEAD")) && *env)
 		cfg->read_ahead = (size_t)strtoull(env, NULL, 10);

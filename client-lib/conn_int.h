@@ -76,6 +76,11 @@ struct ebb_cfg {
 	size_t write_behind;       /* $EBB_WRITE_BEHIND: unacknowledged write
 				    * bytes per open inode, default 32 MiB;
 				    * 0: every write waits (file.c) */
+	size_t write_gather;       /* $EBB_WRITE_GATHER: consecutive small
+				    * writes of a handle are gathered into one
+				    * WRITE of up to this many bytes, default
+				    * 1 MiB, at most write_behind; 0: none
+				    * (stream.c) */
 	size_t read_ahead;         /* $EBB_READ_AHEAD: largest read-ahead
 				    * window per handle, default 16 MiB; 0:
 				    * none (stream.c) */
@@ -139,7 +144,7 @@ struct ebb_net {
 
 /* Fill cfg from opts (may be NULL) and the environment ($EBB_TIMEOUT_MS,
  * $EBB_MUNGE_SOCKET, $EBB_CONNS_PER_NODE, $EBB_WRITE_BEHIND,
- * $EBB_READ_AHEAD).  cfg_fini() frees what it holds. */
+ * $EBB_WRITE_GATHER, $EBB_READ_AHEAD).  cfg_fini() frees what it holds. */
 ebb_err cfg_init(struct ebb_cfg *cfg, const struct ebb_options *opts);
 void cfg_fini(struct ebb_cfg *cfg);
 

@@ -77,6 +77,18 @@ struct ebb_wb {
 	unsigned n;                /* how many; lock */
 	bool cut;                  /* a failed write cut the size: truncate
 				    * the data at the publication; ino_lock */
+	/* The gather buffer (stream.c): bytes accepted, not yet sent; all
+	 * protected by lock. */
+	uint8_t *gbuf;             /* gcap bytes, NULL when none */
+	size_t gcap, glen;         /* allocated, held */
+	uint64_t goff;             /* file offset of gbuf[0] */
+	struct ebb_file *gf;       /* whose writes (pending error), or NULL */
+	uint64_t gsize0;           /* the inode's size before its first call */
+	uint64_t gcall_off;        /* where that call began */
+	uint64_t issued;           /* WRITEs ever issued (tests) */
+	uint64_t cut_lo;           /* the lowest cut made during the wb_write
+				    * in progress, and the error that made */
+	ebb_err cut_err;           /* it; lock */
 };
 
 /* A handle's read-ahead: chunks (stripe pieces, contiguous in file order)
@@ -277,19 +289,20 @@ void wb_init(struct ebb_wb *wb);
 void wb_fini(struct ebb_wb *wb);
 /* Write buf[0..count) at off (append: at the inode's size, chosen while
  * no other write of the inode is being issued) without waiting for the
- * replies: on return the payload is sent (buf is free again) and the
- * inode's size covers it.  At most cfg.write_behind bytes stay
+ * replies: on return the payload is sent or gathered into the inode's
+ * buffer (buf is free again) and the inode's size covers it.  At most cfg.write_behind bytes stay
  * unacknowledged per inode; a write overlapping one in flight waits for
  * it first (bbd runs a connection's writes in parallel).  A failure comes
  * back later as f's pending error; an error already pending fails this
  * call at once (not cleared). *offp gets the offset written. */
 ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 		 uint64_t off, bool append, uint64_t *offp);
-/* Wait until no write of in overlapping [off, end) is in flight. */
+/* Wait until no write of in overlapping [off, end) is gathered or in
+ * flight (the gather buffer is sent first if it overlaps). */
 void wb_wait_range(ebb_t *h, struct ebb_inode *in, uint64_t off,
 		   uint64_t end);
-/* Wait until no write of in is in flight (flush, fsync, close, truncate,
- * size publication). */
+/* Send the gather buffer and wait until no write of in is in flight
+ * (flush, fsync, close, truncate, size publication). */
 void wb_drain(ebb_t *h, struct ebb_inode *in);
 /* wb_drain of inode ino if it is open through h. */
 void inode_drain(ebb_t *h, uint64_t ino);
@@ -303,6 +316,8 @@ void ra_fini(ebb_t *h, struct ebb_ra *ra);
 ebb_err ra_read(struct ebb_file *f, uint8_t *buf, size_t count, uint64_t off);
 /* Chunks f's read-ahead has issued so far (tests: libebb-internal). */
 uint64_t file_ra_issued(ebb_file_t *f);
+/* WRITEs f's inode has issued through write-behind so far (tests). */
+uint64_t file_wb_issued(ebb_file_t *f);
 
 /* ---- file.c internals used by stream.c --------------------------------------- */
 

@@ -22,6 +22,31 @@
  * it at once.  O_DSYNC/O_SYNC handles and $EBB_WRITE_BEHIND=0 keep the
  * synchronous path of file.c.
  *
+ * Gathering.  One WRITE per 4 KiB write(2) costs a request and a reply
+ * each (the mount's 4 KiB writes ran at 70 MB/s that way), so small
+ * writes are gathered: a write piece smaller than cfg.write_gather (1 MiB
+ * by default, at most a stripe) is copied into the inode's gather buffer
+ * when the buffer is empty or the piece goes on exactly where it ends,
+ * from the same handle and within the same stripe.  The buffer goes out
+ * as one WRITE when it is full, when it reaches the stripe's end, when
+ * any other write of the inode comes (non-contiguous, another handle, a
+ * large one: order is kept), and wherever write-behind drains or waits:
+ * flush, fsync, close, truncate, the size publication, and a read of its
+ * range (or a synchronous write over it) through any handle of this
+ * ebb_t.  There is no timer: bytes sit in the buffer until one of these,
+ * and a process that dies before it loses them (as it would lose a stdio
+ * buffer); what fsync or close returned for is on the nodes.  Only the
+ * bytes written are sent, never a page read back and rewritten, so
+ * writers on other nodes of unaligned records next to ours are never
+ * overwritten.  Its failure is its handle's pending error like any
+ * write-behind failure (the size is cut back to before the buffer's first
+ * call).  A cut also drops gathered bytes past it, and fails the write
+ * being accepted when it came if that write reaches past it (else that
+ * write would grow the file again over the hole the failure left: a
+ * reader would see zeros as data; access.t's fill showed it).  Memory: at most cfg.write_gather bytes per inode being written
+ * through this ebb_t (grown by doubling from 64 KiB), freed when the
+ * inode drains.
+ *
  * Read-ahead.  A handle whose preads follow each other (the next starts
  * where the last ended; the first at offset 0 counts) streams: besides
  * what the call asks, it keeps READs in flight for the next `win` bytes,
@@ -76,12 +101,14 @@ struct ra_chunk {
 void wb_init(struct ebb_wb *wb)
 {
 	memset(wb, 0, sizeof(*wb));
+	wb->cut_lo = UINT64_MAX;
 	pthread_mutex_init(&wb->lock, NULL);
 	waiter_init_async(&wb->w);
 }
 
 void wb_fini(struct ebb_wb *wb)
 {
+	free(wb->gbuf); /* empty: its last handle drained it at close */
 	waiter_fini(&wb->w);
 	pthread_mutex_destroy(&wb->lock);
 }
@@ -92,11 +119,28 @@ void wb_fini(struct ebb_wb *wb)
  * was the call's first piece (a failed write(2) does not extend a file),
  * else after the pieces before it (a short write).  The data other
  * pieces put past it goes at the publication (wb->cut). */
-static void _wb_cut(ebb_t *h, struct ebb_inode *in, const struct wb_op *op)
+static void _wb_cut(ebb_t *h, struct ebb_inode *in, const struct wb_op *op,
+		    ebb_err err)
 {
+	struct ebb_wb *wb = &in->wb;
 	uint64_t cut = op->off > op->call_off && op->off > op->size0 ?
 		       op->off : op->size0;
 
+	/* The write being accepted now (wb_write holds wb->lock for the
+	 * whole call) must not grow the file past the cut again: it fails
+	 * with err if it reaches past it. */
+	if (cut < wb->cut_lo) {
+		wb->cut_lo = cut;
+		wb->cut_err = err;
+	}
+	/* Gathered bytes past the cut are no longer the file's: never
+	 * sent (the calls that gave them were answered before the error
+	 * came; close reports it). */
+	if (wb->glen && wb->goff + wb->glen > cut) {
+		wb->glen = cut > wb->goff ? (size_t)(cut - wb->goff) : 0;
+		if (!wb->glen)
+			wb->gf = NULL;
+	}
 	pthread_mutex_lock(&h->ino_lock);
 	if (in->size > cut) {
 		in->size = cut;
@@ -122,7 +166,7 @@ static void _wb_done_locked(ebb_t *h, struct ebb_inode *in,
 			op->f->pending = err;
 		pthread_mutex_unlock(&op->f->lock);
 		if (op->end > op->size0)
-			_wb_cut(h, in, op);
+			_wb_cut(h, in, op, err);
 	}
 	if (op->prev)
 		op->prev->next = op->next;
@@ -181,12 +225,142 @@ static void _wb_wait_range_locked(ebb_t *h, struct ebb_inode *in,
 		_wb_collect_locked(h, in, true);
 }
 
+/* Wait until [s, e) may be issued: the writes in flight over it have
+ * applied (bbd would run them in parallel) and the window has room.
+ * Collecting replies may cut the size (_wb_cut), which trims the gather
+ * buffer: callers look at it again afterwards. */
+static void _wb_room_locked(ebb_t *h, struct ebb_inode *in, uint64_t s,
+			    uint64_t e)
+{
+	struct ebb_wb *wb = &in->wb;
+
+	_wb_wait_range_locked(h, in, s, e);
+	while (wb->head && (wb->bytes + (e - s) > h->net.cfg.write_behind ||
+			    wb->n >= WB_MAX_OPS))
+		_wb_collect_locked(h, in, true);
+}
+
+/* Send [s, e) (within one stripe) of f's writes from buf as one WRITE,
+ * now (after _wb_room_locked).  size0 and call_off are what _wb_cut needs
+ * if it fails. */
+static ebb_err _wb_issue_locked(ebb_t *h, struct ebb_inode *in,
+				struct ebb_file *f, const uint8_t *buf,
+				uint64_t s, uint64_t e, uint64_t size0,
+				uint64_t call_off, uint64_t stripe)
+{
+	struct ebb_net *net = &h->net;
+	struct ebb_wb *wb = &in->wb;
+	size_t len = (size_t)(e - s);
+	unsigned node = placement_stripe_node(in->ino, s / stripe, net->n);
+	struct proto_enc *enc;
+	struct wb_op *op;
+
+	if (!(op = calloc(1, sizeof(*op))))
+		return EBB_ENOMEM; /* what was issued stays in flight */
+	op->f = f;
+	op->size0 = size0;
+	op->call_off = call_off;
+	op->off = s;
+	op->end = e;
+	op->prev = wb->tail;
+	if (wb->tail)
+		wb->tail->next = op;
+	else
+		wb->head = op;
+	wb->tail = op;
+	wb->bytes += len;
+	wb->n++;
+	wb->issued++;
+	pthread_mutex_lock(&h->ino_lock);
+	in->wrote_nodes[node / 8] |= (uint8_t)(1u << (node % 8));
+	pthread_mutex_unlock(&h->ino_lock);
+	enc = req_begin(net, &op->req, node, PROTO_OP_WRITE, 3);
+	proto_put_cstr(enc, h->id);
+	proto_put_u64(enc, in->ino);
+	proto_put_u64(enc, s);
+	op->req.tag = len;
+	net_issue(net, &wb->w, &op->req, buf, len);
+	return EBB_OK;
+}
+
+/* Send what the gather buffer holds (net_issue copies it: the buffer is
+ * free again at once).  A failure to send is its owner's pending error,
+ * as a failed reply would be, and cuts the size the same way. */
+static void _wb_gflush_locked(ebb_t *h, struct ebb_inode *in)
+{
+	struct ebb_wb *wb = &in->wb;
+	uint64_t stripe;
+	ebb_err err;
+
+	if (!wb->glen)
+		return;
+	err = attach_stripe(h, &stripe); /* known: wb_write learnt it */
+	if (err == EBB_OK) {
+		_wb_room_locked(h, in, wb->goff, wb->goff + wb->glen);
+		if (!wb->glen)
+			return; /* a failure cut it all away meanwhile */
+		err = _wb_issue_locked(h, in, wb->gf, wb->gbuf, wb->goff,
+				       wb->goff + wb->glen, wb->gsize0,
+				       wb->gcall_off, stripe);
+	}
+	if (err != EBB_OK) {
+		struct wb_op op = { .off = wb->goff,
+				    .end = wb->goff + wb->glen,
+				    .size0 = wb->gsize0,
+				    .call_off = wb->gcall_off };
+
+		pthread_mutex_lock(&wb->gf->lock);
+		if (wb->gf->pending == EBB_OK)
+			wb->gf->pending = err;
+		pthread_mutex_unlock(&wb->gf->lock);
+		if (op.end > op.size0)
+			_wb_cut(h, in, &op, err);
+	}
+	wb->glen = 0;
+	wb->gf = NULL;
+}
+
+/* Append [s, e) of the call (off, size0) to the gather buffer (which is
+ * empty or ends at s, with f's writes), growing it by doubling up to
+ * cap.  false: no memory (nothing appended). */
+static bool _wb_gather_locked(struct ebb_wb *wb, struct ebb_file *f,
+			      const uint8_t *p, uint64_t s, uint64_t e,
+			      uint64_t size0, uint64_t off, size_t cap)
+{
+	size_t len = (size_t)(e - s);
+
+	if (wb->glen + len > wb->gcap) {
+		size_t n = wb->gcap ? wb->gcap : 64 * 1024;
+		uint8_t *b;
+
+		while (n < wb->glen + len)
+			n *= 2;
+		if (n > cap)
+			n = cap;
+		if (!(b = realloc(wb->gbuf, n)))
+			return false;
+		wb->gbuf = b;
+		wb->gcap = n;
+	}
+	if (!wb->glen) {
+		wb->goff = s;
+		wb->gf = f;
+		wb->gsize0 = size0;
+		wb->gcall_off = off;
+	}
+	memcpy(wb->gbuf + wb->glen, p, len);
+	wb->glen += len;
+	return true;
+}
+
 void wb_wait_range(ebb_t *h, struct ebb_inode *in, uint64_t off,
 		   uint64_t end)
 {
 	struct ebb_wb *wb = &in->wb;
 
 	pthread_mutex_lock(&wb->lock);
+	if (wb->glen && wb->goff < end && off < wb->goff + wb->glen)
+		_wb_gflush_locked(h, in);
 	if (wb->head)
 		_wb_wait_range_locked(h, in, off, end);
 	pthread_mutex_unlock(&wb->lock);
@@ -197,8 +371,13 @@ void wb_drain(ebb_t *h, struct ebb_inode *in)
 	struct ebb_wb *wb = &in->wb;
 
 	pthread_mutex_lock(&wb->lock);
+	_wb_gflush_locked(h, in);
 	while (wb->head)
 		_wb_collect_locked(h, in, true);
+	/* Only a file being written holds a buffer. */
+	free(wb->gbuf);
+	wb->gbuf = NULL;
+	wb->gcap = 0;
 	pthread_mutex_unlock(&wb->lock);
 }
 
@@ -206,18 +385,16 @@ ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 		 uint64_t off, bool append, uint64_t *offp)
 {
 	ebb_t *h = f->h;
-	struct ebb_net *net = &h->net;
 	struct ebb_inode *in = f->in;
 	struct ebb_wb *wb = &in->wb;
-	size_t limit = net->cfg.write_behind, nb = (net->n + 7) / 8;
+	size_t gmax = h->net.cfg.write_gather;
 	uint64_t stripe, k0, k1, size0;
-	uint8_t *nodes;
 	ebb_err err;
 
 	if ((err = attach_stripe(h, &stripe)) != EBB_OK)
 		return err;
-	if (!(nodes = calloc(nb, 1)))
-		return EBB_ENOMEM;
+	if (gmax > stripe)
+		gmax = (size_t)stripe;
 	pthread_mutex_lock(&wb->lock);
 	waiter_restart(&wb->w);
 	_wb_collect_locked(h, in, false);
@@ -232,50 +409,41 @@ ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 		err = EBB_EFBIG;
 		goto out;
 	}
+	/* Only a write of the same handle that goes on where the buffer
+	 * ends joins it; anything else sends it first (in order). */
+	wb->cut_lo = UINT64_MAX;
+	if (wb->glen && (wb->gf != f || off != wb->goff + wb->glen))
+		_wb_gflush_locked(h, in);
 	size0 = inode_size(h, in);
 	k0 = off / stripe;
 	k1 = (off + count - 1) / stripe;
-	for (uint64_t k = k0; k <= k1; k++) {
+	for (uint64_t k = k0; k <= k1 && err == EBB_OK; k++) {
 		uint64_t s = k == k0 ? off : k * stripe;
 		uint64_t e = k == k1 ? off + count : (k + 1) * stripe;
-		size_t len = (size_t)(e - s);
-		unsigned node = placement_stripe_node(in->ino, k, net->n);
-		struct proto_enc *enc;
-		struct wb_op *op;
+		const uint8_t *p = buf + (s - off);
 
-		_wb_wait_range_locked(h, in, s, e);
-		while (wb->head &&
-		       (wb->bytes + len > limit || wb->n >= WB_MAX_OPS))
-			_wb_collect_locked(h, in, true);
-		if (!(op = calloc(1, sizeof(*op)))) {
-			err = EBB_ENOMEM; /* what was issued stays in flight */
-			break;
+		if (wb->glen && wb->glen + (e - s) > gmax)
+			_wb_gflush_locked(h, in);
+		if (wb->cut_lo < e)
+			break; /* a failure cut the file below this piece */
+		if (e - s < gmax &&
+		    _wb_gather_locked(wb, f, p, s, e, size0, off, gmax)) {
+			/* Full, or at the stripe's end: one WRITE. */
+			if (wb->glen >= gmax || e == (k + 1) * stripe)
+				_wb_gflush_locked(h, in);
+			continue;
 		}
-		op->f = f;
-		op->size0 = size0;
-		op->call_off = off;
-		op->off = s;
-		op->end = e;
-		op->prev = wb->tail;
-		if (wb->tail)
-			wb->tail->next = op;
-		else
-			wb->head = op;
-		wb->tail = op;
-		wb->bytes += len;
-		wb->n++;
-		enc = req_begin(net, &op->req, node, PROTO_OP_WRITE, 3);
-		proto_put_cstr(enc, h->id);
-		proto_put_u64(enc, in->ino);
-		proto_put_u64(enc, s);
-		op->req.tag = len;
-		nodes[node / 8] |= (uint8_t)(1u << (node % 8));
-		net_issue(net, &wb->w, &op->req, buf + (s - off), len);
+		_wb_gflush_locked(h, in);
+		_wb_room_locked(h, in, s, e);
+		if (wb->cut_lo < e)
+			break;
+		err = _wb_issue_locked(h, in, f, p, s, e, size0, off, stripe);
 	}
-	pthread_mutex_lock(&h->ino_lock);
-	for (size_t i = 0; i < nb; i++)
-		in->wrote_nodes[i] |= nodes[i];
-	pthread_mutex_unlock(&h->ino_lock);
+	/* A write that failed while this one was being accepted cut the
+	 * file below its end: this one fails too rather than grow the file
+	 * over the hole (its pieces past the cut go at the publication). */
+	if (err == EBB_OK && wb->cut_lo < off + count)
+		err = wb->cut_err;
 	pthread_mutex_lock(&f->lock);
 	f->wrote = true;
 	f->mtime_ns = file_now_ns();
@@ -284,7 +452,6 @@ ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 		inode_grow(h, in, off + count); /* before an O_APPEND next */
 out:
 	pthread_mutex_unlock(&wb->lock);
-	free(nodes);
 	*offp = off;
 	return err;
 }
@@ -501,6 +668,16 @@ ebb_err ra_read(struct ebb_file *f, uint8_t *buf, size_t count, uint64_t off)
 direct:
 	wb_wait_range(h, f->in, off, end);
 	return file_stripe_io(h, f->in->ino, false, buf, count, off, NULL);
+}
+
+uint64_t file_wb_issued(ebb_file_t *f)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&f->in->wb.lock);
+	n = f->in->wb.issued;
+	pthread_mutex_unlock(&f->in->wb.lock);
+	return n;
 }
 
 uint64_t file_ra_issued(ebb_file_t *f)

@@ -18,9 +18,9 @@ struct fz {
 	uid_t self;                /* the uid ebb-fuse runs as */
 	bool wb;                   /* the kernel's writeback cache is on */
 	struct fz_itab itab;
-	bool write_behind;         /* --write-behind: libebb's write-behind
-				    * for every open (else O_DSYNC: each
-				    * WRITE answers once the nodes have it) */
+	bool sync_writes;          /* --sync-writes: every open O_DSYNC (each
+				    * WRITE answers once the nodes have it);
+				    * else libebb's write-behind, gathering */
 };
 
 extern const struct fuse_lowlevel_ops fz_ops;

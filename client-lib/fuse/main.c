@@ -4,12 +4,18 @@
  *   ebb-fuse [-f] [-d] [-o fuse-opts] --instance ID
  *            (--members H:P,H:P,... | --via H:P) [--munge-socket PATH]
  *            [--timeout MS] [--threads N] [--cache none|writeback]
- *            MOUNTPOINT
+ *            [--sync-writes] MOUNTPOINT
  *
  * --cache writeback (default: $EBB_FUSE_CACHE, else none) turns on the
  * kernel's writeback cache: small write(2) calls are gathered in the page
  * cache and sent in large WRITEs.  It is for files that one node writes:
  * docs/semantics.md, "The writeback cache", says what it changes.
+ *
+ * Writes use libebb's write-behind by default (a WRITE is answered once
+ * gathered or sent; its error comes at close or fsync, as on NFS);
+ * --sync-writes (or $EBB_FUSE_SYNC_WRITES=1) answers each WRITE once the
+ * nodes have it, with its error.  --write-behind, the opt-in before
+ * write-behind was the default, is accepted and changes nothing.
  *
  * DESIGN: two ways to be mounted.  bbd (root) opens /dev/fuse, mounts it
  * itself with allow_other,default_permissions,user_id=,group_id= and
@@ -50,7 +56,7 @@ struct fz_args {
 	struct ebb_options eopts;
 	unsigned threads;
 	bool writeback;
-	bool write_behind;
+	bool sync_writes;
 };
 
 static void _usage(FILE *f)
@@ -60,7 +66,7 @@ static void _usage(FILE *f)
 		"                (--members H:P,H:P,... | --via H:P)\n"
 		"                [--munge-socket PATH] [--timeout MS] "
 		"[--threads N]\n"
-		"                [--cache none|writeback] [--write-behind] "
+		"                [--cache none|writeback] [--sync-writes] "
 		"MOUNTPOINT\n"
 		"MOUNTPOINT may be /dev/fd/N: an already mounted /dev/fuse "
 		"descriptor.\n");
@@ -90,17 +96,21 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 		{"timeout", required_argument, NULL, 't'},
 		{"threads", required_argument, NULL, 'T'},
 		{"cache", required_argument, NULL, 'c'},
+		{"sync-writes", no_argument, NULL, 'S'},
+		/* the default since 2026-12: kept for old command lines */
 		{"write-behind", no_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *cache = getenv("EBB_FUSE_CACHE");
+	const char *sw = getenv("EBB_FUSE_SYNC_WRITES");
 	int c;
 	char *end;
 
 	memset(a, 0, sizeof(*a));
 	a->threads = FZ_THREADS_DEFAULT;
+	a->sync_writes = sw && *sw && strcmp(sw, "0") != 0;
 	if (cache && !*cache)
 		cache = NULL;
 	while ((c = getopt_long(argc, argv, "fdo:h", longs, NULL)) != -1) {
@@ -145,8 +155,11 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 		case 'c':
 			cache = optarg;
 			break;
+		case 'S':
+			a->sync_writes = true;
+			break;
 		case 'W':
-			a->write_behind = true;
+			a->sync_writes = false;
 			break;
 		case 'h':
 			_usage(stdout);
@@ -339,7 +352,7 @@ int main(int argc, char **argv)
 		return 2;
 	fdmount = _is_fd_mount(a.mountpoint);
 	fz.wb = a.writeback;
-	fz.write_behind = a.write_behind;
+	fz.sync_writes = a.sync_writes;
 	/* No read-ahead in libebb under the kernel's: the kernel already
 	 * reads ahead (8 MiB) with many READs in flight on several FUSE
 	 * threads, which libebb's per-handle stream then serialises

@@ -24,14 +24,18 @@
  *     size used is the one LOOKUP returns at open.  close() sends FLUSH,
  *     which publishes the size (ebb_flush) before close() returns: a file
  *     opened on another node after this close sees all its data.
- *   - By default no writeback cache and no direct_io: every write(2) reaches ebb
- *     before it returns (so a node crash after close loses nothing that
- *     close reported written, and write errors such as ENOSPC come back
- *     from write itself: the handles are opened O_DSYNC in libebb, which
- *     turns its write-behind off; with --write-behind it stays on, a
- *     WRITE is answered once sent, its error comes at a later write,
- *     FLUSH (close) or FSYNC, and a file cut short by a failed write may
- *     show zeros where the kernel's size says data is), while the page cache still serves re-reads and
+ *   - By default no writeback cache and no direct_io: every write(2) reaches
+ *     ebb-fuse before it returns, and libebb's write-behind answers it
+ *     once gathered or sent (consecutive small WRITEs of a descriptor go
+ *     out as one request: byte-exact, so nodes sharing a file stay
+ *     safe).  FLUSH (close) and FSYNC send what is gathered and wait for
+ *     the nodes, so a node crash after close loses nothing that close
+ *     reported written; write errors such as ENOSPC come back from
+ *     close or fsync (or a later write), as on NFS, and a file cut short
+ *     by a failed write may show zeros where the kernel's size says data
+ *     is until its attributes time out.  --sync-writes opens the handles
+ *     O_DSYNC in libebb instead (each WRITE waits, its error comes from
+ *     write itself).  The page cache still serves re-reads and
  *     mmap (shared writable mmap works: dirty pages go out at msync or
  *     munmap/close).  FUSE_CAP_AUTO_INVAL_DATA drops cached pages when a
  *     getattr shows another size or mtime.
@@ -574,17 +578,20 @@ static void _open_reply(struct fz *fz, struct fuse_file_info *fi,
 	fi->noflush = !fz->wb && (fi->flags & O_ACCMODE) == O_RDONLY;
 }
 
-/* The flags libebb opens with.  Writes are synchronous (O_DSYNC to
- * libebb: a WRITE is answered once the nodes have it, its error comes
- * back from write(2)) unless --write-behind or the writeback cache (where
- * errors come at FLUSH/FSYNC anyway) asks for libebb's write-behind.  In
+/* The flags libebb opens with.  Writes go through libebb's write-behind,
+ * which gathers a descriptor's consecutive small WRITEs into one request
+ * (one RPC per 4 KiB write(2) capped the mount at 35-70 MB/s) and reports
+ * errors at FLUSH/FSYNC, unless --sync-writes asks for O_DSYNC (a WRITE
+ * is answered once the nodes have it, its error comes back from
+ * write(2)); in writeback mode errors come at FLUSH/FSYNC anyway.  A
+ * program's own O_DSYNC/O_SYNC open stays synchronous.  In
  * writeback mode the kernel reads pages it is about to fill partly (so a
  * write-only descriptor must read) and places O_APPEND writes itself, at
  * the size it knows (libfuse's advice; docs/semantics.md says what that
  * costs between nodes). */
 static int _ebb_flags(const struct fz *fz, int flags)
 {
-	if (!fz->write_behind && !fz->wb)
+	if (fz->sync_writes && !fz->wb)
 		flags |= O_DSYNC;
 	if (!fz->wb)
 		return flags;

@@ -2,7 +2,8 @@
 /* Write-behind and read-ahead (client-lib/stream.c): what a write that
  * returned before its replies must still promise, and that read-ahead
  * serves sequential readers and nobody else.  Run by stream.t (4 bbd).
- * Links libebb-internal for file_ra_issued(), the read-ahead counter.
+ * Links libebb-internal for file_ra_issued(), the read-ahead counter, and
+ * file_wb_issued(), the WRITEs write-behind sent (gathering).
  */
 #include "config.h"
 
@@ -10,7 +11,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "ctest.h"
 #include "ebb_int.h"
@@ -260,6 +264,169 @@ static void _sync_handle(struct ctest *c)
 	free(buf);
 }
 
+/* Small consecutive writes are gathered (stream.c): far fewer WRITEs than
+ * calls, and every promise of write-behind still holds. */
+static void _gather(struct ctest *c)
+{
+	unsigned char *buf = tap_malloc(MiB), *rd = tap_malloc(4 * MiB);
+	ebb_file_t *w = ebb_open(c->h, "/gath", O_CREAT | O_WRONLY, 0644), *r;
+	uint64_t n = 3 * MiB + 1000, off = 0, i0, i1, i2;
+	struct ebb_stat st;
+	int good = w != NULL;
+	ebb_t *h2;
+
+	i0 = w ? file_wb_issued(w) : 0;
+	/* 4 KiB, then odd sizes: the calls never line up with anything */
+	while (good && off < n) {
+		size_t len = off < MiB ? 4096 : 100 + off % 3001;
+		if (len > n - off)
+			len = (size_t)(n - off);
+		ct_fill(buf, len, 61, off);
+		good = ebb_pwrite(w, buf, len, (off_t)off) == (ssize_t)len;
+		off += len;
+	}
+	i1 = w ? file_wb_issued(w) : 0;
+	ok(good, "3 MiB + 1000 written in 4 KiB and odd-sized calls");
+	ok(i1 - i0 <= 4, "gathered: %llu WRITEs sent so far for ~1,600 calls",
+	   (unsigned long long)(i1 - i0));
+	r = ebb_open(c->h, "/gath", O_RDONLY, 0);
+	ok(r && ebb_fstat(r, &st) == 0 && st.size == n,
+	   "another handle of the same ebb_t: the size counts gathered bytes");
+	ok(r && ebb_pread(r, rd, 1000, (off_t)(n - 1000)) == 1000 &&
+	   _same(rd, 1000, 61, n - 1000, "gathered tail"),
+	   "and reads the gathered tail at once, byte-exact");
+	i2 = w ? file_wb_issued(w) : 0;
+	ok(i2 > i1, "the read sent the gather buffer first (%llu -> %llu)",
+	   (unsigned long long)i1, (unsigned long long)i2);
+	/* a write somewhere else sends what is gathered (order kept) */
+	ct_fill(buf, 10, 62, 5);
+	good = ebb_pwrite(w, buf, 100, (off_t)n) == 100 &&
+	       ebb_pwrite(w, buf, 10, 5) == 10;
+	ct_fill(buf, 100, 61, n);
+	good = good && ebb_pwrite(w, buf, 100, (off_t)n) == 100;
+	ok(good && r && ebb_pread(r, rd, 100, (off_t)n) == 100 &&
+	   _same(rd, 100, 61, n, "rewrite"),
+	   "a gathered rewrite of a range, broken by another write, "
+	   "applies last");
+	if (r)
+		ebb_close(r);
+	is_int(w ? ebb_close(w) : -1, 0, "close the writer");
+	h2 = _other(c);
+	r = ebb_open(h2, "/gath", O_RDONLY, 0);
+	good = r && ebb_pread(r, rd, n + 100, 0) == (ssize_t)(n + 100);
+	ok(good && _same(rd, 5, 61, 0, "head") &&
+	   _same(rd + 5, 10, 62, 5, "10 bytes") &&
+	   _same(rd + 15, n + 100 - 15, 61, 15, "rest"),
+	   "another ebb_t reads every byte as written");
+	if (r)
+		ebb_close(r);
+
+	/* 3 writers (3 ebb_t, as 3 nodes), 100-byte records interleaved
+	 * (record i by writer i % 3), each record written as 4 calls of
+	 * 25 bytes: what one gathers must never cover another's bytes. */
+	{
+		ebb_t *hs[3] = { c->h, h2, _other(c) };
+		ebb_file_t *fs[3];
+		unsigned nrec = 3000;
+
+		good = 1;
+		for (int j = 0; j < 3; j++)
+			good = good && (fs[j] = ebb_open(hs[j], "/recs",
+					O_CREAT | O_WRONLY, 0644)) != NULL;
+		for (unsigned i = 0; i < nrec && good; i++) {
+			ebb_file_t *f = fs[i % 3];
+			ct_fill(buf, 100, 70 + i % 3, (uint64_t)i * 100);
+			for (int q = 0; q < 4 && good; q++)
+				good = ebb_pwrite(f, buf + 25 * q, 25,
+					(off_t)(i * 100 + 25 * q)) == 25;
+		}
+		for (int j = 0; j < 3; j++)
+			good = fs[j] && ebb_close(fs[j]) == 0 && good;
+		ok(good, "3 clients wrote %u interleaved 100-byte records in "
+		   "25-byte calls", nrec);
+		r = ebb_open(h2, "/recs", O_RDONLY, 0);
+		good = r && ebb_pread(r, rd, nrec * 100, 0) == nrec * 100;
+		for (unsigned i = 0; i < nrec && good; i++)
+			good = _same(rd + i * 100, 100, 70 + i % 3,
+				     (uint64_t)i * 100, "record");
+		ok(good, "every record is its writer's, byte-exact");
+		if (r)
+			ebb_close(r);
+		ebb_detach(hs[2]);
+	}
+	ebb_detach(h2);
+	free(buf);
+	free(rd);
+}
+
+/* kill -9 of a writer: what it fsynced is on the nodes.  The child
+ * attaches its own ebb_t (libebb's threads do not cross fork). */
+static void _crash(struct ctest *c)
+{
+	uint64_t synced = MiB + 3000;
+	int p[2];
+	pid_t pid;
+	char x = 0;
+	struct ebb_stat st;
+
+	if (pipe(p) != 0)
+		sysbail("pipe");
+	fflush(NULL);
+	if ((pid = fork()) < 0)
+		sysbail("fork");
+	if (pid == 0) {
+		ebb_t *h = ebb_attach(c->id, c->members, c->nmembers, &c->opts);
+		ebb_file_t *f = h ? ebb_open(h, "/crash", O_CREAT | O_WRONLY,
+					     0644) : NULL;
+		unsigned char b[4096];
+		uint64_t off = 0;
+		int good = f != NULL;
+
+		while (good && off < synced) {
+			size_t len = synced - off < 4096 ? synced - off : 4096;
+			ct_fill(b, len, 81, off);
+			good = ebb_pwrite(f, b, len, (off_t)off) ==
+			       (ssize_t)len;
+			off += len;
+		}
+		good = good && ebb_fsync(f) == 0;
+		for (int i = 0; i < 100 && good; i++, off += 4096) {
+			ct_fill(b, 4096, 81, off);
+			good = ebb_pwrite(f, b, 4096, (off_t)off) == 4096;
+		}
+		x = good ? 'y' : 'n';
+		if (write(p[1], &x, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	if (read(p[0], &x, 1) != 1)
+		x = 0;
+	close(p[0]);
+	is_int(x, 'y', "a child wrote 1 MiB + 3000 in 4 KiB calls, fsynced, "
+	       "wrote 400 KiB more");
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	memset(&st, 0, sizeof(st));
+	if (ebb_stat(c->h, "/crash", &st) != 0)
+		diag("stat /crash: %s", strerror(errno));
+	ok(st.size >= synced,
+	   "after kill -9: the size covers what was fsynced (%llu)",
+	   (unsigned long long)st.size);
+	{
+		unsigned char *rd = tap_malloc(synced);
+		ebb_file_t *f = ebb_open(c->h, "/crash", O_RDONLY, 0);
+
+		ok(f && ebb_pread(f, rd, synced, 0) == (ssize_t)synced &&
+		   _same(rd, synced, 81, 0, "fsynced"),
+		   "and those bytes read back");
+		if (f)
+			ebb_close(f);
+		free(rd);
+	}
+}
+
 int main(void)
 {
 	struct ctest c;
@@ -272,6 +439,8 @@ int main(void)
 	_append(&c);
 	_readahead(&c);
 	_sync_handle(&c);
+	_gather(&c);
+	_crash(&c);
 	is_int(ct_teardown(&c), 0, "detach and destroy the instance");
 	return tap_exit();
 }

@@ -7,9 +7,12 @@
 # - nor through RPC: ebbctl as ebbother, and libebb call by call (t_auth's
 #   "denied" phase against this instance);
 # - df on the mount shows the instance's capacity (3 nodes x 64 MiB);
-# - filling it gives ENOSPC to the writer, nothing written before is
-#   corrupted, the bytes the full file holds are the bytes written, and
-#   removing it frees the space for new writes.
+# - filling it gives ENOSPC to the writer (write-behind, ebb-fuse's default:
+#   from a later write(2) or from close(2), as on NFS; 4 KiB writes are
+#   gathered and sent at close, so close reports it), nothing written
+#   before is corrupted, the bytes the full file holds are the bytes
+#   written (nothing past the failure is claimed), and removing it frees
+#   the space for new writes.
 . "$EBB_SRCDIR/tests/fuse/fuse.sh"
 
 fuse_setup 3
@@ -91,17 +94,62 @@ st=0
 out=$(as_u timeout -k 10 300 dd if="$L/big" of="$M/fill" bs=1M 2>&1) || st=$?
 isnt "$st" 0 "dd of 200 MiB into a ${CAP_MIB}x3 MiB instance fails (status $st)"
 isnt "$st" 124 "and does not hang"
-like "$out" 'No space left on device' "with ENOSPC: $(grep -i space <<<"$out" | head -n 1)"
+like "$out" 'No space left on device' "with ENOSPC (from a later write or close): $(grep -i space <<<"$out" | head -n 1)"
 fsize=$(as_u stat -c %s "$M/fill")
 diag "the full file holds $fsize bytes"
 ok "it holds less than the capacity" test "$fsize" -le $((3 * CAP_MIB * 1024 * 1024))
 ok "its bytes are the first $fsize bytes written (no corruption)" as_u cmp -n "$fsize" "$L/big" "$M/fill"
 is "$(sha "$M/keep")" "$h_keep" "the 5 MB file written before is intact"
 is "$(as_u cat "$M/secret")" "secret" "and so is a small one"
-st=0
-out=$(as_u sh -c 'echo more >"$1"' sh "$M/more" 2>&1) || st=$?
-diag "a small create+write when full: status $st ($out)"
-ok "rm of the full file" as_u rm "$M/fill"
+# small_writes FILE: 4 KiB write(2)s of $L/big into FILE until one fails
+# (at most 32 MiB), then close; prints "BYTES-ACCEPTED WRITE-ERROR CLOSE"
+# (errno names, "none"/"ok" when none).
+small_writes() {
+	as_u timeout -k 10 120 python3 -c '
+import errno, os, sys
+src = open(sys.argv[1], "rb")
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+n, werr = 0, "none"
+while n < (32 << 20):
+    b = src.read(4096)
+    try:
+        os.write(fd, b)
+    except OSError as e:
+        werr = errno.errorcode[e.errno]
+        break
+    n += len(b)
+try:
+    os.close(fd)
+    cerr = "ok"
+except OSError as e:
+    cerr = errno.errorcode[e.errno]
+print(n, werr, cerr)' "$L/big" "$1" 2>&1
+}
+# 4 KiB writes into the full instance: each write(2) is answered once
+# gathered, the error comes from a later write or at the latest close(2)
+out=$(small_writes "$M/more")
+diag "4 KiB writes when full: bytes accepted, write error, close: $out"
+read -r macc mwerr mcerr <<<"$out"
+is "$mcerr" ENOSPC "4 KiB writes when full: close(2) reports ENOSPC"
+like "$mwerr" '^(none|ENOSPC)$' "and a write(2) fails with nothing else (here: $mwerr)"
+msize=$(as_u stat -c %s "$M/more")
+ok "the file claims no more than was accepted ($msize of ${macc:-?} bytes)" test "$msize" -le "${macc:-0}"
+ok "and its $msize bytes are the bytes written" as_u cmp -n "$msize" "$L/big" "$M/more"
+# ebb-fuse --sync-writes (the default before write-behind): the write(2)
+# that does not fit fails itself, and every byte it accepted is stored
+M2=$EBB_TEST_DIR/m2
+EBB_FUSE_SYNC_WRITES=1 fixture_mount "$I" "$M2" || bail "mount with --sync-writes failed"
+like "$(ps -o args= -p "${_fixture_mnt_pids[-1]}")" '--sync-writes' "a mount with ebb-fuse --sync-writes"
+out=$(small_writes "$M2/more2")
+diag "--sync-writes, 4 KiB writes when full: $out"
+read -r sacc swerr scerr <<<"$out"
+is "$swerr" ENOSPC "--sync-writes: the write(2) that does not fit fails with ENOSPC"
+is "$(as_u stat -c %s "$M2/more2")" "${sacc:-?}" "and the file holds exactly the $sacc bytes accepted"
+ok "which are the bytes written" as_u cmp -n "${sacc:-0}" "$L/big" "$M2/more2"
+as_u rm -f "$M2/more2"
+fixture_umount "$M2"
+ok_status $? "unmount the --sync-writes mount"
+ok "rm of the full files" as_u rm "$M/fill" "$M/more"
 read -r bsize blocks bfree bavail <<<"$(as_u stat -f -c '%S %b %f %a' "$M")"
 used1=$((bsize * (blocks - bfree)))
 ok "df: the space is free again ($used1 bytes used, $used0 before the fill + 1 MiB)" \

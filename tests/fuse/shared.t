@@ -26,7 +26,10 @@
 # one 1 MiB FUSE WRITE), records written in 3 uneven pieces with pwrite and
 # with lseek + write, and 100-byte records into a file first truncated to
 # its full size (a page read-modify-write then reads zeros that are there
-# rather than zero-filling past the end); each buffered and with O_DIRECT.  ebb-fuse takes
+# rather than zero-filling past the end), and runs of 7 adjacent 100-byte
+# records per writer in 4 pwrites each (consecutive writes that libebb's
+# write-behind gathers into one WRITE, other writers' bytes on both sides
+# of each run); each buffered and with O_DIRECT.  ebb-fuse takes
 # O_DIRECT at any offset and length (the kernel sends such writes to it as
 # they are, no page cache): the O_DIRECT cases use the same unaligned sizes.
 . "$EBB_SRCDIR/tests/fuse/fuse.sh"
@@ -73,6 +76,8 @@ for mode in buffered direct; do
 		-p 3 -s "${o[@]}"
 	records "presized-$mode" 100 1000 "$mode, 100-byte records into a file truncated to its full size first, 3,000" \
 		-t "${o[@]}"
+	records "runs-$mode" 100 1050 "$mode, runs of 7 adjacent 100-byte records in 4 pwrites each, 3,150" \
+		-b 7 -p 4 "${o[@]}"
 done
 
 for i in 2 1 0; do

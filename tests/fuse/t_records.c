@@ -2,7 +2,7 @@
 /* t_records: interleaved fixed-size records from several writers into one
  * shared file, and the byte-by-byte check of the result (tests/fuse/shared.t).
  *
- *   t_records write [-d] [-p PIECES] [-s] [-t] R N FILE0 FILE1 ...
+ *   t_records write [-d] [-p PIECES] [-s] [-t] [-b RUN] R N FILE0 FILE1 ...
  *   t_records check R N W FILE
  *
  * write: one child process per FILE (FILEi is the same file seen through
@@ -16,7 +16,11 @@
  * of file), forks the writers, each
  * opens its FILE (O_DIRECT with -d) and says it is ready; only when all are
  * ready does the parent let them go (one pipe they all wait on), so their
- * writes interleave in time.  Each writes its records in ascending order,
+ * writes interleave in time.  With -b RUN, record k belongs to writer
+ * (k / RUN) mod W instead: each writer writes runs of RUN adjacent
+ * records, so its consecutive writes extend each other (what libebb's
+ * write-behind gathers) across records and pages, with other writers'
+ * bytes right before and after each run.  Each writes its records in ascending order,
  * each with pwrite(2) (with -s: lseek(2) + write(2)), in PIECES calls of
  * uneven sizes (-p, default 1), then closes and exits.  The parent waits for
  * every writer; the exit status is 0 when every write and close succeeded.
@@ -74,7 +78,7 @@ static unsigned char _byte(uint64_t k, uint64_t j)
 
 static int _usage(void)
 {
-	fprintf(stderr, "usage: t_records write [-d] [-p PIECES] [-s] [-t] R N FILE...\n"
+	fprintf(stderr, "usage: t_records write [-d] [-p PIECES] [-s] [-t] [-b RUN] R N FILE...\n"
 			"       t_records check R N W FILE\n");
 	return 2;
 }
@@ -119,7 +123,7 @@ static int _put(int fd, const unsigned char *p, size_t n, uint64_t off,
 /* writer i of w: open, ready, wait for go, write its records, close */
 static int _writer(const char *path, unsigned i, unsigned w, uint64_t r,
 		   uint64_t n, int direct, unsigned pieces, int seek,
-		   int ready, int go, struct span *span)
+		   uint64_t run, int ready, int go, struct span *span)
 {
 	unsigned char *buf;
 	char c = 'r';
@@ -140,8 +144,11 @@ static int _writer(const char *path, unsigned i, unsigned w, uint64_t r,
 		return 1;
 	}
 	span->first = _now();
-	for (uint64_t k = i; k < n * w; k += w) {
+	for (uint64_t k = 0; k < n * w; k++) {
 		uint64_t at = 0;
+
+		if (k / run % w != i)
+			continue;
 
 		for (uint64_t j = 0; j < r; j++)
 			buf[j] = _byte(k, j);
@@ -172,6 +179,7 @@ static int _writer(const char *path, unsigned i, unsigned w, uint64_t r,
 static int _write(int argc, char **argv)
 {
 	int direct = 0, seek = 0, presize = 0, opt, ready[2], go[2], st, bad = 0;
+	uint64_t run = 1;
 	unsigned pieces = 1, w;
 	uint64_t r, n, v;
 	double from = 0, to = 1e300, all = 0, start = 1e300, end = 0;
@@ -180,11 +188,15 @@ static int _write(int argc, char **argv)
 	char c;
 	int fd;
 
-	while ((opt = getopt(argc, argv, "dp:st")) != -1) {
+	while ((opt = getopt(argc, argv, "b:dp:st")) != -1) {
 		switch (opt) {
 		case 'd': direct = 1; break;
 		case 's': seek = 1; break;
 		case 't': presize = 1; break;
+		case 'b':
+			if (_num(optarg, &run) != 0 || run == 0)
+				return _usage();
+			break;
 		case 'p':
 			if (_num(optarg, &v) != 0 || v == 0 || v > 1000)
 				return _usage();
@@ -216,7 +228,7 @@ static int _write(int argc, char **argv)
 		if (pid[i] == 0) {
 			close(ready[0]);
 			close(go[1]);
-			_exit(_writer(argv[i], i, w, r, n, direct, pieces, seek,
+			_exit(_writer(argv[i], i, w, r, n, direct, pieces, seek, run,
 				      ready[1], go[0], &span[i]));
 		}
 	}
@@ -310,7 +322,7 @@ static int _check(int argc, char **argv)
 	printf("; %" PRIu64 " wrong bytes in %" PRIu64 " records", wrong, wrong_rec);
 	if (first != UINT64_MAX)
 		printf("; the first at offset %" PRIu64 " (record %" PRIu64
-		       " of writer %" PRIu64 ", its byte %" PRIu64 ", page %" PRIu64
+		       " of writer %" PRIu64 " unless -b, its byte %" PRIu64 ", page %" PRIu64
 		       " byte %" PRIu64 "): expected 0x%02x, got 0x%02x%s",
 		       first, first / r, first / r % w, first % r, first / 4096,
 		       first % 4096, fexp, fgot, fgot == 0 ? " (a hole)" : "");

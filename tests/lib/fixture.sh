@@ -697,6 +697,10 @@ fixture_mount() {
 	[ -n "$ms" ] && args+=(--timeout "$ms")
 	# EBB_FUSE_CACHE=writeback runs a suite with the writeback cache
 	[ -n "${EBB_FUSE_CACHE:-}" ] && args+=(--cache "$EBB_FUSE_CACHE")
+	# EBB_FUSE_SYNC_WRITES=1: every WRITE waits for the nodes (the
+	# default before write-behind; errors from write(2) itself)
+	[ -n "${EBB_FUSE_SYNC_WRITES:-}" ] && [ "$EBB_FUSE_SYNC_WRITES" != 0 ] &&
+		args+=(--sync-writes)
 	_fixture_as_cmd "$user" || { exec {fd}>&-; return 1; }
 	"${_fixture_as[@]}" "$EBB_FUSE" "${args[@]}" "/dev/fd/$fd" </dev/null >>"$log" 2>&1 &
 	pid=$!

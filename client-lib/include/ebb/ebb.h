@@ -284,7 +284,12 @@ ebb_file_t *ebb_open(ebb_t *h, const char *path, int flags, mode_t mode);
  *
  * Write-behind: ebb_pwrite returns once its data is sent, before the
  * nodes answer (up to $EBB_WRITE_BEHIND bytes in flight per file, default
- * 32 MiB; 0 = off).  Its error (ENOSPC, EIO...) then comes from
+ * 32 MiB; 0 = off).  Consecutive small writes of a handle are gathered
+ * (copied) into one request of up to $EBB_WRITE_GATHER bytes (default
+ * 1 MiB, at most a stripe; 0 = off), sent when full, at a stripe's end,
+ * at another write, a read of its range, flush, fsync, truncate or close:
+ * never by a timer, so a process that dies before those loses them.
+ * Its error (ENOSPC, EIO...) then comes from
  * ebb_flush, ebb_fsync or ebb_close, and every later ebb_pwrite of the
  * handle fails with it; a failed write that extended the file cuts the
  * size back to where it began.  Reads, truncates, flush, fsync and close
