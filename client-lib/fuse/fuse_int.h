@@ -26,8 +26,9 @@ struct fz_inode {
 	uint64_t nlookup;          /* references the kernel holds */
 	bool is_dir;
 	bool gone;                 /* unlinked or replaced: no key any more */
-	/* Writeback mode only (see itab_entry): what the kernel's inode
-	 * believes, the generation it was given, opens on this node. */
+	/* What the kernel's inode believes (its size in both modes; the
+	 * rest in writeback mode only, see itab_entry), the generation it
+	 * was given, opens on this node. */
 	bool kvalid;               /* ksize/kmtime are set */
 	bool reval;                /* an OPEN failed ESTALE to renew it */
 	bool renewed;              /* the LOOKUP after that came */
@@ -64,9 +65,15 @@ int itab_entry(struct fz_itab *t, uint64_t parent, const char *name,
 	       const struct ebb_stat *st, bool wb, uint64_t *gen);
 /* OPEN of ino found st on the nodes: 0, or ESTALE when the kernel's inode
  * is out of date and nothing here holds it open (the kernel then looks
- * the name up again and itab_entry renews it).  Counts the open. */
+ * the name up again and itab_entry renews it).  Counts the open.
+ * Default mode: *inval is set when the size the kernel holds for the
+ * regular file differs from st's (another node wrote it within the
+ * attribute timeout): the caller makes the kernel ask again. */
 int itab_open(struct fz_itab *t, uint64_t ino, const struct ebb_stat *st,
-	      bool wb);
+	      bool wb, bool *inval);
+/* Default mode: the kernel was just given size for ino (GETATTR/SETATTR
+ * reply). */
+void itab_ksize(struct fz_itab *t, uint64_t ino, uint64_t size);
 /* The attributes last replied for ino in an entry (writeback mode): 0,
  * or ENOENT. */
 int itab_kstat(struct fz_itab *t, uint64_t ino, struct ebb_stat *st);

@@ -21,6 +21,7 @@ struct fz {
 	bool sync_writes;          /* --sync-writes: every open O_DSYNC (each
 				    * WRITE answers once the nodes have it);
 				    * else libebb's write-behind, gathering */
+	struct fuse_session *se;   /* for notifications (set before the loop) */
 };
 
 extern const struct fuse_lowlevel_ops fz_ops;

@@ -254,6 +254,10 @@ int itab_entry(struct fz_itab *t, uint64_t parent, const char *name,
 				in->kmtime_ns = _mtime_ns(st);
 			}
 			in->kst = *st;
+		} else if (S_ISREG(st->mode)) {
+			/* The kernel takes the size of an entry. */
+			in->kvalid = true;
+			in->ksize = st->size;
 		}
 		*gen = in->gen;
 	}
@@ -262,13 +266,20 @@ int itab_entry(struct fz_itab *t, uint64_t parent, const char *name,
 }
 
 int itab_open(struct fz_itab *t, uint64_t ino, const struct ebb_stat *st,
-	      bool wb)
+	      bool wb, bool *inval)
 {
 	struct fz_inode *in;
 	int rc = 0;
 
+	*inval = false;
 	pthread_mutex_lock(&t->lock);
 	if ((in = _find_locked(t, ino))) {
+		if (!wb && S_ISREG(st->mode) &&
+		    (!in->kvalid || in->ksize != st->size)) {
+			*inval = true;
+			in->kvalid = true;
+			in->ksize = st->size;
+		}
 		if (wb && S_ISREG(st->mode) && in->opens == 0 &&
 		    !in->renewed && _stale_locked(in, st)) {
 			in->reval = true;
@@ -305,6 +316,18 @@ int itab_kstat(struct fz_itab *t, uint64_t ino, struct ebb_stat *st)
 	}
 	pthread_mutex_unlock(&t->lock);
 	return rc;
+}
+
+void itab_ksize(struct fz_itab *t, uint64_t ino, uint64_t size)
+{
+	struct fz_inode *in;
+
+	pthread_mutex_lock(&t->lock);
+	if ((in = _find_locked(t, ino)) && !in->is_dir) {
+		in->kvalid = true;
+		in->ksize = size;
+	}
+	pthread_mutex_unlock(&t->lock);
 }
 
 void itab_sized(struct fz_itab *t, uint64_t ino, uint64_t size, bool grow)

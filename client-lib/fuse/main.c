@@ -385,6 +385,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ebb-fuse: bad FUSE options\n");
 		goto out;
 	}
+	fz.se = se;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
 	/* Before mounting: realpath() of a mount we serve would wait on us. */

@@ -332,6 +332,8 @@ static void _getattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, rc);
 		return;
 	}
+	if (!_fz(req)->wb && S_ISREG(es.mode))
+		itab_ksize(&_fz(req)->itab, ino, es.size);
 	_to_stat(&es, &st);
 	fuse_reply_attr(req, &st, FZ_TIMEOUT);
 }
@@ -407,6 +409,8 @@ static void _setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 	if (_fz(req)->wb && (to_set & FUSE_SET_ATTR_SIZE))
 		itab_sized(&_fz(req)->itab, ino, in.size, false);
+	else if (!_fz(req)->wb && S_ISREG(out.mode))
+		itab_ksize(&_fz(req)->itab, ino, out.size);
 	_to_stat(&out, &st);
 	fuse_reply_attr(req, &st, FZ_TIMEOUT);
 }
@@ -628,6 +632,7 @@ static void _open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ebb_stat st;
 	uint64_t parent = 0;
 	ebb_file_t *f;
+	bool inval;
 	int rc, flags;
 
 	if (_denied(req))
@@ -650,13 +655,21 @@ static void _open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, _err());
 		return;
 	}
-	if ((rc = itab_open(&fz->itab, ino, &st, fz->wb)) != 0) {
+	if ((rc = itab_open(&fz->itab, ino, &st, fz->wb, &inval)) != 0) {
 		/* Writeback mode: the kernel's inode is out of date; it
 		 * looks the name up again (LOOKUP_REVAL) and opens anew. */
 		ebb_close(f);
 		fuse_reply_err(req, rc);
 		return;
 	}
+	/* Close-to-open: another node changed the size within the kernel's
+	 * attribute timeout; a read past the size the kernel holds would
+	 * stop there (it asks again only once its attributes expire), so
+	 * they expire now.  Attributes only (offset -1): no page is
+	 * touched and no inode lock taken, so this is safe inside OPEN;
+	 * the pages go anyway (no keep_cache). */
+	if (inval)
+		fuse_lowlevel_notify_inval_inode(fz->se, ino, -1, 0);
 	_open_reply(fz, fi, f);
 	if (fuse_reply_open(req, fi) != 0) {
 		itab_release(&fz->itab, ino);
@@ -672,6 +685,7 @@ static void _create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct ebb_stat st;
 	uint64_t gen;
 	ebb_file_t *f;
+	bool inval;
 
 	if (_denied(req))
 		return;
@@ -687,8 +701,9 @@ static void _create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	/* O_CREAT of an existing file takes this path too: it is opened
-	 * whatever the kernel had, as its inode is renewed (gen). */
-	(void)itab_open(&fz->itab, st.ino, &st, false);
+	 * whatever the kernel had, as its inode is renewed (gen); the
+	 * reply's attributes are the kernel's (nothing to invalidate). */
+	(void)itab_open(&fz->itab, st.ino, &st, false, &inval);
 	_entry(&st, gen, &ep);
 	_open_reply(fz, fi, f);
 	if (fuse_reply_create(req, &ep, fi) != 0) {
@@ -731,10 +746,8 @@ static void _write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_err(req, _err());
 		return;
 	}
-	/* Writeback mode: the kernel's size is at least this (itable.c). */
-	if (_fz(req)->wb)
-		itab_sized(&_fz(req)->itab, ino, (uint64_t)off + (uint64_t)n,
-			   true);
+	/* The kernel's size is at least this now (itable.c). */
+	itab_sized(&_fz(req)->itab, ino, (uint64_t)off + (uint64_t)n, true);
 	fuse_reply_write(req, (size_t)n);
 }
 

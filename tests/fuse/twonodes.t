@@ -51,6 +51,12 @@ is "$(size "$M1/f")" 3000001 "stat on m1 right after close on m0: the same size"
 as_u sh -c 'cat "$1" >>"$2"' sh "$L/tail" "$M0/f"
 is "$(sha "$M1/f")" "$h_v3" "appended on m0: m1 reads all 5.1 MB"
 is "$(size "$M1/f")" 5100001 "appended on m0: stat on m1 after m1 opened it gives the new size"
+# the same within the kernel's attribute timeout (1 s): m1 has just
+# stat'ed the file when m0 appends, and m1's next open still sees it all
+# (ebb-fuse expires the kernel's attributes at OPEN when the size moved)
+out=$(as_u sh -c 'printf 0123456789 >"$1/grow"; stat -c %s "$2/grow" >/dev/null &&
+	printf abcdefghij >>"$1/grow" && cat "$2/grow" && echo " $(stat -c %s "$2/grow")"' sh "$M0" "$M1")
+is "$out" "0123456789abcdefghij 20" "appended on m0 right after m1's stat: m1 opens and reads all 20 bytes, stat 20"
 # m0 truncates: the file shrinks under m1's cached size
 as_u truncate -s 1000000 "$M0/f"
 is "$(sha "$M1/f")" "$h_v4" "truncated on m0: m1 reads exactly the first 1,000,000 bytes"
