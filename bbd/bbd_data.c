@@ -417,6 +417,30 @@ static void _read_ahead(struct bbd_obj *o, uint64_t off, uint64_t len,
 
 /* The big-READ reply: [off, off+len) of o (NULL: no file) as a sendfile
  * segment plus zeros, see DESIGN above. */
+/* len bytes at off of fd into buf, zeros past the object's end (a hole
+ * reads as zeros by itself).  flags are preadv2's: RWF_NOWAIT fails with
+ * EAGAIN unless every byte is in the page cache.  0, or -1 and errno. */
+static int _pread_zeros(int fd, char *buf, uint64_t len, uint64_t off,
+			int flags)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		struct iovec iov = {buf + done, (size_t)(len - done)};
+		ssize_t n = preadv2(fd, &iov, 1, (off_t)(off + done), flags);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break; /* past the end */
+		done += (uint64_t)n;
+	}
+	memset(buf + done, 0, (size_t)(len - done));
+	return 0;
+}
+
 static ebb_err _read_direct(struct bbd_req *r, struct bbd_obj *o,
 			    uint64_t ino, uint64_t off, uint64_t len)
 {
@@ -460,7 +484,7 @@ static ebb_err _read_direct(struct bbd_req *r, struct bbd_obj *o,
 
 ebb_err bbd_op_read(struct bbd_req *r)
 {
-	uint64_t ino = 0, off = 0, len = 0, done = 0;
+	uint64_t ino = 0, off = 0, len = 0;
 	struct evbuffer_iovec v;
 	struct bbd_obj *o = NULL;
 	ebb_err e;
@@ -505,20 +529,12 @@ ebb_err bbd_op_read(struct bbd_req *r)
 		bbd_req_fail(r, e, "open object: %s", ebb_strerror(e));
 		goto out;
 	}
-	while (o && done < len) {
-		ssize_t n = pread(o->fd, (char *)v.iov_base + done,
-				  (size_t)(len - done), (off_t)(off + done));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			_io_fail(r, errno, "read", ino);
-			goto out;
-		}
-		if (n == 0)
-			break; /* past the end: zeros */
-		done += (uint64_t)n;
+	if (!o)
+		memset(v.iov_base, 0, (size_t)len);
+	else if (_pread_zeros(o->fd, v.iov_base, len, off, 0) != 0) {
+		_io_fail(r, errno, "read", ino);
+		goto out;
 	}
-	memset((char *)v.iov_base + done, 0, (size_t)(len - done));
 	v.iov_len = (size_t)len;
 	evbuffer_commit_space(r->out, &v, 1);
 ok:
@@ -546,7 +562,7 @@ static struct bbd_obj *_obj_get_cached(struct bbd_inst *inst, uint64_t ino)
 
 bool bbd_read_try_inline(struct bbd_req *r)
 {
-	uint64_t ino = 0, off = 0, len = 0, done = 0;
+	uint64_t ino = 0, off = 0, len = 0;
 	uint32_t pos = r->dec.pos;
 	struct evbuffer_iovec v;
 	struct bbd_obj *o = NULL;
@@ -563,20 +579,8 @@ bool bbd_read_try_inline(struct bbd_req *r)
 		goto out;
 	if (evbuffer_reserve_space(r->out, (ev_ssize_t)len, &v, 1) < 1)
 		goto out;
-	while (done < len) {
-		struct iovec iov = {(char *)v.iov_base + done,
-				    (size_t)(len - done)};
-		ssize_t n = preadv2(o->fd, &iov, 1, (off_t)(off + done),
-				    RWF_NOWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto out; /* EAGAIN: not all cached; or an error */
-		if (n == 0)
-			break; /* past the end: zeros */
-		done += (uint64_t)n;
-	}
-	memset((char *)v.iov_base + done, 0, (size_t)(len - done));
+	if (_pread_zeros(o->fd, v.iov_base, len, off, RWF_NOWAIT) != 0)
+		goto out; /* EAGAIN: not all cached; or an error */
 	v.iov_len = (size_t)len;
 	evbuffer_commit_space(r->out, &v, 1);
 	r->status = EBB_OK;
