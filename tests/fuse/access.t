@@ -171,8 +171,5 @@ while [ $m -lt $n ] && as_u dd if="$L/big" of="$M/t$m" bs=1M count=1 skip=$((m %
 is "$m" "$n" "right after the rm, as many 1 MiB files fit again"
 as_u sh -c 'rm -f "$1"/t*' sh "$M"
 
-fixture_umount "$M"
-ok_status $? "unmount: ebb-fuse exits with status 0"
-out=$(fixture_ebbctl instance destroy "$I" 2>&1)
-ok_status $? "instance destroy" || diag "$out"
+fuse_teardown "$I" "$M"
 done_testing

@@ -40,6 +40,19 @@ fuse_instance() {
 	}
 }
 
+# fuse_teardown ID MOUNT...: unmounts each mount in turn (a check each:
+# ebb-fuse exits 0), then destroys instance ID (a check).
+fuse_teardown() {
+	local id=$1 m out
+	shift
+	for m; do
+		fixture_umount "$m"
+		ok_status $? "unmount $(basename "$m"): ebb-fuse exits with status 0"
+	done
+	out=$(fixture_ebbctl instance destroy "$id" 2>&1)
+	ok_status $? "instance destroy" || diag "$out"
+}
+
 as_u() { fixture_as "$U" "$@"; }
 as_other() { fixture_as "$OTHER" "$@"; }
 

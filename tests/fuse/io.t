@@ -69,8 +69,5 @@ fio_bytes=$(as_u du -s -B1 --apparent-size "$M/fio" | cut -f1)
 diag "df used $used bytes, fio's files $fio_bytes bytes (apparent)"
 ok "df's used space counts at least fio's files ($used >= $fio_bytes)" test "$used" -ge "$fio_bytes"
 as_u rm -rf "$M/fio"
-fixture_umount "$M"
-ok_status $? "unmount: ebb-fuse exits with status 0"
-out=$(fixture_ebbctl instance destroy "$I" 2>&1)
-ok_status $? "instance destroy" || diag "$out"
+fuse_teardown "$I" "$M"
 done_testing

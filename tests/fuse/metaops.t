@@ -111,10 +111,5 @@ sleep 1.1
 is "$(stat -c '%a %u:%g %h %s' "$M1/c")" "$p0" "and on m1 after the attribute timeout"
 is "$(ls "$M1/c" | wc -l)" 30 "m1 lists the 30 directories left"
 
-fixture_umount "$M1"
-ok_status $? "umount m1"
-fixture_umount "$M0"
-ok_status $? "umount m0"
-out=$(fixture_ebbctl instance destroy "$I" 2>&1)
-ok_status $? "instance destroy" || diag "$out"
+fuse_teardown "$I" "$M1" "$M0"
 done_testing

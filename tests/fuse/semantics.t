@@ -130,10 +130,5 @@ like "$(errmsg chown root "$M0/perm")" 'Operation not permitted' "chown to anoth
 ok "chmod by the owner works" as_u chmod 600 "$M0/perm"
 is "$(as_u stat -c %a "$M1/perm")" 600 "and the other node sees the mode after it"
 
-fixture_umount "$M1"
-ok_status $? "unmount m1"
-fixture_umount "$M0"
-ok_status $? "unmount m0"
-out=$(fixture_ebbctl instance destroy "$I" 2>&1)
-ok_status $? "instance destroy" || diag "$out"
+fuse_teardown "$I" "$M1" "$M0"
 done_testing

@@ -80,10 +80,5 @@ for mode in buffered direct; do
 		-b 7 -p 4 "${o[@]}"
 done
 
-for i in 2 1 0; do
-	fixture_umount "${M[i]}"
-	ok_status $? "unmount m$i"
-done
-out=$(fixture_ebbctl instance destroy "$I" 2>&1)
-ok_status $? "instance destroy" || diag "$out"
+fuse_teardown "$I" "${M[2]}" "${M[1]}" "${M[0]}"
 done_testing

@@ -144,8 +144,5 @@ $N|$want_sum|$want_sq
 row-00004242
 ok" "sqlite3 (WAL, shared-memory mmap): the same"
 
-fixture_umount "$M"
-ok_status $? "unmount: ebb-fuse exits with status 0"
-out=$(fixture_ebbctl instance destroy "$I" 2>&1)
-ok_status $? "instance destroy" || diag "$out"
+fuse_teardown "$I" "$M"
 done_testing

@@ -131,10 +131,5 @@ PY
 is "$out" "same
 700000" "on one node, data written and not closed is read whole through another open"
 
-fixture_umount "$M1"
-ok_status $? "unmount m1"
-fixture_umount "$M0"
-ok_status $? "unmount m0"
-out=$(fixture_ebbctl instance destroy "$I" 2>&1)
-ok_status $? "instance destroy" || diag "$out"
+fuse_teardown "$I" "$M1" "$M0"
 done_testing

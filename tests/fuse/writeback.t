@@ -155,10 +155,5 @@ ok_status $? "unmount m2"
 out=$(fixture_ebbctl instance destroy "$J" 2>&1)
 ok_status $? "small instance destroy" || diag "$out"
 
-fixture_umount "$M1"
-ok_status $? "unmount m1"
-fixture_umount "$M0"
-ok_status $? "unmount m0"
-out=$(fixture_ebbctl instance destroy "$I" 2>&1)
-ok_status $? "instance destroy" || diag "$out"
+fuse_teardown "$I" "$M1" "$M0"
 done_testing
