@@ -722,7 +722,7 @@ ebb_err bbd_op_node_status(struct bbd_req *r)
 	bbd_mount_reap(b);
 	bbd_inst_totals(b, &reserved, &used, &count);
 	bbd_mount_counts(b, &mounted, &failed);
-	proto_put_map(&r->res, 10);
+	proto_put_map(&r->res, 12);
 	proto_put_cstr(&r->res, "node");
 	proto_put_cstr(&r->res, b->conf.node_name);
 	proto_put_cstr(&r->res, "version");
@@ -743,6 +743,11 @@ ebb_err bbd_op_node_status(struct bbd_req *r)
 	proto_put_u64(&r->res, mounted);
 	proto_put_cstr(&r->res, "mounts_failed");
 	proto_put_u64(&r->res, failed);
+	/* local reads (bbd_local.c): object fds passed, requests refused */
+	proto_put_cstr(&r->res, "local_fds");
+	proto_put_u64(&r->res, atomic_load(&b->local_fds));
+	proto_put_cstr(&r->res, "local_refused");
+	proto_put_u64(&r->res, atomic_load(&b->local_refused));
 	r->nres = 1;
 	r->status = EBB_OK;
 	return r->status;
