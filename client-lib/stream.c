@@ -413,6 +413,11 @@ ebb_err ra_read(struct ebb_file *f, uint8_t *buf, size_t count, uint64_t off)
 
 	if (max == 0 || attach_stripe(h, &stripe) != EBB_OK)
 		goto direct;
+	/* Every member on this node serves local reads: each piece is a
+	 * pread of the page cache (the kernel reads the object files ahead
+	 * itself), so chunks would only add a copy. */
+	if (local_all(&h->net))
+		goto direct;
 	pthread_mutex_lock(&ra->lock);
 	gen = inode_dgen(h, f->in);
 	if (gen != ra->gen) {
@@ -494,13 +499,13 @@ ebb_err ra_read(struct ebb_file *f, uint8_t *buf, size_t count, uint64_t off)
 	_ra_fill(f, stripe, end, limit);
 	ra->next = end;
 	err = pos < end ? file_stripe_io(h, f->in->ino, false, buf + (pos - off),
-					 (size_t)(end - pos), pos, NULL)
+					 (size_t)(end - pos), pos, NULL, f)
 			: EBB_OK;
 	pthread_mutex_unlock(&ra->lock);
 	return err;
 direct:
 	wb_wait_range(h, f->in, off, end);
-	return file_stripe_io(h, f->in->ino, false, buf, count, off, NULL);
+	return file_stripe_io(h, f->in->ino, false, buf, count, off, NULL, f);
 }
 
 uint64_t file_ra_issued(ebb_file_t *f)
