@@ -158,8 +158,11 @@ static bool _hello(struct bbd *b, struct local_conn *c, struct proto_dec *d,
 			diff |= (unsigned char)(tok[i] ^ l->token[i]);
 	if (diff) {
 		atomic_fetch_add(&b->local_refused, 1);
-		log_warn("local socket: uid %u pid %ld: wrong token (a client "
-			 "of another bbd?)", (unsigned)c->uid, (long)c->pid);
+		/* Debug, not warn: a client on a node of N members meets
+		 * N - 1 of them here once (the same path on every node), and
+		 * that is how it learns they are not this bbd. */
+		log_debug("local socket: uid %u pid %ld: wrong token (a client "
+			  "of another bbd)", (unsigned)c->uid, (long)c->pid);
 		_reply(c, msgid, PROTO_LOCAL_HELLO, EBB_E_AUTH,
 		       "wrong token: not the bbd you said HELLO to", -1);
 		return false;

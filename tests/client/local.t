@@ -7,7 +7,7 @@
 . "$EBB_SRCDIR/tests/tap/tap.sh"
 . "$EBB_SRCDIR/tests/lib/fixture.sh"
 
-fixture_setup_nodes 3
+fixture_setup_nodes 3 --log-level debug
 command -v setpriv >/dev/null || skip_all "setpriv not installed (apt-get install util-linux)"
 T=$EBB_BUILDDIR/tests/client/t_local
 [ -x "$T" ] || bail "$T not built"
