@@ -237,8 +237,11 @@ out:
 	}
 	keep = _reply(c, msgid, PROTO_LOCAL_OPEN, st, why,
 		      st == EBB_OK ? fd : -1);
-	if (st == EBB_OK && keep)
+	if (st == EBB_OK && keep) {
 		atomic_fetch_add(&b->local_fds, 1);
+		log_debug("local socket: uid %u pid %ld: fd of object %s of %s",
+			  (unsigned)c->uid, (long)c->pid, name, inst->id);
+	}
 	if (fd >= 0)
 		close(fd);
 	if (inst)

@@ -33,6 +33,36 @@ ok "destroy it" "$T" destroy "$id"
 grep -q "wrong token" "$EBB_TEST_DIR/bbd0.log"
 ok_status $? "bbd0 logged the wrong token"
 
+# ebb-fuse (run as the instance's owner) gets it through libebb: a file
+# written and read back through a mount is read from fds bbd passed to
+# ebb-fuse's uid (bbd's debug log says so; the instance is this test's).
+if [ -x "$EBB_FUSE" ] && [ -c /dev/fuse ] && command -v findmnt >/dev/null &&
+	fixture_user ebbtest; then
+	fid=t-local-fuse-$$ m=$EBB_TEST_DIR/m0 u=$(id -u ebbtest)
+	fixture_ebbctl instance create "$fid" --capacity 256MiB --owner ebbtest \
+		>/dev/null 2>&1 || bail "instance create $fid failed"
+	fixture_mount "$fid" "$m" ebbtest || bail "mount failed"
+	head -c 12345678 /dev/urandom >"$EBB_TEST_DIR/orig" && chmod 644 "$EBB_TEST_DIR/orig"
+	fixture_as ebbtest cp "$EBB_TEST_DIR/orig" "$m/f" && sync
+	echo 3 >/proc/sys/vm/drop_caches
+	ok "ebb-fuse: 12 MB read back through the mount are the bytes written" \
+		fixture_as ebbtest cmp "$EBB_TEST_DIR/orig" "$m/f"
+	n=0
+	for k in 0 1 2; do
+		c=$(grep -c "local socket: uid $u pid [0-9]*: fd of object .* of $fid\$" \
+			"$EBB_TEST_DIR/bbd$k.log")
+		n=$((n + c))
+	done
+	[ "$n" -ge 3 ]
+	ok_status $? "ebb-fuse (uid $u) read from fds the 3 bbd passed ($n)"
+	ok "unmount" fixture_umount "$m"
+	fixture_ebbctl instance destroy "$fid" >/dev/null 2>&1
+else
+	skip "ebb-fuse, /dev/fuse, findmnt or user ebbtest missing"
+	skip "(ebb-fuse reads)"
+	skip "(unmount)"
+fi
+
 # node 0's socket disappears: libebb falls back to TCP and reads right
 rm -f -- "${EBB_NODE_ROOTS[0]}/bbd.sock"
 ok "t_local nosock: no socket -> TCP, same bytes" "$T" nosock
