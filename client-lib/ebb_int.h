@@ -313,6 +313,13 @@ uint64_t file_ra_issued(ebb_file_t *f);
 ebb_err file_stripe_io(ebb_t *h, uint64_t ino, bool write, uint8_t *buf,
 		       size_t count, uint64_t off, uint8_t *nodes,
 		       struct ebb_file *lf);
+/* Whether member node serves f's local reads (asks it once per handle). */
+bool file_local_ok(struct ebb_file *f, unsigned node);
+/* Read [off, off+len) of f's inode from member node's object through f's
+ * fd (zeros past its end; no object: zeros); an error if that member does
+ * not serve local reads. */
+ebb_err file_local_pread(struct ebb_file *f, unsigned node, uint8_t *p,
+			 size_t len, uint64_t off);
 /* Close f's object fds (ebb_close). */
 void file_local_close(struct ebb_file *f);
 /* Local-read counters of h's net (tests: libebb-internal). */

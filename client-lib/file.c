@@ -451,6 +451,19 @@ static ebb_err _local_pread(ebb_t *h, int fd, uint8_t *p, size_t len,
 	return EBB_OK;
 }
 
+bool file_local_ok(struct ebb_file *f, unsigned node)
+{
+	return f->h->net.cfg.short_circuit && _local_fd(f, node) != FD_TCP;
+}
+
+ebb_err file_local_pread(struct ebb_file *f, unsigned node, uint8_t *p,
+			 size_t len, uint64_t off)
+{
+	int fd = f->h->net.cfg.short_circuit ? _local_fd(f, node) : FD_TCP;
+
+	return fd == FD_TCP ? EBB_E_BADOP : _local_pread(f->h, fd, p, len, off);
+}
+
 void file_local_close(struct ebb_file *f)
 {
 	if (!f->lfd)

@@ -641,6 +641,27 @@ int main(int argc, char **argv)
 		ebb_detach(h);
 		ebb_detach(ht);
 		_destroy(&c, id, 1);
+
+		/* 3 bbd, node 0 by TCP, nodes 1 and 2 by fd: sequential
+		 * reads (read-ahead) and one big read */
+		snprintf(id, sizeof(id), "t-mixed-%ld", (long)getpid());
+		_create(&c, id, 3, STRIPE, 0);
+		h = _attach(&c, id, 3, 1);
+		ht = _attach(&c, id, 3, 0);
+		is_int(ct_write_file(h, "/m", 3 * MiB + 99, 32, MiB, 0), 0,
+		       "mixed: write 3 MiB over 3 bbd, node 0's socket gone");
+		is_int(ct_verify_file(h, "/m", 3 * MiB + 99, 32, 100 * KiB), 0,
+		       "mixed: sequential 100 KiB reads: the bytes written");
+		ok(_same_both(h, ht, "/m", 3 * MiB + 99, 1, "mixed"),
+		   "mixed: one read: fd for nodes 1 and 2, TCP for node 0, "
+		   "== TCP");
+		ok(_fallbacks(h) > 0 && _local_bytes(h) > 0 &&
+			   _local_bytes(h) < 2 * (3 * MiB + 99),
+		   "mixed: some bytes by fd (%llu), node 0 fell back",
+		   (unsigned long long)_local_bytes(h));
+		ebb_detach(h);
+		ebb_detach(ht);
+		_destroy(&c, id, 3);
 	} else if (!strcmp(mode, "destroy") && argc > 2) {
 		_destroy(&c, argv[2], 3);
 	} else {
