@@ -715,14 +715,19 @@ ebb_err bbd_op_node_status(struct bbd_req *r)
 {
 	struct bbd *b = r->bbd;
 	uint64_t reserved, used;
-	unsigned count, mounted, failed;
+	unsigned count, mounted, failed, nops = 0;
+	uint64_t ops[BBD_OP_SLOTS];
 
 	if (bbd_req_args(r))
 		return r->status;
 	bbd_mount_reap(b);
 	bbd_inst_totals(b, &reserved, &used, &count);
 	bbd_mount_counts(b, &mounted, &failed);
-	proto_put_map(&r->res, 12);
+	for (unsigned i = 0; i < BBD_OP_SLOTS; i++)
+		if ((ops[i] = __atomic_load_n(&b->op_count[i],
+					      __ATOMIC_RELAXED)) != 0)
+			nops++;
+	proto_put_map(&r->res, 13);
 	proto_put_cstr(&r->res, "node");
 	proto_put_cstr(&r->res, b->conf.node_name);
 	proto_put_cstr(&r->res, "version");
@@ -748,6 +753,13 @@ ebb_err bbd_op_node_status(struct bbd_req *r)
 	proto_put_u64(&r->res, atomic_load(&b->local_fds));
 	proto_put_cstr(&r->res, "local_refused");
 	proto_put_u64(&r->res, atomic_load(&b->local_refused));
+	proto_put_cstr(&r->res, "ops");
+	proto_put_map(&r->res, nops);
+	for (unsigned i = 0; i < BBD_OP_SLOTS; i++)
+		if (ops[i]) {
+			proto_put_cstr(&r->res, proto_op_name(i));
+			proto_put_u64(&r->res, ops[i]);
+		}
 	r->nres = 1;
 	r->status = EBB_OK;
 	return r->status;

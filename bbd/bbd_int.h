@@ -226,6 +226,9 @@ struct bbd_inst {
 /* ---- the daemon ---------------------------------------------------------- */
 struct bbd_iopool;
 
+/* Opcodes counted per slot (every opcode of proto_ops.h is below it). */
+#define BBD_OP_SLOTS 64
+
 struct bbd {
 	struct bbd_conf conf;
 	struct event_base *base;   /* main thread: listener, signals */
@@ -259,6 +262,10 @@ struct bbd {
 	atomic_bool mount_thread_stop;
 	/* stages (bbd/stage*.c) */
 	struct bbd_stages *stages;
+	/* Requests dispatched per opcode since start (NODE_STATUS "ops"):
+	 * how many RPCs a client operation costs is what the mount's speed
+	 * depends on, and tests count them.  Relaxed atomics, any thread. */
+	uint64_t op_count[BBD_OP_SLOTS];
 	/* the local socket (bbd_local.c) */
 	struct bbd_local *local;   /* NULL: none */
 	atomic_uint_fast64_t local_fds;     /* object fds passed */

@@ -438,10 +438,41 @@ out:
 	return r->status;
 }
 
+/* The optional owner arguments of CREATE, MKDIR and SYMLINK. */
+struct owner {
+	bool set;
+	uint32_t uid, gid;
+};
+
+/* Read the optional trailing "uid, gid" of a request into o. */
+static void _get_owner(struct bbd_req *r, struct owner *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (r->dec.err != EBB_OK || r->dec.pos >= r->dec.n)
+		return;
+	proto_get_u32(&r->dec, &o->uid);
+	proto_get_u32(&r->dec, &o->gid);
+	o->set = true;
+}
+
+/* A new inode's owner: the caller, or what it asked for (docs/protocol.md
+ * CREATE).  The rules are SETATTR's for a chown right after the create, so
+ * asking changes nothing about who may own what: root may give any uid and
+ * gid (ebb-fuse running as root creates on behalf of the requesting user);
+ * anyone else only its own uid and primary gid.  EPERM otherwise. */
+static ebb_err _owner_check(struct bbd_req *r, const struct owner *o)
+{
+	if (o->set && r->uid != 0 && (o->uid != r->uid || o->gid != r->gid))
+		return bbd_req_fail(r, EBB_EPERM,
+				    "only root may create for uid %u gid %u",
+				    o->uid, o->gid);
+	return EBB_OK;
+}
+
 /* CREATE, MKDIR and SYMLINK: a new dentry holding a new inode. */
 static ebb_err _make(struct bbd_req *r, uint64_t parent, const char *name,
 		     uint32_t len, uint32_t mode, uint32_t cflags,
-		     const char *target, uint32_t tlen)
+		     const char *target, uint32_t tlen, const struct owner *o)
 {
 	MDB_txn *txn = NULL;
 	struct dent d;
@@ -449,7 +480,10 @@ static ebb_err _make(struct bbd_req *r, uint64_t parent, const char *name,
 	uint64_t ino = 0;
 	ebb_err e;
 
-	if (_check_name(r, parent, name, len, false) || _txn(r, 0, &txn))
+	/* Checked before anything is read: a refused owner is refused
+	 * whether or not the name exists. */
+	if (_check_name(r, parent, name, len, false) ||
+	    _owner_check(r, o) || _txn(r, 0, &txn))
 		goto out;
 	e = _dent_get(r, txn, parent, name, len, &d);
 	if (e == EBB_OK) {
@@ -470,6 +504,10 @@ static ebb_err _make(struct bbd_req *r, uint64_t parent, const char *name,
 	if (e != EBB_ENOENT || _ino_alloc(r, txn, &ino))
 		goto out;
 	_attr_new(r, &a, ino, parent, mode);
+	if (o->set) {
+		a.uid = o->uid;
+		a.gid = o->gid;
+	}
 	if (target) {
 		a.target = target;
 		a.target_len = tlen;
@@ -494,17 +532,19 @@ ebb_err bbd_op_create(struct bbd_req *r)
 	uint64_t parent = 0;
 	const char *name = NULL;
 	uint32_t len = 0, mode = 0, flags = 0;
+	struct owner o;
 
 	proto_get_u64(&r->dec, &parent);
 	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
 	proto_get_u32(&r->dec, &mode);
 	proto_get_u32(&r->dec, &flags);
+	_get_owner(r, &o);
 	if (bbd_req_args(r))
 		return r->status;
 	if ((mode & S_IFMT) != 0 && (mode & S_IFMT) != S_IFREG)
 		return bbd_req_fail(r, EBB_EINVAL, "CREATE makes regular files");
 	return _make(r, parent, name, len, S_IFREG | (mode & 07777), flags,
-		     NULL, 0);
+		     NULL, 0, &o);
 }
 
 ebb_err bbd_op_mkdir(struct bbd_req *r)
@@ -512,14 +552,16 @@ ebb_err bbd_op_mkdir(struct bbd_req *r)
 	uint64_t parent = 0;
 	const char *name = NULL;
 	uint32_t len = 0, mode = 0;
+	struct owner o;
 
 	proto_get_u64(&r->dec, &parent);
 	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
 	proto_get_u32(&r->dec, &mode);
+	_get_owner(r, &o);
 	if (bbd_req_args(r))
 		return r->status;
 	return _make(r, parent, name, len, S_IFDIR | (mode & 07777), 0, NULL,
-		     0);
+		     0, &o);
 }
 
 ebb_err bbd_op_symlink(struct bbd_req *r)
@@ -527,10 +569,12 @@ ebb_err bbd_op_symlink(struct bbd_req *r)
 	uint64_t parent = 0;
 	const char *name = NULL, *target = NULL;
 	uint32_t len = 0, tlen = 0;
+	struct owner o;
 
 	proto_get_u64(&r->dec, &parent);
 	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
 	proto_get_str(&r->dec, &target, &tlen, PROTO_MAX_PATH);
+	_get_owner(r, &o);
 	if (bbd_req_args(r))
 		return r->status;
 	if (tlen == 0)
@@ -538,7 +582,8 @@ ebb_err bbd_op_symlink(struct bbd_req *r)
 	if (tlen > PROTO_MAX_TARGET)
 		return bbd_req_fail(r, EBB_ENAMETOOLONG,
 				    "symlink target of %u bytes", tlen);
-	return _make(r, parent, name, len, S_IFLNK | 0777, 0, target, tlen);
+	return _make(r, parent, name, len, S_IFLNK | 0777, 0, target, tlen,
+		     &o);
 }
 
 /* UNLINK's DATA flag: may this node drop the data of the file it just

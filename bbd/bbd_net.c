@@ -461,6 +461,8 @@ static void _dispatch(struct bbd_req *r, uint32_t hlen)
 		bbd_req_fail(r, EBB_E_BADOP, "unknown opcode %u", r->op);
 		goto reply;
 	}
+	if (r->op < BBD_OP_SLOTS)
+		__atomic_fetch_add(&b->op_count[r->op], 1, __ATOMIC_RELAXED);
 	if (r->op == PROTO_OP_HELLO && c->authed) {
 		bbd_req_fail(r, EBB_E_PROTO, "already authenticated");
 		goto reply;

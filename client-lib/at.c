@@ -65,8 +65,24 @@ int ebb_lookupat(ebb_t *h, uint64_t dir, const char *name,
 	return 0;
 }
 
-ebb_file_t *ebb_openat(ebb_t *h, uint64_t dir, const char *name, int flags,
-		       mode_t mode, struct ebb_stat *st)
+/* The *_owner calls: a new inode is uid:gid's (o NULL: the caller's). */
+struct owner {
+	uid_t uid;
+	gid_t gid;
+};
+
+static void _set_owner(struct ebb_walk *w, const struct owner *o)
+{
+	if (!o)
+		return;
+	w->owner = true;
+	w->ouid = (uint32_t)o->uid;
+	w->ogid = (uint32_t)o->gid;
+}
+
+static ebb_file_t *_openat(ebb_t *h, uint64_t dir, const char *name,
+			   int flags, mode_t mode, const struct owner *o,
+			   struct ebb_stat *st)
 {
 	struct ebb_walk w;
 	ebb_file_t *f = NULL;
@@ -76,8 +92,10 @@ ebb_file_t *ebb_openat(ebb_t *h, uint64_t dir, const char *name, int flags,
 		fail_errno(EBB_EINVAL);
 		return NULL;
 	}
-	if ((err = at_dentry(dir, name, &w)) == EBB_OK)
+	if ((err = at_dentry(dir, name, &w)) == EBB_OK) {
+		_set_owner(&w, o);
 		err = file_open_dentry(h, &w, flags, mode, &f);
+	}
 	if (err != EBB_OK) {
 		fail_errno(err);
 		return NULL;
@@ -87,8 +105,23 @@ ebb_file_t *ebb_openat(ebb_t *h, uint64_t dir, const char *name, int flags,
 	return f;
 }
 
-int ebb_mkdirat(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
-		struct ebb_stat *st)
+ebb_file_t *ebb_openat(ebb_t *h, uint64_t dir, const char *name, int flags,
+		       mode_t mode, struct ebb_stat *st)
+{
+	return _openat(h, dir, name, flags, mode, NULL, st);
+}
+
+ebb_file_t *ebb_openat_owner(ebb_t *h, uint64_t dir, const char *name,
+			     int flags, mode_t mode, uid_t uid, gid_t gid,
+			     struct ebb_stat *st)
+{
+	struct owner o = {uid, gid};
+
+	return _openat(h, dir, name, flags, mode, &o, st);
+}
+
+static int _mkdirat(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
+		    const struct owner *o, struct ebb_stat *st)
 {
 	struct ebb_walk w;
 	struct ebb_attr at;
@@ -96,8 +129,44 @@ int ebb_mkdirat(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
 
 	if (!h)
 		return fail_errno(EBB_EINVAL);
-	if ((err = at_dentry(dir, name, &w)) != EBB_OK ||
-	    (err = meta_mkdir(h, &w, mode, &at)) != EBB_OK)
+	if ((err = at_dentry(dir, name, &w)) != EBB_OK)
+		return fail_errno(err);
+	_set_owner(&w, o);
+	if ((err = meta_mkdir(h, &w, mode, &at)) != EBB_OK)
+		return fail_errno(err);
+	if (st)
+		attr_to_stat(h, &at.a, st);
+	return 0;
+}
+
+int ebb_mkdirat(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
+		struct ebb_stat *st)
+{
+	return _mkdirat(h, dir, name, mode, NULL, st);
+}
+
+int ebb_mkdirat_owner(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
+		      uid_t uid, gid_t gid, struct ebb_stat *st)
+{
+	struct owner o = {uid, gid};
+
+	return _mkdirat(h, dir, name, mode, &o, st);
+}
+
+static int _symlinkat(ebb_t *h, const char *target, uint64_t dir,
+		      const char *name, const struct owner *o,
+		      struct ebb_stat *st)
+{
+	struct ebb_walk w;
+	struct ebb_attr at;
+	ebb_err err;
+
+	if (!h)
+		return fail_errno(EBB_EINVAL);
+	if ((err = at_dentry(dir, name, &w)) != EBB_OK)
+		return fail_errno(err);
+	_set_owner(&w, o);
+	if ((err = meta_symlink(h, &w, target, &at)) != EBB_OK)
 		return fail_errno(err);
 	if (st)
 		attr_to_stat(h, &at.a, st);
@@ -107,18 +176,16 @@ int ebb_mkdirat(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
 int ebb_symlinkat(ebb_t *h, const char *target, uint64_t dir,
 		  const char *name, struct ebb_stat *st)
 {
-	struct ebb_walk w;
-	struct ebb_attr at;
-	ebb_err err;
+	return _symlinkat(h, target, dir, name, NULL, st);
+}
 
-	if (!h)
-		return fail_errno(EBB_EINVAL);
-	if ((err = at_dentry(dir, name, &w)) != EBB_OK ||
-	    (err = meta_symlink(h, &w, target, &at)) != EBB_OK)
-		return fail_errno(err);
-	if (st)
-		attr_to_stat(h, &at.a, st);
-	return 0;
+int ebb_symlinkat_owner(ebb_t *h, const char *target, uint64_t dir,
+			const char *name, uid_t uid, gid_t gid,
+			struct ebb_stat *st)
+{
+	struct owner o = {uid, gid};
+
+	return _symlinkat(h, target, dir, name, &o, st);
 }
 
 int ebb_unlinkat(ebb_t *h, uint64_t dir, const char *name)

@@ -159,6 +159,8 @@ struct ebb_walk {
 	bool nocheck;              /* at-calls: permission bits are the
 				    * caller's business (FUSE's kernel with
 				    * default_permissions checks them) */
+	bool owner;                /* *at_owner calls: a new inode is */
+	uint32_t ouid, ogid;       /* ouid:ogid's (CREATE/MKDIR/SYMLINK) */
 };
 
 /* Resolve path (see walk_flags).  Fills w; walk_free() releases it.
@@ -177,6 +179,11 @@ void walk_free(struct ebb_walk *w);
 /* w for (dir, name) without any RPC: EINVAL/ENAMETOOLONG for a bad name.
  * (0, "") names the root's dentry.  Nothing to free. */
 ebb_err at_dentry(uint64_t dir, const char *name, struct ebb_walk *w);
+/* The optional "uid, gid" of CREATE/MKDIR/SYMLINK (docs/protocol.md) if w
+ * asks for an owner: the count of arguments they add (0 or 2), and their
+ * encoding (after the request's other arguments). */
+unsigned meta_owner_nargs(const struct ebb_walk *w);
+void meta_put_owner(struct proto_enc *e, const struct ebb_walk *w);
 /* Write + search permission on the directory holding w (or w->nocheck). */
 ebb_err meta_dir_access(const ebb_t *h, const struct ebb_walk *w);
 ebb_err meta_mkdir(ebb_t *h, const struct ebb_walk *w, mode_t mode,

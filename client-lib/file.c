@@ -661,12 +661,13 @@ static ebb_err _create(ebb_t *h, struct ebb_walk *w, mode_t mode, bool excl,
 	e = req_begin(&h->net, &r,
 		      placement_dentry_node(w->parent, w->name, w->namelen,
 					    h->net.n),
-		      PROTO_OP_CREATE, 5);
+		      PROTO_OP_CREATE, 5 + meta_owner_nargs(w));
 	proto_put_cstr(e, h->id);
 	proto_put_u64(e, w->parent);
 	proto_put_str(e, w->name, w->namelen);
 	proto_put_u64(e, S_IFREG | (mode & 07777));
 	proto_put_u64(e, excl ? PROTO_CREATE_EXCL : 0);
+	meta_put_owner(e, w);
 	err = net_run(&h->net, &r, 1);
 	if (err == EBB_OK &&
 	    (!proto_get_attr(&r.dec, &a) || !proto_get_bool(&r.dec, &c)))

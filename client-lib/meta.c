@@ -89,6 +89,19 @@ ebb_err meta_dir_access(const ebb_t *h, const struct ebb_walk *w)
 
 /* ---- creating names ------------------------------------------------------- */
 
+unsigned meta_owner_nargs(const struct ebb_walk *w)
+{
+	return w->owner ? 2 : 0;
+}
+
+void meta_put_owner(struct proto_enc *e, const struct ebb_walk *w)
+{
+	if (!w->owner)
+		return;
+	proto_put_u64(e, w->ouid);
+	proto_put_u64(e, w->ogid);
+}
+
 ebb_err meta_mkdir(ebb_t *h, const struct ebb_walk *w, mode_t mode,
 		   struct ebb_attr *out)
 {
@@ -101,11 +114,12 @@ ebb_err meta_mkdir(ebb_t *h, const struct ebb_walk *w, mode_t mode,
 	if ((err = meta_dir_access(h, w)) != EBB_OK)
 		return err;
 	e = req_begin(&h->net, &r, _dnode(h, w->parent, w->name, w->namelen),
-		      PROTO_OP_MKDIR, 4);
+		      PROTO_OP_MKDIR, 4 + meta_owner_nargs(w));
 	proto_put_cstr(e, h->id);
 	proto_put_u64(e, w->parent);
 	proto_put_str(e, w->name, w->namelen);
 	proto_put_u64(e, S_IFDIR | (mode & 07777));
+	meta_put_owner(e, w);
 	return _attr_call(h, &r, out);
 }
 
@@ -143,11 +157,12 @@ ebb_err meta_symlink(ebb_t *h, const struct ebb_walk *w, const char *target,
 	if ((err = meta_dir_access(h, w)) != EBB_OK)
 		return err;
 	e = req_begin(&h->net, &r, _dnode(h, w->parent, w->name, w->namelen),
-		      PROTO_OP_SYMLINK, 4);
+		      PROTO_OP_SYMLINK, 4 + meta_owner_nargs(w));
 	proto_put_cstr(e, h->id);
 	proto_put_u64(e, w->parent);
 	proto_put_str(e, w->name, w->namelen);
 	proto_put_str(e, target, tlen);
+	meta_put_owner(e, w);
 	return _attr_call(h, &r, out);
 }
 

@@ -92,9 +92,10 @@
  * real caller (default_permissions) and allow_other lets every user reach
  * us; as defence in depth every request whose uid is neither root nor the
  * instance owner (nor the uid ebb-fuse runs as) gets EACCES, whatever the
- * mode bits say.  When ebb-fuse runs as root, bbd records root as the
- * creator of new files: ebb-fuse gives them to the requesting user with a
- * SETATTR right after creating them.
+ * mode bits say.  When ebb-fuse runs as root, bbd would record root as the
+ * creator of new files: ebb-fuse names the requesting user's uid and gid in
+ * the CREATE/MKDIR/SYMLINK itself (the *at_owner calls; bbd allows that to
+ * root only), so a create costs no SETATTR round trip after it.
  */
 #include "config.h"
 
@@ -192,22 +193,34 @@ static void _reply_entry(fuse_req_t req, uint64_t parent, const char *name,
 		itab_forget(&_fz(req)->itab, st->ino, 1);
 }
 
-/* Running as root, bbd made root the owner of what we just created: hand
- * it to the requester (who is the instance owner, see _denied). */
-static int _fix_owner(fuse_req_t req, uint64_t parent, const char *name,
-		      struct ebb_stat *st)
+/* Must what req creates be given to its caller explicitly?  Only when
+ * ebb-fuse runs as root (bbd would record root:root) and the caller is
+ * someone else; then the create names the caller's uid and gid itself.
+ * Run as anyone else, bbd records ebb-fuse's own uid, the instance owner's
+ * (the only other caller let in is root, see _denied). */
+static bool _for_caller(fuse_req_t req, uid_t *uid, gid_t *gid)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
-	struct ebb_stat in = {0};
 
-	if (_fz(req)->self != 0 || (st->uid == c->uid && st->gid == c->gid))
-		return 0;
-	in.uid = c->uid;
-	in.gid = c->gid;
-	if (ebb_setattrat(_fz(req)->h, parent, name,
-			  EBB_SET_UID | EBB_SET_GID, &in, st) != 0)
-		return _err();
-	return 0;
+	if (_fz(req)->self != 0 || (c->uid == 0 && c->gid == 0))
+		return false;
+	*uid = c->uid;
+	*gid = c->gid;
+	return true;
+}
+
+/* ebb_openat, or ebb_openat_owner for req's caller (_for_caller). */
+static ebb_file_t *_openat_for(fuse_req_t req, uint64_t parent,
+			       const char *name, int flags, mode_t mode,
+			       struct ebb_stat *st)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (_for_caller(req, &uid, &gid))
+		return ebb_openat_owner(_fz(req)->h, parent, name, flags,
+					mode, uid, gid, st);
+	return ebb_openat(_fz(req)->h, parent, name, flags, mode, st);
 }
 
 /* ---- the connection -------------------------------------------------------- */
@@ -420,14 +433,17 @@ static void _mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		   mode_t mode)
 {
 	struct ebb_stat st;
+	uid_t uid;
+	gid_t gid;
 	int rc = 0;
 
 	if (_denied(req))
 		return;
-	if (ebb_mkdirat(_fz(req)->h, parent, name, mode, &st) != 0)
+	if ((_for_caller(req, &uid, &gid) ?
+	     ebb_mkdirat_owner(_fz(req)->h, parent, name, mode, uid, gid,
+			       &st) :
+	     ebb_mkdirat(_fz(req)->h, parent, name, mode, &st)) != 0)
 		rc = _err();
-	else
-		rc = _fix_owner(req, parent, name, &st);
 	if (rc)
 		fuse_reply_err(req, rc);
 	else
@@ -438,14 +454,17 @@ static void _symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		     const char *name)
 {
 	struct ebb_stat st;
+	uid_t uid;
+	gid_t gid;
 	int rc = 0;
 
 	if (_denied(req))
 		return;
-	if (ebb_symlinkat(_fz(req)->h, link, parent, name, &st) != 0)
+	if ((_for_caller(req, &uid, &gid) ?
+	     ebb_symlinkat_owner(_fz(req)->h, link, parent, name, uid, gid,
+				 &st) :
+	     ebb_symlinkat(_fz(req)->h, link, parent, name, &st)) != 0)
 		rc = _err();
-	else
-		rc = _fix_owner(req, parent, name, &st);
 	if (rc)
 		fuse_reply_err(req, rc);
 	else
@@ -466,14 +485,12 @@ static void _mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EPERM); /* no devices, FIFOs, sockets */
 		return;
 	}
-	f = ebb_openat(_fz(req)->h, parent, name, O_CREAT | O_EXCL | O_WRONLY,
-		       mode & 07777, &st);
+	f = _openat_for(req, parent, name, O_CREAT | O_EXCL | O_WRONLY,
+			mode & 07777, &st);
 	if (!f)
 		rc = _err();
 	else if (ebb_close(f) != 0)
 		rc = _err();
-	if (rc == 0)
-		rc = _fix_owner(req, parent, name, &st);
 	if (rc)
 		fuse_reply_err(req, rc);
 	else
@@ -584,15 +601,16 @@ static int _wo(const struct fz *fz, int flags)
 	return (_ebb_flags(fz, flags) & ~O_ACCMODE) | (flags & O_ACCMODE);
 }
 
-/* ebb_openat with _ebb_flags, then _wo if reading is not allowed. */
-static ebb_file_t *_open_at(struct fz *fz, uint64_t parent, const char *name,
+/* _openat_for with _ebb_flags, then _wo if reading is not allowed. */
+static ebb_file_t *_open_at(fuse_req_t req, uint64_t parent, const char *name,
 			    int flags, mode_t mode, struct ebb_stat *st)
 {
-	ebb_file_t *f = ebb_openat(fz->h, parent, name, _ebb_flags(fz, flags),
-				   mode, st);
+	struct fz *fz = _fz(req);
+	ebb_file_t *f = _openat_for(req, parent, name, _ebb_flags(fz, flags),
+				    mode, st);
 
 	if (!f && errno == EACCES && _ebb_flags(fz, flags) != _wo(fz, flags))
-		f = ebb_openat(fz->h, parent, name, _wo(fz, flags), mode, st);
+		f = _openat_for(req, parent, name, _wo(fz, flags), mode, st);
 	return f;
 }
 
@@ -647,19 +665,18 @@ static void _create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct ebb_stat st;
 	uint64_t gen;
 	ebb_file_t *f;
-	int rc;
 
 	if (_denied(req))
 		return;
-	f = _open_at(fz, parent, name, fi->flags | O_CREAT, mode & 07777, &st);
+	f = _open_at(req, parent, name, fi->flags | O_CREAT, mode & 07777,
+		     &st);
 	if (!f) {
 		fuse_reply_err(req, _err());
 		return;
 	}
-	if ((rc = _fix_owner(req, parent, name, &st)) != 0 ||
-	    itab_entry(&fz->itab, parent, name, &st, fz->wb, &gen) != 0) {
+	if (itab_entry(&fz->itab, parent, name, &st, fz->wb, &gen) != 0) {
 		ebb_close(f);
-		fuse_reply_err(req, rc ? rc : ENOMEM);
+		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	/* O_CREAT of an existing file takes this path too: it is opened

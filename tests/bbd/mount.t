@@ -167,23 +167,34 @@ is "$st $(nfuse j3)" "0 3" "an identical create again: exit 0, no second mount"
 run instance create j3 --capacity 64MiB --owner "$owner" --mount
 is "$st" 1 "the same instance without --cache writeback: exit 1"
 as "$owner" sh -c "echo 'before the crash' >'$M/node0/j2/g'"
-old=$(cut -d' ' -f1 "$EBB_TEST_DIR/node1/mounts/j2" 2>/dev/null)
+cp "$EBB_TEST_DIR/node1/mounts/j2" "$EBB_TEST_DIR/j2.fuse-before" 2>/dev/null
 fixture_bbd_kill 1 KILL
 fixture_bbd_restart 1 || bail "bbd1 did not restart"
 wait_state j2 1 mounted
 ok_status $? "after kill -9 and a restart, node 1 mounts j2 again"
 is "$(findmnt -rn -M "$M/node1/j2" | wc -l)" 1 "exactly one mount on node 1's mount point"
-# (killed by the restarted bbd; under load it may take a moment to exit)
+# (killed by the restarted bbd; under load it may take a moment to exit).
+# The record holds the pid and its start time: pid_max is 32,768 here, so
+# the pid alone may already name another process.
+read -r old oldstart _ <"$EBB_TEST_DIR/j2.fuse-before" 2>/dev/null
+alive_old() {
+	local f
+	[ -n "$old" ] && f=$(cat "/proc/$old/stat" 2>/dev/null) || return 1
+	f=${f##*) }
+	set -- $f
+	[ "$1" != Z ] && [ "${20}" = "$oldstart" ]
+}
 for ((i = 0; i < 100; i++)); do
-	[ -n "$old" ] && kill -0 "$old" 2>/dev/null &&
-		[ "$(ps -o stat= -p "$old" | cut -c1)" != Z ] || break
+	alive_old || break
 	sleep 0.1
 done
-if [ -n "$old" ] && kill -0 "$old" 2>/dev/null &&
-   [ "$(ps -o stat= -p "$old" | cut -c1)" != Z ]; then
-	not_ok "the old ebb-fuse ($old) is gone"
+if alive_old; then
+	ok_status 1 "the old ebb-fuse ($old) is gone"
+	diag "$(ps -o pid,stat,wchan:32,lstart,args -p "$old")"
+	diag "$(cat "/proc/$old/stack" 2>/dev/null)"
+	diag "$(grep -h "ebb-fuse" "$EBB_TEST_DIR/bbd1.log" | tail -5)"
 else
-	ok "the old ebb-fuse (${old:-?}) is gone" true
+	ok "the old ebb-fuse (${old:-?}) is gone" [ -n "$oldstart" ]
 fi
 is "$(as "$owner" cat "$M/node1/j2/g" 2>&1)" "before the crash" "the data is intact through node 1's new mount"
 wait_state j3 1 mounted && [ "$(wbfuse j3)" = 3 ]

@@ -164,6 +164,82 @@ static uint64_t _used(int fd)
 	return used;
 }
 
+/* CREATE/MKDIR/SYMLINK's optional owner (docs/protocol.md "Owner"), in
+ * a directory of its own; and NODE_STATUS's per-opcode counts. */
+static void _owner(int fd, int ufd)
+{
+	struct proto_attr dir, a;
+	const msgpack_object *m = NULL, *ops;
+	uint64_t v = 0;
+	bool b = false;
+
+	is_int(_rq(ufd, PROTO_OP_MKDIR, "susu", INST, 1ull, "ow", 0777ull),
+	       EBB_OK, "MKDIR ow");
+	dir = _attr();
+	is_int(_rq(fd, PROTO_OP_CREATE, "susuuuu", INST, dir.ino, "r", 0644ull,
+		   0ull, 5151ull, 5252ull), EBB_OK, "CREATE by root for 5151:5252");
+	a = _attr();
+	proto_get_bool(&_dec, &b);
+	ok(a.uid == 5151 && a.gid == 5252 && b, "... owned by 5151:5252, created");
+	is_int(_rq(ufd, PROTO_OP_LOOKUP, "sus", INST, dir.ino, "r"), EBB_OK,
+	       "... LOOKUP");
+	a = _attr();
+	ok(a.uid == 5151 && a.gid == 5252, "... stored so");
+	is_int(_rq(fd, PROTO_OP_MKDIR, "susuuu", INST, dir.ino, "rd", 0755ull,
+		   5151ull, 5252ull), EBB_OK, "MKDIR by root for 5151:5252");
+	a = _attr();
+	ok(S_ISDIR(a.mode) && a.uid == 5151 && a.gid == 5252, "... owned so");
+	is_int(_rq(fd, PROTO_OP_SYMLINK, "sussuu", INST, dir.ino, "rl", "r",
+		   5151ull, 5252ull), EBB_OK, "SYMLINK by root for 5151:5252");
+	a = _attr();
+	ok(S_ISLNK(a.mode) && a.uid == 5151 && a.gid == 5252, "... owned so");
+	is_int(_rq(ufd, PROTO_OP_CREATE, "susuuuu", INST, dir.ino, "u", 0644ull,
+		   0ull, (uint64_t)USER, (uint64_t)USER), EBB_OK,
+	       "CREATE by the owner for itself");
+	a = _attr();
+	ok(a.uid == USER && a.gid == USER, "... owned by it");
+	is_int(_rq(ufd, PROTO_OP_CREATE, "susuuuu", INST, dir.ino, "x", 0644ull,
+		   0ull, 0ull, 0ull), EBB_EPERM, "CREATE by the owner for root: EPERM");
+	is_int(_rq(ufd, PROTO_OP_CREATE, "susuuuu", INST, dir.ino, "x", 0644ull,
+		   0ull, (uint64_t)USER, 0ull), EBB_EPERM,
+	       "CREATE by the owner for its uid and another gid: EPERM");
+	is_int(_rq(ufd, PROTO_OP_CREATE, "susuuuu", INST, dir.ino, "u", 0644ull,
+		   0ull, 0ull, 0ull), EBB_EPERM,
+	       "CREATE for root of an existing name: EPERM too");
+	is_int(_rq(ufd, PROTO_OP_MKDIR, "susuuu", INST, dir.ino, "x", 0755ull,
+		   0ull, 0ull), EBB_EPERM, "MKDIR by the owner for root: EPERM");
+	is_int(_rq(ufd, PROTO_OP_SYMLINK, "sussuu", INST, dir.ino, "x", "r",
+		   0ull, 0ull), EBB_EPERM, "SYMLINK by the owner for root: EPERM");
+	is_int(_rq(ufd, PROTO_OP_LOOKUP, "sus", INST, dir.ino, "x"), EBB_ENOENT,
+	       "... none of them made x");
+	is_int(_rq(fd, PROTO_OP_CREATE, "susuuu", INST, dir.ino, "y", 0644ull,
+		   0ull, 5151ull), EBB_E_PROTO, "CREATE with a uid and no gid: E_PROTO");
+	is_int(_rq(fd, PROTO_OP_CREATE, "susuuuuu", INST, dir.ino, "y", 0644ull,
+		   0ull, 5151ull, 5252ull, 1ull), EBB_E_PROTO,
+	       "CREATE with an argument after the owner: E_PROTO");
+	is_int(_rq(fd, PROTO_OP_MKDIR, "susuuuu", INST, dir.ino, "y", 0755ull,
+		   5151ull, 5252ull, 1ull), EBB_E_PROTO,
+	       "MKDIR with an argument after the owner: E_PROTO");
+	is_int(_rq(ufd, PROTO_OP_LOOKUP, "sus", INST, dir.ino, "y"), EBB_ENOENT,
+	       "... none of them made y");
+	is_int(_rq(fd, PROTO_OP_NODE_STATUS, ""), EBB_OK, "NODE_STATUS");
+	proto_get_obj(&_dec, &m);
+	ops = m ? proto_map_get(m, "ops") : NULL;
+	ok(ops && ops->type == MSGPACK_OBJECT_MAP &&
+		   proto_map_u64(ops, "CREATE", &v) && v >= 6 &&
+		   proto_map_u64(ops, "MKDIR", &v) && v >= 3 &&
+		   proto_map_u64(ops, "NODE_STATUS", &v) && v >= 2 &&
+		   !proto_map_get(ops, "STAGE_WORK"),
+	   "NODE_STATUS ops: requests per opcode seen (CREATE, MKDIR, ...), "
+	   "none for an opcode never sent");
+	_rq(ufd, PROTO_OP_UNLINK, "susuu", INST, dir.ino, "r", 0ull, 0ull);
+	_rq(ufd, PROTO_OP_UNLINK, "susuu", INST, dir.ino, "u", 0ull, 0ull);
+	_rq(ufd, PROTO_OP_UNLINK, "susuu", INST, dir.ino, "rl", 0ull, 0ull);
+	_rq(ufd, PROTO_OP_RMDIR, "sus", INST, dir.ino, "rd");
+	is_int(_rq(ufd, PROTO_OP_RMDIR, "sus", INST, 1ull, "ow"), EBB_OK,
+	       "... ow removed again");
+}
+
 /* UNLINK with DATA (one round trip): the node drops a small file's data
  * with its name, before the reply, unless the client keeps it; bad keep
  * lists are refused.  The instance has one node (so stripe 0 is here) and
@@ -580,6 +656,7 @@ int main(void)
 	proto_get_u64(&_dec, &cap);
 	proto_get_u64(&_dec, &used);
 	ok(st == EBB_OK && used == 0, "... used is back to 0");
+	_owner(fd, ufd);
 	_unlink_data(ufd);
 	is_int(_rq(ufd, PROTO_OP_INST_DESTROY, "s", INST), EBB_E_DENIED,
 	       "INST_DESTROY by the owner: E_DENIED (admin only)");

@@ -34,6 +34,78 @@
 #define OWNER_UID 1
 #define OWNER_GID 1
 
+/* The *at_owner calls in directory /tag: root may create for anyone (what
+ * ebb-fuse run as root does for its callers), others only for themselves;
+ * an existing file keeps its owner.  Leaves the directory empty. */
+static void _owner_calls(struct ctest *c, const char *tag)
+{
+	uid_t me = getuid();
+	gid_t mg = getgid();
+	struct ebb_stat d, st;
+	char p[64];
+	ebb_file_t *f;
+
+	snprintf(p, sizeof(p), "/%s", tag);
+	if (ebb_stat(c->h, p, &d) != 0) {
+		ok(0, "stat %s: %s", p, strerror(errno));
+		return;
+	}
+	f = ebb_openat_owner(c->h, d.ino, "own", O_CREAT | O_EXCL | O_WRONLY,
+			     0644, me, mg, &st);
+	ok(f && st.uid == me && st.gid == mg,
+	   "create for oneself (uid %ld gid %ld): allowed, and so owned",
+	   (long)me, (long)mg);
+	if (f)
+		ebb_close(f);
+	f = ebb_openat_owner(c->h, d.ino, "own", O_CREAT | O_WRONLY, 0644,
+			     me + 4242, mg, &st);
+	if (me == 0)
+		ok(f && st.uid == me, "O_CREAT of an existing file for another "
+		   "uid: opened, keeps its owner (%ld)", (long)st.uid);
+	else
+		ok(!f && errno == EPERM, "O_CREAT for another uid: EPERM even "
+		   "when the file exists");
+	if (f)
+		ebb_close(f);
+	is_int(ebb_unlinkat(c->h, d.ino, "own"), 0, "unlink it");
+	if (me == 0) {
+		f = ebb_openat_owner(c->h, d.ino, "given",
+				     O_CREAT | O_EXCL | O_WRONLY, 0640, 4242,
+				     4343, &st);
+		ok(f && st.uid == 4242 && st.gid == 4343,
+		   "root: create for uid 4242 gid 4343 gives it them");
+		if (f)
+			ebb_close(f);
+		ok(ebb_lookupat(c->h, d.ino, "given", &st) == 0 &&
+		   st.uid == 4242 && st.gid == 4343,
+		   "and the node stored them");
+		ok(ebb_mkdirat_owner(c->h, d.ino, "gdir", 0750, 4242, 4343,
+				     &st) == 0 && st.uid == 4242 &&
+		   st.gid == 4343 && S_ISDIR(st.mode),
+		   "root: mkdir for uid 4242 gid 4343");
+		ok(ebb_symlinkat_owner(c->h, "t", d.ino, "glink", 4242, 4343,
+				       &st) == 0 && st.uid == 4242 &&
+		   st.gid == 4343 && S_ISLNK(st.mode),
+		   "root: symlink for uid 4242 gid 4343");
+		ebb_unlinkat(c->h, d.ino, "given");
+		ebb_rmdirat(c->h, d.ino, "gdir");
+		ebb_unlinkat(c->h, d.ino, "glink");
+		return;
+	}
+	CT_ERRNO_P(ebb_openat_owner(c->h, d.ino, "x", O_CREAT | O_WRONLY, 0644,
+				    0, 0, &st), EPERM,
+		   "create for root by uid %ld -> EPERM", (long)me);
+	CT_ERRNO_P(ebb_openat_owner(c->h, d.ino, "x", O_CREAT | O_WRONLY, 0644,
+				    me, mg + 1, &st), EPERM,
+		   "create for its uid with another gid -> EPERM");
+	CT_ERRNO(ebb_mkdirat_owner(c->h, d.ino, "x", 0755, 0, 0, &st), EPERM,
+		 "mkdir for root -> EPERM");
+	CT_ERRNO(ebb_symlinkat_owner(c->h, "t", d.ino, "x", 0, 0, &st), EPERM,
+		 "symlink for root -> EPERM");
+	CT_ERRNO(ebb_lookupat(c->h, d.ino, "x", &st), ENOENT,
+		 "and none of them made the name");
+}
+
 static void mode_owner(struct ctest *c)
 {
 	char tag[32], p[64], q[64];
@@ -64,6 +136,7 @@ static void mode_owner(struct ctest *c)
 	is_int(ebb_chmod(c->h, q, 0600), 0, "chmod own file");
 	is_int(ebb_statfs(c->h, &sfs), 0, "statfs");
 	is_int(ebb_unlink(c->h, q), 0, "unlink");
+	_owner_calls(c, tag);
 	snprintf(p, sizeof(p), "/%s", tag);
 	is_int(ebb_rmdir(c->h, p), 0, "rmdir");
 }

@@ -384,6 +384,21 @@ int ebb_mkdirat(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
 		struct ebb_stat *st);
 int ebb_symlinkat(ebb_t *h, const char *target, uint64_t dir,
 		  const char *name, struct ebb_stat *st);
+/* The same three, but a new inode is owned by uid:gid, set in the one
+ * request that creates it (no chown after it): for a process that creates
+ * on behalf of others (ebb-fuse run as root).  The node allows it to root,
+ * and to others only with their own uid and primary gid (EPERM).  An
+ * existing file opened by ebb_openat_owner with O_CREAT keeps its owner.
+ * Since libebb 0.2 (symbol version EBB_0.2); a node from before it
+ * refuses the request (EPROTO). */
+ebb_file_t *ebb_openat_owner(ebb_t *h, uint64_t dir, const char *name,
+			     int flags, mode_t mode, uid_t uid, gid_t gid,
+			     struct ebb_stat *st);
+int ebb_mkdirat_owner(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
+		      uid_t uid, gid_t gid, struct ebb_stat *st);
+int ebb_symlinkat_owner(ebb_t *h, const char *target, uint64_t dir,
+			const char *name, uid_t uid, gid_t gid,
+			struct ebb_stat *st);
 /* A directory: EISDIR. */
 int ebb_unlinkat(ebb_t *h, uint64_t dir, const char *name);
 int ebb_rmdirat(ebb_t *h, uint64_t dir, const char *name);
