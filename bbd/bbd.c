@@ -121,6 +121,16 @@ static ebb_err _conf_set(void *ctx, const char *key, const char *value,
 			return EBB_E_CONFIG;
 		}
 		_set_str(&c->mount_root, value);
+	} else if (!strcmp(key, "local_socket")) {
+		/* "" or "none": no local reads (bbd_local.c) */
+		if (!strcmp(value, "none"))
+			value = "";
+		if (*value && value[0] != '/') {
+			snprintf(err, errlen, "local_socket: '%s' is not an "
+				 "absolute path", value);
+			return EBB_E_CONFIG;
+		}
+		_set_str(&c->local_socket, value);
 	} else if (!strcmp(key, "fuse_helper")) {
 		if (value[0] != '/') {
 			snprintf(err, errlen, "fuse_helper: '%s' is not an "
@@ -195,11 +205,14 @@ static void _usage(FILE *f)
 "      --fuse-helper PATH  the ebb-fuse program (default %s)\n"
 "      --mount-timeout MS  how long a new mount may take to answer\n"
 "                          (default %d; \"10s\" works too)\n"
+"      --local-socket PATH the Unix socket local clients get object fds\n"
+"                          from (default ROOT/bbd.sock; \"none\": off)\n"
 "  -V, --version           print the version and exit\n"
 "  -h, --help              print this help and exit\n"
 "Configuration keys mirror the long options (listen, root, capacity,\n"
 "slurm_user, munge_socket, node_name, workers, io_threads, log_level,\n"
-"port_file, mount_root, fuse_helper, mount_timeout); options override\n"
+"port_file, mount_root, fuse_helper, mount_timeout, local_socket);\n"
+"options override\n"
 "the file.\n",
 		SYSCONFDIR, BBD_DEFAULT_PORT, LOCALSTATEDIR, BBD_MOUNT_ROOT,
 		BBD_FUSE_HELPER, BBD_MOUNT_TIMEOUT_MS);
@@ -217,6 +230,7 @@ static void _conf_free(struct bbd_conf *c)
 	free(c->node_name);
 	free(c->mount_root);
 	free(c->fuse_helper);
+	free(c->local_socket);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -236,6 +250,7 @@ static const struct option _options[] = {
 	{"mount-root", required_argument, NULL, 1001},
 	{"fuse-helper", required_argument, NULL, 1002},
 	{"mount-timeout", required_argument, NULL, 1003},
+	{"local-socket", required_argument, NULL, 1004},
 	{"version", no_argument, NULL, 'V'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -258,6 +273,7 @@ static const char *_opt_key(int ch)
 	case 1001: return "mount_root";
 	case 1002: return "fuse_helper";
 	case 1003: return "mount_timeout";
+	case 1004: return "local_socket";
 	}
 	return NULL;
 }
@@ -416,6 +432,22 @@ ebb_err bbd_op_hello(struct bbd_req *r)
 	proto_put_u64(&r->res, PROTO_VERSION);
 	proto_put_cstr(&r->res, b->conf.node_name);
 	r->nres = 2;
+	{
+		/* Optional third result (docs/protocol.md "Local reads"):
+		 * older clients read two and ignore the rest. */
+		const char *path, *token;
+
+		if (bbd_local_info(b, &path, &token)) {
+			proto_put_map(&r->res, 3);
+			proto_put_cstr(&r->res, "sock");
+			proto_put_cstr(&r->res, path);
+			proto_put_cstr(&r->res, "token");
+			proto_put_cstr(&r->res, token);
+			proto_put_cstr(&r->res, "uid");
+			proto_put_u64(&r->res, (uint64_t)geteuid());
+			r->nres = 3;
+		}
+	}
 	r->status = EBB_OK;
 out:
 	free(copy);
@@ -572,6 +604,7 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		goto stop;
 	}
+	bbd_local_start(&b);
 	if (bbd_net_start(&b, err, sizeof(err)) != EBB_OK) {
 		log_error("%s", err);
 		goto stop;
@@ -611,6 +644,8 @@ stop:
 	bbd_net_stop(&b);
 	bbd_io_stop(&b);
 	bbd_net_free(&b);
+	/* After the I/O threads: no HELLO can still read b.local. */
+	bbd_local_stop(&b);
 	pthread_mutex_lock(&b.sync_lock);
 	b.sync_stop = true;
 	pthread_cond_signal(&b.sync_cond);

@@ -727,7 +727,7 @@ ebb_err bbd_op_node_status(struct bbd_req *r)
 		if ((ops[i] = __atomic_load_n(&b->op_count[i],
 					      __ATOMIC_RELAXED)) != 0)
 			nops++;
-	proto_put_map(&r->res, 11);
+	proto_put_map(&r->res, 13);
 	proto_put_cstr(&r->res, "node");
 	proto_put_cstr(&r->res, b->conf.node_name);
 	proto_put_cstr(&r->res, "version");
@@ -748,6 +748,11 @@ ebb_err bbd_op_node_status(struct bbd_req *r)
 	proto_put_u64(&r->res, mounted);
 	proto_put_cstr(&r->res, "mounts_failed");
 	proto_put_u64(&r->res, failed);
+	/* local reads (bbd_local.c): object fds passed, requests refused */
+	proto_put_cstr(&r->res, "local_fds");
+	proto_put_u64(&r->res, atomic_load(&b->local_fds));
+	proto_put_cstr(&r->res, "local_refused");
+	proto_put_u64(&r->res, atomic_load(&b->local_refused));
 	proto_put_cstr(&r->res, "ops");
 	proto_put_map(&r->res, nops);
 	for (unsigned i = 0; i < BBD_OP_SLOTS; i++)

@@ -71,6 +71,8 @@ struct bbd_conf {
 	char *mount_root;      /* "%n" = node name; expanded in bbd->mount_root */
 	char *fuse_helper;     /* the ebb-fuse binary */
 	unsigned mount_timeout_ms;
+	char *local_socket;    /* bbd_local.c; "" = none; default
+	                        * <root>/bbd.sock */
 	/* the stager: ebb.conf's s3_* keys and s3_allow lines */
 	struct stg_conf s3;
 	struct s3path_allow s3_allow;
@@ -264,6 +266,10 @@ struct bbd {
 	 * how many RPCs a client operation costs is what the mount's speed
 	 * depends on, and tests count them.  Relaxed atomics, any thread. */
 	uint64_t op_count[BBD_OP_SLOTS];
+	/* the local socket (bbd_local.c) */
+	struct bbd_local *local;   /* NULL: none */
+	atomic_uint_fast64_t local_fds;     /* object fds passed */
+	atomic_uint_fast64_t local_refused; /* local requests refused */
 };
 
 /* ---- bbd_net.c ------------------------------------------------------------ */
@@ -407,6 +413,15 @@ ebb_err bbd_op_stage_retry(struct bbd_req *r);
 ebb_err bbd_op_stage_cancel(struct bbd_req *r);
 ebb_err bbd_op_stage_work(struct bbd_req *r);
 ebb_err bbd_op_stage_poll(struct bbd_req *r);
+
+/* ---- bbd_local.c ------------------------------------------------------------------ */
+/* Bind conf.local_socket and start its thread.  A failure only logs: the
+ * clients then read over TCP.  Main thread, before the listener. */
+void bbd_local_start(struct bbd *b);
+/* Stop the thread, close every local connection, unlink the socket. */
+void bbd_local_stop(struct bbd *b);
+/* What HELLO's reply tells a client about it: false if there is none. */
+bool bbd_local_info(struct bbd *b, const char **path, const char **token);
 
 /* ---- bbd.c ------------------------------------------------------------------------ */
 /* HELLO's credential check, run on an I/O thread. */

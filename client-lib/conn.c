@@ -51,6 +51,8 @@ struct rxbuf {
 struct ebb_conn {
 	char *addr;                      /* "host:port", immutable */
 	const struct ebb_cfg *cfg;       /* the net's, immutable */
+	struct ebb_net *net;             /* immutable */
+	unsigned node;                   /* member index, immutable */
 	pthread_mutex_t send_lock;
 	pthread_mutex_t lock;
 	pthread_cond_t cv;               /* state changes */
@@ -129,6 +131,10 @@ ebb_err cfg_init(struct ebb_cfg *cfg, const struct ebb_options *opts)
 	cfg->read_ahead = 16u * 1024 * 1024;
 	if ((env = getenv("EBB_READ_AHEAD")) && *env)
 		cfg->read_ahead = (size_t)strtoull(env, NULL, 10);
+	cfg->short_circuit = 1;
+	if ((env = getenv("EBB_SHORT_CIRCUIT")) && *env)
+		cfg->short_circuit = !strcmp(env, "debug") ? 2 :
+				     strcmp(env, "0") != 0;
 	if (sock && !(cfg->munge_socket = strdup(sock)))
 		return EBB_ENOMEM;
 	return EBB_OK;
@@ -195,8 +201,12 @@ ebb_err net_init(struct ebb_net *net, const char *const *members,
 	if (n == 0 || n > PROTO_MAX_MEMBERS || !members)
 		return EBB_EINVAL;
 	net->conns = calloc((size_t)n * per, sizeof(*net->conns));
-	if (!net->conns)
+	net->local = net->conns ? local_new(n) : NULL;
+	if (!net->local) {
+		free(net->conns);
+		net->conns = NULL;
 		return EBB_ENOMEM;
+	}
 	net->cfg = *cfg;
 	net->n = n;
 	net->per = per;
@@ -212,6 +222,8 @@ ebb_err net_init(struct ebb_net *net, const char *const *members,
 			goto fail;
 		}
 		c->cfg = &net->cfg;
+		c->net = net;
+		c->node = i / per;
 		c->fd = -1;
 		c->efd = -1;
 		pthread_mutex_init(&c->send_lock, NULL);
@@ -227,6 +239,8 @@ fail:
 	for (unsigned i = 0; i < n * per; i++)
 		_conn_free(net->conns[i]);
 	free(net->conns);
+	local_free(net->local, n);
+	net->local = NULL;
 	memset(&net->cfg, 0, sizeof(net->cfg));
 	net->conns = NULL;
 	net->n = 0;
@@ -241,6 +255,8 @@ void net_fini(struct ebb_net *net)
 		_conn_free(net->conns[i]);
 	free(net->conns);
 	net->conns = NULL;
+	local_free(net->local, net->n);
+	net->local = NULL;
 	cfg_fini(&net->cfg);
 }
 
@@ -919,6 +935,34 @@ static void _send_hello(struct cprog *p, const struct ebb_cfg *cfg)
 	free(cred);
 }
 
+/* The rest of a good HELLO reply: node, and the optional local-socket
+ * offer (docs/protocol.md "Local reads"); anything unexpected there only
+ * means no offer. */
+static void _hello_local(struct cprog *p, struct proto_dec *d)
+{
+	const msgpack_object *m = NULL, *v;
+	const char *node = NULL;
+	uint32_t nlen = 0;
+	uint64_t uid = 0;
+
+	if (!proto_get_str(d, &node, &nlen, 255) || d->pos >= d->n ||
+	    !proto_get_obj(d, &m) || m->type != MSGPACK_OBJECT_MAP)
+		return;
+	if (!proto_map_u64(m, "uid", &uid))
+		return;
+	{
+		const msgpack_object *t = proto_map_get(m, "token");
+
+		v = proto_map_get(m, "sock");
+		if (!v || !t || v->type != MSGPACK_OBJECT_STR ||
+		    t->type != MSGPACK_OBJECT_STR)
+			return;
+		local_offer(p->c->net, p->c->node, v->via.str.ptr,
+			    v->via.str.size, t->via.str.ptr, t->via.str.size,
+			    uid);
+	}
+}
+
 /* Read what is there of the HELLO reply; CP_DONE when complete or failed. */
 static void _read_hello(struct cprog *p)
 {
@@ -994,6 +1038,8 @@ static void _read_hello(struct cprog *p)
 			p->err = EBB_EPROTO;
 			snprintf(p->why, sizeof(p->why),
 				 "not a bbd (bad HELLO reply)");
+		} else {
+			_hello_local(p, &d);
 		}
 		proto_dec_free(&d);
 	}

@@ -84,7 +84,14 @@ struct ebb_cfg {
 	size_t read_ahead;         /* $EBB_READ_AHEAD: largest read-ahead
 				    * window per handle, default 16 MiB; 0:
 				    * none (stream.c) */
+	int short_circuit;         /* $EBB_SHORT_CIRCUIT: 0 off, 1 on (the
+				    * default), 2 on and every fallback to
+				    * TCP said on stderr (local.c) */
 };
+
+/* What a member's bbd offered in its HELLO reply for local reads, and the
+ * Unix connection to it (local.c). */
+struct net_local;
 
 /* Where a caller sleeps until its requests complete. */
 struct ebb_waiter {
@@ -140,6 +147,13 @@ struct ebb_net {
 	unsigned per;              /* connections per member (cfg) */
 	struct ebb_conn **conns;   /* n * per: member i's are [i*per, i*per+per) */
 	uint64_t next_msgid;       /* atomic */
+	struct net_local *local;   /* n of them (local.c) */
+	int local_all;             /* atomic: 0 not known yet, 1 every member
+				    * serves local reads, 2 not all (local.c) */
+	/* counters (atomic), for tests and debugging: */
+	uint64_t local_bytes;      /* bytes read from passed fds */
+	uint64_t local_opens;      /* object fds received */
+	uint64_t local_fallbacks;  /* members found unusable for local reads */
 };
 
 /* Fill cfg from opts (may be NULL) and the environment ($EBB_TIMEOUT_MS,
@@ -216,5 +230,28 @@ void waiter_cancel_wait(struct ebb_waiter *w);
  * the first request's error in index order, or ETIMEDOUT.  Each request's
  * status tells its own result; the caller releases them. */
 ebb_err net_run(struct ebb_net *net, struct ebb_req *reqs, unsigned n);
+
+/* ---- local reads (local.c) ----------------------------------------------- */
+/* The local state of n members, all "not offered".  NULL: no memory. */
+struct net_local *local_new(unsigned n);
+/* Close the Unix connections and free. */
+void local_free(struct net_local *l, unsigned n);
+/* A HELLO reply of member node offered its local socket (path, token,
+ * bbd's uid); a new offer (a restarted bbd) forgets the old one.  Called
+ * by conn.c's connect loop. */
+void local_offer(struct ebb_net *net, unsigned node, const char *path,
+		 size_t plen, const char *token, size_t tlen, uint64_t uid);
+/* A read-only fd of ino's object file on member node of instance id,
+ * passed by that member's bbd: EBB_OK and *fd (the caller closes it),
+ * EBB_ENOENT if the object does not exist (a hole: zeros), another error
+ * if this member cannot serve local reads (use TCP).  Blocks for one round
+ * trip on the local socket (connecting first if needed).  Any thread. */
+ebb_err local_open(struct ebb_net *net, unsigned node, const char *id,
+		   uint64_t ino, int *fd);
+/* Whether every member serves local reads (probes them once). */
+bool local_all(struct ebb_net *net);
+/* The offer of member node (tests): false if none. */
+bool local_offered(struct ebb_net *net, unsigned node, char *path,
+		   size_t psize, char *token, size_t tsize);
 
 #endif

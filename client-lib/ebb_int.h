@@ -115,7 +115,14 @@ struct ebb_file {
 	int64_t mtime_ns;          /* time of the last write; lock */
 	ebb_err pending;           /* first write error; lock */
 	struct ebb_ra ra;
+	/* local reads (local.c): per member, an fd of the inode's object
+	 * passed by its bbd (>= 0), FD_ASK (not asked, or no object yet) or
+	 * FD_TCP (that member cannot); NULL until the first read; lock.
+	 * Closed at ebb_close: a later open asks again. */
+	int *lfd;
 };
+#define FD_ASK (-1)
+#define FD_TCP (-2)
 
 /* One inode open through this handle; refcounted by its ebb_file_t's. */
 struct ebb_inode {
@@ -322,9 +329,24 @@ uint64_t file_wb_issued(ebb_file_t *f);
 /* ---- file.c internals used by stream.c --------------------------------------- */
 
 /* Striped I/O of [off, off+count) of ino, waiting for every piece.  nodes
- * (bitmap, may be NULL) gets the nodes touched.  All or nothing. */
+ * (bitmap, may be NULL) gets the nodes touched.  All or nothing.  A read
+ * with lf (the handle reading; NULL: none) preads the pieces of members
+ * that serve local reads from lf's object fds instead of READ over TCP. */
 ebb_err file_stripe_io(ebb_t *h, uint64_t ino, bool write, uint8_t *buf,
-		       size_t count, uint64_t off, uint8_t *nodes);
+		       size_t count, uint64_t off, uint8_t *nodes,
+		       struct ebb_file *lf);
+/* Whether member node serves f's local reads (asks it once per handle). */
+bool file_local_ok(struct ebb_file *f, unsigned node);
+/* Read [off, off+len) of f's inode from member node's object through f's
+ * fd (zeros past its end; no object: zeros); an error if that member does
+ * not serve local reads. */
+ebb_err file_local_pread(struct ebb_file *f, unsigned node, uint8_t *p,
+			 size_t len, uint64_t off);
+/* Close f's object fds (ebb_close). */
+void file_local_close(struct ebb_file *f);
+/* Local-read counters of h's net (tests: libebb-internal). */
+void file_local_stats(ebb_t *h, uint64_t *bytes, uint64_t *opens,
+		      uint64_t *fallbacks);
 /* The inode's size and data generation, under ino_lock. */
 uint64_t inode_size(ebb_t *h, struct ebb_inode *in);
 uint64_t inode_dgen(ebb_t *h, struct ebb_inode *in);

@@ -383,8 +383,126 @@ ebb_err file_truncate(ebb_t *h, uint64_t parent, const char *name,
 	return data_truncate(h, ino, size);
 }
 
+/* ---- local reads (local.c) ------------------------------------------------ */
+
+void file_local_stats(ebb_t *h, uint64_t *bytes, uint64_t *opens,
+		      uint64_t *fallbacks)
+{
+	*bytes = __atomic_load_n(&h->net.local_bytes, __ATOMIC_RELAXED);
+	*opens = __atomic_load_n(&h->net.local_opens, __ATOMIC_RELAXED);
+	*fallbacks = __atomic_load_n(&h->net.local_fallbacks, __ATOMIC_RELAXED);
+}
+
+/* f's fd of ino's object on member node: >= 0, FD_ASK (no object yet:
+ * a hole, asked again next time) or FD_TCP (read over TCP). */
+static int _local_fd(struct ebb_file *f, unsigned node)
+{
+	ebb_t *h = f->h;
+	int fd, cur;
+	ebb_err st;
+
+	pthread_mutex_lock(&f->lock);
+	if (!f->lfd && (f->lfd = malloc(h->net.n * sizeof(*f->lfd))))
+		for (unsigned i = 0; i < h->net.n; i++)
+			f->lfd[i] = FD_ASK;
+	cur = f->lfd ? f->lfd[node] : FD_TCP;
+	pthread_mutex_unlock(&f->lock);
+	if (cur != FD_ASK)
+		return cur;
+	st = local_open(&h->net, node, h->id, f->in->ino, &fd);
+	if (st == EBB_ENOENT)
+		return FD_ASK;
+	if (st != EBB_OK)
+		fd = FD_TCP;
+	pthread_mutex_lock(&f->lock);
+	if (f->lfd[node] == FD_ASK) {
+		f->lfd[node] = fd;
+	} else {
+		/* Another thread of this handle asked at the same time. */
+		if (fd >= 0)
+			close(fd);
+		fd = f->lfd[node];
+	}
+	pthread_mutex_unlock(&f->lock);
+	return fd;
+}
+
+/* Read [off, off+len) of an object from fd (FD_ASK: none, all zeros);
+ * past its end reads as zeros, as READ does. */
+static ebb_err _local_pread(ebb_t *h, int fd, uint8_t *p, size_t len,
+			    uint64_t off)
+{
+	size_t done = 0;
+
+	while (fd >= 0 && done < len) {
+		ssize_t k = pread(fd, p + done, len - done,
+				  (off_t)(off + done));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return ebb_err_from_errno(errno);
+		if (k == 0)
+			break;
+		done += (size_t)k;
+	}
+	__atomic_fetch_add(&h->net.local_bytes, done, __ATOMIC_RELAXED);
+	memset(p + done, 0, len - done);
+	return EBB_OK;
+}
+
+bool file_local_ok(struct ebb_file *f, unsigned node)
+{
+	return f->h->net.cfg.short_circuit && _local_fd(f, node) != FD_TCP;
+}
+
+ebb_err file_local_pread(struct ebb_file *f, unsigned node, uint8_t *p,
+			 size_t len, uint64_t off)
+{
+	int fd = f->h->net.cfg.short_circuit ? _local_fd(f, node) : FD_TCP;
+
+	return fd == FD_TCP ? EBB_E_BADOP : _local_pread(f->h, fd, p, len, off);
+}
+
+void file_local_close(struct ebb_file *f)
+{
+	if (!f->lfd)
+		return;
+	for (unsigned i = 0; i < f->h->net.n; i++)
+		if (f->lfd[i] >= 0)
+			close(f->lfd[i]);
+	free(f->lfd);
+	f->lfd = NULL;
+}
+
+/* Every member is local: the whole read is preads, without the request
+ * machinery (no allocation, no waiter).  An error if a piece cannot be
+ * read so (its member turned out not to serve): the caller reads it all
+ * again the general way. */
+static ebb_err _local_read(struct ebb_file *lf, uint64_t ino, uint8_t *buf,
+			   size_t count, uint64_t off, uint64_t stripe)
+{
+	ebb_t *h = lf->h;
+
+	for (uint64_t s = off, end = off + count; s < end;) {
+		uint64_t k = s / stripe, e = (k + 1) * stripe;
+		int fd;
+
+		if (e > end)
+			e = end;
+		fd = _local_fd(lf, placement_stripe_node(ino, k, h->net.n));
+		if (fd == FD_TCP ||
+		    _local_pread(h, fd, buf + (s - off), (size_t)(e - s), s) !=
+			    EBB_OK)
+			return EBB_EIO;
+		s = e;
+	}
+	return EBB_OK;
+}
+
 ebb_err file_stripe_io(ebb_t *h, uint64_t ino, bool write, uint8_t *buf,
-		       size_t count, uint64_t off, uint8_t *nodes)
+		       size_t count, uint64_t off, uint8_t *nodes,
+		       struct ebb_file *lf)
 {
 	struct ebb_net *net = &h->net;
 	struct ebb_waiter w;
@@ -399,6 +517,9 @@ ebb_err file_stripe_io(ebb_t *h, uint64_t ino, bool write, uint8_t *buf,
 		return EBB_OK;
 	if ((err = attach_stripe(h, &stripe)) != EBB_OK)
 		return err;
+	if (!write && lf && net->cfg.short_circuit && local_all(net) &&
+	    _local_read(lf, ino, buf, count, off, stripe) == EBB_OK)
+		return EBB_OK;
 	k0 = off / stripe;
 	k1 = (off + count - 1) / stripe;
 	nreq = k1 - k0 + 1;
@@ -422,14 +543,28 @@ ebb_err file_stripe_io(ebb_t *h, uint64_t ino, bool write, uint8_t *buf,
 			free(nl);
 		}
 	}
+	if (write || !net->cfg.short_circuit)
+		lf = NULL;
 	for (uint64_t k = k0; k <= k1 && err == EBB_OK; k++) {
-		struct ebb_req *r = &reqs[k - k0];
+		struct ebb_req *r = &reqs[issued];
 		uint64_t s = k == k0 ? off : k * stripe;
 		uint64_t e = k == k1 ? off + count : (k + 1) * stripe;
 		size_t len = (size_t)(e - s);
 		uint8_t *p = buf + (s - off);
 		unsigned node = placement_stripe_node(ino, k, net->n);
 		struct proto_enc *enc;
+
+		if (lf) {
+			/* The member's bbd is on this node: its object file
+			 * holds the piece at the same offset as READ reads
+			 * it (docs/protocol.md "Local reads").  While the
+			 * TCP pieces issued so far are in flight. */
+			int fd = _local_fd(lf, node);
+
+			if (fd != FD_TCP && _local_pread(h, fd, p, len, s) ==
+						    EBB_OK)
+				continue;
+		}
 
 		/* Respect the window: wait for replies from anywhere. */
 		while (inflight[node] && inflight[node] + len > net->cfg.window) {
@@ -942,6 +1077,7 @@ int ebb_close(ebb_file_t *f)
 	if (!f)
 		return fail_errno(EBB_EBADF);
 	ra_fini(f->h, &f->ra);
+	file_local_close(f);
 	/* f's writes in flight report into f->pending: all of them first. */
 	wb_drain(f->h, f->in);
 	/* Nothing unpublished (an earlier flush, fsync or another handle
@@ -1013,7 +1149,7 @@ ssize_t ebb_pwrite(ebb_file_t *f, const void *buf, size_t count,
 	/* Another handle's writes in flight there apply first. */
 	wb_wait_range(h, f->in, off, off + count);
 	err = file_stripe_io(h, f->in->ino, true, (uint8_t *)buf, count, off,
-			     nodes);
+			     nodes, NULL);
 	pthread_mutex_lock(&h->ino_lock);
 	for (unsigned i = 0; i < (h->net.n + 7) / 8; i++)
 		f->in->wrote_nodes[i] |= nodes[i];

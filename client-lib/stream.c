@@ -63,7 +63,10 @@
  * truncate of the inode made through this ebb_t bumps its dgen, which
  * drops every handle's chunks at its next pread; another client's writes
  * are only promised after its close and our open (close-to-open), and an
- * open starts with no chunks.
+ * open starts with no chunks.  Local reads (local.c): with every member
+ * on this node nothing is read ahead (the kernel reads the object files
+ * ahead); in a mixed instance a chunk whose member is local issues nothing
+ * and is read from the handle's fd into the caller's buffer when served.
  *
  * Locks: wb->lock (per inode) is taken after ra->lock (per handle), before
  * f->lock and h->ino_lock; the waiters' own locks are innermost.
@@ -94,6 +97,11 @@ struct ra_chunk {
 	uint64_t off;
 	size_t len;
 	bool busy;                 /* in flight */
+	bool local;                /* its member serves local reads: nothing
+				    * in flight, read from the handle's fd
+				    * straight into the caller's buffer when
+				    * served (local.c) */
+	unsigned node;             /* its member, if local */
 };
 
 /* ---- write-behind --------------------------------------------------------- */
@@ -544,19 +552,32 @@ static void _ra_fill(struct ebb_file *f, uint64_t stripe, uint64_t from,
 		struct ra_chunk *c;
 		struct proto_enc *enc;
 
+		unsigned node = placement_stripe_node(f->in->ino, k, net->n);
+
 		if (e > limit)
 			e = limit;
 		c = &ra->ring[(ra->first + ra->n) % ra->cap];
+		if (file_local_ok(f, node)) {
+			/* A mixed instance: this member is on our node. */
+			memset(&c->req, 0, sizeof(c->req));
+			c->off = from;
+			c->len = (size_t)(e - from);
+			c->busy = false;
+			c->local = true;
+			c->node = node;
+			ra->n++;
+			from = e;
+			continue;
+		}
 		if (!c->buf && !(c->buf = malloc(stripe)))
 			return; /* no memory: read less ahead */
 		c->off = from;
 		c->len = (size_t)(e - from);
 		c->busy = true;
+		c->local = false;
 		ra->n++;
 		ra->issued++;
-		enc = req_begin(net, &c->req,
-				placement_stripe_node(f->in->ino, k, net->n),
-				PROTO_OP_READ, 4);
+		enc = req_begin(net, &c->req, node, PROTO_OP_READ, 4);
 		proto_put_cstr(enc, h->id);
 		proto_put_u64(enc, f->in->ino);
 		proto_put_u64(enc, from);
@@ -579,6 +600,11 @@ ebb_err ra_read(struct ebb_file *f, uint8_t *buf, size_t count, uint64_t off)
 	ebb_err err;
 
 	if (max == 0 || attach_stripe(h, &stripe) != EBB_OK)
+		goto direct;
+	/* Every member on this node serves local reads: each piece is a
+	 * pread of the page cache (the kernel reads the object files ahead
+	 * itself), so chunks would only add a copy. */
+	if (local_all(&h->net))
 		goto direct;
 	pthread_mutex_lock(&ra->lock);
 	gen = inode_dgen(h, f->in);
@@ -644,6 +670,20 @@ ebb_err ra_read(struct ebb_file *f, uint8_t *buf, size_t count, uint64_t off)
 		if (c->off > pos)
 			break; /* refilled from end on: read the gap directly */
 		_ra_wait(h, ra, c);
+		if (c->local) {
+			n = (ce < end ? ce : end) - pos;
+			if (file_local_pread(f, c->node, buf + (pos - off),
+					     (size_t)n, pos) != EBB_OK) {
+				_ra_drop(h, ra, false);
+				break;
+			}
+			pos += n;
+			if (ce <= end) {
+				_ra_pop(h, ra);
+				_ra_fill(f, stripe, end, limit);
+			}
+			continue;
+		}
 		if (c->req.status != EBB_OK || c->req.plen != c->len) {
 			/* Read it again directly (its error), start over
 			 * at end. */
@@ -661,13 +701,13 @@ ebb_err ra_read(struct ebb_file *f, uint8_t *buf, size_t count, uint64_t off)
 	_ra_fill(f, stripe, end, limit);
 	ra->next = end;
 	err = pos < end ? file_stripe_io(h, f->in->ino, false, buf + (pos - off),
-					 (size_t)(end - pos), pos, NULL)
+					 (size_t)(end - pos), pos, NULL, f)
 			: EBB_OK;
 	pthread_mutex_unlock(&ra->lock);
 	return err;
 direct:
 	wb_wait_range(h, f->in, off, end);
-	return file_stripe_io(h, f->in->ino, false, buf, count, off, NULL);
+	return file_stripe_io(h, f->in->ino, false, buf, count, off, NULL, f);
 }
 
 uint64_t file_wb_issued(ebb_file_t *f)

@@ -59,6 +59,16 @@ enum proto_op_class {
 	PROTO_CLASS_DATA,
 };
 
+/* The local socket (bbd_local.c, docs/protocol.md "Local reads"): a
+ * Unix-domain socket beside the TCP port where a client on bbd's own node
+ * gets read-only fds of object files.  Its opcodes are not in
+ * proto_ops.h: the TCP dispatcher never serves them (E_BADOP there), and
+ * the local socket serves nothing else. */
+#define PROTO_LOCAL_HELLO 100   /* [version, token] -> [] */
+#define PROTO_LOCAL_OPEN 101    /* [inst, ino] -> [] + one fd (SCM_RIGHTS) */
+#define PROTO_LOCAL_MAX_HEADER 1024
+#define PROTO_LOCAL_TOKEN_LEN 32 /* hex characters */
+
 /* CREATE flags */
 #define PROTO_CREATE_EXCL 0x1u
 /* UNLINK flags: ANY_TYPE removes a directory entry too (rename's 2nd step);

@@ -296,7 +296,9 @@ ebb_file_t *ebb_open(ebb_t *h, const char *path, int flags, mode_t mode);
  * through any handle of this ebb_t wait for the writes they must see.  A
  * handle opened O_DSYNC or O_SYNC writes synchronously (the write itself
  * fails).  Read-ahead: sequential ebb_preads of a handle read up to
- * $EBB_READ_AHEAD bytes ahead (default 16 MiB; 0 = off).
+ * $EBB_READ_AHEAD bytes ahead (default 16 MiB; 0 = off).  Stripes held
+ * by a bbd on this node are read from fds it passes (local reads;
+ * $EBB_SHORT_CIRCUIT=0 turns them off).
  * docs/semantics.md "libebb: write-behind and read-ahead". */
 ssize_t ebb_pread(ebb_file_t *f, void *buf, size_t count, off_t offset);
 ssize_t ebb_pwrite(ebb_file_t *f, const void *buf, size_t count,
