@@ -96,56 +96,6 @@ static struct timespec _abs_ms(uint64_t ms_from_now)
 	return ts;
 }
 
-/* ---- configuration -------------------------------------------------------- */
-
-ebb_err cfg_init(struct ebb_cfg *cfg, const struct ebb_options *opts)
-{
-	const char *env;
-	const char *sock = opts ? opts->munge_socket : NULL;
-
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->timeout_ms = opts ? opts->timeout_ms : 0;
-	if (cfg->timeout_ms == 0 && (env = getenv("EBB_TIMEOUT_MS")) && *env)
-		cfg->timeout_ms = (unsigned)strtoul(env, NULL, 10);
-	if (cfg->timeout_ms == 0)
-		cfg->timeout_ms = 30000;
-	cfg->window = opts && opts->window_bytes ? opts->window_bytes :
-		      16u * 1024 * 1024;
-	if (!sock && (env = getenv("EBB_MUNGE_SOCKET")) && *env)
-		sock = env;
-	cfg->conns_per_node = 2;
-	if ((env = getenv("EBB_CONNS_PER_NODE")) && *env)
-		cfg->conns_per_node = (unsigned)strtoul(env, NULL, 10);
-	if (cfg->conns_per_node < 1)
-		cfg->conns_per_node = 1;
-	if (cfg->conns_per_node > 16)
-		cfg->conns_per_node = 16;
-	cfg->write_behind = 32u * 1024 * 1024;
-	if ((env = getenv("EBB_WRITE_BEHIND")) && *env)
-		cfg->write_behind = (size_t)strtoull(env, NULL, 10);
-	cfg->write_gather = 1024u * 1024;
-	if ((env = getenv("EBB_WRITE_GATHER")) && *env)
-		cfg->write_gather = (size_t)strtoull(env, NULL, 10);
-	if (cfg->write_gather > cfg->write_behind)
-		cfg->write_gather = cfg->write_behind; /* one op fits the window */
-	cfg->read_ahead = 16u * 1024 * 1024;
-	if ((env = getenv("EBB_READ_AHEAD")) && *env)
-		cfg->read_ahead = (size_t)strtoull(env, NULL, 10);
-	cfg->short_circuit = 1;
-	if ((env = getenv("EBB_SHORT_CIRCUIT")) && *env)
-		cfg->short_circuit = !strcmp(env, "debug") ? 2 :
-				     strcmp(env, "0") != 0;
-	if (sock && !(cfg->munge_socket = strdup(sock)))
-		return EBB_ENOMEM;
-	return EBB_OK;
-}
-
-void cfg_fini(struct ebb_cfg *cfg)
-{
-	free(cfg->munge_socket);
-	cfg->munge_socket = NULL;
-}
-
 /* ---- net ------------------------------------------------------------------ */
 
 /* The calling thread's slot: 1, 2, 3... in the order threads first issue a
@@ -935,34 +885,6 @@ static void _send_hello(struct cprog *p, const struct ebb_cfg *cfg)
 	free(cred);
 }
 
-/* The rest of a good HELLO reply: node, and the optional local-socket
- * offer (docs/protocol.md "Local reads"); anything unexpected there only
- * means no offer. */
-static void _hello_local(struct cprog *p, struct proto_dec *d)
-{
-	const msgpack_object *m = NULL, *v;
-	const char *node = NULL;
-	uint32_t nlen = 0;
-	uint64_t uid = 0;
-
-	if (!proto_get_str(d, &node, &nlen, 255) || d->pos >= d->n ||
-	    !proto_get_obj(d, &m) || m->type != MSGPACK_OBJECT_MAP)
-		return;
-	if (!proto_map_u64(m, "uid", &uid))
-		return;
-	{
-		const msgpack_object *t = proto_map_get(m, "token");
-
-		v = proto_map_get(m, "sock");
-		if (!v || !t || v->type != MSGPACK_OBJECT_STR ||
-		    t->type != MSGPACK_OBJECT_STR)
-			return;
-		local_offer(p->c->net, p->c->node, v->via.str.ptr,
-			    v->via.str.size, t->via.str.ptr, t->via.str.size,
-			    uid);
-	}
-}
-
 /* Read what is there of the HELLO reply; CP_DONE when complete or failed. */
 static void _read_hello(struct cprog *p)
 {
@@ -1039,7 +961,7 @@ static void _read_hello(struct cprog *p)
 			snprintf(p->why, sizeof(p->why),
 				 "not a bbd (bad HELLO reply)");
 		} else {
-			_hello_local(p, &d);
+			local_hello(p->c->net, p->c->node, &d);
 		}
 		proto_dec_free(&d);
 	}

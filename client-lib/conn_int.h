@@ -236,11 +236,12 @@ ebb_err net_run(struct ebb_net *net, struct ebb_req *reqs, unsigned n);
 struct net_local *local_new(unsigned n);
 /* Close the Unix connections and free. */
 void local_free(struct net_local *l, unsigned n);
-/* A HELLO reply of member node offered its local socket (path, token,
- * bbd's uid); a new offer (a restarted bbd) forgets the old one.  Called
- * by conn.c's connect loop. */
-void local_offer(struct ebb_net *net, unsigned node, const char *path,
-		 size_t plen, const char *token, size_t tlen, uint64_t uid);
+/* The rest of member node's good HELLO reply, d just past its version:
+ * the node name, then the optional local-socket offer (path, token,
+ * bbd's uid; docs/protocol.md "Local reads").  Anything unexpected there
+ * only means no offer; a new offer (a restarted bbd) forgets the old
+ * one.  Called by conn.c's connect loop. */
+void local_hello(struct ebb_net *net, unsigned node, struct proto_dec *d);
 /* A read-only fd of ino's object file on member node of instance id,
  * passed by that member's bbd: EBB_OK and *fd (the caller closes it),
  * EBB_ENOENT if the object does not exist (a hole: zeros), another error

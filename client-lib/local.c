@@ -100,8 +100,8 @@ static void _off_locked(struct ebb_net *net, unsigned node,
 	}
 }
 
-void local_offer(struct ebb_net *net, unsigned node, const char *path,
-		 size_t plen, const char *token, size_t tlen, uint64_t uid)
+static void _offer(struct ebb_net *net, unsigned node, const char *path,
+		   size_t plen, const char *token, size_t tlen, uint64_t uid)
 {
 	struct net_local *l = &net->local[node];
 
@@ -123,6 +123,26 @@ void local_offer(struct ebb_net *net, unsigned node, const char *path,
 		atomic_store(&net->local_all, 0);
 	}
 	pthread_mutex_unlock(&l->mu);
+}
+
+void local_hello(struct ebb_net *net, unsigned node, struct proto_dec *d)
+{
+	const msgpack_object *m = NULL, *sock, *token;
+	const char *name = NULL;
+	uint32_t nlen = 0;
+	uint64_t uid = 0;
+
+	if (!proto_get_str(d, &name, &nlen, 255) || d->pos >= d->n ||
+	    !proto_get_obj(d, &m) || m->type != MSGPACK_OBJECT_MAP ||
+	    !proto_map_u64(m, "uid", &uid))
+		return;
+	sock = proto_map_get(m, "sock");
+	token = proto_map_get(m, "token");
+	if (!sock || !token || sock->type != MSGPACK_OBJECT_STR ||
+	    token->type != MSGPACK_OBJECT_STR)
+		return;
+	_offer(net, node, sock->via.str.ptr, sock->via.str.size,
+	       token->via.str.ptr, token->via.str.size, uid);
 }
 
 bool local_offered(struct ebb_net *net, unsigned node, char *path,
