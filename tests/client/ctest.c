@@ -131,6 +131,17 @@ size_t ct_check(const void *buf, size_t len, uint64_t seed, uint64_t offset)
 	return (size_t)-1;
 }
 
+int ct_same(const void *buf, size_t len, uint64_t seed, uint64_t offset,
+	    const char *what)
+{
+	size_t i = ct_check(buf, len, seed, offset);
+
+	if (i != (size_t)-1)
+		diag("%s: byte %llu differs", what,
+		     (unsigned long long)(offset + i));
+	return i == (size_t)-1;
+}
+
 struct ct_sha {
 	EVP_MD_CTX *ctx;
 };

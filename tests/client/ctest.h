@@ -46,6 +46,10 @@ void ct_fill(void *buf, size_t len, uint64_t seed, uint64_t offset);
 /* Index of the first byte that differs from ct_fill(seed, offset), or
  * (size_t)-1 if all match. */
 size_t ct_check(const void *buf, size_t len, uint64_t seed, uint64_t offset);
+/* ct_check as a truth value, with a TAP diag naming what and the first
+ * differing byte's offset when it fails. */
+int ct_same(const void *buf, size_t len, uint64_t seed, uint64_t offset,
+	    const char *what);
 
 /* SHA-256 helpers (OpenSSL EVP).  Hex is 65 bytes with the NUL. */
 struct ct_sha;

@@ -96,17 +96,6 @@ static int _same_both(ebb_t *hl, ebb_t *ht, const char *path, size_t len,
 	return good;
 }
 
-static int _check(const unsigned char *buf, size_t len, uint64_t seed,
-		  uint64_t off, const char *what)
-{
-	size_t i = ct_check(buf, len, seed, off);
-
-	if (i != (size_t)-1)
-		diag("%s: byte %llu differs", what,
-		     (unsigned long long)(off + i));
-	return i == (size_t)-1;
-}
-
 static int _zeros(const unsigned char *buf, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -143,7 +132,7 @@ static void _data(struct ctest *c, const char *id, unsigned n)
 	ok(f && ebb_pread(f, buf, 4096, (off_t)big) == 0,
 	   "%u bbd: read at EOF: 0", n);
 	ok(f && ebb_pread(f, buf, 4 * MiB, (off_t)(big - 1000)) == 1000 &&
-		   _check(buf, 1000, 3, big - 1000, "tail"),
+		   ct_same(buf, 1000, 3, big - 1000, "tail"),
 	   "%u bbd: read over EOF: the 1000 bytes left", n);
 	if (f)
 		ebb_close(f);
@@ -163,9 +152,9 @@ static void _data(struct ctest *c, const char *id, unsigned n)
 	{
 		unsigned char *s = _slurp(h, "/sparse", 20 * STRIPE, &got);
 
-		ok(got == 20 * STRIPE && _check(s, 1000, 5, 0, "head") &&
+		ok(got == 20 * STRIPE && ct_same(s, 1000, 5, 0, "head") &&
 			   _zeros(s + 1000, 10 * STRIPE + 100 - 1000) &&
-			   _check(s + 10 * STRIPE + 100, 1000, 5,
+			   ct_same(s + 10 * STRIPE + 100, 1000, 5,
 				  10 * STRIPE + 100, "stripe 10") &&
 			   _zeros(s + 10 * STRIPE + 1100,
 				  10 * STRIPE - 1100),
@@ -184,7 +173,7 @@ static void _data(struct ctest *c, const char *id, unsigned n)
 	ok(w && ebb_pwrite(w, buf, 3 * STRIPE, 0) == 3 * STRIPE &&
 		   ebb_close(w) == 0 &&
 		   ebb_pread(f, rd, 3 * STRIPE, 0) == 3 * STRIPE &&
-		   _check(rd, 3 * STRIPE, 6, 0, "empty"),
+		   ct_same(rd, 3 * STRIPE, 6, 0, "empty"),
 	   "%u bbd: objects made later are read (a miss is not cached)", n);
 	if (f)
 		ebb_close(f);
@@ -205,9 +194,9 @@ static void _data(struct ctest *c, const char *id, unsigned n)
 	{
 		unsigned char *s = _slurp(h, "/big", 5 * MiB, &got);
 
-		ok(got == 250000 && _check(s, 100000, 3, 0, "kept") &&
+		ok(got == 250000 && ct_same(s, 100000, 3, 0, "kept") &&
 			   _zeros(s + 100000, 100000) &&
-			   _check(s + 200000, 50000, 9, 200000, "new"),
+			   ct_same(s + 200000, 50000, 9, 200000, "new"),
 		   "%u bbd: an open after it reads the new bytes and zeros, "
 		   "nothing stale (%zd bytes)", n, got);
 		free(s);
@@ -222,7 +211,7 @@ static void _data(struct ctest *c, const char *id, unsigned n)
 	{
 		unsigned char *s = _slurp(h, "/big", MiB, &got);
 
-		ok(got == 300000 && _check(s, 300000, 10, 0, "renewed"),
+		ok(got == 300000 && ct_same(s, 300000, 10, 0, "renewed"),
 		   "%u bbd: an open after it reads the new file", n);
 		free(s);
 	}
@@ -242,7 +231,7 @@ static void _data(struct ctest *c, const char *id, unsigned n)
 				     (ssize_t)(3 * MiB + 12345) &&
 			   ebb_pread(r, rd, 3 * MiB + 12345, 777) ==
 				   (ssize_t)(3 * MiB + 12345) &&
-			   _check(rd, 3 * MiB + 12345, 11, 777, "raw") &&
+			   ct_same(rd, 3 * MiB + 12345, 11, 777, "raw") &&
 			   _local_bytes(h) > b0,
 		   "%u bbd: read at once after a write-behind write: the "
 		   "bytes written, by fd", n);
@@ -252,7 +241,7 @@ static void _data(struct ctest *c, const char *id, unsigned n)
 		ct_fill(buf, 65536, 12, off);
 		good = ebb_pwrite(w, buf, 65536, (off_t)off) == 65536 &&
 		       ebb_pread(r, rd, 65536, (off_t)off) == 65536 &&
-		       _check(rd, 65536, 12, off, "64 KiB");
+		       ct_same(rd, 65536, 12, off, "64 KiB");
 	}
 	ok(good, "%u bbd: 32 small rewrites, each read back at once", n);
 	ok(r && ebb_fstat(r, &st) == 0 && st.size == 3 * MiB + 12345 + 777,

@@ -22,17 +22,6 @@
 
 #define MiB (1024ULL * 1024)
 
-static int _same(const unsigned char *buf, size_t len, uint64_t seed,
-		 uint64_t off, const char *what)
-{
-	size_t i = ct_check(buf, len, seed, off);
-
-	if (i != (size_t)-1)
-		diag("%s: byte %llu differs", what,
-		     (unsigned long long)(off + i));
-	return i == (size_t)-1;
-}
-
 /* A second ebb_t (no shared inode table): what the nodes hold. */
 static ebb_t *_other(struct ctest *c)
 {
@@ -54,12 +43,12 @@ static void _read_after_write(struct ctest *c)
 	ct_fill(buf, n, 11, 777);
 	ok(w && ebb_pwrite(w, buf, n, 777) == (ssize_t)n,
 	   "write-behind: 3 MiB at an odd offset");
-	ok(ebb_pread(w, rd, n, 777) == (ssize_t)n && _same(rd, n, 11, 777,
+	ok(ebb_pread(w, rd, n, 777) == (ssize_t)n && ct_same(rd, n, 11, 777,
 							    "same handle"),
 	   "read at once through the same handle: the bytes written");
 	r = ebb_open(c->h, "/raw", O_RDONLY, 0);
 	ok(r && ebb_pread(r, rd, n, 777) == (ssize_t)n &&
-	   _same(rd, n, 11, 777, "other handle"),
+	   ct_same(rd, n, 11, 777, "other handle"),
 	   "and through another handle of the same ebb_t");
 	ok(r && ebb_fstat(r, &st) == 0 && st.size == 777 + n,
 	   "fstat sees the size at once");
@@ -68,7 +57,7 @@ static void _read_after_write(struct ctest *c)
 		ct_fill(buf, 65536, 12, off);
 		good = ebb_pwrite(w, buf, 65536, (off_t)off) == 65536 &&
 		       ebb_pread(r, rd, 65536, (off_t)off) == 65536 &&
-		       _same(rd, 65536, 12, off, "64 KiB");
+		       ct_same(rd, 65536, 12, off, "64 KiB");
 	}
 	ok(good, "32 small rewrites, each read back at once by the reader");
 	is_int(ebb_close(r), 0, "close the reader");
@@ -98,9 +87,9 @@ static void _overlap_in_order(struct ctest *c)
 	h2 = _other(c);
 	f = ebb_open(h2, "/ovl", O_RDONLY, 0);
 	good = f && ebb_pread(f, buf, 4 * MiB, 0) == (ssize_t)(4 * MiB);
-	ok(good && _same(buf, MiB - 1000, 163, 0, "head") &&
-	   _same(buf + MiB - 1000, 300000, 263, MiB - 1000, "middle") &&
-	   _same(buf + MiB - 1000 + 300000, 3 * MiB + 1000 - 300000, 163,
+	ok(good && ct_same(buf, MiB - 1000, 163, 0, "head") &&
+	   ct_same(buf + MiB - 1000, 300000, 263, MiB - 1000, "middle") &&
+	   ct_same(buf + MiB - 1000 + 300000, 3 * MiB + 1000 - 300000, 163,
 		 MiB - 1000 + 300000, "tail"),
 	   "another client reads the last round only: they applied in order");
 	if (f)
@@ -131,9 +120,9 @@ static void _truncate_after_writes(struct ctest *c)
 	f = ebb_open(h2, "/trunc", O_RDONLY, 0);
 	good = f && ebb_pread(f, buf, 3 * MiB + 10, 0) ==
 			    (ssize_t)(3 * MiB + 10);
-	ok(good && _same(buf, MiB + 5, 21, 0, "kept"),
+	ok(good && ct_same(buf, MiB + 5, 21, 0, "kept"),
 	   "the bytes before the cut survive");
-	ok(good && _same(buf + 3 * MiB, 10, 21, 0, "after the hole"),
+	ok(good && ct_same(buf + 3 * MiB, 10, 21, 0, "after the hole"),
 	   "the 10 bytes written after it");
 	{
 		int zeros = good;
@@ -161,7 +150,7 @@ static void _append(struct ctest *c)
 	}
 	r = ebb_open(c->h, "/app", O_RDONLY, 0);
 	ok(good && r && ebb_pread(r, rd, 4 * MiB, 0) == (ssize_t)(4 * MiB) &&
-	   _same(rd, 4 * MiB, 31, 0, "append"),
+	   ct_same(rd, 4 * MiB, 31, 0, "append"),
 	   "O_APPEND with write-behind: 4 appends in order, read at once");
 	if (r)
 		ebb_close(r);
@@ -190,7 +179,7 @@ static void _readahead(struct ctest *c)
 		if (off >= 3 * MiB) {
 			good = good && ebb_pread(r, buf, chunk, (off_t)pos) ==
 					       (ssize_t)chunk &&
-			       _same(buf, chunk, 41, pos, "growing");
+			       ct_same(buf, chunk, 41, pos, "growing");
 			pos += chunk;
 		}
 		if (off == 6 * MiB) {
@@ -201,11 +190,11 @@ static void _readahead(struct ctest *c)
 					       (ssize_t)chunk;
 			good = good && ebb_pread(r, buf, chunk, (off_t)pos) ==
 					       (ssize_t)chunk &&
-			       _same(buf, chunk, 41, pos, "before rewrite");
+			       ct_same(buf, chunk, 41, pos, "before rewrite");
 			pos += chunk;
 			good = good && ebb_pread(r, buf, chunk, (off_t)pos) ==
 					       (ssize_t)chunk &&
-			       _same(buf, chunk, 42, pos, "rewritten");
+			       ct_same(buf, chunk, 42, pos, "rewritten");
 			pos += chunk;
 			ct_fill(buf, chunk, 41, pos - chunk);
 			good = good && ebb_pwrite(w, buf, chunk,
@@ -226,7 +215,7 @@ static void _readahead(struct ctest *c)
 	good = r != NULL;
 	for (uint64_t off = 0; off < total && good; off += MiB)
 		good = ebb_pread(r, buf, MiB, (off_t)off) == (ssize_t)MiB &&
-		       _same(buf, MiB, 41, off, "seq");
+		       ct_same(buf, MiB, 41, off, "seq");
 	a = r ? file_ra_issued(r) : 0;
 	ok(good && a > 0, "a sequential reader reads ahead (%llu chunks) and "
 	   "reads right", (unsigned long long)a);
@@ -293,7 +282,7 @@ static void _gather(struct ctest *c)
 	ok(r && ebb_fstat(r, &st) == 0 && st.size == n,
 	   "another handle of the same ebb_t: the size counts gathered bytes");
 	ok(r && ebb_pread(r, rd, 1000, (off_t)(n - 1000)) == 1000 &&
-	   _same(rd, 1000, 61, n - 1000, "gathered tail"),
+	   ct_same(rd, 1000, 61, n - 1000, "gathered tail"),
 	   "and reads the gathered tail at once, byte-exact");
 	i2 = w ? file_wb_issued(w) : 0;
 	ok(i2 > i1, "the read sent the gather buffer first (%llu -> %llu)",
@@ -305,7 +294,7 @@ static void _gather(struct ctest *c)
 	ct_fill(buf, 100, 61, n);
 	good = good && ebb_pwrite(w, buf, 100, (off_t)n) == 100;
 	ok(good && r && ebb_pread(r, rd, 100, (off_t)n) == 100 &&
-	   _same(rd, 100, 61, n, "rewrite"),
+	   ct_same(rd, 100, 61, n, "rewrite"),
 	   "a gathered rewrite of a range, broken by another write, "
 	   "applies last");
 	if (r)
@@ -314,9 +303,9 @@ static void _gather(struct ctest *c)
 	h2 = _other(c);
 	r = ebb_open(h2, "/gath", O_RDONLY, 0);
 	good = r && ebb_pread(r, rd, n + 100, 0) == (ssize_t)(n + 100);
-	ok(good && _same(rd, 5, 61, 0, "head") &&
-	   _same(rd + 5, 10, 62, 5, "10 bytes") &&
-	   _same(rd + 15, n + 100 - 15, 61, 15, "rest"),
+	ok(good && ct_same(rd, 5, 61, 0, "head") &&
+	   ct_same(rd + 5, 10, 62, 5, "10 bytes") &&
+	   ct_same(rd + 15, n + 100 - 15, 61, 15, "rest"),
 	   "another ebb_t reads every byte as written");
 	if (r)
 		ebb_close(r);
@@ -347,7 +336,7 @@ static void _gather(struct ctest *c)
 		r = ebb_open(h2, "/recs", O_RDONLY, 0);
 		good = r && ebb_pread(r, rd, nrec * 100, 0) == nrec * 100;
 		for (unsigned i = 0; i < nrec && good; i++)
-			good = _same(rd + i * 100, 100, 70 + i % 3,
+			good = ct_same(rd + i * 100, 100, 70 + i % 3,
 				     (uint64_t)i * 100, "record");
 		ok(good, "every record is its writer's, byte-exact");
 		if (r)
@@ -419,7 +408,7 @@ static void _crash(struct ctest *c)
 		ebb_file_t *f = ebb_open(c->h, "/crash", O_RDONLY, 0);
 
 		ok(f && ebb_pread(f, rd, synced, 0) == (ssize_t)synced &&
-		   _same(rd, synced, 81, 0, "fsynced"),
+		   ct_same(rd, synced, 81, 0, "fsynced"),
 		   "and those bytes read back");
 		if (f)
 			ebb_close(f);
