@@ -644,6 +644,7 @@ stop:
 	bbd_net_stop(&b);
 	bbd_io_stop(&b);
 	bbd_net_free(&b);
+	bbd_buf_fini(); /* every request is freed by now */
 	/* After the I/O threads: no HELLO can still read b.local. */
 	bbd_local_stop(&b);
 	pthread_mutex_lock(&b.sync_lock);

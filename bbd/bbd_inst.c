@@ -716,18 +716,19 @@ ebb_err bbd_op_node_status(struct bbd_req *r)
 	struct bbd *b = r->bbd;
 	uint64_t reserved, used;
 	unsigned count, mounted, failed, nops = 0;
-	uint64_t ops[BBD_OP_SLOTS];
+	uint64_t ops[BBD_OP_SLOTS], buf_cached, buf_maps, buf_reuses;
 
 	if (bbd_req_args(r))
 		return r->status;
 	bbd_mount_reap(b);
 	bbd_inst_totals(b, &reserved, &used, &count);
 	bbd_mount_counts(b, &mounted, &failed);
+	bbd_buf_stats(&buf_cached, &buf_maps, &buf_reuses);
 	for (unsigned i = 0; i < BBD_OP_SLOTS; i++)
 		if ((ops[i] = __atomic_load_n(&b->op_count[i],
 					      __ATOMIC_RELAXED)) != 0)
 			nops++;
-	proto_put_map(&r->res, 13);
+	proto_put_map(&r->res, 16);
 	proto_put_cstr(&r->res, "node");
 	proto_put_cstr(&r->res, b->conf.node_name);
 	proto_put_cstr(&r->res, "version");
@@ -753,6 +754,13 @@ ebb_err bbd_op_node_status(struct bbd_req *r)
 	proto_put_u64(&r->res, atomic_load(&b->local_fds));
 	proto_put_cstr(&r->res, "local_refused");
 	proto_put_u64(&r->res, atomic_load(&b->local_refused));
+	/* WRITE payload buffers (bbd_buf.c): bytes kept, mapped, reused */
+	proto_put_cstr(&r->res, "payload_cached");
+	proto_put_u64(&r->res, buf_cached);
+	proto_put_cstr(&r->res, "payload_maps");
+	proto_put_u64(&r->res, buf_maps);
+	proto_put_cstr(&r->res, "payload_reuses");
+	proto_put_u64(&r->res, buf_reuses);
 	proto_put_cstr(&r->res, "ops");
 	proto_put_map(&r->res, nops);
 	for (unsigned i = 0; i < BBD_OP_SLOTS; i++)

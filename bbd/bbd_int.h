@@ -40,6 +40,8 @@
 /* Payloads from this size on bypass the bufferevent (see bbd_net.c), and
  * READ replies from this size on go out with sendfile (bbd_data.c). */
 #define BBD_CONN_DIRECT_MIN (64u * 1024)
+/* WRITE payload buffers kept for reuse while idle (bbd_buf.c). */
+#define BBD_BUF_CACHE_MAX (64u * 1024 * 1024)
 /* Objects: nothing may be stored past this offset (EFBIG). */
 #define BBD_MAX_FILE_SIZE (1ull << 44)
 /* LMDB map size per instance: sparse, so only used pages cost disk. */
@@ -430,5 +432,15 @@ ebb_err bbd_op_ping(struct bbd_req *r);
 
 /* Now, in nanoseconds since the epoch. */
 int64_t bbd_now_ns(void);
+
+/* ---- payload buffers (bbd_buf.c) ------------------------------------------- */
+/* A buffer of at least len bytes (NULL if len is 0 or out of memory), from
+ * the cache of freed ones if it has one of len's size class.  Any thread. */
+void *bbd_buf_get(size_t len);
+/* Give back a buffer bbd_buf_get(len) returned, with the same len. */
+void bbd_buf_put(void *p, size_t len);
+void bbd_buf_stats(uint64_t *cached, uint64_t *maps, uint64_t *reuses);
+/* Unmap every cached buffer (at exit, so that leak checkers stay quiet). */
+void bbd_buf_fini(void);
 
 #endif

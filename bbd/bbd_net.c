@@ -19,7 +19,7 @@
  * least BBD_CONN_DIRECT_MIN, the connection enters PAYLOAD: the bufferevent's
  * read side is disabled (it has nothing buffered past the header that we do
  * not move out), and a plain EV_READ event read()s the rest straight into
- * one malloc'ed buffer of the payload's size, which becomes the request's
+ * one buffer of the payload's size (bbd_buf.c keeps them for reuse), which becomes the request's
  * r->in without a copy.  The prefix was checked exactly as before, and the
  * frame is dispatched exactly as before once complete.
  */
@@ -216,7 +216,7 @@ static void _conn_fill_stop(struct bbd_conn *c)
 	if (c->fill_ev)
 		event_del(c->fill_ev);
 	free(c->fill_hdr);
-	free(c->fill_buf);
+	bbd_buf_put(c->fill_buf, c->plen);
 	c->fill_hdr = c->fill_buf = NULL;
 	c->fill_done = 0;
 }
@@ -528,9 +528,8 @@ static void _conn_fatal(struct bbd_conn *c, ebb_err status, const char *what)
 
 static void _payload_free(const void *data, size_t len, void *extra)
 {
-	(void)len;
 	(void)extra;
-	free((void *)data);
+	bbd_buf_put((void *)data, len);
 }
 
 /* Read a PAYLOAD frame's bytes straight into fill_buf; dispatch the frame
@@ -604,7 +603,7 @@ static void _conn_fill_start(struct bbd_conn *c)
 
 	assert(c->state == BBD_CONN_BODY);
 	c->fill_hdr = malloc(c->hlen ? c->hlen : 1);
-	c->fill_buf = malloc(c->plen);
+	c->fill_buf = bbd_buf_get(c->plen);
 	if (!c->fill_ev)
 		c->fill_ev = event_new(c->w->base, bufferevent_getfd(c->bev),
 				       EV_READ | EV_PERSIST, _conn_fill_cb, c);

@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +163,66 @@ static uint64_t _used(int fd)
 		proto_get_u64(&_dec, &used);
 	}
 	return used;
+}
+
+/* NODE_STATUS key k as a number (0 if missing). */
+static uint64_t _status_u64(int fd, const char *k)
+{
+	const msgpack_object *m = NULL;
+	uint64_t v = 0;
+
+	if (_rq(fd, PROTO_OP_NODE_STATUS, "") == EBB_OK &&
+	    proto_get_obj(&_dec, &m) && m)
+		proto_map_u64(m, k, &v);
+	return v;
+}
+
+/* WRITE payloads from 64 KiB on are read into buffers bbd keeps for reuse
+ * (bbd/bbd_buf.c): later WRITEs reuse them, and a reused buffer carries
+ * nothing of its previous payload into the file (a shorter payload in a
+ * buffer of the same size class). */
+static void _payload_reuse(int fd, int ufd)
+{
+	static char a[160 << 10], b[100 << 10];
+	uint64_t maps0, reuses0, maps1, reuses1, cached;
+	struct proto_attr f;
+	bool same = true;
+
+	memset(a, 'A', sizeof(a));
+	memset(b, 'B', sizeof(b));
+	is_int(_rq(ufd, PROTO_OP_CREATE, "susuu", INST, 1ull, "reuse", 0644ull,
+		   0ull), EBB_OK, "CREATE reuse");
+	f = _attr();
+	maps0 = _status_u64(fd, "payload_maps");
+	reuses0 = _status_u64(fd, "payload_reuses");
+	for (int i = 0; i < 8; i++) {
+		_rq(ufd, PROTO_OP_WRITE, "suuP", INST, f.ino, 0ull, a,
+		    (uint32_t)sizeof(a));
+		_rq(ufd, PROTO_OP_WRITE, "suuP", INST, f.ino, 0ull, b,
+		    (uint32_t)sizeof(b));
+		_rq(ufd, PROTO_OP_READ, "suuu", INST, f.ino, 0ull,
+		    (uint64_t)sizeof(a));
+		same = same && _last.status == EBB_OK &&
+		       _last.plen == sizeof(a) &&
+		       !memcmp(_last.payload, b, sizeof(b)) &&
+		       !memcmp(_last.payload + sizeof(b), a,
+			       sizeof(a) - sizeof(b));
+	}
+	ok(same, "8 x (WRITE 160 KiB of A, WRITE 100 KiB of B, READ): B then "
+	   "A every time, nothing of an earlier payload in the file");
+	maps1 = _status_u64(fd, "payload_maps");
+	reuses1 = _status_u64(fd, "payload_reuses");
+	cached = _status_u64(fd, "payload_cached");
+	ok(reuses1 - reuses0 >= 14 && maps1 - maps0 <= 2,
+	   "... 16 payloads took %" PRIu64 " new buffers and reused %" PRIu64
+	   " (NODE_STATUS payload_maps, payload_reuses)", maps1 - maps0,
+	   reuses1 - reuses0);
+	ok(cached > 0 && cached <= (64u << 20),
+	   "... %" PRIu64 " bytes of buffers kept while idle (at most 64 MiB)",
+	   cached);
+	is_int(_rq(ufd, PROTO_OP_REMOVE, "su", INST, f.ino), EBB_OK,
+	       "... REMOVE its data");
+	_rq(ufd, PROTO_OP_UNLINK, "susuu", INST, 1ull, "reuse", 0ull, 0ull);
 }
 
 /* CREATE/MKDIR/SYMLINK's optional owner (docs/protocol.md "Owner"), in
@@ -656,6 +717,7 @@ int main(void)
 	proto_get_u64(&_dec, &cap);
 	proto_get_u64(&_dec, &used);
 	ok(st == EBB_OK && used == 0, "... used is back to 0");
+	_payload_reuse(fd, ufd);
 	_owner(fd, ufd);
 	_unlink_data(ufd);
 	is_int(_rq(ufd, PROTO_OP_INST_DESTROY, "s", INST), EBB_E_DENIED,
