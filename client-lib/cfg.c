@@ -5,8 +5,24 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conn_int.h"
+
+/* Connections per member by default: as many as bbd has workers by default
+ * (the node's CPUs, 2 to 8), so that the threads of one client spread over
+ * all of a node's workers.  Nodes of a cluster are alike, so the client's
+ * own CPU count stands for the member's; a connection is only opened when
+ * a thread of that slot first talks to the member (conn.c), so a client
+ * with fewer threads opens fewer.  Not sized from HELLO: a thread whose
+ * slot maps to another connection after the first HELLO could have its
+ * requests to a node reordered. */
+static unsigned _default_conns(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 2 ? 2 : n > 8 ? 8 : (unsigned)n;
+}
 
 ebb_err cfg_init(struct ebb_cfg *cfg, const struct ebb_options *opts)
 {
@@ -23,7 +39,7 @@ ebb_err cfg_init(struct ebb_cfg *cfg, const struct ebb_options *opts)
 		      16u * 1024 * 1024;
 	if (!sock && (env = getenv("EBB_MUNGE_SOCKET")) && *env)
 		sock = env;
-	cfg->conns_per_node = 2;
+	cfg->conns_per_node = _default_conns();
 	if ((env = getenv("EBB_CONNS_PER_NODE")) && *env)
 		cfg->conns_per_node = (unsigned)strtoul(env, NULL, 10);
 	if (cfg->conns_per_node < 1)

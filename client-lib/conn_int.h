@@ -72,7 +72,8 @@ struct ebb_cfg {
 	unsigned timeout_ms;
 	char *munge_socket;        /* NULL: $EBB_MUNGE_SOCKET / libmunge default */
 	size_t window;             /* bytes in flight per node */
-	unsigned conns_per_node;   /* $EBB_CONNS_PER_NODE, 1..16, default 2 */
+	unsigned conns_per_node;   /* $EBB_CONNS_PER_NODE, 1..16, default
+				    * the CPUs, 2..8 (cfg.c) */
 	size_t write_behind;       /* $EBB_WRITE_BEHIND: unacknowledged write
 				    * bytes per open inode, default 32 MiB;
 				    * 0: every write waits (file.c) */
