@@ -1115,6 +1115,43 @@ ssize_t ebb_pread(ebb_file_t *f, void *buf, size_t count, off_t offset)
 	return err == EBB_OK ? (ssize_t)count : fail_errno(err);
 }
 
+ssize_t ebb_pread_fd(ebb_file_t *f, size_t count, off_t offset, int *fd,
+		     off_t *pos)
+{
+	ebb_t *h = f ? f->h : NULL;
+	uint64_t size, off = (uint64_t)offset, stripe, k;
+	struct stat st;
+	int lfd;
+
+	if (!f || !fd || !pos || offset < 0)
+		return fail_errno(EBB_EINVAL);
+	if ((f->flags & O_ACCMODE) == O_WRONLY)
+		return fail_errno(EBB_EBADF);
+	size = inode_size(h, f->in);
+	if (off >= size || count == 0)
+		return 0;
+	if (count > size - off)
+		count = (size_t)(size - off);
+	if (!h->net.cfg.short_circuit || attach_stripe(h, &stripe) != EBB_OK)
+		return fail_errno(EBB_EOPNOTSUPP);
+	k = off / stripe;
+	if (count > (k + 1) * stripe - off)
+		count = (size_t)((k + 1) * stripe - off); /* this object's */
+	lfd = _local_fd(f, placement_stripe_node(f->in->ino, k, h->net.n));
+	if (lfd < 0)
+		return fail_errno(EBB_EOPNOTSUPP); /* over TCP, or a hole */
+	/* What this handle wrote must be in the object first, as for a
+	 * read; and the object must hold every byte (past its end READ gives
+	 * zeros, which a reader of the fd would not get). */
+	wb_wait_range(h, f->in, off, off + count);
+	if (fstat(lfd, &st) != 0 || (uint64_t)st.st_size < off + count)
+		return fail_errno(EBB_EOPNOTSUPP);
+	__atomic_fetch_add(&h->net.local_bytes, count, __ATOMIC_RELAXED);
+	*fd = lfd;
+	*pos = (off_t)off; /* objects hold a stripe at its file offset */
+	return (ssize_t)count;
+}
+
 ssize_t ebb_pwrite(ebb_file_t *f, const void *buf, size_t count,
 		   off_t offset)
 {

@@ -9,6 +9,10 @@
 #include "fuse_int.h"
 
 #define FZ_MAX_IO (1024 * 1024)    /* max_write and read size */
+/* READ replies from this size on are spliced when they can be (ops.c). */
+#define FZ_SPLICE_MIN (32 * 1024)
+/* ... from at most this many object pieces (stripes), else copied. */
+#define FZ_SPLICE_PIECES 16
 
 /* One mount: set up by main before the session starts, read-only after
  * (the table has its own lock). */
@@ -21,6 +25,10 @@ struct fz {
 	bool sync_writes;          /* --sync-writes: every open O_DSYNC (each
 				    * WRITE answers once the nodes have it);
 				    * else libebb's write-behind, gathering */
+	bool splice;               /* READ replies spliced from the object
+				    * files of this node's bbd (--no-splice,
+				    * $EBB_FUSE_SPLICE=0: off); cleared at
+				    * INIT if the kernel cannot */
 	struct fuse_session *se;   /* for notifications (set before the loop) */
 };
 

@@ -57,6 +57,7 @@ struct fz_args {
 	unsigned threads;
 	bool writeback;
 	bool sync_writes;
+	bool no_splice;
 };
 
 static void _usage(FILE *f)
@@ -67,7 +68,8 @@ static void _usage(FILE *f)
 		"                [--munge-socket PATH] [--timeout MS] "
 		"[--threads N]\n"
 		"                [--cache none|writeback] [--sync-writes] "
-		"MOUNTPOINT\n"
+		"[--no-splice]\n"
+		"                MOUNTPOINT\n"
 		"MOUNTPOINT may be /dev/fd/N: an already mounted /dev/fuse "
 		"descriptor.\n");
 }
@@ -97,6 +99,7 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 		{"threads", required_argument, NULL, 'T'},
 		{"cache", required_argument, NULL, 'c'},
 		{"sync-writes", no_argument, NULL, 'S'},
+		{"no-splice", no_argument, NULL, 'N'},
 		/* the default since 2026-12: kept for old command lines */
 		{"write-behind", no_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
@@ -105,12 +108,14 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 	};
 	const char *cache = getenv("EBB_FUSE_CACHE");
 	const char *sw = getenv("EBB_FUSE_SYNC_WRITES");
+	const char *sp = getenv("EBB_FUSE_SPLICE");
 	int c;
 	char *end;
 
 	memset(a, 0, sizeof(*a));
 	a->threads = FZ_THREADS_DEFAULT;
 	a->sync_writes = sw && *sw && strcmp(sw, "0") != 0;
+	a->no_splice = sp && strcmp(sp, "0") == 0;
 	if (cache && !*cache)
 		cache = NULL;
 	while ((c = getopt_long(argc, argv, "fdo:h", longs, NULL)) != -1) {
@@ -160,6 +165,9 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 			break;
 		case 'W':
 			a->sync_writes = false;
+			break;
+		case 'N':
+			a->no_splice = true;
 			break;
 		case 'h':
 			_usage(stdout);
@@ -353,6 +361,7 @@ int main(int argc, char **argv)
 	fdmount = _is_fd_mount(a.mountpoint);
 	fz.wb = a.writeback;
 	fz.sync_writes = a.sync_writes;
+	fz.splice = !a.no_splice;
 	/* No read-ahead in libebb under the kernel's: the kernel already
 	 * reads ahead (8 MiB) with many READs in flight on several FUSE
 	 * threads, which libebb's per-handle stream then serialises

@@ -261,6 +261,15 @@ static void _init(void *userdata, struct fuse_conn_info *conn)
 	}
 	else
 		conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* READ replies straight from the object files of this node's bbd
+	 * (_read): the pages go from the page cache to the kernel's FUSE
+	 * request through a pipe, without ebb-fuse's pread + writev copies.
+	 * Not SPLICE_MOVE: the kernel could then steal the object's page
+	 * cache pages into this file's. */
+	if (fz->splice && (conn->capable & FUSE_CAP_SPLICE_WRITE))
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	else
+		fz->splice = false;
 	/* Many reads in flight: every node serves its stripes at once. */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
@@ -713,6 +722,59 @@ static void _create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 }
 
+/* Answer a READ from the object files that hold the range, if bbds on
+ * this node hold all of it (ebb_pread_fd, a piece per stripe): libfuse
+ * splices them into the reply.  false: not answered, read the usual way.
+ * The reply may only be short at the end of the file (the kernel takes a
+ * short READ for the end). */
+static bool _read_splice(fuse_req_t req, uint64_t fh, size_t size,
+			 off_t off)
+{
+	ebb_file_t *f = (ebb_file_t *)(uintptr_t)fh;
+	struct fuse_bufvec *bv;
+	size_t done = 0;
+
+	bv = malloc(sizeof(*bv) + (FZ_SPLICE_PIECES - 1) * sizeof(bv->buf[0]));
+	if (!bv)
+		return false;
+	*bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(0);
+	bv->count = 0;
+	while (done < size) {
+		struct fuse_buf *b = &bv->buf[bv->count];
+		off_t pos;
+		ssize_t n;
+		int fd;
+
+		if (bv->count == FZ_SPLICE_PIECES) {
+			free(bv);
+			return false;
+		}
+		n = ebb_pread_fd(f, size - done, off + (off_t)done, &fd, &pos);
+		if (n < 0) {
+			free(bv);
+			return false;
+		}
+		if (n == 0)
+			break; /* the end of the file */
+		*b = (struct fuse_buf){
+			.size = (size_t)n,
+			.flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK,
+			.fd = fd,
+			.pos = pos,
+		};
+		bv->count++;
+		done += (size_t)n;
+	}
+	/* Whatever happens (libfuse copies if it cannot splice), req is
+	 * answered: an error is one a copied reply would have met too. */
+	if (bv->count)
+		fuse_reply_data(req, bv, 0);
+	else
+		fuse_reply_buf(req, NULL, 0);
+	free(bv);
+	return true;
+}
+
 static void _read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		  struct fuse_file_info *fi)
 {
@@ -721,6 +783,9 @@ static void _read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	(void)ino;
 	if (_denied(req))
+		return;
+	if (_fz(req)->splice && size >= FZ_SPLICE_MIN &&
+	    _read_splice(req, fi->fh, size, off))
 		return;
 	if (!(buf = malloc(size ? size : 1))) {
 		fuse_reply_err(req, ENOMEM);

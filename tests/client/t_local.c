@@ -259,6 +259,81 @@ static void _data(struct ctest *c, const char *id, unsigned n)
 	free(rd);
 }
 
+/* ebb_pread_fd (ebb-fuse's splice): where a range's bytes are, a stripe
+ * at a time; EOPNOTSUPP wherever ebb_pread is needed. */
+static void _pread_fd(struct ctest *c, const char *id, unsigned n)
+{
+	ebb_t *h = _attach(c, id, n, 1), *ht = _attach(c, id, n, 0);
+	size_t size = 3 * STRIPE + 100, total = 0;
+	unsigned char *buf = tap_malloc(size), *rd = tap_malloc(size);
+	ebb_file_t *f;
+	off_t pos = -1;
+	ssize_t got;
+	int fd = -1, good = 1;
+
+	ct_fill(buf, size, 21, 0);
+	f = ebb_open(h, "/pfd", O_CREAT | O_RDWR, 0644);
+	ok(f && ebb_pwrite(f, buf, size, 0) == (ssize_t)size &&
+		   ebb_close(f) == 0, "%u bbd: a file of 3 stripes + 100", n);
+	f = ebb_open(h, "/pfd", O_RDONLY, 0);
+	got = f ? ebb_pread_fd(f, 2 * STRIPE, 100, &fd, &pos) : -1;
+	ok(got == STRIPE - 100 && fd >= 0 && pos == 100 &&
+		   pread(fd, rd, (size_t)got, pos) == got &&
+		   ct_same(rd, (size_t)got, 21, 100, "piece"),
+	   "%u bbd: 2 stripes from 100: the %zd bytes to the stripe's end, "
+	   "at offset 100 of an fd that holds them", n, got);
+	for (off_t off = 0; f && good && off < (off_t)size; off += got) {
+		got = ebb_pread_fd(f, size, off, &fd, &pos);
+		good = got > 0 && got <= STRIPE &&
+		       pread(fd, rd + off, (size_t)got, pos) == got;
+		total += good ? (size_t)got : 0;
+	}
+	ok(good && total == size && ct_same(rd, size, 21, 0, "pieces"),
+	   "%u bbd: piece after piece, the whole file", n);
+	ok(f && ebb_pread_fd(f, 10, (off_t)size, &fd, &pos) == 0 &&
+		   ebb_pread_fd(f, 10, (off_t)size + 5, &fd, &pos) == 0,
+	   "%u bbd: at and past the end: 0", n);
+	CT_ERRNO(f ? ebb_pread_fd(f, 10, -1, &fd, &pos) : 0, EINVAL,
+		 "%u bbd: a negative offset", n);
+	if (f)
+		ebb_close(f);
+	f = ebb_open(ht, "/pfd", O_RDONLY, 0);
+	CT_ERRNO(f ? ebb_pread_fd(f, 10, 0, &fd, &pos) : 0, EOPNOTSUPP,
+		 "%u bbd: local reads off: EOPNOTSUPP", n);
+	if (f)
+		ebb_close(f);
+	f = ebb_open(h, "/pfd", O_WRONLY, 0);
+	CT_ERRNO(f ? ebb_pread_fd(f, 10, 0, &fd, &pos) : 0, EBADF,
+		 "%u bbd: a write-only handle: EBADF", n);
+	if (f)
+		ebb_close(f);
+
+	/* Bytes an object does not hold: a hole, zeros past its end. */
+	f = ebb_open(h, "/pfd", O_RDWR | O_TRUNC, 0);
+	ok(f && ebb_pwrite(f, buf, 1000, 0) == 1000 &&
+		   ebb_ftruncate(f, 3 * STRIPE) == 0,
+	   "%u bbd: truncated, 1000 bytes written, 3 stripes long", n);
+	CT_ERRNO(f ? ebb_pread_fd(f, 10, 2 * STRIPE, &fd, &pos) : 0,
+		 EOPNOTSUPP, "%u bbd: a stripe with no object: EOPNOTSUPP", n);
+	CT_ERRNO(f ? ebb_pread_fd(f, 2000, 0, &fd, &pos) : 0, EOPNOTSUPP,
+		 "%u bbd: past the object's end: EOPNOTSUPP", n);
+	/* What this handle has written but not yet seen acknowledged is in
+	 * the object before the fd is given. */
+	ct_fill(buf, 500, 22, 100);
+	got = f && ebb_pwrite(f, buf, 500, 100) == 500
+		      ? ebb_pread_fd(f, 500, 100, &fd, &pos) : -1;
+	ok(got == 500 && pread(fd, rd, 500, pos) == 500 &&
+		   ct_same(rd, 500, 22, 100, "written"),
+	   "%u bbd: right after a write of the range: its bytes", n);
+	if (f)
+		ebb_close(f);
+	is_int(ebb_unlink(h, "/pfd"), 0, "%u bbd: unlink", n);
+	free(buf);
+	free(rd);
+	ebb_detach(h);
+	ebb_detach(ht);
+}
+
 /* ---- the socket, raw ------------------------------------------------------ */
 
 static int _raw_connect(const char *path)
@@ -517,6 +592,8 @@ static void _main(struct ctest *c)
 	_create(c, id1, 1, STRIPE, 0);
 	_data(c, id3, 3);
 	_data(c, id1, 1);
+	_pread_fd(c, id3, 3);
+	_pread_fd(c, id1, 1);
 	h = _attach(c, id3, 3, 1);
 	ok(ebb_stat(h, "/raw", &st) == 0, "stat /raw");
 	/* /raw's stripe 0 is on its creator's node: find a node holding

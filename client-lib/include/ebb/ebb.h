@@ -303,6 +303,20 @@ ebb_file_t *ebb_open(ebb_t *h, const char *path, int flags, mode_t mode);
 ssize_t ebb_pread(ebb_file_t *f, void *buf, size_t count, off_t offset);
 ssize_t ebb_pwrite(ebb_file_t *f, const void *buf, size_t count,
 		   off_t offset);
+/* Where the bytes ebb_pread(f, ..., count, offset) would read are, when
+ * a bbd on this node holds them: the descriptor of the object file that
+ * holds the first of them (*fd, owned by f: valid until ebb_close(f), not
+ * to be closed or moved), their offset in it (*pos), and how many of them
+ * it holds (at most count, to the end of that stripe; clamped to the size
+ * as ebb_pread does; 0 at the end of the file).  Call again at offset + n
+ * for the rest.  For splice(2) or sendfile(2) by a caller that would
+ * otherwise copy what it read (ebb-fuse's READ replies).  -1 with errno
+ * EOPNOTSUPP when ebb_pread is needed: that stripe's node is elsewhere or
+ * does not serve local reads, or its object does not hold every byte (a
+ * hole, or zeros past its end).  Waits for this ebb_t's writes of the
+ * range, as a read does. */
+ssize_t ebb_pread_fd(ebb_file_t *f, size_t count, off_t offset, int *fd,
+		     off_t *pos);
 /* Makes data and size durable on every node that holds part of the file;
  * returns (and clears) an earlier write error of this handle. */
 int ebb_fsync(ebb_file_t *f);
