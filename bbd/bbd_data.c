@@ -79,7 +79,7 @@ struct bbd_obj {
 	struct bbd_obj *lprev, *lnext;
 };
 
-static void _obj_name(char *buf, size_t size, uint64_t ino)
+void bbd_obj_name(char *buf, size_t size, uint64_t ino)
 {
 	snprintf(buf, size, "%016" PRIx64, ino);
 }
@@ -162,7 +162,7 @@ static void _evict_locked(struct bbd_inst *inst)
 static ebb_err _obj_get(struct bbd_inst *inst, uint64_t ino, bool create,
 			struct bbd_obj **out)
 {
-	char name[24];
+	char name[BBD_OBJ_NAME_MAX];
 	struct bbd_obj *o;
 	struct stat st;
 	ebb_err rc = EBB_OK;
@@ -185,7 +185,7 @@ static ebb_err _obj_get(struct bbd_inst *inst, uint64_t ino, bool create,
 		*out = o;
 		goto out;
 	}
-	_obj_name(name, sizeof(name), ino);
+	bbd_obj_name(name, sizeof(name), ino);
 	fd = openat(inst->datafd, name,
 		    O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
 	if (fd < 0) {
@@ -674,10 +674,10 @@ int bbd_data_remove(struct bbd_inst *inst, uint64_t ino)
 	uint64_t blocks = 0;
 	struct bbd_obj *o;
 	struct stat st;
-	char name[24];
+	char name[BBD_OBJ_NAME_MAX];
 	int errnum = 0;
 
-	_obj_name(name, sizeof(name), ino);
+	bbd_obj_name(name, sizeof(name), ino);
 	/* Under obj_lock so no open slips in between the stat and the unlink. */
 	pthread_mutex_lock(&inst->obj_lock);
 	o = _tab_find_locked(inst, ino);

@@ -363,6 +363,11 @@ static bool _inst_unregister(struct bbd *b, struct bbd_inst *inst)
 	return found;
 }
 
+bool bbd_inst_may_use(const struct bbd_inst *inst, uid_t uid)
+{
+	return uid == 0 || uid == inst->uid;
+}
+
 struct bbd_inst *bbd_inst_get(struct bbd *b, const char *id, size_t len)
 {
 	struct bbd_inst *inst;

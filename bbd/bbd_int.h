@@ -304,6 +304,9 @@ ebb_err bbd_inst_init(struct bbd *b, char *err, size_t errlen);
 void bbd_inst_fini(struct bbd *b);
 /* Find an instance and take a reference; NULL if absent.  Any thread. */
 struct bbd_inst *bbd_inst_get(struct bbd *b, const char *id, size_t len);
+/* Whether uid may use inst's data and names (every request naming an
+ * instance, local reads): root or the instance's owner. */
+bool bbd_inst_may_use(const struct bbd_inst *inst, uid_t uid);
 void bbd_inst_unref(struct bbd_inst *inst);
 /* Sum of capacities and of used bytes over instances; their count. */
 void bbd_inst_totals(struct bbd *b, uint64_t *reserved, uint64_t *used,
@@ -380,6 +383,10 @@ ebb_err bbd_op_read(struct bbd_req *r);
  * preadv2(RWF_NOWAIT): true if it was (r is ready to reply), false (r
  * untouched) if it must go to the I/O pool, where bbd_op_read serves it. */
 bool bbd_read_try_inline(struct bbd_req *r);
+/* An object file's name in the instance's data directory: the inode as 16
+ * hex digits (buf: at least BBD_OBJ_NAME_MAX bytes). */
+#define BBD_OBJ_NAME_MAX 24
+void bbd_obj_name(char *buf, size_t size, uint64_t ino);
 #define BBD_READ_INLINE_MAX (64u * 1024)
 ebb_err bbd_op_truncate(struct bbd_req *r);
 ebb_err bbd_op_fsync(struct bbd_req *r);

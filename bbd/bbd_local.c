@@ -179,7 +179,7 @@ static bool _open(struct bbd *b, struct local_conn *c, struct proto_dec *d,
 	uint32_t idlen = 0;
 	uint64_t ino = 0;
 	struct bbd_inst *inst = NULL;
-	char name[24], why[160] = "";
+	char name[BBD_OBJ_NAME_MAX], why[160] = "";
 	ebb_err st = EBB_E_PROTO;
 	struct stat sb;
 	int fd = -1;
@@ -206,14 +206,14 @@ static bool _open(struct bbd *b, struct local_conn *c, struct proto_dec *d,
 		snprintf(why, sizeof(why), "no instance '%.*s'", (int)idlen, id);
 		goto out;
 	}
-	/* READ's rule (bbd_net.c _req_inst): root or the owner. */
-	if (c->uid != 0 && c->uid != inst->uid) {
+	/* READ's rule (bbd_net.c _req_inst). */
+	if (!bbd_inst_may_use(inst, c->uid)) {
 		st = EBB_E_DENIED;
 		snprintf(why, sizeof(why), "uid %u does not own instance %s",
 			 (unsigned)c->uid, inst->id);
 		goto out;
 	}
-	snprintf(name, sizeof(name), "%016" PRIx64, ino);
+	bbd_obj_name(name, sizeof(name), ino);
 	fd = openat(inst->datafd, name,
 		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (fd < 0) {

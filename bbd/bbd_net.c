@@ -419,7 +419,7 @@ static ebb_err _req_inst(struct bbd_req *r)
 	if (!r->inst)
 		return bbd_req_fail(r, EBB_E_NOINST, "no instance '%.*s'",
 				    (int)len, id);
-	if (r->uid != 0 && r->uid != r->inst->uid)
+	if (!bbd_inst_may_use(r->inst, r->uid))
 		return bbd_req_fail(r, EBB_E_DENIED,
 				    "uid %u does not own instance %s",
 				    (unsigned)r->uid, r->inst->id);
