@@ -131,6 +131,15 @@ static ebb_err _conf_set(void *ctx, const char *key, const char *value,
 			return EBB_E_CONFIG;
 		}
 		_set_str(&c->local_socket, value);
+	} else if (!strcmp(key, "local_writes")) {
+		int on = 1;
+
+		if (conf_parse_bool(value, &on) != EBB_OK) {
+			snprintf(err, errlen, "local_writes: '%s' is not yes "
+				 "or no", value);
+			return EBB_E_CONFIG;
+		}
+		c->no_local_writes = !on;
 	} else if (!strcmp(key, "fuse_helper")) {
 		if (value[0] != '/') {
 			snprintf(err, errlen, "fuse_helper: '%s' is not an "
@@ -207,11 +216,14 @@ static void _usage(FILE *f)
 "                          (default %d; \"10s\" works too)\n"
 "      --local-socket PATH the Unix socket local clients get object fds\n"
 "                          from (default ROOT/bbd.sock; \"none\": off)\n"
+"      --local-writes yes|no  writable object fds for local clients too\n"
+"                          (default yes; no: they write over TCP)\n"
 "  -V, --version           print the version and exit\n"
 "  -h, --help              print this help and exit\n"
 "Configuration keys mirror the long options (listen, root, capacity,\n"
 "slurm_user, munge_socket, node_name, workers, io_threads, log_level,\n"
-"port_file, mount_root, fuse_helper, mount_timeout, local_socket);\n"
+"port_file, mount_root, fuse_helper, mount_timeout, local_socket,\n"
+"local_writes);\n"
 "options override\n"
 "the file.\n",
 		SYSCONFDIR, BBD_DEFAULT_PORT, LOCALSTATEDIR, BBD_MOUNT_ROOT,
@@ -251,6 +263,7 @@ static const struct option _options[] = {
 	{"fuse-helper", required_argument, NULL, 1002},
 	{"mount-timeout", required_argument, NULL, 1003},
 	{"local-socket", required_argument, NULL, 1004},
+	{"local-writes", required_argument, NULL, 1020},
 	{"version", no_argument, NULL, 'V'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -274,6 +287,7 @@ static const char *_opt_key(int ch)
 	case 1002: return "fuse_helper";
 	case 1003: return "mount_timeout";
 	case 1004: return "local_socket";
+	case 1020: return "local_writes";
 	}
 	return NULL;
 }

@@ -242,6 +242,25 @@ static void _obj_account(struct bbd_inst *inst, struct bbd_obj *o)
 	pthread_mutex_unlock(&o->lock);
 }
 
+ebb_err bbd_data_wget(struct bbd_inst *inst, uint64_t ino,
+		      struct bbd_obj **o, int *fd)
+{
+	ebb_err e = _obj_get(inst, ino, true, o);
+
+	*fd = e == EBB_OK ? (*o)->fd : -1;
+	return e;
+}
+
+void bbd_data_waccount(struct bbd_inst *inst, struct bbd_obj *o)
+{
+	_obj_account(inst, o);
+}
+
+void bbd_data_wput(struct bbd_inst *inst, struct bbd_obj *o)
+{
+	_obj_put(inst, o);
+}
+
 ebb_err bbd_data_scan(struct bbd_inst *inst)
 {
 	struct dirent *de;

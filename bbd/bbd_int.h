@@ -75,6 +75,7 @@ struct bbd_conf {
 	unsigned mount_timeout_ms;
 	char *local_socket;    /* bbd_local.c; "" = none; default
 	                        * <root>/bbd.sock */
+	int no_local_writes;   /* local_writes = no: read-only fds only */
 	/* the stager: ebb.conf's s3_* keys and s3_allow lines */
 	struct stg_conf s3;
 	struct s3path_allow s3_allow;
@@ -383,6 +384,14 @@ ebb_err bbd_op_read(struct bbd_req *r);
  * preadv2(RWF_NOWAIT): true if it was (r is ready to reply), false (r
  * untouched) if it must go to the I/O pool, where bbd_op_read serves it. */
 bool bbd_read_try_inline(struct bbd_req *r);
+/* Local writes (bbd_local.c): ino's object, made if absent, with a
+ * reference that keeps it (and the block count bbd last saw, which
+ * bbd_data_waccount brings up to date) until bbd_data_wput.  *fd is the
+ * object's own fd: pass it, do not close it.  Blocking (opens a file). */
+ebb_err bbd_data_wget(struct bbd_inst *inst, uint64_t ino,
+		      struct bbd_obj **o, int *fd);
+void bbd_data_waccount(struct bbd_inst *inst, struct bbd_obj *o);
+void bbd_data_wput(struct bbd_inst *inst, struct bbd_obj *o);
 /* An object file's name in the instance's data directory: the inode as 16
  * hex digits (buf: at least BBD_OBJ_NAME_MAX bytes). */
 #define BBD_OBJ_NAME_MAX 24

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* bbd's local socket: read-only object fds for clients on this node.
+/* bbd's local socket: object fds for clients on this node.
  *
  * DESIGN (issue 9; as HDFS short-circuit reads): a client on the same node
  * as a member reads that member's object files itself, from an fd bbd
@@ -27,6 +27,17 @@
  *   host, network namespaces); the client also checks the socket's peer
  *   uid is the uid HELLO said bbd runs as.  The token is no secret between
  *   users (any authenticated caller gets it): authorisation is the uid.
+ *
+ * Local writes (LOCAL_OPEN with the WRITE flag, LOCAL_RESERVE,
+ * LOCAL_SETTLE): the same rule gets the object's own read-write fd (made
+ * if absent) and a registration of it on the connection, which holds a
+ * reference to the object, so bbd keeps the block count it last saw.  The
+ * client reserves capacity before it writes (added to inst->used, WRITE's
+ * check) and settles at close: bbd then counts the object's blocks
+ * (_obj_account's fstat difference) and gives the reservation back.  The
+ * connection's end settles whatever it still holds.  The kernel does not
+ * enforce the reservation on a program that bypasses libebb: that is the
+ * local_writes = no case of docs/security.md.
  *
  * One thread serves the socket with poll(): requests are tiny and an
  * open() is the only disk work, so it has no I/O-thread hop; the shared
@@ -57,6 +68,17 @@
 #include "log.h"
 
 #define LOCAL_MAX_CONNS 128
+#define LOCAL_MAX_WREGS 4096       /* objects open for writing, per conn */
+
+/* An object a connection writes through its fd (local writes): what it
+ * holds on bbd's side until LOCAL_SETTLE or the connection's end. */
+struct local_wreg {
+	struct bbd_inst *inst;     /* a reference */
+	struct bbd_obj *obj;       /* a reference (bbd_data_wget) */
+	uint64_t ino;
+	uint64_t reserved;         /* bytes added to inst->used for it */
+	unsigned opens;            /* LOCAL_OPENs for writing not settled */
+};
 
 struct local_conn {
 	int fd;
@@ -66,6 +88,8 @@ struct local_conn {
 	uint32_t got;              /* bytes of prefix + header in buf */
 	uint32_t hlen;             /* once the prefix is in */
 	uint8_t buf[PROTO_PREFIX_LEN + PROTO_LOCAL_MAX_HEADER];
+	struct local_wreg *wregs;  /* nwregs of them, unordered */
+	unsigned nwregs, capwregs;
 };
 
 struct bbd_local {
@@ -171,12 +195,103 @@ static bool _hello(struct bbd *b, struct local_conn *c, struct proto_dec *d,
 	return _reply(c, msgid, PROTO_LOCAL_HELLO, EBB_OK, NULL, -1);
 }
 
-/* LOCAL_OPEN [inst, ino]: false to close the connection. */
+/* ---- local writes ------------------------------------------------------------ */
+
+static struct local_wreg *_wreg_find(struct local_conn *c,
+				     const struct bbd_inst *inst, uint64_t ino)
+{
+	for (unsigned i = 0; i < c->nwregs; i++)
+		if (c->wregs[i].inst == inst && c->wregs[i].ino == ino)
+			return &c->wregs[i];
+	return NULL;
+}
+
+/* Bring the instance's used bytes up to what the object holds now, give
+ * back release bytes of the reservation, and with last drop it all. */
+static void _wreg_settle(struct local_conn *c, struct local_wreg *w,
+			 uint64_t release, bool last)
+{
+	if (last || release > w->reserved)
+		release = w->reserved;
+	bbd_data_waccount(w->inst, w->obj);
+	atomic_fetch_sub(&w->inst->used, release);
+	w->reserved -= release;
+	if (!last)
+		return;
+	bbd_data_wput(w->inst, w->obj);
+	bbd_inst_unref(w->inst);
+	*w = c->wregs[--c->nwregs];
+}
+
+/* The connection ends: whatever it still holds is settled, so a client
+ * that dies leaves neither a reservation nor unaccounted blocks. */
+static void _conn_free(struct local_conn *c)
+{
+	while (c->nwregs)
+		_wreg_settle(c, &c->wregs[c->nwregs - 1], 0, true);
+	free(c->wregs);
+	close(c->fd);
+	free(c);
+}
+
+/* A writable fd for (inst, ino): the connection's registration of it,
+ * made or counted once more.  st and why on failure. */
+static int _open_write(struct bbd *b, struct local_conn *c,
+		       struct bbd_inst **instp, uint64_t ino, ebb_err *st,
+		       char *why, size_t whylen)
+{
+	struct bbd_inst *inst = *instp;
+	struct local_wreg *w = _wreg_find(c, inst, ino);
+	struct bbd_obj *o;
+	int fd;
+
+	if (b->conf.no_local_writes) {
+		*st = EBB_E_BADOP;
+		snprintf(why, whylen, "local writes are off (local_writes = "
+			 "no): write over TCP");
+		return -1;
+	}
+	if (!w && c->nwregs == LOCAL_MAX_WREGS) {
+		*st = EBB_EBUSY;
+		snprintf(why, whylen, "%u objects open for writing on this "
+			 "connection (the limit)", LOCAL_MAX_WREGS);
+		return -1;
+	}
+	if (!w && c->nwregs == c->capwregs) {
+		unsigned n = c->capwregs ? 2 * c->capwregs : 8;
+		struct local_wreg *nw = realloc(c->wregs, n * sizeof(*nw));
+
+		if (!nw) {
+			*st = EBB_ENOMEM;
+			snprintf(why, whylen, "out of memory");
+			return -1;
+		}
+		c->wregs = nw;
+		c->capwregs = n;
+	}
+	*st = bbd_data_wget(inst, ino, &o, &fd);
+	if (*st != EBB_OK) {
+		snprintf(why, whylen, "object %016" PRIx64 ": %s", ino,
+			 ebb_strerror(*st));
+		return -1;
+	}
+	if (w) {
+		bbd_data_wput(inst, o); /* the registration holds one */
+	} else {
+		w = &c->wregs[c->nwregs++];
+		*w = (struct local_wreg){.inst = inst, .obj = o, .ino = ino};
+		*instp = NULL; /* its reference is the registration's now */
+	}
+	w->opens++;
+	return fd;
+}
+
+/* LOCAL_OPEN [inst, ino, flags?]: false to close the connection. */
 static bool _open(struct bbd *b, struct local_conn *c, struct proto_dec *d,
 		  uint64_t msgid)
 {
 	const char *id = NULL;
-	uint32_t idlen = 0;
+	uint32_t idlen = 0, flags = 0;
 	uint64_t ino = 0;
 	struct bbd_inst *inst = NULL;
 	char name[BBD_OBJ_NAME_MAX], why[160] = "";
@@ -187,12 +302,18 @@ static bool _open(struct bbd *b, struct local_conn *c, struct proto_dec *d,
 
 	proto_get_str(d, &id, &idlen, PROTO_MAX_INST_ID);
 	proto_get_u64(d, &ino);
+	if (d->pos < d->n)
+		proto_get_u32(d, &flags);
 	if (proto_dec_end(d) != EBB_OK) {
 		snprintf(why, sizeof(why), "%s", d->detail);
 		goto out;
 	}
 	if (proto_check_inst_id(id, idlen) != EBB_OK) {
 		snprintf(why, sizeof(why), "bad instance id");
+		goto out;
+	}
+	if (flags & ~PROTO_LOCAL_WRITE) {
+		snprintf(why, sizeof(why), "unknown flags 0x%x", flags);
 		goto out;
 	}
 	if (ino == 0) {
@@ -214,6 +335,20 @@ static bool _open(struct bbd *b, struct local_conn *c, struct proto_dec *d,
 		goto out;
 	}
 	bbd_obj_name(name, sizeof(name), ino);
+	if (flags & PROTO_LOCAL_WRITE) {
+		fd = _open_write(b, c, &inst, ino, &st, why, sizeof(why));
+		if (fd >= 0) {
+			keep = _reply(c, msgid, PROTO_LOCAL_OPEN, EBB_OK, NULL,
+				      fd);
+			atomic_fetch_add(&b->local_fds, 1);
+			log_debug("local socket: uid %u pid %ld: writable fd "
+				  "of object %s", (unsigned)c->uid,
+				  (long)c->pid, name);
+			fd = -1; /* the object's own: not ours to close */
+			goto done;
+		}
+		goto out;
+	}
 	fd = openat(inst->datafd, name,
 		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (fd < 0) {
@@ -242,12 +377,81 @@ out:
 		log_debug("local socket: uid %u pid %ld: fd of object %s of %s",
 			  (unsigned)c->uid, (long)c->pid, name, inst->id);
 	}
+done:
 	if (fd >= 0)
 		close(fd);
 	if (inst)
 		bbd_inst_unref(inst);
 	/* An argument error keeps the connection, as on TCP. */
 	return keep;
+}
+
+/* LOCAL_RESERVE [inst, ino, bytes] and LOCAL_SETTLE [inst, ino, bytes],
+ * on an object this connection opened for writing: reserve bytes of the
+ * instance's capacity on this node (ENOSPC as WRITE's check gives it), or
+ * account what was written and give back bytes of the reservation (with
+ * the last open of the object settled, all of it, and the registration
+ * goes).  False to close the connection. */
+static bool _reserve_settle(struct bbd *b, struct local_conn *c,
+			    struct proto_dec *d, uint64_t msgid, uint32_t op)
+{
+	const char *id = NULL;
+	uint32_t idlen = 0;
+	uint64_t ino = 0, bytes = 0, prev;
+	struct bbd_inst *inst = NULL;
+	struct local_wreg *w = NULL;
+	ebb_err st = EBB_E_PROTO;
+	char why[160] = "";
+
+	proto_get_str(d, &id, &idlen, PROTO_MAX_INST_ID);
+	proto_get_u64(d, &ino);
+	proto_get_u64(d, &bytes);
+	if (proto_dec_end(d) != EBB_OK) {
+		snprintf(why, sizeof(why), "%s", d->detail);
+		goto out;
+	}
+	if (proto_check_inst_id(id, idlen) != EBB_OK) {
+		snprintf(why, sizeof(why), "bad instance id");
+		goto out;
+	}
+	if (op == PROTO_LOCAL_RESERVE && bytes > PROTO_LOCAL_MAX_RESERVE) {
+		st = EBB_EINVAL;
+		snprintf(why, sizeof(why), "%" PRIu64 " bytes: at most %llu "
+			 "per LOCAL_RESERVE", bytes,
+			 (unsigned long long)PROTO_LOCAL_MAX_RESERVE);
+		goto out;
+	}
+	if ((inst = bbd_inst_get(b, id, idlen)))
+		w = _wreg_find(c, inst, ino);
+	if (!w) {
+		st = EBB_ENOENT;
+		snprintf(why, sizeof(why), "object %016" PRIx64 " of '%.*s' is "
+			 "not open for writing on this connection", ino,
+			 (int)idlen, id);
+		goto out;
+	}
+	st = EBB_OK;
+	if (op == PROTO_LOCAL_SETTLE) {
+		w->opens--;
+		_wreg_settle(c, w, bytes, w->opens == 0);
+		goto out;
+	}
+	prev = atomic_fetch_add(&inst->used, bytes);
+	if (prev + bytes > inst->capacity) {
+		atomic_fetch_sub(&inst->used, bytes);
+		st = EBB_ENOSPC;
+		snprintf(why, sizeof(why), "instance %s: %" PRIu64 " of %" PRIu64
+			 " bytes used on this node", inst->id, prev,
+			 inst->capacity);
+		goto out;
+	}
+	w->reserved += bytes;
+out:
+	if (inst)
+		bbd_inst_unref(inst);
+	if (st != EBB_OK && st != EBB_ENOSPC)
+		atomic_fetch_add(&b->local_refused, 1);
+	return _reply(c, msgid, op, st, why, -1);
 }
 
 /* A whole frame is in c->buf: serve it.  False to close. */
@@ -272,6 +476,8 @@ static bool _frame(struct bbd *b, struct local_conn *c)
 		keep = false;
 	} else if (op == PROTO_LOCAL_OPEN) {
 		keep = _open(b, c, &d, msgid);
+	} else if (op == PROTO_LOCAL_RESERVE || op == PROTO_LOCAL_SETTLE) {
+		keep = _reserve_settle(b, c, &d, msgid, op);
 	} else {
 		char why[64];
 
@@ -381,8 +587,7 @@ static void *_local_main(void *arg)
 			if (!pf[2 + i].revents)
 				continue;
 			if (!_readable(b, c)) {
-				close(c->fd);
-				free(c);
+				_conn_free(c);
 				l->conns[i] = l->conns[--l->nconns];
 			}
 		}
@@ -474,10 +679,8 @@ void bbd_local_stop(struct bbd *b)
 	else
 		pthread_join(l->thread, NULL);
 	b->local = NULL;
-	for (unsigned i = 0; i < l->nconns; i++) {
-		close(l->conns[i]->fd);
-		free(l->conns[i]);
-	}
+	for (unsigned i = 0; i < l->nconns; i++)
+		_conn_free(l->conns[i]); /* settles its local writes */
 	close(l->lfd);
 	close(l->stopfd);
 	unlink(l->path);

@@ -57,6 +57,9 @@ ebb_err cfg_init(struct ebb_cfg *cfg, const struct ebb_options *opts)
 	cfg->read_ahead = 16u * 1024 * 1024;
 	if ((env = getenv("EBB_READ_AHEAD")) && *env)
 		cfg->read_ahead = (size_t)strtoull(env, NULL, 10);
+	cfg->local_writes = 1;
+	if ((env = getenv("EBB_LOCAL_WRITES")) && *env)
+		cfg->local_writes = strcmp(env, "0") != 0;
 	cfg->short_circuit = 1;
 	if ((env = getenv("EBB_SHORT_CIRCUIT")) && *env)
 		cfg->short_circuit = !strcmp(env, "debug") ? 2 :

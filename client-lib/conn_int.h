@@ -88,6 +88,9 @@ struct ebb_cfg {
 	int short_circuit;         /* $EBB_SHORT_CIRCUIT: 0 off, 1 on (the
 				    * default), 2 on and every fallback to
 				    * TCP said on stderr (local.c) */
+	int local_writes;          /* $EBB_LOCAL_WRITES: 1 (default) writes
+				    * go to object fds too (file.c); 0 reads
+				    * only; needs short_circuit */
 };
 
 /* What a member's bbd offered in its HELLO reply for local reads, and the
@@ -154,6 +157,7 @@ struct ebb_net {
 	/* counters (atomic), for tests and debugging: */
 	uint64_t local_bytes;      /* bytes read from passed fds */
 	uint64_t local_opens;      /* object fds received */
+	uint64_t local_wbytes;     /* bytes written to passed fds */
 	uint64_t local_fallbacks;  /* members found unusable for local reads */
 };
 
@@ -250,6 +254,21 @@ void local_hello(struct ebb_net *net, unsigned node, struct proto_dec *d);
  * trip on the local socket (connecting first if needed).  Any thread. */
 ebb_err local_open(struct ebb_net *net, unsigned node, const char *id,
 		   uint64_t ino, int *fd);
+/* Local writes (file.c): a writable fd of ino's object on member node
+ * (the caller closes it; the object is made if absent) and the generation
+ * of the local connection it was given on; EBB_E_BADOP (or another error)
+ * if this member cannot (write over TCP).  Then LOCAL_RESERVE bytes of the
+ * instance's capacity on that node before writing them (EBB_ENOSPC: full;
+ * EBB_ESTALE: the connection was renewed since gen, open again), and at
+ * the handle's close LOCAL_SETTLE what it reserved in all (bbd accounts
+ * the blocks written and gives the reservation back; nothing to do if the
+ * connection was renewed: bbd settled it when it ended). */
+ebb_err local_open_write(struct ebb_net *net, unsigned node,
+			 const char *id, uint64_t ino, int *fd, uint64_t *gen);
+ebb_err local_reserve(struct ebb_net *net, unsigned node, const char *id,
+		      uint64_t ino, uint64_t bytes, uint64_t gen);
+void local_settle(struct ebb_net *net, unsigned node, const char *id,
+		  uint64_t ino, uint64_t bytes, uint64_t gen);
 /* Whether every member serves local reads (probes them once). */
 bool local_all(struct ebb_net *net);
 /* The offer of member node (tests): false if none. */

@@ -120,6 +120,17 @@ struct ebb_file {
 	 * FD_TCP (that member cannot); NULL until the first read; lock.
 	 * Closed at ebb_close: a later open asks again. */
 	int *lfd;
+	/* local writes (file.c): per member, NULL until the first write. */
+	struct file_lw *lw;
+};
+/* A handle's local writes to one member: the writable fd of the object
+ * (FD_ASK, FD_TCP or >= 0), the local connection's generation it belongs
+ * to, and the capacity reserved for it: avail still unwritten, total in
+ * all (given back at close). */
+struct file_lw {
+	int fd;
+	uint64_t gen;
+	uint64_t avail, total;
 };
 #define FD_ASK (-1)
 #define FD_TCP (-2)
@@ -342,7 +353,14 @@ bool file_local_ok(struct ebb_file *f, unsigned node);
  * not serve local reads. */
 ebb_err file_local_pread(struct ebb_file *f, unsigned node, uint8_t *p,
 			 size_t len, uint64_t off);
-/* Close f's object fds (ebb_close). */
+/* Write [off, off+len) of f's inode to member node's object through a
+ * writable fd its bbd passed, after reserving capacity for it (local
+ * writes): EBB_OK, a write error (EBB_ENOSPC: the instance is full on that
+ * node), or EBB_E_BADOP if that member cannot take local writes (write
+ * over TCP).  Caller holds the inode's wb lock (stream.c). */
+ebb_err file_local_write(struct ebb_file *f, unsigned node,
+			 const uint8_t *p, size_t len, uint64_t off);
+/* Close f's object fds, settling its local writes (ebb_close). */
 void file_local_close(struct ebb_file *f);
 /* Local-read counters of h's net (tests: libebb-internal). */
 void file_local_stats(ebb_t *h, uint64_t *bytes, uint64_t *opens,

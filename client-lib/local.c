@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* libebb local reads: object fds from the bbd on this node.
+/* libebb local reads and writes: object fds from the bbd on this node.
  *
  * DESIGN (issue 9; bbd/bbd_local.c is the other side, docs/protocol.md
  * "Local reads" the spec): a member's bbd offers, in its TCP HELLO reply,
@@ -24,6 +24,13 @@
  * whole thing off; =debug says every fallback on stderr; the net's
  * counters (local_bytes, local_opens, local_fallbacks) show which path
  * reads took.
+ *
+ * Local writes (file.c, stream.c) use the same connection: LOCAL_OPEN
+ * with the WRITE flag gives the object's read-write fd, LOCAL_RESERVE
+ * capacity before writing, LOCAL_SETTLE at the handle's close.  bbd
+ * settles a connection's writes when it ends, so a reservation holds only
+ * within one generation of the connection (l->gen); a handle whose
+ * generation is gone opens and reserves again.
  *
  * Locks: each member's struct net_local has its mutex, held across one
  * round trip on its Unix connection (requests are tiny and rare: one per
@@ -59,6 +66,10 @@ struct net_local {
 	uid_t uid;                 /* bbd's; mu */
 	int sock;                  /* LOCAL_UP; mu */
 	uint64_t msgid;            /* mu */
+	uint64_t gen;              /* connections made so far; mu.  bbd
+				    * settles a connection's local writes
+				    * when it ends, so what a handle reserved
+				    * holds only within one generation */
 };
 
 struct net_local *local_new(unsigned n)
@@ -165,7 +176,8 @@ bool local_offered(struct ebb_net *net, unsigned node, char *path,
  * (-1 if none).  Transport errors come back as EBB_EIO with why. */
 static ebb_err _call_locked(struct net_local *l, uint32_t op,
 			    const char *s, uint64_t u, const char *inst,
-			    int *fd, char *why, size_t whylen)
+			    const uint64_t *u2, int *fd, char *why,
+			    size_t whylen)
 {
 	struct proto_enc e;
 	uint8_t pre[PROTO_PREFIX_LEN], hdr[PROTO_LOCAL_MAX_HEADER];
@@ -183,13 +195,15 @@ static ebb_err _call_locked(struct net_local *l, uint32_t op,
 	ssize_t k;
 
 	*fd = -1;
-	proto_enc_request(&e, ++l->msgid, op, 2);
+	proto_enc_request(&e, ++l->msgid, op, u2 ? 3 : 2);
 	if (op == PROTO_LOCAL_HELLO) {
 		proto_put_u64(&e, PROTO_VERSION);
 		proto_put_cstr(&e, s);
 	} else {
 		proto_put_cstr(&e, inst);
 		proto_put_u64(&e, u);
+		if (u2)
+			proto_put_u64(&e, *u2);
 	}
 	proto_prefix_write(pre, (uint32_t)e.sb.size, 0);
 	iov[0] = (struct iovec){pre, sizeof(pre)};
@@ -318,7 +332,7 @@ static bool _connect_locked(struct ebb_net *net, unsigned node,
 		int nfd;
 
 		st = _call_locked(l, PROTO_LOCAL_HELLO, l->token, 0, NULL,
-				  &nfd, why, sizeof(why));
+				  NULL, &nfd, why, sizeof(why));
 		if (nfd >= 0)
 			close(nfd);
 	}
@@ -330,6 +344,7 @@ static bool _connect_locked(struct ebb_net *net, unsigned node,
 		return false;
 	}
 	l->state = LOCAL_UP;
+	l->gen++;
 	return true;
 }
 
@@ -346,8 +361,13 @@ static void _hello_first(struct ebb_net *net, unsigned node)
 		net_connect(net, &node, 1, NULL, 0);
 }
 
-ebb_err local_open(struct ebb_net *net, unsigned node, const char *id,
-		   uint64_t ino, int *fd)
+/* One request on member node's local socket, connecting first if
+ * needed: LOCAL_OPEN (fd, flags in *u2) or LOCAL_RESERVE/SETTLE (bytes in
+ * *u2; with gen, only on that generation of the connection, else
+ * EBB_ESTALE).  EBB_E_BADOP if this member cannot serve locally. */
+static ebb_err _local_call(struct ebb_net *net, unsigned node, uint32_t op,
+			   const char *id, uint64_t ino, const uint64_t *u2,
+			   int *fd, uint64_t *gen)
 {
 	struct net_local *l = &net->local[node];
 	char why[256];
@@ -364,17 +384,23 @@ ebb_err local_open(struct ebb_net *net, unsigned node, const char *id,
 		st = EBB_E_BADOP;
 		goto out;
 	}
+	if (op != PROTO_LOCAL_OPEN && (l->state != LOCAL_UP || l->gen != *gen)) {
+		st = EBB_ESTALE; /* bbd settled that connection's writes */
+		goto out;
+	}
 	if (l->state == LOCAL_OFF ||
 	    (l->state == LOCAL_OFFERED && !_connect_locked(net, node, l))) {
 		st = EBB_E_BADOP;
 		goto out;
 	}
-	st = _call_locked(l, PROTO_LOCAL_OPEN, NULL, ino, id, fd, why,
-			  sizeof(why));
-	if (st == EBB_OK && *fd < 0)
+	st = _call_locked(l, op, NULL, ino, id, u2, fd, why, sizeof(why));
+	if (op == PROTO_LOCAL_OPEN && st == EBB_OK && *fd < 0)
 		st = EBB_EPROTO;
+	if (gen)
+		*gen = l->gen;
 	if (st == EBB_OK) {
-		atomic_fetch_add(&net->local_opens, 1);
+		if (op == PROTO_LOCAL_OPEN)
+			atomic_fetch_add(&net->local_opens, 1);
 	} else if (st == EBB_EIO || st == EBB_EPROTO) {
 		/* The connection is broken: reconnect at the next open. */
 		close(l->sock);
@@ -382,15 +408,55 @@ ebb_err local_open(struct ebb_net *net, unsigned node, const char *id,
 		l->state = LOCAL_OFFERED;
 		atomic_fetch_add(&net->local_fallbacks, 1);
 		if (net->cfg.short_circuit == 2)
-			fprintf(stderr, "libebb: local open on %s: %s\n",
+			fprintf(stderr, "libebb: local request on %s: %s\n",
 				net_addr(net, node), why);
-	} else if (st != EBB_ENOENT && net->cfg.short_circuit == 2) {
-		fprintf(stderr, "libebb: local open on %s refused (TCP): %s\n",
-			net_addr(net, node), why);
+	} else if (st != EBB_ENOENT && st != EBB_ENOSPC &&
+		   net->cfg.short_circuit == 2) {
+		fprintf(stderr, "libebb: local request on %s refused (TCP): "
+			"%s\n", net_addr(net, node), why);
 	}
 out:
 	pthread_mutex_unlock(&l->mu);
 	return st;
+}
+
+ebb_err local_open(struct ebb_net *net, unsigned node, const char *id,
+		   uint64_t ino, int *fd)
+{
+	return _local_call(net, node, PROTO_LOCAL_OPEN, id, ino, NULL, fd,
+			   NULL);
+}
+
+ebb_err local_open_write(struct ebb_net *net, unsigned node,
+			 const char *id, uint64_t ino, int *fd, uint64_t *gen)
+{
+	uint64_t flags = PROTO_LOCAL_WRITE;
+
+	if (!net->cfg.local_writes) {
+		*fd = -1;
+		return EBB_E_BADOP;
+	}
+	return _local_call(net, node, PROTO_LOCAL_OPEN, id, ino, &flags, fd,
+			   gen);
+}
+
+ebb_err local_reserve(struct ebb_net *net, unsigned node, const char *id,
+		      uint64_t ino, uint64_t bytes, uint64_t gen)
+{
+	int fd;
+
+	return _local_call(net, node, PROTO_LOCAL_RESERVE, id, ino, &bytes,
+			   &fd, &gen);
+}
+
+void local_settle(struct ebb_net *net, unsigned node, const char *id,
+		  uint64_t ino, uint64_t bytes, uint64_t gen)
+{
+	int fd;
+
+	/* ESTALE: that connection ended and bbd settled it already. */
+	(void)_local_call(net, node, PROTO_LOCAL_SETTLE, id, ino, &bytes,
+			  &fd, &gen);
 }
 
 bool local_all(struct ebb_net *net)

@@ -389,6 +389,47 @@ void wb_drain(ebb_t *h, struct ebb_inode *in)
 	pthread_mutex_unlock(&wb->lock);
 }
 
+/* Local writes: [s, e) (within one stripe) straight into the object file
+ * of a member on this node, through f's writable fd (file.c).  Once the
+ * writes in flight over the range have applied (and the gathered bytes
+ * over it are sent), so that none lands after it.  True if done (*err:
+ * the outcome, synchronous: the caller's write fails with it, and it is
+ * the handle's pending error too); false if this member cannot, and the
+ * piece goes over TCP as before. */
+static bool _wb_local_locked(ebb_t *h, struct ebb_inode *in,
+			     struct ebb_file *f, const uint8_t *p, uint64_t s,
+			     uint64_t e, uint64_t stripe, ebb_err *err)
+{
+	struct ebb_wb *wb = &in->wb;
+	unsigned node = placement_stripe_node(in->ino, s / stripe, h->net.n);
+	ebb_err st;
+
+	if (wb->glen && wb->goff < e && s < wb->goff + wb->glen)
+		_wb_gflush_locked(h, in);
+	if (wb->head)
+		_wb_wait_range_locked(h, in, s, e);
+	if (wb->cut_lo < e)
+		return false; /* the caller stops at the cut */
+	st = file_local_write(f, node, p, (size_t)(e - s), s);
+	if (st == EBB_E_BADOP)
+		return false;
+	if (st != EBB_OK) {
+		/* Reported by this write and, as a write-behind failure
+		 * would be, by the handle's next flush, fsync or close and
+		 * every later write: a program that checks only close(2)
+		 * learns it too. */
+		pthread_mutex_lock(&f->lock);
+		if (f->pending == EBB_OK)
+			f->pending = st;
+		pthread_mutex_unlock(&f->lock);
+	}
+	pthread_mutex_lock(&h->ino_lock);
+	in->wrote_nodes[node / 8] |= (uint8_t)(1u << (node % 8));
+	pthread_mutex_unlock(&h->ino_lock);
+	*err = st;
+	return true;
+}
+
 ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 		 uint64_t off, bool append, uint64_t *offp)
 {
@@ -434,6 +475,9 @@ ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 			_wb_gflush_locked(h, in);
 		if (wb->cut_lo < e)
 			break; /* a failure cut the file below this piece */
+		if (h->net.cfg.local_writes &&
+		    _wb_local_locked(h, in, f, p, s, e, stripe, &err))
+			continue;
 		if (e - s < gmax &&
 		    _wb_gather_locked(wb, f, p, s, e, size0, off, gmax)) {
 			/* Full, or at the stripe's end: one WRITE. */

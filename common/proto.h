@@ -65,7 +65,13 @@ enum proto_op_class {
  * proto_ops.h: the TCP dispatcher never serves them (E_BADOP there), and
  * the local socket serves nothing else. */
 #define PROTO_LOCAL_HELLO 100   /* [version, token] -> [] */
-#define PROTO_LOCAL_OPEN 101    /* [inst, ino] -> [] + one fd (SCM_RIGHTS) */
+#define PROTO_LOCAL_OPEN 101    /* [inst, ino, flags?] -> [] + one fd
+				 * (SCM_RIGHTS); flags PROTO_LOCAL_WRITE:
+				 * a writable fd (local writes) */
+#define PROTO_LOCAL_RESERVE 102 /* [inst, ino, bytes] -> [] */
+#define PROTO_LOCAL_SETTLE 103  /* [inst, ino, bytes] -> [] */
+#define PROTO_LOCAL_WRITE 1u
+#define PROTO_LOCAL_MAX_RESERVE (1ull << 30) /* bytes per LOCAL_RESERVE */
 #define PROTO_LOCAL_MAX_HEADER 1024
 #define PROTO_LOCAL_TOKEN_LEN 32 /* hex characters */
 

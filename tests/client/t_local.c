@@ -53,6 +53,18 @@ static uint64_t _local_bytes(ebb_t *h)
 	return b;
 }
 
+static uint64_t _local_wbytes(ebb_t *h)
+{
+	return __atomic_load_n(&h->net.local_wbytes, __ATOMIC_RELAXED);
+}
+
+static uint64_t _used(ebb_t *h)
+{
+	struct ebb_statfs s;
+
+	return ebb_statfs(h, &s) == 0 ? s.used : 0;
+}
+
 static uint64_t _fallbacks(ebb_t *h)
 {
 	uint64_t b, o, f;
@@ -363,21 +375,36 @@ static void _raw_send(int fd, const void *hdr, size_t hlen)
 		diag("raw send: %s", strerror(errno));
 }
 
-/* op with one string and (for OPEN) a u64 argument. */
-static void _raw_req(int fd, uint32_t op, const char *s, uint64_t u)
+/* op with one string and (for OPEN) a u64 argument; _raw_req3 with a
+ * second u64 (flags, bytes). */
+static void _raw_req_n(int fd, uint32_t op, const char *s, uint64_t u,
+		       const uint64_t *u2)
 {
 	struct proto_enc e;
 
-	proto_enc_request(&e, 7, op, 2);
+	proto_enc_request(&e, 7, op, u2 ? 3 : 2);
 	if (op == PROTO_LOCAL_HELLO) {
 		proto_put_u64(&e, PROTO_VERSION);
 		proto_put_cstr(&e, s);
 	} else {
 		proto_put_cstr(&e, s);
 		proto_put_u64(&e, u);
+		if (u2)
+			proto_put_u64(&e, *u2);
 	}
 	_raw_send(fd, e.sb.data, e.sb.size);
 	proto_enc_free(&e);
+}
+
+static void _raw_req(int fd, uint32_t op, const char *s, uint64_t u)
+{
+	_raw_req_n(fd, op, s, u, NULL);
+}
+
+static void _raw_req3(int fd, uint32_t op, const char *s, uint64_t u,
+		      uint64_t u2)
+{
+	_raw_req_n(fd, op, s, u, &u2);
 }
 
 /* One reply: its status (-1 if none came), a passed fd into *pfd (or -1),
@@ -433,6 +460,99 @@ static int _closed(int fd)
 	char b;
 
 	return recv(fd, &b, 1, 0) == 0;
+}
+
+/* Local writes: libebb writes through a writable object fd after
+ * reserving capacity; bbd accounts the blocks and gives the reservation
+ * back at LOCAL_SETTLE or when the connection ends; every bad frame. */
+static void _lwrite(struct ctest *c, const char *id)
+{
+	ebb_t *h = _attach(c, id, 1, 1), *ht = _attach(c, id, 1, 0);
+	uint64_t w0 = _local_wbytes(h), u0, u1, u2;
+	char path[108], token[64], why[512];
+	struct ebb_stat st;
+	int fd, pfd = -1, rc;
+	static char mb[MiB];
+
+	u0 = _used(h);
+	is_int(ct_write_file(h, "/lw", 4 * MiB, 31, MiB, 0), 0,
+	       "write 4 MiB in 1 MiB calls (a 1-bbd instance on this host)");
+	ok(_local_wbytes(h) - w0 >= 4 * MiB,
+	   "... through the object's writable fd (%llu bytes)",
+	   (unsigned long long)(_local_wbytes(h) - w0));
+	is_int(ct_verify_file(ht, "/lw", 4 * MiB, 31, MiB), 0,
+	       "... another ebb_t reads it back over TCP");
+	u1 = _used(h);
+	ok(u1 >= u0 + 4 * MiB && u1 <= u0 + 4 * MiB + 256 * KiB,
+	   "... closed: bbd counts its blocks and no reservation "
+	   "(used %llu -> %llu)", (unsigned long long)u0,
+	   (unsigned long long)u1);
+	ok(ebb_stat(h, "/lw", &st) == 0 && st.size == 4 * MiB,
+	   "... its size is 4 MiB");
+
+	ok(local_offered(&h->net, 0, path, sizeof(path), token,
+			 sizeof(token)), "the 1-bbd instance's socket: %s",
+	   path);
+	fd = _raw_connect(path);
+	_raw_req(fd, PROTO_LOCAL_HELLO, token, 0);
+	_raw_reply(fd, NULL, why, sizeof(why));
+	_raw_req3(fd, PROTO_LOCAL_OPEN, id, st.ino, 2);
+	rc = _raw_reply(fd, &pfd, why, sizeof(why));
+	ok(rc == EBB_E_PROTO && pfd < 0, "LOCAL_OPEN with unknown flags: "
+	   "E_PROTO (%s)", why);
+	_raw_req3(fd, PROTO_LOCAL_RESERVE, id, st.ino, 4096);
+	rc = _raw_reply(fd, NULL, why, sizeof(why));
+	ok(rc == EBB_ENOENT, "LOCAL_RESERVE before a LOCAL_OPEN for "
+	   "writing: ENOENT (%s)", why);
+	_raw_req3(fd, PROTO_LOCAL_OPEN, id, st.ino, PROTO_LOCAL_WRITE);
+	rc = _raw_reply(fd, &pfd, why, sizeof(why));
+	ok(rc == EBB_OK && pfd >= 0 && (fcntl(pfd, F_GETFL) & O_ACCMODE) ==
+						O_RDWR,
+	   "LOCAL_OPEN for writing: a read-write fd");
+	_raw_req3(fd, PROTO_LOCAL_RESERVE, id, st.ino, 2ull << 30);
+	rc = _raw_reply(fd, NULL, why, sizeof(why));
+	ok(rc == EBB_EINVAL, "LOCAL_RESERVE of 2 GiB: EINVAL (%s)", why);
+	_raw_req3(fd, PROTO_LOCAL_RESERVE, id, st.ino, 300 * MiB);
+	rc = _raw_reply(fd, NULL, why, sizeof(why));
+	ok(rc == EBB_ENOSPC && strstr(why, "bytes used on this node"),
+	   "LOCAL_RESERVE past the capacity (256 MiB): ENOSPC (%s)", why);
+	_raw_req3(fd, PROTO_LOCAL_RESERVE, id, st.ino, 8 * MiB);
+	rc = _raw_reply(fd, NULL, why, sizeof(why));
+	ok(rc == EBB_OK && _used(h) == u1 + 8 * MiB,
+	   "LOCAL_RESERVE of 8 MiB: counted as used at once");
+	memset(mb, 'x', sizeof(mb));
+	ok(pfd >= 0 && pwrite(pfd, mb, MiB, 8 * MiB) == (ssize_t)MiB,
+	   "1 MiB written through the fd past the file's end");
+	close(fd); /* no LOCAL_SETTLE: bbd settles when it sees the close */
+	for (int i = 0; i < 100 && (u2 = _used(h)) == u1 + 8 * MiB; i++)
+		usleep(50 * 1000);
+	ok(u2 >= u1 + MiB && u2 <= u1 + MiB + 256 * KiB,
+	   "the connection closed without settling: the reservation is "
+	   "given back, the written MiB counted (used %llu)",
+	   (unsigned long long)u2);
+	if (pfd >= 0)
+		close(pfd);
+
+	fd = _raw_connect(path);
+	_raw_req(fd, PROTO_LOCAL_HELLO, token, 0);
+	_raw_reply(fd, NULL, why, sizeof(why));
+	_raw_req3(fd, PROTO_LOCAL_OPEN, id, st.ino, PROTO_LOCAL_WRITE);
+	rc = _raw_reply(fd, &pfd, why, sizeof(why));
+	if (pfd >= 0)
+		close(pfd);
+	_raw_req3(fd, PROTO_LOCAL_RESERVE, id, st.ino, MiB);
+	_raw_reply(fd, NULL, why, sizeof(why));
+	_raw_req3(fd, PROTO_LOCAL_SETTLE, id, st.ino, MiB);
+	rc = _raw_reply(fd, NULL, why, sizeof(why));
+	ok(rc == EBB_OK && _used(h) == u2,
+	   "LOCAL_SETTLE: the reservation is given back at once");
+	_raw_req3(fd, PROTO_LOCAL_SETTLE, id, st.ino, MiB);
+	rc = _raw_reply(fd, NULL, why, sizeof(why));
+	ok(rc == EBB_ENOENT, "a second LOCAL_SETTLE: ENOENT (%s)", why);
+	close(fd);
+	is_int(ebb_unlink(h, "/lw"), 0, "unlink /lw");
+	ebb_detach(h);
+	ebb_detach(ht);
 }
 
 static void _raw(struct ctest *c, ebb_t *h, uint64_t ino)
@@ -594,6 +714,7 @@ static void _main(struct ctest *c)
 	_data(c, id1, 1);
 	_pread_fd(c, id3, 3);
 	_pread_fd(c, id1, 1);
+	_lwrite(c, id1);
 	h = _attach(c, id3, 3, 1);
 	ok(ebb_stat(h, "/raw", &st) == 0, "stat /raw");
 	/* /raw's stripe 0 is on its creator's node: find a node holding
