@@ -122,6 +122,8 @@ struct ebb_file {
 	int *lfd;
 	/* local writes (file.c): per member, NULL until the first write. */
 	struct file_lw *lw;
+	uint64_t wbytes;           /* written through this handle (the inode's
+				    * wb lock): local writes from LW_MIN on */
 };
 /* A handle's local writes to one member: the writable fd of the object
  * (FD_ASK, FD_TCP or >= 0), the local connection's generation it belongs

@@ -81,6 +81,8 @@
 #include "placement.h"
 
 #define WB_MAX_OPS 1024            /* requests in flight per inode */
+#define LW_MIN (1024u * 1024)      /* local writes once a handle has
+				    * written this much, or in such a call */
 
 struct wb_op {
 	struct ebb_req req;        /* first: the waiter gives &op->req */
@@ -438,6 +440,7 @@ ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 	struct ebb_wb *wb = &in->wb;
 	size_t gmax = h->net.cfg.write_gather;
 	uint64_t stripe, k0, k1, size0;
+	bool local;
 	ebb_err err;
 
 	if ((err = attach_stripe(h, &stripe)) != EBB_OK)
@@ -464,6 +467,12 @@ ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 	if (wb->glen && (wb->gf != f || off != wb->goff + wb->glen))
 		_wb_gflush_locked(h, in);
 	size0 = inode_size(h, in);
+	/* Local writes cost three round trips on the local socket per handle
+	 * and member (open, reserve, settle): worth it for a stream, not for
+	 * a small file, which one gathered WRITE serves better. */
+	local = h->net.cfg.local_writes &&
+		(f->wbytes >= LW_MIN || count >= LW_MIN);
+	f->wbytes += count;
 	k0 = off / stripe;
 	k1 = (off + count - 1) / stripe;
 	for (uint64_t k = k0; k <= k1 && err == EBB_OK; k++) {
@@ -475,8 +484,7 @@ ebb_err wb_write(struct ebb_file *f, const uint8_t *buf, size_t count,
 			_wb_gflush_locked(h, in);
 		if (wb->cut_lo < e)
 			break; /* a failure cut the file below this piece */
-		if (h->net.cfg.local_writes &&
-		    _wb_local_locked(h, in, f, p, s, e, stripe, &err))
+		if (local && _wb_local_locked(h, in, f, p, s, e, stripe, &err))
 			continue;
 		if (e - s < gmax &&
 		    _wb_gather_locked(wb, f, p, s, e, size0, off, gmax)) {

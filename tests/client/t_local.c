@@ -489,6 +489,21 @@ static void _lwrite(struct ctest *c, const char *id)
 	   (unsigned long long)u1);
 	ok(ebb_stat(h, "/lw", &st) == 0 && st.size == 4 * MiB,
 	   "... its size is 4 MiB");
+	w0 = _local_wbytes(h);
+	is_int(ct_write_file(h, "/small", 100 * KiB, 32, 4 * KiB, 0), 0,
+	       "a 100 KiB file in 4 KiB calls");
+	ok(_local_wbytes(h) == w0 && ct_verify_file(ht, "/small", 100 * KiB,
+						     32, 4 * KiB) == 0,
+	   "... goes over TCP (gathered: a small file is not worth the "
+	   "local round trips), and reads back");
+	is_int(ct_write_file(h, "/small", 3 * MiB, 33, 4 * KiB, 0), 0,
+	       "3 MiB in 4 KiB calls");
+	ok(_local_wbytes(h) - w0 == 2 * MiB &&
+		   ct_verify_file(ht, "/small", 3 * MiB, 33, 64 * KiB) == 0,
+	   "... the first MiB over TCP, the rest through the fd (%llu "
+	   "bytes), all of it reads back", (unsigned long long)
+	   (_local_wbytes(h) - w0));
+	is_int(ebb_unlink(h, "/small"), 0, "unlink /small");
 
 	ok(local_offered(&h->net, 0, path, sizeof(path), token,
 			 sizeof(token)), "the 1-bbd instance's socket: %s",
