@@ -1032,8 +1032,9 @@ static void _worker_sweep_cb(evutil_socket_t fd, short what, void *arg)
 		next = c->next;
 		if (c->state == BBD_CONN_CLOSED || c->state == BBD_CONN_DRAIN)
 			continue;
-		/* Waiting on our own flow control is not the client's stall. */
-		if (_conn_throttled(c))
+		/* Waiting on our own flow control is not the client's stall
+		 * (a PAYLOAD is read whatever the flow control says). */
+		if (_conn_throttled(c) && c->state != BBD_CONN_PAYLOAD)
 			c->frame_ms = 0;
 		if (c->frame_ms)
 			in_frame++;
