@@ -7,8 +7,8 @@
 # mount's I/O keep being answered; a Slowloris and a HELLO spread over a
 # minute closed at the deadline; the per-uid connection limit (E_BUSY with
 # the limit in the detail; other users and root unaffected); idle closes
-# that a mount and libebb ride over.  Times are printed, never asserted
-# beyond generous bounds: this machine is noisy.
+# that a mount and libebb (tests/client/ebb_idle.c) ride over.  Times are
+# printed, never asserted beyond generous bounds: this machine is noisy.
 . "$EBB_SRCDIR/tests/fuse/fuse.sh"
 
 FLOODER=$OTHER      # the user who floods
@@ -127,6 +127,23 @@ is "$bad" 0 "the mount wrote and read after every idle period"
 n1=$(status closed_idle)
 diag "closed_idle: $n0 -> $n1"
 ok_status "$([ "$n1" -gt "$n0" ]; echo $?)" "bbd did close the mount's idle connections"
+# libebb itself, with creates (which must never be sent twice) after
+# pauses on both sides of the timeout and of its own margin
+n0=$(status closed_idle)
+hellos() { "$EBB_BUILDDIR/tests/bbd/bbd_ops" | sed -n 's/^HELLO //p'; }
+h0=$(hellos)
+out=$(as_u "$EBB_BUILDDIR/tests/client/ebb_idle" "${EBB_NODE_LIST[0]}" "$I" 3000 2>&1)
+ok_status $? "libebb creates, writes and reads after every idle period" ||
+	diag "$out"
+h1=$(hellos)
+diag "ebb_idle: $(tail -n 1 <<<"$out"); closed_idle $n0 -> $(status closed_idle); HELLOs $h0 -> $h1"
+# 5 of its pauses are past libebb's margin (75% of the timeout): it
+# reconnects after each, 3 of them before bbd would have closed (without
+# the retiring, only after the 2 pauses past the timeout); +1 for the
+# attach, +1 for our own bbd_ops
+ok_status "$([ "$((h1 - h0))" -ge 7 ]; echo $?)" \
+	"libebb retired its idle connection before bbd closed it ($((h1 - h0)) HELLOs)"
+
 out=$(fixture_ebbctl status 2>&1)
 like "$out" "[0-9]+ busy, [0-9]+ idle, [0-9]+ unauth" \
 	"ebbctl status shows connections by state" || diag "$out"
