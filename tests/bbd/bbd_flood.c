@@ -21,6 +21,11 @@
  *                             them SECS s, then checks they still answer
  *   bbd_flood idle SECS       HELLO, then wait up to SECS s for the daemon
  *                             to close: prints "closed_after S" or exit 1
+ *   bbd_flood inflight INST N one connection, N FSYNCs of INST's root sent
+ *                             at once (each goes to an I/O thread, so the
+ *                             worker has dispatched them all before any
+ *                             reply); prints "ok A busy B" and the first
+ *                             EBUSY's "detail TEXT"
  *   bbd_flood status KEY      NODE_STATUS's conns.KEY (or limits.KEY)
  */
 #include "config.h"
@@ -292,6 +297,62 @@ static int _idle(unsigned secs)
 	return 0;
 }
 
+static int _inflight(const char *inst, unsigned n)
+{
+	int fd;
+	unsigned okc = 0, busy = 0, other = 0;
+	char first[200] = "";
+	struct proto_enc e;
+	uint8_t pre[PROTO_PREFIX_LEN];
+	char *all = NULL;
+	size_t len = 0;
+
+	if (!_connect_hello(&fd))
+		bail("HELLO refused");
+	for (unsigned i = 0; i < n; i++) {
+		proto_enc_request(&e, 100 + i, PROTO_OP_FSYNC, 2);
+		proto_put_cstr(&e, inst);
+		proto_put_u64(&e, 1);
+		proto_prefix_write(pre, (uint32_t)e.sb.size, 0);
+		all = realloc(all, len + sizeof(pre) + e.sb.size);
+		if (!all)
+			bail("out of memory");
+		memcpy(all + len, pre, sizeof(pre));
+		memcpy(all + len + sizeof(pre), e.sb.data, e.sb.size);
+		len += sizeof(pre) + e.sb.size;
+		proto_enc_free(&e);
+	}
+	if (rr_send_all(fd, all, len) != 0)
+		sysbail("send");
+	free(all);
+	for (unsigned i = 0; i < n; i++) {
+		struct rr_reply r;
+
+		if (rr_recv_reply(fd, &r) != 1)
+			bail("reply %u of %u missing", i, n);
+		if (r.status == EBB_OK) {
+			okc++;
+		} else if (r.status == EBB_EBUSY) {
+			if (!busy++)
+				snprintf(first, sizeof(first), "detail %s",
+					 r.detail);
+		} else {
+			other++;
+			diag("msgid %llu: %s: %s", (unsigned long long)r.msgid,
+			     ebb_errname(r.status), r.detail);
+		}
+		rr_reply_free(&r);
+	}
+	/* the connection is still good */
+	if (rr_ping(fd, 7) != EBB_OK)
+		bail("PING after the burst failed");
+	close(fd);
+	printf("ok %u busy %u other %u\n", okc, busy, other);
+	if (busy)
+		printf("%s\n", first);
+	return 0;
+}
+
 static int _status(const char *key)
 {
 	const msgpack_object *map, *sub;
@@ -338,6 +399,8 @@ int main(int argc, char **argv)
 		return _conns((unsigned)atoi(argv[2]), (unsigned)atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "idle"))
 		return _idle((unsigned)atoi(argv[2]));
+	if (argc == 4 && !strcmp(argv[1], "inflight"))
+		return _inflight(argv[2], (unsigned)atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "status"))
 		return _status(argv[2]);
 	fprintf(stderr, "usage: see tests/bbd/bbd_flood.c\n");

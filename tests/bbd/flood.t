@@ -153,4 +153,26 @@ like "$out" '"max_conns_per_uid": ?8' "... and the limits" || diag "$out"
 
 fuse_teardown "$I" "$M"
 ok "bbd is alive" alive
+
+# ---- requests in flight per uid ---------------------------------------------------
+# (last: a limit of 16 would refuse a mount's write-behind burst)
+_fixture_bbd_args[0]+=" --max-inflight-per-uid 16"
+fixture_bbd_restart 0 || bail "bbd did not restart"
+I2=flood2-$$
+fuse_instance "$I2" 1GiB || bail "cannot create $I2"
+res=$(as_u "$FLOOD" inflight "$I2" 100 2>&1)
+# all 100 arrive in one read, so normally exactly 16 are served; if TCP
+# split them, replies to the first part may make room for more
+nbusy=$(sed -n 's/^ok [0-9]* busy \([0-9]*\) other 0$/\1/p' <<<"$res")
+ok_status "$([ "${nbusy:-0}" -ge 1 ] && [ "$nbusy" -le 84 ]; echo $?)" \
+	"100 requests at once: the ones past 16 refused with EBUSY, connection kept" ||
+	diag "$res"
+diag "$(head -n 1 <<<"$res")"
+like "$res" "detail uid [0-9]+ has 16 requests in flight on this bbd, the limit \(max_inflight_per_uid 16\)" \
+	"the refusal names the limit"
+res=$("$FLOOD" inflight "$I2" 100 2>&1)
+like "$res" "^ok 100 busy 0" "root is not limited" || diag "$res"
+is "$(status busy_inflight)" "${nbusy:-none}" "counted in busy_inflight"
+ok "instance destroy" fixture_ebbctl instance destroy "$I2"
+ok "bbd is alive" alive
 done_testing
