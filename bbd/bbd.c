@@ -49,6 +49,18 @@
 #endif
 #define BBD_MOUNT_ROOT "/mnt/ebb"
 #define BBD_MOUNT_TIMEOUT_MS 10000
+/* Flood protection defaults (docs/security.md "Limits").  A HELLO is one
+ * small frame sent right after connect: 5 s is ample even on a loaded
+ * node.  The largest frame (16 MiB + 64 KiB) at 30 s still passes at
+ * 560 KB/s; a Slowloris that trickles bytes cannot hold a frame longer.
+ * 256 connections per uid is ebb-fuse and libebb's 2 per node and thread
+ * slot many times over; 4096 requests in flight is 16 connections at
+ * their own limit of 256. */
+#define BBD_HELLO_TIMEOUT_MS 5000
+#define BBD_FRAME_TIMEOUT_MS 30000
+#define BBD_IDLE_TIMEOUT_MS 600000
+#define BBD_MAX_CONNS_PER_UID 256
+#define BBD_MAX_INFLIGHT_PER_UID 4096
 
 #define EXIT_CONFIG 2
 
@@ -58,6 +70,31 @@ static void _set_str(char **dst, const char *value)
 {
 	free(*dst);
 	*dst = strdup(value);
+}
+
+/* A duration in ms for key: "N" or "Nms" is milliseconds, "Ns" seconds
+ * (as mount_timeout); 0 = none if zero_ok, else min..max ms. */
+static ebb_err _parse_ms(const char *key, const char *value, unsigned min,
+			 unsigned max, bool zero_ok, unsigned *out, char *err,
+			 size_t errlen)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(value, &end, 10);
+	if (!errno && end != value && !strcmp(end, "s") && v <= max / 1000)
+		v *= 1000;
+	else if (errno || end == value || (*end && strcmp(end, "ms")))
+		v = ULLONG_MAX;
+	if (!(zero_ok && v == 0) && (v < min || v > max)) {
+		snprintf(err, errlen, "%s: '%s' is not %s%ums..%us (a number is "
+			 "milliseconds)", key, value, zero_ok ? "0 or " : "",
+			 min, max / 1000);
+		return EBB_E_CONFIG;
+	}
+	*out = (unsigned)v;
+	return EBB_OK;
 }
 
 /* One setting, from the file or a flag: the keys are the same. */
@@ -165,6 +202,31 @@ static ebb_err _conf_set(void *ctx, const char *key, const char *value,
 			return EBB_E_CONFIG;
 		}
 		c->mount_timeout_ms = (unsigned)v;
+	} else if (!strcmp(key, "hello_timeout")) {
+		c->limits_set.hello = true;
+		rc = _parse_ms(key, value, 100, 3600000, true,
+			       &c->hello_timeout_ms, err, errlen);
+	} else if (!strcmp(key, "frame_timeout")) {
+		c->limits_set.frame = true;
+		rc = _parse_ms(key, value, 100, 3600000, true,
+			       &c->frame_timeout_ms, err, errlen);
+	} else if (!strcmp(key, "idle_timeout")) {
+		c->limits_set.idle = true;
+		rc = _parse_ms(key, value, 100, 86400000, true,
+			       &c->idle_timeout_ms, err, errlen);
+	} else if (!strcmp(key, "max_conns_per_uid")) {
+		/* 0 = no limit */
+		c->limits_set.conns = true;
+		rc = conf_parse_uint(value, 0, 1000000, &c->max_conns_per_uid,
+				     err, errlen);
+	} else if (!strcmp(key, "max_inflight_per_uid")) {
+		c->limits_set.inflight = true;
+		rc = conf_parse_uint(value, 0, 100000000,
+				     &c->max_inflight_per_uid, err, errlen);
+	} else if (!strcmp(key, "max_unauth_conns")) {
+		/* 0 = half the open files limit */
+		rc = conf_parse_uint(value, 0, 10000000, &c->max_unauth_conns,
+				     err, errlen);
 	} else if (!strcmp(key, "log_level")) {
 		c->log_level = log_level_parse(value);
 		if (c->log_level < 0) {
@@ -218,16 +280,32 @@ static void _usage(FILE *f)
 "                          from (default ROOT/bbd.sock; \"none\": off)\n"
 "      --local-writes yes|no  writable object fds for local clients too\n"
 "                          (default yes; no: they write over TCP)\n"
+"      --hello-timeout MS  close a connection not authenticated by then\n"
+"                          (default %d; 0 = never)\n"
+"      --frame-timeout MS  close a connection whose frame is not complete\n"
+"                          this long after its first byte (default %d)\n"
+"      --idle-timeout MS   close an ordinary user's connection idle this\n"
+"                          long (default %d; 0 = never)\n"
+"      --max-conns-per-uid N     authenticated connections per uid\n"
+"                          (default %d; 0 = no limit; root and\n"
+"                          slurm_user are exempt)\n"
+"      --max-inflight-per-uid N  requests in flight per uid (default %d)\n"
+"      --max-unauth-conns N      unauthenticated connections before the\n"
+"                          oldest is shed (default: half the open files\n"
+"                          limit)\n"
 "  -V, --version           print the version and exit\n"
 "  -h, --help              print this help and exit\n"
 "Configuration keys mirror the long options (listen, root, capacity,\n"
 "slurm_user, munge_socket, node_name, workers, io_threads, log_level,\n"
 "port_file, mount_root, fuse_helper, mount_timeout, local_socket,\n"
-"local_writes);\n"
+"local_writes, hello_timeout, frame_timeout, idle_timeout,\n"
+"max_conns_per_uid, max_inflight_per_uid, max_unauth_conns);\n"
 "options override\n"
 "the file.\n",
 		SYSCONFDIR, BBD_DEFAULT_PORT, LOCALSTATEDIR, BBD_MOUNT_ROOT,
-		BBD_FUSE_HELPER, BBD_MOUNT_TIMEOUT_MS);
+		BBD_FUSE_HELPER, BBD_MOUNT_TIMEOUT_MS, BBD_HELLO_TIMEOUT_MS,
+		BBD_FRAME_TIMEOUT_MS, BBD_IDLE_TIMEOUT_MS,
+		BBD_MAX_CONNS_PER_UID, BBD_MAX_INFLIGHT_PER_UID);
 }
 
 static void _conf_free(struct bbd_conf *c)
@@ -264,6 +342,12 @@ static const struct option _options[] = {
 	{"mount-timeout", required_argument, NULL, 1003},
 	{"local-socket", required_argument, NULL, 1004},
 	{"local-writes", required_argument, NULL, 1020},
+	{"hello-timeout", required_argument, NULL, 1005},
+	{"frame-timeout", required_argument, NULL, 1006},
+	{"idle-timeout", required_argument, NULL, 1007},
+	{"max-conns-per-uid", required_argument, NULL, 1008},
+	{"max-inflight-per-uid", required_argument, NULL, 1009},
+	{"max-unauth-conns", required_argument, NULL, 1010},
 	{"version", no_argument, NULL, 'V'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -288,6 +372,12 @@ static const char *_opt_key(int ch)
 	case 1003: return "mount_timeout";
 	case 1004: return "local_socket";
 	case 1020: return "local_writes";
+	case 1005: return "hello_timeout";
+	case 1006: return "frame_timeout";
+	case 1007: return "idle_timeout";
+	case 1008: return "max_conns_per_uid";
+	case 1009: return "max_inflight_per_uid";
+	case 1010: return "max_unauth_conns";
 	}
 	return NULL;
 }
@@ -381,6 +471,18 @@ static void _configure(struct bbd_conf *c, int argc, char **argv)
 		c->fuse_helper = strdup(BBD_FUSE_HELPER);
 	if (!c->mount_timeout_ms)
 		c->mount_timeout_ms = BBD_MOUNT_TIMEOUT_MS;
+	/* Limits left out of the file and the flags: the defaults (0 set
+	 * explicitly means none, hence the separate "set" pass). */
+	if (!c->limits_set.hello)
+		c->hello_timeout_ms = BBD_HELLO_TIMEOUT_MS;
+	if (!c->limits_set.frame)
+		c->frame_timeout_ms = BBD_FRAME_TIMEOUT_MS;
+	if (!c->limits_set.idle)
+		c->idle_timeout_ms = BBD_IDLE_TIMEOUT_MS;
+	if (!c->limits_set.conns)
+		c->max_conns_per_uid = BBD_MAX_CONNS_PER_UID;
+	if (!c->limits_set.inflight)
+		c->max_inflight_per_uid = BBD_MAX_INFLIGHT_PER_UID;
 	_absolute(&c->root);
 	_absolute(&c->port_file);
 }
@@ -459,9 +561,20 @@ ebb_err bbd_op_hello(struct bbd_req *r)
 			proto_put_cstr(&r->res, token);
 			proto_put_cstr(&r->res, "uid");
 			proto_put_u64(&r->res, (uint64_t)geteuid());
-			r->nres = 3;
+		} else {
+			proto_put_nil(&r->res);
 		}
+		r->nres = 3;
 	}
+	/* Optional fourth result: the connection's limits.  idle_timeout_ms
+	 * lets libebb retire a connection it has left idle before bbd closes
+	 * it, so that it never sends a request on a connection being closed
+	 * (0: this connection is never closed as idle). */
+	proto_put_map(&r->res, 1);
+	proto_put_cstr(&r->res, "idle_timeout_ms");
+	proto_put_u64(&r->res, bbd_limit_exempt(b, uid) ? 0 :
+			       b->conf.idle_timeout_ms);
+	r->nres = 4;
 	r->status = EBB_OK;
 out:
 	free(copy);
@@ -592,6 +705,8 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&b.mount_lock, NULL);
 	pthread_cond_init(&b.mount_cond, NULL);
 	evthread_use_pthreads();
+	/* Before anything opens files: the descriptor limit and the reserve. */
+	bbd_limit_init(&b);
 
 	if (bbd_inst_init(&b, err, sizeof(err)) != EBB_OK) {
 		log_error("%s", err);
@@ -671,6 +786,7 @@ stop:
 		unlink(b.conf.port_file);
 out:
 	bbd_inst_fini(&b);
+	bbd_limit_fini(&b);
 	for (int i = 0; i < 4; i++)
 		if (sigs[i])
 			event_free(sigs[i]);

@@ -76,6 +76,17 @@ struct bbd_conf {
 	char *local_socket;    /* bbd_local.c; "" = none; default
 	                        * <root>/bbd.sock */
 	int no_local_writes;   /* local_writes = no: read-only fds only */
+	/* flood protection (bbd_limit.c, docs/security.md "Limits"); the
+	 * timeouts are in ms, 0 = none */
+	unsigned hello_timeout_ms;  /* accepted -> authenticated */
+	unsigned frame_timeout_ms;  /* first byte of a frame -> its last */
+	unsigned idle_timeout_ms;   /* ordinary users' idle connections */
+	unsigned max_conns_per_uid; /* 0 = no limit */
+	unsigned max_inflight_per_uid;
+	unsigned max_unauth_conns;  /* 0 = half the descriptor limit */
+	struct {                    /* given in the file or a flag */
+		bool hello, frame, idle, conns, inflight;
+	} limits_set;
 	/* the stager: ebb.conf's s3_* keys and s3_allow lines */
 	struct stg_conf s3;
 	struct s3path_allow s3_allow;
@@ -113,6 +124,16 @@ struct bbd_conn {
 	unsigned inflight;         /* requests not yet answered */
 	uint64_t inbytes;          /* payload bytes held by those requests */
 	struct bbd_conn *prev, *next; /* worker's list */
+	/* deadlines (bbd_net.c _worker_sweep_cb), CLOCK_MONOTONIC ms */
+	uint64_t accepted_ms;      /* for hello_timeout */
+	uint64_t frame_ms;         /* first byte of the current frame, 0 none */
+	uint64_t active_ms;        /* last request in or reply out */
+	/* unauthenticated connections of the worker, oldest first: the
+	 * ones shed when there are too many */
+	struct bbd_conn *uprev, *unext;
+	bool on_ulist;
+	struct bbd_uid *ue;        /* authenticated: its uid's counters */
+	bool busy_counted;         /* counted in bbd->limits.conns_busy */
 };
 
 struct bbd_req;
@@ -140,6 +161,7 @@ struct bbd_req {
 	unsigned nres;
 	struct evbuffer *out;      /* READ payload, or NULL */
 	bool close_after;          /* fatal: close the connection after reply */
+	bool uid_counted;          /* counted in conn->ue->inflight */
 	/* HELLO result, applied to the connection by the worker */
 	uid_t auth_uid;
 	gid_t auth_gid;
@@ -155,15 +177,22 @@ struct bbd_worker {
 	struct event_base *base;
 	struct event *notify_ev;
 	int notify_fd;             /* eventfd */
-	pthread_mutex_t lock;      /* protects the three fields below */
+	pthread_mutex_t lock;      /* protects the four fields below */
 	struct bbd_newconn *newconns;
 	struct bbd_req *done_head, *done_tail;
 	bool stop;
+	unsigned shed;             /* the listener asks: shed this many */
 	/* worker-thread only */
 	struct bbd_conn *conns;
 	unsigned nconns;
+	struct bbd_conn *uhead, *utail; /* unauthenticated, oldest first */
+	unsigned nunauth;
 	bool stopping;
 	struct event *stop_timer;
+	struct event *sweep_ev;    /* deadlines, see _worker_sweep_cb */
+	unsigned in_frame;         /* its share of limits.conns_frame */
+	unsigned nhello, nshed;    /* closes not logged yet, see the sweep */
+	uint64_t flood_log_ms;
 };
 
 /* ---- mounts (bbd_mount.c) ----------------------------------------------- */
@@ -226,6 +255,39 @@ struct bbd_inst {
 	struct bbd_inst *next;     /* registry list, under bbd->reg_lock */
 };
 
+/* ---- limits (bbd_limit.c) ----------------------------------------------- */
+/* One authenticated uid's use of this bbd.  Entries are never freed: there
+ * are as many as users who ever reached the node, a few thousand at most. */
+struct bbd_uid {
+	uid_t uid;
+	char host[48];             /* the client node's address (numeric) */
+	unsigned conns;            /* authenticated connections; limits.lock */
+	atomic_uint inflight;      /* requests in flight, any worker */
+	struct bbd_uid *next;      /* bucket chain; limits.lock */
+};
+
+#define BBD_UID_BUCKETS 256
+
+struct bbd_limits {
+	pthread_mutex_t lock;      /* leaf: the table and conns */
+	struct bbd_uid *tab[BBD_UID_BUCKETS];
+	unsigned nofile;           /* RLIMIT_NOFILE soft limit after raising */
+	unsigned max_unauth;       /* resolved conf.max_unauth_conns */
+	/* connections by state, for NODE_STATUS "conns" (relaxed atomics) */
+	atomic_uint conns_unauth;  /* accepted, not authenticated */
+	atomic_uint conns_authed;  /* authenticated */
+	atomic_uint conns_busy;    /* authenticated with requests in flight */
+	atomic_uint conns_frame;   /* in the middle of a frame (sweep's view) */
+	/* closes and refusals since start */
+	atomic_uint_fast64_t closed_hello; /* no HELLO by hello_timeout */
+	atomic_uint_fast64_t closed_frame; /* frame_timeout */
+	atomic_uint_fast64_t closed_idle;  /* idle_timeout */
+	atomic_uint_fast64_t shed;         /* too many unauthenticated */
+	atomic_uint_fast64_t busy_conns;   /* HELLO refused: max_conns_per_uid */
+	atomic_uint_fast64_t busy_inflight;/* refused: max_inflight_per_uid */
+	atomic_uint_fast64_t emfile;       /* accept failed for descriptors */
+};
+
 /* ---- the daemon ---------------------------------------------------------- */
 struct bbd_iopool;
 
@@ -273,6 +335,10 @@ struct bbd {
 	struct bbd_local *local;   /* NULL: none */
 	atomic_uint_fast64_t local_fds;     /* object fds passed */
 	atomic_uint_fast64_t local_refused; /* local requests refused */
+	/* flood protection (bbd_limit.c) */
+	struct bbd_limits limits;
+	int reserve_fd;            /* /dev/null, given up to accept at EMFILE;
+	                            * main thread; -1 if spent */
 };
 
 /* ---- bbd_net.c ------------------------------------------------------------ */
@@ -290,6 +356,31 @@ ebb_err bbd_req_fail(struct bbd_req *r, ebb_err status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* The request's argument error, as E_PROTO with the decoder's detail. */
 ebb_err bbd_req_args(struct bbd_req *r);
+
+/* ---- bbd_limit.c ----------------------------------------------------------- */
+/* Raise RLIMIT_NOFILE's soft limit to the hard limit, log it, resolve
+ * max_unauth.  Main thread, at start-up, before any thread. */
+void bbd_limit_init(struct bbd *b);
+void bbd_limit_fini(struct bbd *b);
+/* uid is exempt from the per-uid limits and idle close: root, the
+ * configured slurm_user and the uid bbd runs as (stage coordinators). */
+bool bbd_limit_exempt(const struct bbd *b, uid_t uid);
+/* Count a new authenticated connection of uid from the client node at
+ * address host: its entry in *ue, or EBB_EBUSY (detail in why) if that
+ * uid has max_conns_per_uid connections from there.  Any thread. */
+ebb_err bbd_limit_conn_get(struct bbd *b, uid_t uid, const char *host,
+			   struct bbd_uid **ue, char *why, size_t whylen);
+/* The connection of ue closed. */
+void bbd_limit_conn_put(struct bbd *b, struct bbd_uid *ue);
+/* Count a request of ue in flight: false (detail in why) if at
+ * max_inflight_per_uid (per uid and client node, as connections).  bbd_limit_req_put() once it is answered. */
+bool bbd_limit_req_get(struct bbd *b, struct bbd_uid *ue, char *why,
+		       size_t whylen);
+void bbd_limit_req_put(struct bbd_uid *ue);
+/* NODE_STATUS's "conns" and "limits" maps (2 keys of the status map). */
+void bbd_limit_status(struct bbd *b, struct proto_enc *res);
+/* CLOCK_MONOTONIC in ms. */
+uint64_t bbd_mono_ms(void);
 
 /* ---- bbd_io.c --------------------------------------------------------------- */
 ebb_err bbd_io_start(struct bbd *b, unsigned nthreads);

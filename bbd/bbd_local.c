@@ -85,6 +85,7 @@ struct local_conn {
 	uid_t uid;
 	pid_t pid;
 	bool authed;
+	uint64_t since_ms;         /* accepted (hello_timeout) */
 	uint32_t got;              /* bytes of prefix + header in buf */
 	uint32_t hlen;             /* once the prefix is in */
 	uint8_t buf[PROTO_PREFIX_LEN + PROTO_LOCAL_MAX_HEADER];
@@ -100,6 +101,7 @@ struct bbd_local {
 	pthread_t thread;
 	struct local_conn *conns[LOCAL_MAX_CONNS]; /* the thread's own */
 	unsigned nconns;
+	uint64_t pause_until_ms;   /* accept paused at EMFILE until then */
 };
 
 /* ---- replies ------------------------------------------------------------- */
@@ -539,8 +541,15 @@ static void _accept(struct bbd *b)
 	socklen_t crlen = sizeof(cr);
 	int fd = accept4(l->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-	if (fd < 0)
+	if (fd < 0) {
+		/* Out of descriptors: the listener stays readable, so stop
+		 * polling it for 100 ms rather than spin. */
+		if (errno == EMFILE || errno == ENFILE) {
+			log_warn("local socket: accept: %s", strerror(errno));
+			l->pause_until_ms = bbd_mono_ms() + 100;
+		}
 		return;
+	}
 	if (l->nconns == LOCAL_MAX_CONNS ||
 	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0 ||
 	    !(c = calloc(1, sizeof(*c)))) {
@@ -552,6 +561,7 @@ static void _accept(struct bbd *b)
 	c->fd = fd;
 	c->uid = cr.uid;
 	c->pid = cr.pid;
+	c->since_ms = bbd_mono_ms();
 	l->conns[l->nconns++] = c;
 	log_debug("local socket: uid %u pid %ld connected", (unsigned)cr.uid,
 		  (long)cr.pid);
@@ -564,14 +574,41 @@ static void *_local_main(void *arg)
 	struct pollfd pf[LOCAL_MAX_CONNS + 2];
 
 	for (;;) {
-		unsigned n = l->nconns;
+		unsigned n = l->nconns, hello = b->conf.hello_timeout_ms;
+		uint64_t now = bbd_mono_ms();
+		int timeout = -1;
 
+		/* hello_timeout as on TCP: a local connection that has not
+		 * said LOCAL_HELLO in time holds one of LOCAL_MAX_CONNS. */
+		for (unsigned i = n; hello && i-- > 0;) {
+			struct local_conn *c = l->conns[i];
+
+			if (c->authed)
+				continue;
+			if (now - c->since_ms >= hello) {
+				log_debug("local socket: uid %u: no "
+					  "LOCAL_HELLO within %u ms",
+					  (unsigned)c->uid, hello);
+				_conn_free(c);
+				l->conns[i] = l->conns[--l->nconns];
+			} else if (timeout < 0 ||
+				   c->since_ms + hello - now < (uint64_t)timeout) {
+				timeout = (int)(c->since_ms + hello - now);
+			}
+		}
+		n = l->nconns;
 		pf[0] = (struct pollfd){.fd = l->stopfd, .events = POLLIN};
 		pf[1] = (struct pollfd){.fd = l->lfd, .events = POLLIN};
+		if (now < l->pause_until_ms) {
+			pf[1].fd = -1;
+			if (timeout < 0 || l->pause_until_ms - now <
+						   (uint64_t)timeout)
+				timeout = (int)(l->pause_until_ms - now);
+		}
 		for (unsigned i = 0; i < n; i++)
 			pf[2 + i] = (struct pollfd){.fd = l->conns[i]->fd,
 						    .events = POLLIN};
-		if (poll(pf, n + 2, -1) < 0) {
+		if (poll(pf, n + 2, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error("local socket: poll: %s", strerror(errno));

@@ -22,11 +22,28 @@
  * one buffer of the payload's size (bbd_buf.c keeps them for reuse), which becomes the request's
  * r->in without a copy.  The prefix was checked exactly as before, and the
  * frame is dispatched exactly as before once complete.
+ *
+ * Floods (issue 11, docs/security.md "Limits"): each worker sweeps its
+ * connections a few times a second against three deadlines: no HELLO by
+ * hello_timeout after accept, a frame not complete frame_timeout after its
+ * first byte (a deadline per frame, not a minimum rate: a Slowloris sends
+ * a byte now and then and would pass any "bytes arrived recently" test),
+ * and, for ordinary users, idle_timeout with nothing in flight.  A worker
+ * keeps its unauthenticated connections in age order and closes the oldest
+ * when it holds more than its share of max_unauth_conns, so a flood of
+ * connections that never speak can take at most half the descriptors and
+ * a new client is always accepted.  If accept() still fails for want of
+ * descriptors, the listener gives up its reserve descriptor to accept one
+ * connection and asks that connection's worker to shed its oldest
+ * unauthenticated one (workers own their connections: the listener never
+ * touches them); with no reserve left it asks a worker to shed and pauses
+ * 100 ms, never spinning.  Per-uid limits are counted in bbd_limit.c.
  */
 #include "config.h"
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -134,6 +151,7 @@ static const struct op_route *_route(uint32_t op)
 struct bbd_newconn {
 	int fd;
 	char peer[64];
+	uint64_t accepted_ms;
 	struct bbd_newconn *next;
 };
 
@@ -232,17 +250,60 @@ static void _conn_drain(struct bbd_conn *c)
 	_conn_maybe_finish(c);
 }
 
-static void _conn_close(struct bbd_conn *c, const char *why)
+/* Off the worker's list of unauthenticated connections. */
+static void _conn_ulist_del(struct bbd_conn *c)
+{
+	struct bbd_worker *w = c->w;
+
+	if (!c->on_ulist)
+		return;
+	if (c->uprev)
+		c->uprev->unext = c->unext;
+	else
+		w->uhead = c->unext;
+	if (c->unext)
+		c->unext->uprev = c->uprev;
+	else
+		w->utail = c->uprev;
+	c->uprev = c->unext = NULL;
+	c->on_ulist = false;
+	w->nunauth--;
+	atomic_fetch_sub(&w->bbd->limits.conns_unauth, 1);
+}
+
+/* The connection is gone: out of every count (its uid entry stays
+ * pointed to, for the requests still in flight). */
+static void _conn_uncount(struct bbd_conn *c)
+{
+	struct bbd_limits *l = &c->w->bbd->limits;
+
+	_conn_ulist_del(c);
+	if (c->ue && c->authed) {
+		bbd_limit_conn_put(c->w->bbd, c->ue);
+		atomic_fetch_sub(&l->conns_authed, 1);
+	}
+	if (c->busy_counted) {
+		c->busy_counted = false;
+		atomic_fetch_sub(&l->conns_busy, 1);
+	}
+}
+
+/* Close c; why, if any, is logged at info, unless quiet (a flood's
+ * closes are counted and summed up by _worker_sweep_cb instead: one log
+ * line per connection would let the flood fill the disk). */
+static void _conn_close_q(struct bbd_conn *c, const char *why, bool quiet)
 {
 	struct bbd_worker *w = c->w;
 
 	if (c->state == BBD_CONN_CLOSED)
 		return;
-	if (why)
+	if (why && !quiet)
 		log_info("connection from %s closed: %s", c->peer, why);
 	else
-		log_debug("connection from %s closed", c->peer);
+		log_debug("connection from %s closed%s%s", c->peer,
+			  why ? ": " : "", why ? why : "");
 	_conn_set_state(c, BBD_CONN_CLOSED);
+	_conn_uncount(c);
 	_conn_fill_stop(c);
 	if (c->fill_ev) {
 		event_free(c->fill_ev);
@@ -258,6 +319,11 @@ static void _conn_close(struct bbd_conn *c, const char *why)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	_conn_unref(c);
+}
+
+static void _conn_close(struct bbd_conn *c, const char *why)
+{
+	_conn_close_q(c, why, false);
 }
 
 /* ---- requests ------------------------------------------------------------ */
@@ -278,6 +344,10 @@ static struct bbd_req *_req_new(struct bbd_conn *c)
 	msgpack_unpacked_init(&r->dec.up);
 	c->refs++;
 	c->inflight++;
+	if (c->authed && !c->busy_counted && c->state != BBD_CONN_CLOSED) {
+		c->busy_counted = true;
+		atomic_fetch_add(&c->w->bbd->limits.conns_busy, 1);
+	}
 	return r;
 }
 
@@ -316,6 +386,20 @@ ebb_err bbd_req_args(struct bbd_req *r)
 }
 
 /* The one reply helper: every request ends here, on its worker's thread. */
+/* The client node's address, numeric, without the port: what the per-uid
+ * limits count by (bbd_limit.c). */
+static void _peer_host(struct bbd_conn *c, char *host, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(bufferevent_getfd(c->bev), (struct sockaddr *)&ss,
+			&len) != 0 ||
+	    getnameinfo((struct sockaddr *)&ss, len, host, (socklen_t)size,
+			NULL, 0, NI_NUMERICHOST) != 0)
+		snprintf(host, size, "?");
+}
+
 static void _req_reply(struct bbd_req *r)
 {
 	struct bbd_conn *c = r->conn;
@@ -327,6 +411,13 @@ static void _req_reply(struct bbd_req *r)
 
 	c->inflight--;
 	c->inbytes -= r->inlen;
+	if (r->uid_counted)
+		bbd_limit_req_put(c->ue);
+	if (c->inflight == 0 && c->busy_counted) {
+		c->busy_counted = false;
+		atomic_fetch_sub(&c->w->bbd->limits.conns_busy, 1);
+	}
+	c->active_ms = bbd_mono_ms();
 	if (c->state == BBD_CONN_CLOSED) {
 		log_debug("%s: reply to msgid %llu dropped (connection closed)",
 			  c->peer, (unsigned long long)r->msgid);
@@ -336,6 +427,20 @@ static void _req_reply(struct bbd_req *r)
 		ok = false;
 		bbd_req_fail(r, EBB_E_TOOBIG, "reply header of %zu bytes",
 			     r->res.sb.size);
+	}
+	if (ok && r->op == PROTO_OP_HELLO && c->state == BBD_CONN_AUTH) {
+		/* The credential is good: is its uid over its limit? */
+		char why[sizeof(r->detail)], host[48];
+		ebb_err rc;
+
+		_peer_host(c, host, sizeof(host));
+		rc = bbd_limit_conn_get(r->bbd, r->auth_uid, host, &c->ue, why,
+					sizeof(why));
+
+		if (rc != EBB_OK) {
+			ok = false;
+			bbd_req_fail(r, rc, "%s", why);
+		}
 	}
 	if (!ok && r->detail[0] == '\0')
 		snprintf(r->detail, sizeof(r->detail), "%s",
@@ -364,6 +469,13 @@ static void _req_reply(struct bbd_req *r)
 			c->authed = true;
 			c->uid = r->auth_uid;
 			c->gid = r->auth_gid;
+			_conn_ulist_del(c);
+			atomic_fetch_add(&c->w->bbd->limits.conns_authed, 1);
+			if (c->inflight > 0 && !c->busy_counted) {
+				c->busy_counted = true;
+				atomic_fetch_add(&c->w->bbd->limits.conns_busy,
+						 1);
+			}
 			log_debug("%s: authenticated as uid %u gid %u",
 				  c->peer, (unsigned)c->uid,
 				  (unsigned)c->gid);
@@ -466,6 +578,15 @@ static void _dispatch(struct bbd_req *r, uint32_t hlen)
 	if (r->op == PROTO_OP_HELLO && c->authed) {
 		bbd_req_fail(r, EBB_E_PROTO, "already authenticated");
 		goto reply;
+	}
+	if (c->ue && c->authed) {
+		char why[sizeof(r->detail)];
+
+		if (!bbd_limit_req_get(b, c->ue, why, sizeof(why))) {
+			bbd_req_fail(r, EBB_EBUSY, "%s", why);
+			goto reply;
+		}
+		r->uid_counted = true;
 	}
 	if (r->in && r->op != PROTO_OP_WRITE) {
 		bbd_req_fail(r, EBB_E_PROTO, "%s takes no payload",
@@ -583,6 +704,8 @@ static void _conn_fill_cb(evutil_socket_t fd, short what, void *arg)
 	c->fill_done = 0;
 	r->inlen = c->plen;
 	c->inbytes += c->plen;
+	c->frame_ms = 0;
+	c->active_ms = bbd_mono_ms();
 	_conn_set_state(c, BBD_CONN_PREFIX);
 	_dispatch(r, c->hlen);
 	/* The bufferevent's read side is off: turn it back on and look at
@@ -680,8 +803,18 @@ static void _conn_read_cb(struct bufferevent *bev, void *arg)
 			r->inlen = c->plen;
 			c->inbytes += c->plen;
 		}
+		c->frame_ms = 0;
+		c->active_ms = bbd_mono_ms();
 		_conn_set_state(c, BBD_CONN_PREFIX);
 		_dispatch(r, c->hlen);
+	}
+	/* frame_timeout runs from the first byte of a frame. */
+	if (c->state == BBD_CONN_BODY || c->state == BBD_CONN_PAYLOAD ||
+	    (c->state == BBD_CONN_PREFIX && evbuffer_get_length(in) > 0)) {
+		if (!c->frame_ms)
+			c->frame_ms = bbd_mono_ms();
+	} else if (c->state == BBD_CONN_PREFIX) {
+		c->frame_ms = 0;
 	}
 	_conn_unref(c);
 }
@@ -722,6 +855,25 @@ static void _conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/* Close the worker's oldest unauthenticated connection that is not
+ * having its HELLO checked (that one has spoken: likely a real client).
+ * False if there is none. */
+static bool _worker_shed_one(struct bbd_worker *w, const char *why)
+{
+	struct bbd_conn *c;
+
+	for (c = w->uhead; c; c = c->unext)
+		if (c->state != BBD_CONN_AUTH && c->state != BBD_CONN_CLOSED &&
+		    c->state != BBD_CONN_DRAIN)
+			break;
+	if (!c)
+		return false;
+	atomic_fetch_add(&w->bbd->limits.shed, 1);
+	w->nshed++;
+	_conn_close_q(c, why, true);
+	return true;
+}
+
 static void _conn_new(struct bbd_worker *w, struct bbd_newconn *nc)
 {
 	struct bbd_conn *c = calloc(1, sizeof(*c));
@@ -754,11 +906,33 @@ static void _conn_new(struct bbd_worker *w, struct bbd_newconn *nc)
 	bufferevent_set_max_single_read(c->bev, BBD_CONN_MAX_SINGLE_IO);
 	bufferevent_set_max_single_write(c->bev, BBD_CONN_MAX_SINGLE_IO);
 	c->state = BBD_CONN_PREFIX;
+	c->accepted_ms = nc->accepted_ms;
+	c->active_ms = nc->accepted_ms;
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
 	w->conns = c;
 	w->nconns++;
+	/* Its share of max_unauth_conns full: the oldest one goes. */
+	{
+		struct bbd *b = w->bbd;
+		unsigned cap = (b->limits.max_unauth + b->conf.workers - 1) /
+			       b->conf.workers;
+
+		while (w->nunauth >= cap &&
+		       _worker_shed_one(w, "shed: too many unauthenticated "
+					   "connections (max_unauth_conns)"))
+			;
+	}
+	c->uprev = w->utail;
+	if (w->utail)
+		w->utail->unext = c;
+	else
+		w->uhead = c;
+	w->utail = c;
+	c->on_ulist = true;
+	w->nunauth++;
+	atomic_fetch_add(&w->bbd->limits.conns_unauth, 1);
 	bufferevent_enable(c->bev, EV_READ);
 	log_debug("worker %u: connection from %s", w->id, c->peer);
 }
@@ -807,6 +981,7 @@ static void _worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	struct bbd_newconn *nc, *ncnext;
 	struct bbd_req *r, *rnext;
 	uint64_t n;
+	unsigned shed;
 	bool stop;
 
 	(void)what;
@@ -819,8 +994,26 @@ static void _worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	r = w->done_head;
 	w->done_head = w->done_tail = NULL;
 	stop = w->stop;
+	shed = w->shed;
+	w->shed = 0;
 	pthread_mutex_unlock(&w->lock);
 
+	/* The listener is out of descriptors: free some. */
+	while (shed-- > 0 &&
+	       _worker_shed_one(w, "shed: out of descriptors"))
+		;
+	/* newconns is newest first: take them in accept order, so that the
+	 * age order of the unauthenticated list holds. */
+	{
+		struct bbd_newconn *rev = NULL;
+
+		for (; nc; nc = ncnext) {
+			ncnext = nc->next;
+			nc->next = rev;
+			rev = nc;
+		}
+		nc = rev;
+	}
 	for (; nc; nc = ncnext) {
 		ncnext = nc->next;
 		if (stop || w->stopping)
@@ -835,6 +1028,74 @@ static void _worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (stop)
 		_worker_begin_stop(w);
+}
+
+/* The deadlines of every connection of w (see DESIGN above). */
+static void _worker_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bbd_worker *w = arg;
+	struct bbd *b = w->bbd;
+	struct bbd_limits *l = &b->limits;
+	const struct bbd_conf *cf = &b->conf;
+	uint64_t now = bbd_mono_ms();
+	struct bbd_conn *c, *next;
+	unsigned in_frame = 0;
+	char why[96];
+
+	(void)fd;
+	(void)what;
+	for (c = w->conns; c; c = next) {
+		next = c->next;
+		if (c->state == BBD_CONN_CLOSED || c->state == BBD_CONN_DRAIN)
+			continue;
+		/* Waiting on our own flow control is not the client's stall
+		 * (a PAYLOAD is read whatever the flow control says). */
+		if (_conn_throttled(c) && c->state != BBD_CONN_PAYLOAD)
+			c->frame_ms = 0;
+		if (c->frame_ms)
+			in_frame++;
+		if (!c->authed && c->state != BBD_CONN_AUTH &&
+		    cf->hello_timeout_ms &&
+		    now - c->accepted_ms >= cf->hello_timeout_ms) {
+			snprintf(why, sizeof(why), "no HELLO within %u ms "
+				 "(hello_timeout)", cf->hello_timeout_ms);
+			atomic_fetch_add(&l->closed_hello, 1);
+			w->nhello++;
+			_conn_close_q(c, why, true);
+		} else if (c->frame_ms && cf->frame_timeout_ms &&
+			   now - c->frame_ms >= cf->frame_timeout_ms) {
+			snprintf(why, sizeof(why), "frame not complete %u ms "
+				 "after its first byte (frame_timeout)",
+				 cf->frame_timeout_ms);
+			atomic_fetch_add(&l->closed_frame, 1);
+			_conn_close(c, why);
+		} else if (c->authed && cf->idle_timeout_ms &&
+			   c->inflight == 0 && !c->frame_ms &&
+			   c->state == BBD_CONN_PREFIX &&
+			   evbuffer_get_length(bufferevent_get_output(c->bev)) ==
+				   0 &&
+			   now - c->active_ms >= cf->idle_timeout_ms &&
+			   !bbd_limit_exempt(b, c->uid)) {
+			/* libebb retires its connection before this
+			 * (HELLO's idle_timeout_ms): this is enforcement. */
+			log_debug("connection from %s closed: idle for %u ms",
+				  c->peer, (unsigned)(now - c->active_ms));
+			atomic_fetch_add(&l->closed_idle, 1);
+			_conn_close(c, NULL);
+		}
+	}
+	atomic_fetch_add(&l->conns_frame, in_frame - w->in_frame);
+	w->in_frame = in_frame;
+	/* The flood's closes, summed up at most every 10 s. */
+	if ((w->nhello || w->nshed) && now - w->flood_log_ms >= 10000) {
+		log_warn("worker %u: closed %u connections that sent no HELLO "
+			 "within %u ms and shed %u unauthenticated ones "
+			 "(max_unauth_conns %u) since the last report",
+			 w->id, w->nhello, cf->hello_timeout_ms, w->nshed,
+			 l->max_unauth);
+		w->nhello = w->nshed = 0;
+		w->flood_log_ms = now;
+	}
 }
 
 static void *_worker_main(void *arg)
@@ -878,27 +1139,47 @@ static void _peer_name(const struct sockaddr *sa, char *buf, size_t size)
 	}
 }
 
-static void _accept_cb(struct evconnlistener *l, evutil_socket_t fd,
-		       struct sockaddr *sa, int salen, void *arg)
+/* Take back the reserve descriptor once one is free again. */
+static void _reserve_refill(struct bbd *b)
 {
-	struct bbd *b = arg;
+	if (b->reserve_fd < 0)
+		b->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* Hand fd to the next worker; shed: it first closes its oldest
+ * unauthenticated connection (we are out of descriptors). */
+static void _hand_over(struct bbd *b, int fd, const struct sockaddr *sa,
+		       bool shed)
+{
 	struct bbd_worker *w = &b->workers[b->next_worker++ % b->conf.workers];
 	struct bbd_newconn *nc = calloc(1, sizeof(*nc));
 
-	(void)l;
-	(void)salen;
 	if (!nc) {
 		log_error("accept: out of memory, connection dropped");
 		close(fd);
 		return;
 	}
 	nc->fd = fd;
+	nc->accepted_ms = bbd_mono_ms();
 	_peer_name(sa, nc->peer, sizeof(nc->peer));
 	pthread_mutex_lock(&w->lock);
 	nc->next = w->newconns;
 	w->newconns = nc;
+	if (shed)
+		w->shed++;
 	pthread_mutex_unlock(&w->lock);
 	_worker_post(w);
+}
+
+static void _accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+		       struct sockaddr *sa, int salen, void *arg)
+{
+	struct bbd *b = arg;
+
+	(void)l;
+	(void)salen;
+	_reserve_refill(b);
+	_hand_over(b, fd, sa, false);
 }
 
 static void _accept_retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -907,6 +1188,7 @@ static void _accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	_reserve_refill(b);
 	if (b->listener)
 		evconnlistener_enable(b->listener);
 }
@@ -917,11 +1199,47 @@ static void _accept_error_cb(struct evconnlistener *l, void *arg)
 	struct timeval tv = {0, 100 * 1000};
 	int e = EVUTIL_SOCKET_ERROR();
 
+	bool fds = e == EMFILE || e == ENFILE;
+
+	if (fds)
+		atomic_fetch_add(&b->limits.emfile, 1);
+	if (fds)
+		_reserve_refill(b); /* a worker may have shed one by now */
+	if (fds && b->reserve_fd >= 0) {
+		/* Give up the reserve for this one connection; its worker
+		 * sheds its oldest unauthenticated one, which gives the
+		 * descriptor back (refilled at the next accept). */
+		struct sockaddr_storage ss;
+		socklen_t sslen = sizeof(ss);
+		int fd;
+
+		close(b->reserve_fd);
+		b->reserve_fd = -1;
+		fd = accept4(evconnlistener_get_fd(l), (struct sockaddr *)&ss,
+			     &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			log_warn("accept: out of descriptors: shedding the "
+				 "oldest unauthenticated connection");
+			_hand_over(b, fd, (struct sockaddr *)&ss, true);
+			return; /* the listener calls again if there is more */
+		}
+		_reserve_refill(b);
+		e = errno;
+	}
 	log_error("accept: %s", evutil_socket_error_to_string(e));
-	/* Out of descriptors: pause accepting for 100 ms rather than spin on
-	 * a listener that stays readable (memcached does the same). */
-	if ((e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) &&
-	    b->accept_retry) {
+	/* Out of descriptors and no reserve: ask a worker to shed one and
+	 * pause accepting for 100 ms rather than spin on a listener that
+	 * stays readable (memcached does the same). */
+	if (fds) {
+		struct bbd_worker *w =
+			&b->workers[b->next_worker++ % b->conf.workers];
+
+		pthread_mutex_lock(&w->lock);
+		w->shed++;
+		pthread_mutex_unlock(&w->lock);
+		_worker_post(w);
+	}
+	if ((fds || e == ENOBUFS || e == ENOMEM) && b->accept_retry) {
 		evconnlistener_disable(l);
 		evtimer_add(b->accept_retry, &tv);
 	}
@@ -959,6 +1277,21 @@ ebb_err bbd_net_start(struct bbd *b, char *err, size_t errlen)
 	socklen_t sslen = sizeof(ss);
 	ebb_err rc = EBB_EIO;
 	int gai;
+	/* Sweep often enough that a deadline is late by a quarter of the
+	 * shortest one at most, and at least once a second. */
+	unsigned tick = 1000;
+	struct timeval sweep;
+
+	if (b->conf.hello_timeout_ms && b->conf.hello_timeout_ms / 4 < tick)
+		tick = b->conf.hello_timeout_ms / 4;
+	if (b->conf.frame_timeout_ms && b->conf.frame_timeout_ms / 4 < tick)
+		tick = b->conf.frame_timeout_ms / 4;
+	if (b->conf.idle_timeout_ms && b->conf.idle_timeout_ms / 4 < tick)
+		tick = b->conf.idle_timeout_ms / 4;
+	if (tick < 25)
+		tick = 25;
+	sweep.tv_sec = tick / 1000;
+	sweep.tv_usec = (tick % 1000) * 1000;
 
 	b->workers = calloc(b->conf.workers, sizeof(*b->workers));
 	if (!b->workers) {
@@ -982,6 +1315,12 @@ ebb_err bbd_net_start(struct bbd *b, char *err, size_t errlen)
 					 EV_READ | EV_PERSIST,
 					 _worker_notify_cb, w);
 		if (!w->notify_ev || event_add(w->notify_ev, NULL) != 0) {
+			snprintf(err, errlen, "worker %u: event_add failed", i);
+			goto out;
+		}
+		w->sweep_ev = event_new(w->base, -1, EV_PERSIST,
+					_worker_sweep_cb, w);
+		if (!w->sweep_ev || event_add(w->sweep_ev, &sweep) != 0) {
 			snprintf(err, errlen, "worker %u: event_add failed", i);
 			goto out;
 		}
@@ -1077,6 +1416,8 @@ void bbd_net_free(struct bbd *b)
 
 		if (w->stop_timer)
 			event_free(w->stop_timer);
+		if (w->sweep_ev)
+			event_free(w->sweep_ev);
 		if (w->notify_ev)
 			event_free(w->notify_ev);
 		if (w->nconns == 0 && w->base)

@@ -282,20 +282,66 @@ static uint64_t _u64(const msgpack_object *map, const char *key)
 	return v;
 }
 
+static void _conns_from_map(const msgpack_object *map,
+			    struct ebb_node_conns *nc)
+{
+	const msgpack_object *c = proto_map_get(map, "conns");
+	const msgpack_object *l = proto_map_get(map, "limits");
+
+	if (c && c->type == MSGPACK_OBJECT_MAP) {
+		nc->unauth = (unsigned)_u64(c, "unauth");
+		nc->authed = (unsigned)_u64(c, "authed");
+		nc->busy = (unsigned)_u64(c, "busy");
+		nc->idle = (unsigned)_u64(c, "idle");
+		nc->in_frame = (unsigned)_u64(c, "in_frame");
+		nc->closed_hello = _u64(c, "closed_hello");
+		nc->closed_frame = _u64(c, "closed_frame");
+		nc->closed_idle = _u64(c, "closed_idle");
+		nc->shed = _u64(c, "shed");
+		nc->busy_conns = _u64(c, "busy_conns");
+		nc->busy_inflight = _u64(c, "busy_inflight");
+		nc->emfile = _u64(c, "emfile");
+	}
+	if (l && l->type == MSGPACK_OBJECT_MAP) {
+		nc->nofile = (unsigned)_u64(l, "nofile");
+		nc->max_unauth_conns = (unsigned)_u64(l, "max_unauth_conns");
+		nc->max_conns_per_uid = (unsigned)_u64(l, "max_conns_per_uid");
+		nc->max_inflight_per_uid =
+			(unsigned)_u64(l, "max_inflight_per_uid");
+		nc->hello_timeout_ms = (unsigned)_u64(l, "hello_timeout_ms");
+		nc->frame_timeout_ms = (unsigned)_u64(l, "frame_timeout_ms");
+		nc->idle_timeout_ms = (unsigned)_u64(l, "idle_timeout_ms");
+	}
+}
+
 int ebb_node_status(const char *addr, const struct ebb_options *opts,
 		    struct ebb_node_status *st)
+{
+	if (!st)
+		return fail_errno(EBB_EINVAL);
+	return ebb_node_status_conns(addr, opts, st, NULL);
+}
+
+int ebb_node_status_conns(const char *addr, const struct ebb_options *opts,
+			  struct ebb_node_status *st,
+			  struct ebb_node_conns *nc)
 {
 	struct ebb_net net = {0};
 	struct ebb_req r;
 	const msgpack_object *map = NULL;
+	struct ebb_node_status junk;
 	ebb_err err;
 
 	if (!st)
-		return fail_errno(EBB_EINVAL);
+		st = &junk;
 	memset(st, 0, sizeof(*st));
+	if (nc)
+		memset(nc, 0, sizeof(*nc));
 	err = _query(&net, &r, addr, opts, PROTO_OP_NODE_STATUS, NULL, &map);
 	if (err == EBB_OK && map->type != MSGPACK_OBJECT_MAP)
 		err = EBB_EPROTO;
+	if (err == EBB_OK && nc)
+		_conns_from_map(map, nc);
 	if (err == EBB_OK) {
 		proto_map_str(map, "node", st->node, sizeof(st->node));
 		proto_map_str(map, "version", st->version, sizeof(st->version));

@@ -68,6 +68,10 @@ struct ebb_conn {
 	bool hup;                        /* rx saw the peer close; lock */
 	unsigned npend;                  /* requests in pend; lock */
 	struct ebb_waiter *followers;    /* waiting to read; lock */
+	/* bbd closes our connection once idle this long (HELLO's 4th
+	 * result; 0: never): see _retire_idle().  Both under lock. */
+	unsigned idle_ms;
+	uint64_t last_ms;                /* last request sent or reply read */
 	struct rxbuf rb;                 /* owned by the reader */
 	struct ebb_req *pend[PEND_BUCKETS]; /* protected by lock */
 };
@@ -632,6 +636,7 @@ static enum rd_result _read_frame(struct ebb_conn *c, int fd,
 	r->status = status;
 	pthread_mutex_lock(&c->lock);
 	r->state = REQ_OFF;
+	c->last_ms = _now_ms();
 	_complete(r, ok == 1 ? EBB_OK : EBB_EIO);
 	pthread_mutex_unlock(&c->lock);
 	return ok == 1 ? RD_FRAME : RD_BROKEN;
@@ -751,6 +756,7 @@ struct cprog {
 	size_t got;                /* bytes of prefix + header read */
 	uint32_t hlen;
 	uint8_t *hbuf;
+	unsigned idle_ms;          /* HELLO's idle_timeout_ms, 0 if none */
 	char why[128];             /* what went wrong, for messages */
 };
 
@@ -961,6 +967,15 @@ static void _read_hello(struct cprog *p)
 			snprintf(p->why, sizeof(p->why),
 				 "not a bbd (bad HELLO reply)");
 		} else {
+			uint64_t v = 0;
+
+			/* [msgid, op, status, version, node, local|nil,
+			 * limits]: a bbd from before issue 11 sends no
+			 * limits, one with nothing local a nil. */
+			if (d.n > 6 && d.items[6].type == MSGPACK_OBJECT_MAP &&
+			    proto_map_u64(&d.items[6], "idle_timeout_ms", &v))
+				p->idle_ms = v > UINT_MAX ? UINT_MAX :
+							    (unsigned)v;
 			local_hello(p->c->net, p->c->node, &d);
 		}
 		proto_dec_free(&d);
@@ -991,6 +1006,8 @@ static ebb_err _go_ready(struct cprog *p)
 	pthread_mutex_lock(&c->lock);
 	c->fd = p->fd;
 	c->efd = efd;
+	c->idle_ms = p->idle_ms;
+	c->last_ms = _now_ms();
 	c->reader = RD_NONE;
 	c->hup = false;
 	c->npend = 0;
@@ -1213,6 +1230,7 @@ static ebb_err _send_req(struct ebb_conn *c, struct ebb_req *r,
 		return EBB_EIO;
 	}
 	fd = c->fd;
+	c->last_ms = _now_ms();
 	if (track)
 		_pend_add_locked(c, r);
 	if (need_rx && c->reader == RD_NONE) {
@@ -1247,6 +1265,36 @@ static void _ensure_reader(struct ebb_conn *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* bbd closes an ordinary user's connection that has been idle for its
+ * idle_timeout (docs/protocol.md "Limits").  A request sent just as it
+ * closes would fail with EIO, and a CREATE must never be sent twice, so
+ * we close our side first: a connection idle for all but a margin of the
+ * timeout (a quarter, at most 2 s: bbd counts from its last reply, which
+ * is before we read it) is retired here and the caller's net_connect()
+ * opens a new one.  Only when nothing is pending and no one reads it:
+ * then its receiver is in poll() and just leaves, as after a failed
+ * connect. */
+static void _retire_idle(struct ebb_conn *c)
+{
+	uint64_t now = _now_ms(), margin;
+
+	pthread_mutex_lock(&c->send_lock);
+	pthread_mutex_lock(&c->lock);
+	margin = c->idle_ms / 4 < 2000 ? c->idle_ms / 4 : 2000;
+	if (c->state == CONN_READY && c->idle_ms && c->npend == 0 &&
+	    c->reader == RD_NONE && !c->followers &&
+	    now - c->last_ms + margin >= c->idle_ms) {
+		shutdown(c->fd, SHUT_RDWR);
+		c->state = CONN_DEAD;
+		c->fd = -1;
+		c->fail_err = EBB_OK;
+		_kick_locked(c);
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->send_lock);
+}
+
 void net_issue(struct ebb_net *net, struct ebb_waiter *w, struct ebb_req *r,
 	       const void *payload, size_t plen)
 {
@@ -1275,6 +1323,7 @@ void net_issue(struct ebb_net *net, struct ebb_waiter *w, struct ebb_req *r,
 	if (prev)
 		_ensure_reader(prev);
 
+	_retire_idle(c);
 	err = net_connect(net, &r->node, 1, NULL, w->start_ms);
 	if (err == EBB_OK)
 		err = _send_req(c, r, payload, plen, true, bulk);

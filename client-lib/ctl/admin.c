@@ -102,6 +102,7 @@ struct _status_q {
 	struct ctl *c;
 	char **nodes;
 	struct ebb_node_status *st;
+	struct ebb_node_conns *nc;
 	int *err;
 };
 
@@ -110,8 +111,39 @@ static void _status_one(void *arg, unsigned i)
 	struct _status_q *q = arg;
 
 	q->err[i] = 0;
-	if (ebb_node_status(q->nodes[i], &q->c->opts, &q->st[i]) < 0)
+	if (ebb_node_status_conns(q->nodes[i], &q->c->opts, &q->st[i],
+				  &q->nc[i]) < 0)
 		q->err[i] = errno ? errno : EIO;
+}
+
+/* "conns" and "limits" objects of status --json. */
+static void _json_conns(struct ctl_json *j, const struct ebb_node_conns *nc)
+{
+	ctl_json_key(j, "conns");
+	ctl_json_obj_begin(j);
+	ctl_json_ku64(j, "unauth", nc->unauth);
+	ctl_json_ku64(j, "authed", nc->authed);
+	ctl_json_ku64(j, "busy", nc->busy);
+	ctl_json_ku64(j, "idle", nc->idle);
+	ctl_json_ku64(j, "in_frame", nc->in_frame);
+	ctl_json_ku64(j, "closed_hello", nc->closed_hello);
+	ctl_json_ku64(j, "closed_frame", nc->closed_frame);
+	ctl_json_ku64(j, "closed_idle", nc->closed_idle);
+	ctl_json_ku64(j, "shed", nc->shed);
+	ctl_json_ku64(j, "busy_conns", nc->busy_conns);
+	ctl_json_ku64(j, "busy_inflight", nc->busy_inflight);
+	ctl_json_ku64(j, "emfile", nc->emfile);
+	ctl_json_obj_end(j);
+	ctl_json_key(j, "limits");
+	ctl_json_obj_begin(j);
+	ctl_json_ku64(j, "nofile", nc->nofile);
+	ctl_json_ku64(j, "max_unauth_conns", nc->max_unauth_conns);
+	ctl_json_ku64(j, "max_conns_per_uid", nc->max_conns_per_uid);
+	ctl_json_ku64(j, "max_inflight_per_uid", nc->max_inflight_per_uid);
+	ctl_json_ku64(j, "hello_timeout_ms", nc->hello_timeout_ms);
+	ctl_json_ku64(j, "frame_timeout_ms", nc->frame_timeout_ms);
+	ctl_json_ku64(j, "idle_timeout_ms", nc->idle_timeout_ms);
+	ctl_json_obj_end(j);
 }
 
 int ctl_cmd_status(struct ctl *c, int argc, char **argv)
@@ -121,7 +153,7 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 	struct ctl_table t;
 	static const char *const heads[] = {"NODE", "STATE", "NAME", "VERSION",
 		"UPTIME", "CAPACITY", "RESERVED", "USED", "INSTANCES",
-		"MOUNTS"};
+		"MOUNTS", "CONNECTIONS"};
 	char b1[32], b2[32], b3[32], b4[32];
 	unsigned n, i, ndown = 0;
 	int status = CTL_EXIT_FAIL;
@@ -147,7 +179,8 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	q.st = calloc(n, sizeof(*q.st));
 	q.err = calloc(n, sizeof(*q.err));
-	if (!q.st || !q.err) {
+	q.nc = calloc(n, sizeof(*q.nc));
+	if (!q.st || !q.err || !q.nc) {
 		ctl_err(c, NULL, ENOMEM);
 		goto out;
 	}
@@ -180,19 +213,20 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 				ctl_json_ku64(&j, "mounted", s->nmounted);
 				ctl_json_ku64(&j, "mounts_failed",
 					      s->nmount_failed);
+				_json_conns(&j, &q.nc[i]);
 			}
 			ctl_json_obj_end(&j);
 		}
 		ctl_json_arr_end(&j);
 		ctl_json_finish(&j);
 	} else {
-		ctl_table_init(&t, 10, heads, "lllllrrrrl");
+		ctl_table_init(&t, 11, heads, "lllllrrrrll");
 		for (i = 0; i < n; i++) {
 			struct ebb_node_status *s = &q.st[i];
 			ctl_table_add(&t, "%s", q.nodes[i]);
 			if (q.err[i]) {
 				ctl_table_add(&t, "down");
-				for (int k = 0; k < 8; k++)
+				for (int k = 0; k < 9; k++)
 					ctl_table_add(&t, "-");
 				continue;
 			}
@@ -212,6 +246,10 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 					      s->nmounted, s->nmount_failed);
 			else
 				ctl_table_add(&t, "%u mounted", s->nmounted);
+			/* by state (docs/security.md "Limits") */
+			ctl_table_add(&t, "%u busy, %u idle, %u unauth",
+				      q.nc[i].busy, q.nc[i].idle,
+				      q.nc[i].unauth);
 		}
 		ctl_table_print(&t, stdout, c->quiet);
 	}
@@ -226,6 +264,7 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 out:
 	free(q.st);
 	free(q.err);
+	free(q.nc);
 	return status;
 }
 

@@ -135,6 +135,39 @@ struct ebb_node_status {
 int ebb_node_status(const char *addr, const struct ebb_options *opts,
 		    struct ebb_node_status *st);
 
+/* One bbd's connections by state and its flood limits (docs/security.md
+ * "Limits"); a bbd from before them reports zeros.  Since EBB_0.3: a
+ * separate struct, so that struct ebb_node_status keeps its layout. */
+struct ebb_node_conns {
+	unsigned unauth;           /* accepted, not authenticated yet */
+	unsigned authed;           /* authenticated */
+	unsigned busy;             /* ... with requests in flight */
+	unsigned idle;             /* ... without */
+	unsigned in_frame;         /* in the middle of a frame */
+	/* since bbd started */
+	uint64_t closed_hello;     /* no HELLO by hello_timeout */
+	uint64_t closed_frame;     /* frame not complete by frame_timeout */
+	uint64_t closed_idle;      /* idle for idle_timeout */
+	uint64_t shed;             /* unauthenticated ones closed for room */
+	uint64_t busy_conns;       /* HELLOs refused: max_conns_per_uid */
+	uint64_t busy_inflight;    /* requests refused: max_inflight_per_uid */
+	uint64_t emfile;           /* accepts that found no descriptor */
+	/* the limits (timeouts in ms; 0 = none) */
+	unsigned nofile;
+	unsigned max_unauth_conns;
+	unsigned max_conns_per_uid;
+	unsigned max_inflight_per_uid;
+	unsigned hello_timeout_ms;
+	unsigned frame_timeout_ms;
+	unsigned idle_timeout_ms;
+};
+
+/* ebb_node_status() with the connections too, in one request; st or nc
+ * may be NULL.  0 or -1/errno. */
+int ebb_node_status_conns(const char *addr, const struct ebb_options *opts,
+			  struct ebb_node_status *st,
+			  struct ebb_node_conns *nc);
+
 /* List the instances one bbd holds.  *list is malloc'd; free with
  * ebb_instance_list_free(*list, *n). */
 int ebb_instance_list(const char *addr, const struct ebb_options *opts,
