@@ -26,9 +26,9 @@ struct fz {
 				    * WRITE answers once the nodes have it);
 				    * else libebb's write-behind, gathering */
 	bool splice;               /* READ replies spliced from the object
-				    * files of this node's bbd (--no-splice,
-				    * $EBB_FUSE_SPLICE=0: off); cleared at
-				    * INIT if the kernel cannot */
+				    * files of this node's bbd (--splice,
+				    * $EBB_FUSE_SPLICE=1; off by default);
+				    * cleared at INIT if the kernel cannot */
 	struct fuse_session *se;   /* for notifications (set before the loop) */
 };
 

@@ -57,7 +57,7 @@ struct fz_args {
 	unsigned threads;
 	bool writeback;
 	bool sync_writes;
-	bool no_splice;
+	bool splice;
 };
 
 static void _usage(FILE *f)
@@ -68,7 +68,7 @@ static void _usage(FILE *f)
 		"                [--munge-socket PATH] [--timeout MS] "
 		"[--threads N]\n"
 		"                [--cache none|writeback] [--sync-writes] "
-		"[--no-splice]\n"
+		"[--splice]\n"
 		"                MOUNTPOINT\n"
 		"MOUNTPOINT may be /dev/fd/N: an already mounted /dev/fuse "
 		"descriptor.\n");
@@ -99,6 +99,7 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 		{"threads", required_argument, NULL, 'T'},
 		{"cache", required_argument, NULL, 'c'},
 		{"sync-writes", no_argument, NULL, 'S'},
+		{"splice", no_argument, NULL, 'P'},
 		{"no-splice", no_argument, NULL, 'N'},
 		/* the default since 2026-12: kept for old command lines */
 		{"write-behind", no_argument, NULL, 'W'},
@@ -115,7 +116,7 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 	memset(a, 0, sizeof(*a));
 	a->threads = FZ_THREADS_DEFAULT;
 	a->sync_writes = sw && *sw && strcmp(sw, "0") != 0;
-	a->no_splice = sp && strcmp(sp, "0") == 0;
+	a->splice = sp && *sp && strcmp(sp, "0") != 0;
 	if (cache && !*cache)
 		cache = NULL;
 	while ((c = getopt_long(argc, argv, "fdo:h", longs, NULL)) != -1) {
@@ -166,8 +167,11 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 		case 'W':
 			a->sync_writes = false;
 			break;
+		case 'P':
+			a->splice = true;
+			break;
 		case 'N':
-			a->no_splice = true;
+			a->splice = false;
 			break;
 		case 'h':
 			_usage(stdout);
@@ -361,7 +365,9 @@ int main(int argc, char **argv)
 	fdmount = _is_fd_mount(a.mountpoint);
 	fz.wb = a.writeback;
 	fz.sync_writes = a.sync_writes;
-	fz.splice = !a.no_splice;
+	/* Off by default: measured 2-4x slower than the copy here
+	 * (bench/RESULTS.md 2026-12-04 evening). */
+	fz.splice = a.splice;
 	/* No read-ahead in libebb under the kernel's: the kernel already
 	 * reads ahead (8 MiB) with many READs in flight on several FUSE
 	 * threads, which libebb's per-handle stream then serialises

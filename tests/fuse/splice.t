@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# splice.t: ebb-fuse answers READs from the object files of the bbd on its
-# node by splice (ebb_pread_fd, a piece per stripe), and falls back to a
-# copy wherever a piece cannot be spliced.  3 bbd on this host (so every
-# member is local), 256 KiB stripes, two mounts: m0 splices (the default),
-# m1 copies (EBB_FUSE_SPLICE=0, --no-splice).  Checked:
+# splice.t: with --splice, ebb-fuse answers READs from the object files of
+# the bbd on its node by splice (ebb_pread_fd, a piece per stripe), and
+# falls back to a copy wherever a piece cannot be spliced.  3 bbd on this
+# host (so every member is local), 256 KiB stripes, two mounts: m0 splices
+# (EBB_FUSE_SPLICE=1, --splice), m1 copies (the default).  Checked:
 # - files read through both mounts after the page cache is dropped are
 #   byte for byte the originals: whole stripes, a READ over several
 #   stripes, a file that ends inside a stripe, a hole of whole stripes (no
@@ -20,8 +20,8 @@ I=splice-$$
 M0=$EBB_TEST_DIR/m0
 M1=$EBB_TEST_DIR/m1
 fuse_instance "$I" 1GiB --stripe-size 256KiB || bail "instance create failed"
-fixture_mount -n 0 "$I" "$M0" || bail "mount m0 failed"
-EBB_FUSE_SPLICE=0 fixture_mount -n 1 "$I" "$M1" || bail "mount m1 failed"
+EBB_FUSE_SPLICE=1 fixture_mount -n 0 "$I" "$M0" || bail "mount m0 failed"
+fixture_mount -n 1 "$I" "$M1" || bail "mount m1 failed"
 pid0=${_fixture_mnt_pids[0]}
 pid1=${_fixture_mnt_pids[1]}
 
@@ -74,7 +74,7 @@ wait "$st0" "$st1" 2>/dev/null
 n0=$(grep -c 'splice(' "$EBB_TEST_DIR/st0" 2>/dev/null)
 n1=$(grep -c 'splice(' "$EBB_TEST_DIR/st1" 2>/dev/null)
 ok "m0's ebb-fuse splices READ replies ($n0 splice calls)" [ "${n0:-0}" -gt 0 ]
-is "${n1:-0}" 0 "m1's ebb-fuse (--no-splice) never splices"
+is "${n1:-0}" 0 "m1's ebb-fuse (the default: copies) never splices"
 
 fuse_teardown "$I" "$M0" "$M1"
 done_testing

@@ -701,8 +701,9 @@ fixture_mount() {
 	# default before write-behind; errors from write(2) itself)
 	[ -n "${EBB_FUSE_SYNC_WRITES:-}" ] && [ "$EBB_FUSE_SYNC_WRITES" != 0 ] &&
 		args+=(--sync-writes)
-	# EBB_FUSE_SPLICE=0: READ replies copied, never spliced
-	[ "${EBB_FUSE_SPLICE:-}" = 0 ] && args+=(--no-splice)
+	# EBB_FUSE_SPLICE=1: READ replies spliced where they can be
+	[ -n "${EBB_FUSE_SPLICE:-}" ] && [ "$EBB_FUSE_SPLICE" != 0 ] &&
+		args+=(--splice)
 	_fixture_as_cmd "$user" || { exec {fd}>&-; return 1; }
 	"${_fixture_as[@]}" "$EBB_FUSE" "${args[@]}" "/dev/fd/$fd" </dev/null >>"$log" 2>&1 &
 	pid=$!
