@@ -288,6 +288,22 @@ static int _open_write(struct bbd *b, struct local_conn *c,
 	return fd;
 }
 
+/* The end of a request's [inst, ino, ...] arguments: all of them read
+ * without error and a well-formed instance id.  False with why set. */
+static bool _args_ok(struct proto_dec *d, const char *id, uint32_t idlen,
+		     char *why, size_t whylen)
+{
+	if (proto_dec_end(d) != EBB_OK) {
+		snprintf(why, whylen, "%s", d->detail);
+		return false;
+	}
+	if (proto_check_inst_id(id, idlen) != EBB_OK) {
+		snprintf(why, whylen, "bad instance id");
+		return false;
+	}
+	return true;
+}
+
 /* LOCAL_OPEN [inst, ino, flags?]: false to close the connection. */
 static bool _open(struct bbd *b, struct local_conn *c, struct proto_dec *d,
 		  uint64_t msgid)
@@ -306,14 +322,8 @@ static bool _open(struct bbd *b, struct local_conn *c, struct proto_dec *d,
 	proto_get_u64(d, &ino);
 	if (d->pos < d->n)
 		proto_get_u32(d, &flags);
-	if (proto_dec_end(d) != EBB_OK) {
-		snprintf(why, sizeof(why), "%s", d->detail);
+	if (!_args_ok(d, id, idlen, why, sizeof(why)))
 		goto out;
-	}
-	if (proto_check_inst_id(id, idlen) != EBB_OK) {
-		snprintf(why, sizeof(why), "bad instance id");
-		goto out;
-	}
 	if (flags & ~PROTO_LOCAL_WRITE) {
 		snprintf(why, sizeof(why), "unknown flags 0x%x", flags);
 		goto out;
@@ -408,14 +418,8 @@ static bool _reserve_settle(struct bbd *b, struct local_conn *c,
 	proto_get_str(d, &id, &idlen, PROTO_MAX_INST_ID);
 	proto_get_u64(d, &ino);
 	proto_get_u64(d, &bytes);
-	if (proto_dec_end(d) != EBB_OK) {
-		snprintf(why, sizeof(why), "%s", d->detail);
+	if (!_args_ok(d, id, idlen, why, sizeof(why)))
 		goto out;
-	}
-	if (proto_check_inst_id(id, idlen) != EBB_OK) {
-		snprintf(why, sizeof(why), "bad instance id");
-		goto out;
-	}
 	if (op == PROTO_LOCAL_RESERVE && bytes > PROTO_LOCAL_MAX_RESERVE) {
 		st = EBB_EINVAL;
 		snprintf(why, sizeof(why), "%" PRIu64 " bytes: at most %llu "
