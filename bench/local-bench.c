@@ -6,7 +6,19 @@
  * close / stat / unlink on a local directory.  Buffered I/O, no O_DIRECT,
  * as fio's direct=0 and as bbd itself does.
  *
- * usage: local-bench [options] seqwrite|seqread|meta|unlink PATH
+ * usage: local-bench [options] seqwrite|seqread|meta|unlink|posix PATH
+ *
+ * posix (this program only: it measures POSIX calls that libebb has no
+ * bench loop for) times, in directory PATH with --files N:
+ *   link      link(2) of N existing files to a second name each
+ *   unlink2   unlink(2) of those second names (the inodes stay linked
+ *             to their first names until then)
+ *   lockpair  N pairs fcntl(F_SETLK, F_WRLCK 0..4095) + fcntl(F_SETLK,
+ *             F_UNLCK) on one open file, uncontended
+ *   flockpair N pairs flock(LOCK_EX) + flock(LOCK_UN) on one open file
+ * and prints PHASE_ops=... and PHASE_us=... (microseconds per call or
+ * pair), or PHASE_err=ERRNO-TEXT for a phase the file system refuses
+ * (then the phase's ops are not printed and the next phase still runs).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -75,10 +89,135 @@ static int _rmdir(void *ctx, const char *path)
 	return rmdir(path);
 }
 
+/* ---- posix: link and lock costs ------------------------------------------ */
+
+static double _now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void _phase_out(const char *ph, unsigned long n, double t0)
+{
+	double dt = _now() - t0;
+
+	if (dt <= 0)
+		dt = 1e-9;
+	printf("%s_ops=%.0f\n%s_us=%.2f\n", ph, n / dt, ph, dt * 1e6 / n);
+}
+
+static void _phase_err(const char *ph, const char *what, int err)
+{
+	printf("%s_err=%s\n", ph, strerror(err));
+	fprintf(stderr, "posix: %s: %s: %s\n", ph, what, strerror(err));
+}
+
+static int _lockpairs(int fd, unsigned long n)
+{
+	struct flock fl = { .l_whence = SEEK_SET, .l_start = 0, .l_len = 4096 };
+	double t0 = _now();
+
+	for (unsigned long i = 0; i < n; i++) {
+		fl.l_type = F_WRLCK;
+		if (fcntl(fd, F_SETLK, &fl) != 0)
+			return errno;
+		fl.l_type = F_UNLCK;
+		if (fcntl(fd, F_SETLK, &fl) != 0)
+			return errno;
+	}
+	_phase_out("lockpair", n, t0);
+	return 0;
+}
+
+static int _flockpairs(int fd, unsigned long n)
+{
+	double t0 = _now();
+
+	for (unsigned long i = 0; i < n; i++)
+		if (flock(fd, LOCK_EX) != 0 || flock(fd, LOCK_UN) != 0)
+			return errno;
+	_phase_out("flockpair", n, t0);
+	return 0;
+}
+
+static int _posix(const struct bench_args *a)
+{
+	unsigned long n = a->files, i;
+	char dir[4096], p[4200], q[4200];
+	int fd, err, rc = 0;
+	double t0;
+
+	snprintf(dir, sizeof(dir), "%s/posix.%ld", a->path, (long)getpid());
+	if (mkdir(dir, 0755) != 0) {
+		fprintf(stderr, "posix: mkdir %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	printf("fs=local\nmode=posix\nfiles=%lu\n", n);
+	for (i = 0; i < n; i++) { /* untimed: the files to link */
+		snprintf(p, sizeof(p), "%s/f%lu", dir, i);
+		if ((fd = open(p, O_CREAT | O_EXCL | O_WRONLY, 0644)) < 0 ||
+		    close(fd) != 0) {
+			fprintf(stderr, "posix: create %s: %s\n", p,
+				strerror(errno));
+			rc = 1;
+			goto out;
+		}
+	}
+	err = 0;
+	t0 = _now();
+	for (i = 0; i < n && !err; i++) {
+		snprintf(p, sizeof(p), "%s/f%lu", dir, i);
+		snprintf(q, sizeof(q), "%s/l%lu", dir, i);
+		if (link(p, q) != 0)
+			err = errno;
+	}
+	if (err) {
+		_phase_err("link", "link", err);
+	} else {
+		_phase_out("link", n, t0);
+		t0 = _now();
+		for (i = 0; i < n && !err; i++) {
+			snprintf(q, sizeof(q), "%s/l%lu", dir, i);
+			if (unlink(q) != 0)
+				err = errno;
+		}
+		if (err)
+			_phase_err("unlink2", "unlink", err);
+		else
+			_phase_out("unlink2", n, t0);
+	}
+	snprintf(p, sizeof(p), "%s/f0", dir);
+	if ((fd = open(p, O_RDWR)) < 0) {
+		fprintf(stderr, "posix: open %s: %s\n", p, strerror(errno));
+		rc = 1;
+		goto out;
+	}
+	if ((err = _lockpairs(fd, n)))
+		_phase_err("lockpair", "fcntl", err);
+	if ((err = _flockpairs(fd, n)))
+		_phase_err("flockpair", "flock", err);
+	close(fd);
+out:
+	for (i = 0; i < n; i++) { /* untimed clean-up */
+		snprintf(p, sizeof(p), "%s/f%lu", dir, i);
+		snprintf(q, sizeof(q), "%s/l%lu", dir, i);
+		unlink(p);
+		unlink(q);
+	}
+	if (rmdir(dir) != 0 && !rc) {
+		fprintf(stderr, "posix: rmdir %s: %s\n", dir, strerror(errno));
+		rc = 1;
+	}
+	fflush(stdout);
+	return rc;
+}
+
 static void _usage(FILE *o)
 {
-	fprintf(o, "usage: local-bench [options] seqwrite|seqread|meta|unlink PATH\n"
-		   "  PATH is the file for seq*, the parent directory for meta\n"
+	fprintf(o, "usage: local-bench [options] seqwrite|seqread|meta|unlink|posix PATH\n"
+		   "  PATH is the file for seq*, the parent directory for meta and posix\n"
 		   BENCH_COMMON_USAGE);
 }
 
@@ -120,5 +259,7 @@ int main(int argc, char **argv)
 	}
 	a.mode = argv[optind];
 	a.path = argv[optind + 1];
+	if (!strcmp(a.mode, "posix"))
+		return _posix(&a);
 	return bench_run(&fs, &a);
 }
