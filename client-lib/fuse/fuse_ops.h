@@ -34,4 +34,11 @@ struct fz {
 
 extern const struct fuse_lowlevel_ops fz_ops;
 
+/* killpriv.c: give se (mounted) a custom I/O that asks the kernel for
+ * FUSE_HANDLE_KILLPRIV_V2 in libfuse's INIT reply.  0 or an errno.  Main
+ * thread, before the loop. */
+int fz_killpriv_install(struct fuse_session *se);
+/* Whether INIT granted it (then ops.c kills setuid/setgid itself). */
+bool fz_killpriv_granted(void);
+
 #endif

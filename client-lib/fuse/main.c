@@ -410,6 +410,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	mounted = true;
+	/* One FUSE request less per write(2): killpriv.c */
+	if ((rc = fz_killpriv_install(se)) != 0)
+		fprintf(stderr, "ebb-fuse: cannot ask for FUSE_HANDLE_KILLPRIV_"
+			"V2 (%s): a getxattr before every write\n",
+			strerror(rc));
+	rc = 1;
 	if (have_realmp)
 		_set_readahead(realmp);
 	if (!fdmount && !a.foreground) {

@@ -287,10 +287,11 @@ static void _init(void *userdata, struct fuse_conn_info *conn)
 
 /* security.* and system.* are not stored (bbd_xattr.c): a get of one is
  * answered here, without a round trip.  The kernel asks for
- * security.capability before EVERY write(2) to a file of a FUSE mount (it
- * cannot mark the inode "no security xattrs" here: FUSE clears SB_NOSEC
- * unless FUSE_HANDLE_KILLPRIV_V2, which libfuse 3.14 cannot negotiate), so
- * that get must cost nothing more than the FUSE request itself.  (The
+ * security.capability before a write(2) to a file whose inode it has not
+ * marked "no privileges to kill" (S_NOSEC): FUSE allows that mark only
+ * with FUSE_HANDLE_KILLPRIV_V2, which killpriv.c negotiates, so it asks
+ * once per inode; without it (an older kernel) it asks before EVERY
+ * write, and that get must cost no more than the FUSE request.  (The
  * POSIX ACL names never arrive: the kernel answers them itself without
  * FUSE_POSIX_ACL.) */
 static bool _xattr_unstored(const char *name)
@@ -457,6 +458,33 @@ static void _getattr(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_attr(req, &st, FZ_TIMEOUT);
 }
 
+/* With FUSE_HANDLE_KILLPRIV_V2 (killpriv.c) the kernel leaves killing
+ * setuid/setgid to us: as Linux, a chown of a non-directory drops S_ISUID,
+ * and S_ISGID if group-executable; so does a truncate the kernel flags
+ * (FATTR_KILL_SUIDGID: a caller without CAP_FSETID).  *out is updated. */
+static int _kill_suidgid(fuse_req_t req, fuse_ino_t ino, int to_set,
+			 struct ebb_stat *out)
+{
+	char name[FZ_NAME_MAX + 1];
+	struct ebb_stat in = {0};
+	uint64_t parent;
+	mode_t m = out->mode & 07777;
+
+	if (!fz_killpriv_granted() || S_ISDIR(out->mode) ||
+	    (to_set & FUSE_SET_ATTR_MODE) ||
+	    !(to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+			FUSE_SET_ATTR_KILL_SUID)))
+		return 0;
+	m &= ~(mode_t)S_ISUID;
+	if ((m & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		m &= ~(mode_t)S_ISGID;
+	if (m == (out->mode & 07777) || _key(req, ino, &parent, name) != 0)
+		return 0;
+	in.mode = m;
+	return ebb_setattrat(_fz(req)->h, parent, name, EBB_SET_MODE, &in, out)
+		       ? _err() : 0;
+}
+
 static void _setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		     int to_set, struct fuse_file_info *fi)
 {
@@ -522,6 +550,8 @@ static void _setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	    (ebb_fstat_ino(_fz(req)->h, ino, &out) == 0 ||
 	     itab_kstat(&_fz(req)->itab, ino, &out) == 0))
 		rc = 0;
+	if (rc == 0)
+		rc = _kill_suidgid(req, ino, to_set, &out);
 	if (rc) {
 		fuse_reply_err(req, rc);
 		return;
