@@ -439,6 +439,10 @@ int main(int argc, char **argv)
 	if (rc)
 		fprintf(stderr, "ebb-fuse: session ended: %s\n",
 			strerror(ret < 0 ? -ret : ret));
+	fprintf(stderr, "ebb-fuse: %lu getxattr of security.* or system.* "
+		"answered without an RPC (FUSE_HANDLE_KILLPRIV_V2 %s)\n",
+		atomic_load(&fz_unstored_gets),
+		fz_killpriv_granted() ? "granted" : "not granted");
 out:
 	if (cfg)
 		fuse_loop_cfg_destroy(cfg);

@@ -294,6 +294,8 @@ static void _init(void *userdata, struct fuse_conn_info *conn)
  * write, and that get must cost no more than the FUSE request.  (The
  * POSIX ACL names never arrive: the kernel answers them itself without
  * FUSE_POSIX_ACL.) */
+atomic_ulong fz_unstored_gets;
+
 static bool _xattr_unstored(const char *name)
 {
 	return strncmp(name, "security.", 9) == 0 ||
@@ -320,6 +322,8 @@ static void _getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (_denied(req))
 		return;
 	if (_xattr_unstored(name)) {
+		atomic_fetch_add_explicit(&fz_unstored_gets, 1,
+					  memory_order_relaxed);
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
