@@ -141,11 +141,25 @@ static ebb_err _name_check(struct bbd_req *r, const char *name, size_t len)
 			    (int)(len > 64 ? 64 : len), name);
 }
 
-/* Read inst, ino, name: the common start of SET/GET/REMOVEXATTR. */
+/* Read ino, name: the common start of SET/GET/REMOVEXATTR.  A name over
+ * XATTR_NAME_MAX is a malformed frame (the kernel and libebb refuse it
+ * with ERANGE before sending), said plainly. */
 static void _get_ino_name(struct bbd_req *r, uint64_t *ino, const char **name,
 			  uint32_t *len)
 {
+	const msgpack_object *o;
+
 	proto_get_u64(&r->dec, ino);
+	o = r->dec.err == EBB_OK && r->dec.pos < r->dec.n ?
+		    &r->dec.items[r->dec.pos] : NULL;
+	if (o && o->type == MSGPACK_OBJECT_STR &&
+	    o->via.str.size > PROTO_XATTR_NAME_MAX) {
+		r->dec.err = EBB_E_PROTO;
+		snprintf(r->dec.detail, sizeof(r->dec.detail),
+			 "a name of %u bytes (at most %u)",
+			 o->via.str.size, PROTO_XATTR_NAME_MAX);
+		return;
+	}
 	proto_get_str(&r->dec, name, len, PROTO_XATTR_NAME_MAX);
 }
 

@@ -291,9 +291,9 @@ static void _init(void *userdata, struct fuse_conn_info *conn)
  * marked "no privileges to kill" (S_NOSEC): FUSE allows that mark only
  * with FUSE_HANDLE_KILLPRIV_V2, which killpriv.c negotiates, so it asks
  * once per inode; without it (an older kernel) it asks before EVERY
- * write, and that get must cost no more than the FUSE request.  (The
- * POSIX ACL names never arrive: the kernel answers them itself without
- * FUSE_POSIX_ACL.) */
+ * write, and that get must cost no more than the FUSE request.  POSIX
+ * ACLs (system.posix_acl_*) are neither stored nor enforced: ebb-fuse does
+ * not ask for FUSE_POSIX_ACL; the mode bits are the permissions. */
 atomic_ulong fz_unstored_gets;
 
 static bool _xattr_unstored(const char *name)
