@@ -26,10 +26,12 @@
  * bbd serves only root and the instance owner, as for every request.
  *
  * An inode's attributes are dropped where its data is (bbd_xattr_drop):
- * UNLINK with DATA on the home node, REMOVE there, RMDIR there.  What a
- * removal on another node misses (a directory renamed away from its home
- * and removed there) stays in the shard until the instance is destroyed;
- * inode numbers are never reused, so nobody sees it again.
+ * UNLINK with DATA on the home node, REMOVE there, RMDIR there.  For a
+ * directory or symlink removed on another node (renamed there) or
+ * replaced by a rename, libebb sends REMOVE to the home node (meta.c
+ * _xattrs_gone).  What a client dying in between leaves stays in the shard
+ * until the instance is destroyed; inode numbers are never reused, so
+ * nobody sees it again.
  */
 #include "config.h"
 

@@ -4,6 +4,9 @@
  * the path and inode forms, the attributes kept through renames that move
  * the dentry between nodes, and dropped with the file.
  *
+ * libebb drops a directory's or symlink's attributes when its name is
+ * removed off its home node, or replaced by a rename.
+ *
  * The inode's home node is fixed (the rank that created it) while its
  * names hash over the 4 nodes: 40 renames through names in two
  * directories cover both rename paths (RENAME_LOCAL and LINK_INSERT +
@@ -20,6 +23,8 @@
 #include <sys/xattr.h>
 
 #include "ctest.h"
+#include "placement.h"
+#include "proto.h"
 #include "tap.h"
 
 static int _errno_of(long rc)
@@ -158,6 +163,66 @@ static void test_inode(ebb_t *h)
 	       ENODATA, "its user.d went with it");
 }
 
+/* A name in directory /dir (inode dir) whose dentry is NOT on rank home,
+ * into buf. */
+static void _off_home(ebb_t *h, uint64_t dir, unsigned home,
+		      const char *prefix, char *buf, size_t size)
+{
+	for (int i = 0;; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "%s%d", prefix, i);
+		if (placement_dentry_node(dir, name, strlen(name),
+					  ebb_nmembers(h)) != home) {
+			snprintf(buf, size, "/m/%s", name);
+			return;
+		}
+	}
+}
+
+/* A directory or symlink renamed off its home node and removed there:
+ * libebb asks the home node to drop its attributes (REMOVE); and an inode
+ * replaced by a rename loses them too. */
+static void test_off_home(ebb_t *h)
+{
+	char path[64], buf[16];
+	uint64_t m, ino;
+	unsigned home;
+
+	ebb_mkdir(h, "/m", 0755);
+	m = _ino(h, "/m");
+	ebb_mkdir(h, "/m/d0", 0755);
+	ino = _ino(h, "/m/d0");
+	home = (unsigned)(ino >> PROTO_INO_RANK_SHIFT);
+	_off_home(h, m, home, "dd", path, sizeof(path));
+	ok(ebb_setxattr(h, "/m/d0", "user.d", "d", 1, 0) == 0 &&
+		   ebb_rename(h, "/m/d0", path) == 0,
+	   "a directory with user.d renamed to %s, a dentry off its home "
+	   "node %u", path, home);
+	is_int(ebb_rmdir(h, path), 0, "rmdir it there");
+	is_int(_errno_of(ebb_getxattr_ino(h, ino, "user.d", buf, sizeof(buf))),
+	       ENODATA, "its user.d is gone from its home node");
+	ebb_symlink(h, "target", "/m/s0");
+	ino = _ino(h, "/m/s0");
+	home = (unsigned)(ino >> PROTO_INO_RANK_SHIFT);
+	_off_home(h, m, home, "ss", path, sizeof(path));
+	ok(ebb_setxattr_ino(h, ino, "user.s", "s", 1, 0) == 0 &&
+		   ebb_rename(h, "/m/s0", path) == 0,
+	   "a symlink with user.s renamed to %s, off its home node %u", path,
+	   home);
+	is_int(ebb_unlink(h, path), 0, "unlink it there");
+	is_int(_errno_of(ebb_getxattr_ino(h, ino, "user.s", buf, sizeof(buf))),
+	       ENODATA, "its user.s is gone from its home node");
+	ebb_symlink(h, "target", "/m/s1");
+	ino = _ino(h, "/m/s1");
+	_mkfile(h, "/m/over", 1);
+	ok(ebb_setxattr_ino(h, ino, "user.s", "s", 1, 0) == 0 &&
+		   ebb_rename(h, "/m/over", "/m/s1") == 0,
+	   "a symlink with user.s replaced by a rename");
+	is_int(_errno_of(ebb_getxattr_ino(h, ino, "user.s", buf, sizeof(buf))),
+	       ENODATA, "its user.s is gone");
+}
+
 int main(void)
 {
 	struct ctest c;
@@ -166,6 +231,7 @@ int main(void)
 	ct_setup(&c, "t-xattr", 256ULL * 1024 * 1024, 1 << 20, 0, 0);
 	test_errors(c.h);
 	test_inode(c.h);
+	test_off_home(c.h);
 	is_int(ct_teardown(&c), 0, "detach and destroy the instance");
 	return tap_exit();
 }
