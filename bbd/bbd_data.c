@@ -729,6 +729,11 @@ ebb_err bbd_op_remove(struct bbd_req *r)
 		return r->status;
 	if ((errnum = bbd_data_remove(r->inst, ino)) != 0)
 		return _io_fail(r, errnum, "unlink", ino);
+	/* The inode is gone: its xattrs too if this is its home. */
+	if ((errnum = bbd_xattr_drop(r->inst, NULL, ino)) != 0)
+		return bbd_req_fail(r, EBB_EIO, "REMOVE: inode %llu: dropping "
+				    "its xattrs: %s", (unsigned long long)ino,
+				    mdb_strerror(errnum));
 	r->status = EBB_OK;
 	return r->status;
 }

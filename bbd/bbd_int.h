@@ -239,6 +239,7 @@ struct bbd_inst {
 	MDB_env *env;
 	MDB_dbi dbi_dentries;
 	MDB_dbi dbi_config;
+	MDB_dbi dbi_xattrs;        /* bbd_xattr.c */
 	uint64_t meta_alloc;       /* LMDB file bytes fallocated; under
 	                            * LMDB's writer lock, see bbd_meta.c */
 	int dirfd;                 /* the instance directory (follows renames) */
@@ -462,6 +463,22 @@ ebb_err bbd_op_size_update(struct bbd_req *r);
 ebb_err bbd_op_rename_local(struct bbd_req *r);
 ebb_err bbd_op_link_insert(struct bbd_req *r);
 ebb_err bbd_op_statfs(struct bbd_req *r);
+/* Make sure the LMDB file is allocated ahead of the next writes (see
+ * bbd_meta.c); in a write transaction.  Returns 0 or an errno. */
+int bbd_meta_prealloc(struct bbd_inst *inst);
+
+/* ---- bbd_xattr.c ----------------------------------------------------------------- */
+/* Names and values of one inode, at most (ENOSPC beyond). */
+#define BBD_XATTR_INODE_MAX (1u << 20)
+ebb_err bbd_op_setxattr(struct bbd_req *r);
+ebb_err bbd_op_getxattr(struct bbd_req *r);
+ebb_err bbd_op_listxattr(struct bbd_req *r);
+ebb_err bbd_op_removexattr(struct bbd_req *r);
+/* Delete every xattr of ino if this node is its home (else nothing), in
+ * txn (a write transaction of the caller), or with txn NULL in a
+ * transaction of its own, taken only if ino has any.  Returns 0 or an
+ * LMDB error.  Workers and I/O threads. */
+int bbd_xattr_drop(struct bbd_inst *inst, MDB_txn *txn, uint64_t ino);
 
 /* ---- bbd_data.c ------------------------------------------------------------------ */
 /* Compute inst->used by scanning data/ (open).  Blocking. */

@@ -174,6 +174,11 @@ static int _meta_prealloc(struct bbd_inst *inst)
 	return rc;
 }
 
+int bbd_meta_prealloc(struct bbd_inst *inst)
+{
+	return _meta_prealloc(inst);
+}
+
 static ebb_err _txn(struct bbd_req *r, unsigned flags, MDB_txn **txn)
 {
 	int rc = mdb_txn_begin(r->inst->env, NULL, flags, txn);
@@ -349,7 +354,7 @@ ebb_err bbd_meta_open(struct bbd_inst *inst, const char *path, bool create,
 	if (rc == 0)
 		rc = mdb_env_set_mapsize(inst->env, BBD_LMDB_MAPSIZE);
 	if (rc == 0)
-		rc = mdb_env_set_maxdbs(inst->env, 4);
+		rc = mdb_env_set_maxdbs(inst->env, 8);
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(inst->env, 512);
 	if (rc == 0)
@@ -366,6 +371,9 @@ ebb_err bbd_meta_open(struct bbd_inst *inst, const char *path, bool create,
 				  &inst->dbi_dentries);
 	if (rc == 0)
 		rc = mdb_dbi_open(txn, "config", dbflags, &inst->dbi_config);
+	if (rc == 0) /* made also in a shard from before xattrs */
+		rc = mdb_dbi_open(txn, "xattrs", MDB_CREATE,
+				  &inst->dbi_xattrs);
 	if (rc == 0) {
 		rc = mdb_txn_commit(txn);
 		txn = NULL;
@@ -620,6 +628,7 @@ ebb_err bbd_op_unlink(struct bbd_req *r)
 	MDB_txn *txn = NULL;
 	bool removed = false;
 	struct dent d;
+	int errnum;
 
 	proto_get_u64(&r->dec, &parent);
 	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
@@ -649,14 +658,25 @@ ebb_err bbd_op_unlink(struct bbd_req *r)
 			     name);
 		goto out;
 	}
-	if (_dent_del(r, txn, parent, name, len) || _commit(r, &txn))
+	if (_dent_del(r, txn, parent, name, len))
+		goto out;
+	/* The inode goes with its data (or at once if it has none): its
+	 * xattrs too, if this is its home (bbd_xattr.c). */
+	if ((flags & PROTO_UNLINK_DATA) &&
+	    (S_ISREG(d.a.mode) ? _data_here(r, &d.a, keep, nkeep) :
+				 !S_ISDIR(d.a.mode)) &&
+	    (errnum = bbd_xattr_drop(r->inst, txn, d.a.ino)) != 0) {
+		_mdb_fail(r, errnum, "xattr drop");
+		goto out;
+	}
+	if (_commit(r, &txn))
 		goto out;
 	/* After the commit: the name is gone whatever happens to the data,
 	 * and the space is free before the reply (ENOSPC ordering: a write
 	 * the client sends after this reply finds it free).  A failed
 	 * removal is not an error: the client then sends REMOVE. */
 	if ((flags & PROTO_UNLINK_DATA) && _data_here(r, &d.a, keep, nkeep)) {
-		int errnum = bbd_data_remove(r->inst, d.a.ino);
+		errnum = bbd_data_remove(r->inst, d.a.ino);
 
 		if (errnum)
 			log_warn("%s: inode %llu: removing its data at unlink: "
@@ -684,6 +704,7 @@ ebb_err bbd_op_rmdir(struct bbd_req *r)
 	MDB_txn *txn = NULL;
 	struct dent d;
 	bool busy;
+	int rc;
 
 	proto_get_u64(&r->dec, &parent);
 	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
@@ -712,7 +733,13 @@ ebb_err bbd_op_rmdir(struct bbd_req *r)
 			     (int)len, name);
 		goto out;
 	}
-	if (_dent_del(r, txn, parent, name, len) || _commit(r, &txn))
+	if (_dent_del(r, txn, parent, name, len))
+		goto out;
+	if ((rc = bbd_xattr_drop(r->inst, txn, d.a.ino)) != 0) {
+		_mdb_fail(r, rc, "xattr drop"); /* home here: bbd_xattr.c */
+		goto out;
+	}
+	if (_commit(r, &txn))
 		goto out;
 	_put_attr(r, &d.a);
 	r->status = EBB_OK;

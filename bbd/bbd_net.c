@@ -99,6 +99,10 @@ static const struct op_route *_route(uint32_t op)
 		rename_ = {bbd_op_rename_local, ROUTE_INLINE},
 		linkins = {bbd_op_link_insert, ROUTE_INLINE},
 		statfs_ = {bbd_op_statfs, ROUTE_INLINE},
+		setx = {bbd_op_setxattr, ROUTE_INLINE},
+		getx = {bbd_op_getxattr, ROUTE_INLINE},
+		listx = {bbd_op_listxattr, ROUTE_INLINE},
+		removex = {bbd_op_removexattr, ROUTE_INLINE},
 		write_ = {bbd_op_write, ROUTE_IO},
 		read_ = {bbd_op_read, ROUTE_IO, 0, 0, bbd_read_try_inline},
 		trunc = {bbd_op_truncate, ROUTE_IO},
@@ -133,6 +137,10 @@ static const struct op_route *_route(uint32_t op)
 	case PROTO_OP_RENAME_LOCAL: return &rename_;
 	case PROTO_OP_LINK_INSERT: return &linkins;
 	case PROTO_OP_STATFS: return &statfs_;
+	case PROTO_OP_SETXATTR: return &setx;
+	case PROTO_OP_GETXATTR: return &getx;
+	case PROTO_OP_LISTXATTR: return &listx;
+	case PROTO_OP_REMOVEXATTR: return &removex;
 	case PROTO_OP_WRITE: return &write_;
 	case PROTO_OP_READ: return &read_;
 	case PROTO_OP_TRUNCATE: return &trunc;
@@ -588,7 +596,7 @@ static void _dispatch(struct bbd_req *r, uint32_t hlen)
 		}
 		r->uid_counted = true;
 	}
-	if (r->in && r->op != PROTO_OP_WRITE) {
+	if (r->in && r->op != PROTO_OP_WRITE && r->op != PROTO_OP_SETXATTR) {
 		bbd_req_fail(r, EBB_E_PROTO, "%s takes no payload",
 			     proto_op_name(r->op));
 		goto reply;

@@ -46,6 +46,19 @@ static ebb_err _attr_call(ebb_t *h, struct ebb_req *r, struct ebb_attr *out)
 	return err;
 }
 
+/* A directory's or symlink's name is gone (regular files go with their
+ * data: data_remove, UNLINK's DATA).  Its xattrs live on its home node
+ * (bbd/bbd_xattr.c), which dropped them itself if it removed the name
+ * (RMDIR; UNLINK with DATA): dnode, or -1 if it did not.  Otherwise a
+ * REMOVE there drops them (there is no data): one RPC, only for a name
+ * that moved off its home node, or a rename over such an inode. */
+static void _xattrs_gone(ebb_t *h, const struct proto_attr *a, int dnode)
+{
+	if (S_ISREG(a->mode) || (int)(a->ino >> PROTO_INO_RANK_SHIFT) == dnode)
+		return;
+	(void)data_remove(h, a->ino, 0);
+}
+
 /* ---- stat ----------------------------------------------------------------- */
 
 void attr_to_stat_known(ebb_t *h, struct proto_attr *a, struct ebb_stat *st)
@@ -289,6 +302,8 @@ ebb_err meta_unlink(ebb_t *h, const struct ebb_walk *w)
 	if (S_ISREG(old.a.mode) && !removed && !inode_orphan(h, &old.a))
 		/* The name is gone whatever happens to the data now. */
 		(void)data_remove(h, old.a.ino, old.a.size);
+	_xattrs_gone(h, &old.a,
+		     data ? (int)_dnode(h, w->parent, w->name, w->namelen) : -1);
 	return EBB_OK;
 }
 
@@ -330,7 +345,10 @@ ebb_err meta_rmdir(ebb_t *h, const struct ebb_walk *w)
 	proto_put_cstr(e, h->id);
 	proto_put_u64(e, w->parent);
 	proto_put_str(e, w->name, w->namelen);
-	return _attr_call(h, &r, NULL);
+	if ((err = _attr_call(h, &r, NULL)) == EBB_OK)
+		_xattrs_gone(h, &at.a,
+			     (int)_dnode(h, w->parent, w->name, w->namelen));
+	return err;
 }
 
 int ebb_rmdir(ebb_t *h, const char *path)
@@ -496,6 +514,8 @@ ebb_err meta_rename(ebb_t *h, const struct ebb_walk *wf,
 	if (have_rep && dst.a.ino != src.a.ino && S_ISREG(dst.a.mode) &&
 	    !inode_orphan(h, &dst.a))
 		(void)data_remove(h, dst.a.ino, dst.a.size);
+	if (have_rep && dst.a.ino != src.a.ino)
+		_xattrs_gone(h, &dst.a, -1);
 	return EBB_OK;
 }
 

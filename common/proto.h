@@ -88,6 +88,14 @@ enum proto_op_class {
 #define PROTO_RENAME_NOREPLACE 0x1u
 /* SIZE_UPDATE flags: SYNC makes the metadata durable before the reply. */
 #define PROTO_SIZE_SYNC 0x1u
+/* Extended attributes (SETXATTR ... REMOVEXATTR): Linux's limits
+ * (XATTR_NAME_MAX, XATTR_SIZE_MAX, XATTR_LIST_MAX) and setxattr's flags,
+ * with Linux's values (XATTR_CREATE, XATTR_REPLACE). */
+#define PROTO_XATTR_NAME_MAX 255
+#define PROTO_XATTR_SIZE_MAX 65536u
+#define PROTO_XATTR_LIST_MAX 65536u
+#define PROTO_XATTR_CREATE 0x1u
+#define PROTO_XATTR_REPLACE 0x2u
 /* SETATTR mask */
 #define PROTO_SET_MODE 0x01u
 #define PROTO_SET_UID 0x02u

@@ -27,6 +27,12 @@ PROTO_OP(SIZE_UPDATE, 19, META,  "inst, parent, name, ino, size, mtime_ns, flags
 PROTO_OP(RENAME_LOCAL,20, META,  "inst, oparent, oname, nparent, nname, flags", "attr, replaced-attr|nil")
 PROTO_OP(LINK_INSERT, 21, META,  "inst, parent, name, attr, flags", "replaced-attr|nil")
 PROTO_OP(STATFS,      22, META,  "inst", "capacity, used, files")
+/* Extended attributes, on the inode's home node (rank = ino >> 48); values
+ * and name lists travel as the raw payload. */
+PROTO_OP(SETXATTR,    23, META,  "inst, ino, name, flags + payload", "")
+PROTO_OP(GETXATTR,    24, META,  "inst, ino, name, size", "length + payload")
+PROTO_OP(LISTXATTR,   25, META,  "inst, ino, size", "length + payload")
+PROTO_OP(REMOVEXATTR, 26, META,  "inst, ino, name", "")
 PROTO_OP(WRITE,       30, DATA,  "inst, ino, offset + payload", "written")
 PROTO_OP(READ,        31, DATA,  "inst, ino, offset, length", "+ payload")
 PROTO_OP(TRUNCATE,    32, DATA,  "inst, ino, size", "")

@@ -6,6 +6,8 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
+#include <stdatomic.h>
+
 #include "fuse_int.h"
 
 #define FZ_MAX_IO (1024 * 1024)    /* max_write and read size */
@@ -33,5 +35,16 @@ struct fz {
 };
 
 extern const struct fuse_lowlevel_ops fz_ops;
+/* getxattr of security.* and system.* answered without an RPC (ops.c);
+ * printed at exit: tests/fuse/xattr.t checks the kernel does not send
+ * one per write. */
+extern atomic_ulong fz_unstored_gets;
+
+/* killpriv.c: give se (mounted) a custom I/O that asks the kernel for
+ * FUSE_HANDLE_KILLPRIV_V2 in libfuse's INIT reply.  0 or an errno.  Main
+ * thread, before the loop. */
+int fz_killpriv_install(struct fuse_session *se);
+/* Whether INIT granted it (then ops.c kills setuid/setgid itself). */
+bool fz_killpriv_granted(void);
 
 #endif

@@ -410,6 +410,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	mounted = true;
+	/* One FUSE request less per write(2): killpriv.c */
+	if ((rc = fz_killpriv_install(se)) != 0)
+		fprintf(stderr, "ebb-fuse: cannot ask for FUSE_HANDLE_KILLPRIV_"
+			"V2 (%s): a getxattr before every write\n",
+			strerror(rc));
+	rc = 1;
 	if (have_realmp)
 		_set_readahead(realmp);
 	if (!fdmount && !a.foreground) {
@@ -433,6 +439,10 @@ int main(int argc, char **argv)
 	if (rc)
 		fprintf(stderr, "ebb-fuse: session ended: %s\n",
 			strerror(ret < 0 ? -ret : ret));
+	fprintf(stderr, "ebb-fuse: %lu getxattr of security.* or system.* "
+		"answered without an RPC (FUSE_HANDLE_KILLPRIV_V2 %s)\n",
+		atomic_load(&fz_unstored_gets),
+		fz_killpriv_granted() ? "granted" : "not granted");
 out:
 	if (cfg)
 		fuse_loop_cfg_destroy(cfg);

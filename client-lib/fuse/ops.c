@@ -88,9 +88,15 @@
  *     the writes' size and mtime before the SETATTR, so the close that
  *     follows does not put the write time back.
  *   - Locks (flock, fcntl) are the kernel's, node-local: not cluster-wide.
- *   - No xattrs: the calls are not implemented, so the kernel answers
- *     EOPNOTSUPP itself after the first ENOSYS.  No hard links (EPERM),
- *     mknod makes regular files only (others EPERM).
+ *   - Extended attributes: user.* and trusted.* are stored with the inode
+ *     on its home node (libebb's ebb_*xattr_ino, bbd_xattr.c), so they
+ *     follow renames and are the same from every node at once (no cache).
+ *     The kernel checks who may set what (user.* on regular files and
+ *     directories, trusted.* for CAP_SYS_ADMIN, write permission); a list
+ *     shows trusted.* to root only, as ext4's.  security.* and system.*
+ *     are not stored: a get is ENODATA at once (the kernel asks for
+ *     security.capability before every write), a set EOPNOTSUPP.  No
+ *     hard links (EPERM), mknod makes regular files only (others EPERM).
  *
  * Who may use the mount: the kernel checks permission bits against the
  * real caller (default_permissions) and allow_other lets every user reach
@@ -121,6 +127,7 @@
 
 #define FZ_TIMEOUT 1.0
 #define FZ_DOTS 2                  /* "." and ".." lead every listing */
+#define FZ_XATTR_LIST_MAX 65536    /* XATTR_LIST_MAX: the longest name list */
 
 struct fz_dir {
 	pthread_mutex_t lock;
@@ -276,6 +283,114 @@ static void _init(void *userdata, struct fuse_conn_info *conn)
 	conn->time_gran = 1;
 }
 
+/* ---- extended attributes ---------------------------------------------------- */
+
+/* security.* and system.* are not stored (bbd_xattr.c): a get of one is
+ * answered here, without a round trip.  The kernel asks for
+ * security.capability before a write(2) to a file whose inode it has not
+ * marked "no privileges to kill" (S_NOSEC): FUSE allows that mark only
+ * with FUSE_HANDLE_KILLPRIV_V2, which killpriv.c negotiates, so it asks
+ * once per inode; without it (an older kernel) it asks before EVERY
+ * write, and that get must cost no more than the FUSE request.  POSIX
+ * ACLs (system.posix_acl_*) are neither stored nor enforced: ebb-fuse does
+ * not ask for FUSE_POSIX_ACL; the mode bits are the permissions. */
+atomic_ulong fz_unstored_gets;
+
+static bool _xattr_unstored(const char *name)
+{
+	return strncmp(name, "security.", 9) == 0 ||
+	       strncmp(name, "system.", 7) == 0;
+}
+
+static void _setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		      const char *value, size_t size, int flags)
+{
+	if (_denied(req))
+		return;
+	if (ebb_setxattr_ino(_fz(req)->h, ino, name, value, size, flags) != 0)
+		fuse_reply_err(req, _err());
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void _getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		      size_t size)
+{
+	char *buf = NULL;
+	ssize_t n;
+
+	if (_denied(req))
+		return;
+	if (_xattr_unstored(name)) {
+		atomic_fetch_add_explicit(&fz_unstored_gets, 1,
+					  memory_order_relaxed);
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	if (size && !(buf = malloc(size))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = ebb_getxattr_ino(_fz(req)->h, ino, name, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, _err());
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+/* The list as the caller may see it: trusted.* only for root, as ext4
+ * lists them only to CAP_SYS_ADMIN (the kernel does not filter a FUSE
+ * list).  So the whole list is fetched, then filtered and sized. */
+static void _listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	bool root = fuse_req_ctx(req)->uid == 0;
+	char *buf;
+	size_t n = 0;
+	ssize_t got;
+
+	if (_denied(req))
+		return;
+	if (!(buf = malloc(FZ_XATTR_LIST_MAX))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	got = ebb_listxattr_ino(_fz(req)->h, ino, buf, FZ_XATTR_LIST_MAX);
+	if (got < 0) {
+		fuse_reply_err(req, _err());
+		goto out;
+	}
+	for (size_t i = 0; i < (size_t)got;) {
+		size_t l = strnlen(buf + i, (size_t)got - i) + 1;
+
+		if (root || strncmp(buf + i, "trusted.", 8) != 0) {
+			memmove(buf + n, buf + i, l);
+			n += l;
+		}
+		i += l;
+	}
+	if (size == 0)
+		fuse_reply_xattr(req, n);
+	else if (n > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, n);
+out:
+	free(buf);
+}
+
+static void _removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	if (_denied(req))
+		return;
+	if (ebb_removexattr_ino(_fz(req)->h, ino, name) != 0)
+		fuse_reply_err(req, _err());
+	else
+		fuse_reply_err(req, 0);
+}
+
 /* ---- names ------------------------------------------------------------------ */
 
 static void _lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -347,6 +462,33 @@ static void _getattr(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_attr(req, &st, FZ_TIMEOUT);
 }
 
+/* With FUSE_HANDLE_KILLPRIV_V2 (killpriv.c) the kernel leaves killing
+ * setuid/setgid to us: as Linux, a chown of a non-directory drops S_ISUID,
+ * and S_ISGID if group-executable; so does a truncate the kernel flags
+ * (FATTR_KILL_SUIDGID: a caller without CAP_FSETID).  *out is updated. */
+static int _kill_suidgid(fuse_req_t req, fuse_ino_t ino, int to_set,
+			 struct ebb_stat *out)
+{
+	char name[FZ_NAME_MAX + 1];
+	struct ebb_stat in = {0};
+	uint64_t parent;
+	mode_t m = out->mode & 07777;
+
+	if (!fz_killpriv_granted() || S_ISDIR(out->mode) ||
+	    (to_set & FUSE_SET_ATTR_MODE) ||
+	    !(to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+			FUSE_SET_ATTR_KILL_SUID)))
+		return 0;
+	m &= ~(mode_t)S_ISUID;
+	if ((m & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		m &= ~(mode_t)S_ISGID;
+	if (m == (out->mode & 07777) || _key(req, ino, &parent, name) != 0)
+		return 0;
+	in.mode = m;
+	return ebb_setattrat(_fz(req)->h, parent, name, EBB_SET_MODE, &in, out)
+		       ? _err() : 0;
+}
+
 static void _setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		     int to_set, struct fuse_file_info *fi)
 {
@@ -412,6 +554,8 @@ static void _setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	    (ebb_fstat_ino(_fz(req)->h, ino, &out) == 0 ||
 	     itab_kstat(&_fz(req)->itab, ino, &out) == 0))
 		rc = 0;
+	if (rc == 0)
+		rc = _kill_suidgid(req, ino, to_set, &out);
 	if (rc) {
 		fuse_reply_err(req, rc);
 		return;
@@ -1080,4 +1224,8 @@ const struct fuse_lowlevel_ops fz_ops = {
 	.releasedir = _releasedir,
 	.fsyncdir = _fsyncdir,
 	.statfs = _statfs,
+	.setxattr = _setxattr,
+	.getxattr = _getxattr,
+	.listxattr = _listxattr,
+	.removexattr = _removexattr,
 };

@@ -393,6 +393,184 @@ static void _unlink_data(int fd)
 	   "... one result (the attributes), as before");
 }
 
+/* SETXATTR ... REMOVEXATTR (docs/protocol.md "Extended attributes"):
+ * Linux's rules and limits, the frames bbd refuses, and the attributes
+ * dropped with their inode (UNLINK with DATA, RMDIR, REMOVE). */
+static uint64_t _u64(void)
+{
+	uint64_t v = UINT64_MAX;
+
+	proto_get_u64(&_dec, &v);
+	return v;
+}
+
+static void _xattrs(int ufd)
+{
+	static char v[PROTO_XATTR_SIZE_MAX + 1];
+	char name[PROTO_XATTR_NAME_MAX + 2];
+	struct proto_attr x, xd, xs, xr;
+	const char *detail;
+	uint64_t ino;
+	long st = 0;
+	int n;
+
+	is_int(_rq(ufd, PROTO_OP_CREATE, "susuu", INST, 1ull, "xf", 0644ull,
+		   0ull), EBB_OK, "xattrs: CREATE xf");
+	x = _attr();
+	ino = x.ino;
+	is_int(_rq(ufd, PROTO_OP_SETXATTR, "susuP", INST, ino, "user.a", 0ull,
+		   "va\0b", 4u), EBB_OK, "SETXATTR user.a = \"va\\0b\" (payload)");
+	is_int(_rq(ufd, PROTO_OP_GETXATTR, "susu", INST, ino, "user.a", 100ull),
+	       EBB_OK, "GETXATTR user.a, size 100");
+	ok(_u64() == 4 && _last.plen == 4 &&
+		   !memcmp(_last.payload, "va\0b", 4),
+	   "... length 4 and the 4 bytes, NUL included, as the payload");
+	is_int(_rq(ufd, PROTO_OP_GETXATTR, "susu", INST, ino, "user.a", 0ull),
+	       EBB_OK, "GETXATTR size 0");
+	ok(_u64() == 4 && _last.plen == 0, "... the length only, no payload");
+	is_int(_rq(ufd, PROTO_OP_GETXATTR, "susu", INST, ino, "user.a", 3ull),
+	       EBB_ERANGE, "GETXATTR with size 3 < 4: ERANGE");
+	is_int(_rq(ufd, PROTO_OP_SETXATTR, "susuP", INST, ino, "user.a",
+		   (uint64_t)PROTO_XATTR_CREATE, "x", 1u), EBB_EEXIST,
+	       "SETXATTR CREATE of an existing name: EEXIST");
+	is_int(_rq(ufd, PROTO_OP_SETXATTR, "susuP", INST, ino, "user.no",
+		   (uint64_t)PROTO_XATTR_REPLACE, "x", 1u), EBB_ENODATA,
+	       "SETXATTR REPLACE of a missing name: ENODATA");
+	is_int(_rq(ufd, PROTO_OP_SETXATTR, "susuP", INST, ino, "user.a", 4ull,
+		   "x", 1u), EBB_EINVAL, "SETXATTR with unknown flags: EINVAL");
+	is_int(_rq(ufd, PROTO_OP_SETXATTR, "susu", INST, ino, "user.e", 0ull),
+	       EBB_OK, "SETXATTR without a payload: an empty value");
+	is_int(_rq(ufd, PROTO_OP_GETXATTR, "susu", INST, ino, "user.e", 10ull),
+	       EBB_OK, "GETXATTR of the empty value");
+	ok(_u64() == 0 && _last.plen == 0, "... length 0, no payload");
+	is_int(_rq(ufd, PROTO_OP_LISTXATTR, "suu", INST, ino, 100ull), EBB_OK,
+	       "LISTXATTR size 100");
+	ok(_u64() == 14 && _last.plen == 14 &&
+		   !memcmp(_last.payload, "user.a\0user.e\0", 14),
+	   "... \"user.a\\0user.e\\0\" (sorted, NUL-terminated) as the payload");
+	is_int(_rq(ufd, PROTO_OP_LISTXATTR, "suu", INST, ino, 0ull), EBB_OK,
+	       "LISTXATTR size 0");
+	ok(_u64() == 14 && _last.plen == 0, "... the length only");
+	is_int(_rq(ufd, PROTO_OP_LISTXATTR, "suu", INST, ino, 13ull), EBB_ERANGE,
+	       "LISTXATTR size 13 < 14: ERANGE");
+	is_int(_rq(ufd, PROTO_OP_LISTXATTR, "suu", INST, ino + 1, 100ull),
+	       EBB_OK, "LISTXATTR of an inode without attributes");
+	ok(_u64() == 0 && _last.plen == 0, "... an empty list");
+	/* namespaces */
+	is_int(_rq(ufd, PROTO_OP_SETXATTR, "susuP", INST, ino, "trusted.t",
+		   0ull, "t", 1u), EBB_OK, "SETXATTR trusted.t: stored");
+	is_int(_rq(ufd, PROTO_OP_SETXATTR, "susuP", INST, ino, "security.s",
+		   0ull, "s", 1u), EBB_EOPNOTSUPP,
+	       "SETXATTR security.s: EOPNOTSUPP");
+	detail = _detail();
+	ok(strstr(detail, "security. namespace is not supported") != NULL,
+	   "... the detail says so: %s", detail);
+	is_int(_rq(ufd, PROTO_OP_GETXATTR, "susu", INST, ino,
+		   "system.posix_acl_access", 0ull), EBB_EOPNOTSUPP,
+	       "GETXATTR system.posix_acl_access: EOPNOTSUPP");
+	is_int(_rq(ufd, PROTO_OP_SETXATTR, "susuP", INST, ino, "foo.bar", 0ull,
+		   "f", 1u), EBB_EOPNOTSUPP,
+	       "SETXATTR of an unknown namespace: EOPNOTSUPP");
+	is_int(_rq(ufd, PROTO_OP_REMOVEXATTR, "sus", INST, ino, "user."),
+	       EBB_EINVAL, "REMOVEXATTR of a bare \"user.\": EINVAL");
+	/* limits */
+	memset(name, 'n', sizeof(name));
+	memcpy(name, "user.", 5);
+	name[PROTO_XATTR_NAME_MAX] = '\0';
+	is_int(_rq(ufd, PROTO_OP_SETXATTR, "susuP", INST, ino, name, 0ull, "l",
+		   1u), EBB_OK, "SETXATTR with a name of 255 bytes");
+	name[PROTO_XATTR_NAME_MAX] = 'n';
+	name[PROTO_XATTR_NAME_MAX + 1] = '\0';
+	is_int(_rq(ufd, PROTO_OP_SETXATTR, "susuP", INST, ino, name, 0ull, "l",
+		   1u), EBB_E_PROTO, "SETXATTR with a name of 256 bytes: E_PROTO");
+	detail = _detail();
+	ok(strstr(detail, "255") != NULL, "... the detail names the limit: %s",
+	   detail);
+	memset(v, 'v', sizeof(v));
+	is_int(_rq(ufd, PROTO_OP_SETXATTR, "susuP", INST, ino, "user.max", 0ull,
+		   v, (uint32_t)PROTO_XATTR_SIZE_MAX), EBB_OK,
+	       "SETXATTR of 65,536 bytes");
+	is_int(_rq(ufd, PROTO_OP_GETXATTR, "susu", INST, ino, "user.max",
+		   (uint64_t)PROTO_XATTR_SIZE_MAX), EBB_OK,
+	       "GETXATTR of it, size 65,536");
+	ok(_u64() == PROTO_XATTR_SIZE_MAX && _last.plen == PROTO_XATTR_SIZE_MAX &&
+		   !memcmp(_last.payload, v, PROTO_XATTR_SIZE_MAX),
+	   "... all 65,536 bytes");
+	is_int(_rq(ufd, PROTO_OP_SETXATTR, "susuP", INST, ino, "user.big", 0ull,
+		   v, (uint32_t)PROTO_XATTR_SIZE_MAX + 1), EBB_E2BIG,
+	       "SETXATTR of 65,537 bytes: E2BIG");
+	for (n = 0; n < 20; n++) {
+		char fill[32];
+
+		snprintf(fill, sizeof(fill), "user.fill%02d", n);
+		st = _rq(ufd, PROTO_OP_SETXATTR, "susuP", INST, ino, fill, 0ull,
+			 v, (uint32_t)PROTO_XATTR_SIZE_MAX);
+		if (st != EBB_OK)
+			break;
+	}
+	ok(st == EBB_ENOSPC && n == 14,
+	   "values of 64 KiB until ENOSPC: the 15th, past 1 MiB per inode "
+	   "(got %s after %d)", ebb_errname((ebb_err)st), n);
+	/* frames */
+	is_int(_rq(ufd, PROTO_OP_SETXATTR, "susuP", INST, (1ull << 48) | 16,
+		   "user.a", 0ull, "x", 1u), EBB_EXDEV,
+	       "SETXATTR of an inode of node 1 on node 0: EXDEV");
+	detail = _detail();
+	ok(strstr(detail, "lives on node 1") != NULL,
+	   "... the detail names its home: %s", detail);
+	is_int(_rq(ufd, PROTO_OP_GETXATTR, "susu", INST, 0ull, "user.a", 0ull),
+	       EBB_E_PROTO, "GETXATTR of inode 0: E_PROTO");
+	is_int(_rq(ufd, PROTO_OP_SETXATTR, "suuuP", INST, ino, 7ull, 0ull, "x",
+		   1u), EBB_E_PROTO, "SETXATTR with an integer name: E_PROTO");
+	is_int(_rq(ufd, PROTO_OP_GETXATTR, "suss", INST, ino, "user.a", "10"),
+	       EBB_E_PROTO, "GETXATTR with a string size: E_PROTO");
+	is_int(_rq(ufd, PROTO_OP_GETXATTR, "susuu", INST, ino, "user.a", 10ull,
+		   1ull), EBB_E_PROTO, "GETXATTR with an extra argument: E_PROTO");
+	is_int(_rq(ufd, PROTO_OP_LISTXATTR, "suuP", INST, ino, 0ull, "x", 1u),
+	       EBB_E_PROTO, "LISTXATTR with a payload: E_PROTO");
+	is_int(_rq(ufd, PROTO_OP_REMOVEXATTR, "su", INST, ino), EBB_E_PROTO,
+	       "REMOVEXATTR without a name: E_PROTO");
+	is_int(_rq(ufd, PROTO_OP_REMOVEXATTR, "sus", INST, ino, "user.no"),
+	       EBB_ENODATA, "REMOVEXATTR of a missing name: ENODATA");
+	is_int(_rq(ufd, PROTO_OP_REMOVEXATTR, "sus", INST, ino, "user.e"),
+	       EBB_OK, "REMOVEXATTR user.e");
+	is_int(_rq(ufd, PROTO_OP_GETXATTR, "susu", INST, ino, "user.e", 0ull),
+	       EBB_ENODATA, "... then GETXATTR: ENODATA");
+	/* dropped with the inode */
+	is_int(_rq(ufd, PROTO_OP_UNLINK, "susuu", INST, 1ull, "xf", 0ull,
+		   (uint64_t)PROTO_UNLINK_DATA), EBB_OK,
+	       "UNLINK xf with DATA (its data is here)");
+	is_int(_rq(ufd, PROTO_OP_LISTXATTR, "suu", INST, ino, 0ull), EBB_OK,
+	       "... LISTXATTR of its inode");
+	ok(_u64() == 0, "... its attributes went with it");
+	_rq(ufd, PROTO_OP_MKDIR, "susu", INST, 1ull, "xd", 0755ull);
+	xd = _attr();
+	_rq(ufd, PROTO_OP_SYMLINK, "suss", INST, 1ull, "xs", "xd");
+	xs = _attr();
+	_rq(ufd, PROTO_OP_CREATE, "susuu", INST, 1ull, "xr", 0644ull, 0ull);
+	xr = _attr();
+	ok(_rq(ufd, PROTO_OP_SETXATTR, "susuP", INST, xd.ino, "user.d", 0ull,
+	       "d", 1u) == EBB_OK &&
+		   _rq(ufd, PROTO_OP_SETXATTR, "susuP", INST, xs.ino, "user.s",
+		       0ull, "s", 1u) == EBB_OK &&
+		   _rq(ufd, PROTO_OP_SETXATTR, "susuP", INST, xr.ino, "user.r",
+		       0ull, "r", 1u) == EBB_OK,
+	   "SETXATTR on a directory, a symlink, a file");
+	_rq(ufd, PROTO_OP_RMDIR, "sus", INST, 1ull, "xd");
+	is_int(_rq(ufd, PROTO_OP_GETXATTR, "susu", INST, xd.ino, "user.d", 0ull),
+	       EBB_ENODATA, "RMDIR (on the home node) drops the directory's");
+	_rq(ufd, PROTO_OP_UNLINK, "susuu", INST, 1ull, "xs", 0ull,
+	    (uint64_t)PROTO_UNLINK_DATA);
+	is_int(_rq(ufd, PROTO_OP_GETXATTR, "susu", INST, xs.ino, "user.s", 0ull),
+	       EBB_ENODATA, "UNLINK with DATA drops the symlink's");
+	_rq(ufd, PROTO_OP_UNLINK, "susuu", INST, 1ull, "xr", 0ull, 0ull);
+	is_int(_rq(ufd, PROTO_OP_GETXATTR, "susu", INST, xr.ino, "user.r", 0ull),
+	       EBB_OK, "UNLINK without DATA keeps the file's (it may be open)");
+	_rq(ufd, PROTO_OP_REMOVE, "su", INST, xr.ino);
+	is_int(_rq(ufd, PROTO_OP_GETXATTR, "susu", INST, xr.ino, "user.r", 0ull),
+	       EBB_ENODATA, "... REMOVE (the client's next step) drops them");
+}
+
 int main(void)
 {
 	char member[300];
@@ -720,6 +898,7 @@ int main(void)
 	_payload_reuse(fd, ufd);
 	_owner(fd, ufd);
 	_unlink_data(ufd);
+	_xattrs(ufd);
 	is_int(_rq(ufd, PROTO_OP_INST_DESTROY, "s", INST), EBB_E_DENIED,
 	       "INST_DESTROY by the owner: E_DENIED (admin only)");
 	is_int(_rq(fd, PROTO_OP_INST_DESTROY, "s", INST), EBB_OK, "INST_DESTROY");

@@ -492,6 +492,36 @@ ebb_dir_t *ebb_opendir_ino(ebb_t *h, uint64_t dir);
  * none): what FUSE's getattr needs for an open file whose name is gone. */
 int ebb_fstat_ino(ebb_t *h, uint64_t ino, struct ebb_stat *st);
 
+/* ---- extended attributes (since EBB_0.4) --------------------------------
+ * As setxattr(2), getxattr(2), listxattr(2) and removexattr(2), on inode
+ * ino (the _ino calls) or on what path names, symlinks followed.  One
+ * request to the inode's home node each; the attributes stay with the
+ * inode through renames.  Names are full ("user.foo"): "user." and
+ * "trusted." are stored (libebb serves only the instance's owner and root
+ * and checks no capability: the kernel does that at the mount),
+ * "security." and "system." and unknown prefixes give EOPNOTSUPP, a bare
+ * prefix EINVAL.  Values are binary, 0..65,536 bytes.  Per inode at most
+ * 1 MiB of names and values and a name list of 64 KiB (ENOSPC).  Errors
+ * as the system calls: ERANGE (name empty or over 255 bytes, or buf too
+ * small for the value or list), E2BIG (value over 65,536 bytes), EEXIST
+ * (XATTR_CREATE and the name exists), ENODATA (XATTR_REPLACE, get or
+ * remove of a name that is not there), EINVAL (flags other than
+ * XATTR_CREATE/XATTR_REPLACE, ino 0 or of no member); plus the path walk's
+ * and the transport's.  Size 0 asks for the length only (get, list).  A
+ * list is the names, each NUL-terminated, sorted by bytes.  Any thread. */
+int ebb_setxattr_ino(ebb_t *h, uint64_t ino, const char *name,
+		     const void *value, size_t size, int flags);
+ssize_t ebb_getxattr_ino(ebb_t *h, uint64_t ino, const char *name, void *buf,
+			 size_t size);
+ssize_t ebb_listxattr_ino(ebb_t *h, uint64_t ino, char *list, size_t size);
+int ebb_removexattr_ino(ebb_t *h, uint64_t ino, const char *name);
+int ebb_setxattr(ebb_t *h, const char *path, const char *name,
+		 const void *value, size_t size, int flags);
+ssize_t ebb_getxattr(ebb_t *h, const char *path, const char *name, void *buf,
+		     size_t size);
+ssize_t ebb_listxattr(ebb_t *h, const char *path, char *list, size_t size);
+int ebb_removexattr(ebb_t *h, const char *path, const char *name);
+
 /* Publish the size written through f (as ebb_close does) without closing:
  * what close(2) on a FUSE mount calls, so another client that opens the
  * file afterwards sees it.  Returns and clears a pending write error. */
