@@ -239,6 +239,7 @@ struct bbd_inst {
 	MDB_env *env;
 	MDB_dbi dbi_dentries;
 	MDB_dbi dbi_config;
+	MDB_dbi dbi_inodes;         /* hard-linked inodes (bbd_meta.c) */
 	uint64_t meta_alloc;       /* LMDB file bytes fallocated; under
 	                            * LMDB's writer lock, see bbd_meta.c */
 	int dirfd;                 /* the instance directory (follows renames) */
@@ -462,6 +463,14 @@ ebb_err bbd_op_size_update(struct bbd_req *r);
 ebb_err bbd_op_rename_local(struct bbd_req *r);
 ebb_err bbd_op_link_insert(struct bbd_req *r);
 ebb_err bbd_op_statfs(struct bbd_req *r);
+/* Hard links (docs/internals/hardlinks.md). */
+ebb_err bbd_op_inode_get(struct bbd_req *r);
+ebb_err bbd_op_inode_setattr(struct bbd_req *r);
+ebb_err bbd_op_inode_size_update(struct bbd_req *r);
+ebb_err bbd_op_inode_adopt(struct bbd_req *r);
+ebb_err bbd_op_inode_link(struct bbd_req *r);
+ebb_err bbd_op_inode_unlink(struct bbd_req *r);
+ebb_err bbd_op_dent_to_ptr(struct bbd_req *r);
 
 /* ---- bbd_data.c ------------------------------------------------------------------ */
 /* Compute inst->used by scanning data/ (open).  Blocking. */
