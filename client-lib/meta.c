@@ -286,6 +286,10 @@ ebb_err meta_unlink(ebb_t *h, const struct ebb_walk *w)
 		inode_unlink_done(h);
 	if (err != EBB_OK)
 		return err;
+	if (old.a.mode & PROTO_MODE_LINKED)
+		/* A pointer went: one name less on the record (the data
+		 * goes with the last). */
+		return link_drop(h, old.a.ino);
 	if (S_ISREG(old.a.mode) && !removed && !inode_orphan(h, &old.a))
 		/* The name is gone whatever happens to the data now. */
 		(void)data_remove(h, old.a.ino, old.a.size);
@@ -472,6 +476,10 @@ ebb_err meta_rename(ebb_t *h, const struct ebb_walk *wf,
 		req_release(&r);
 		if (err != EBB_OK)
 			return err;
+		if (have_rep && dst.a.ino == src.a.ino)
+			/* The target is another link of the same inode:
+			 * POSIX says do nothing, both names stay. */
+			return EBB_OK;
 		e = req_begin(&h->net, &r, nf, PROTO_OP_UNLINK, 5);
 		proto_put_cstr(e, h->id);
 		proto_put_u64(e, wf->parent);
@@ -493,8 +501,12 @@ ebb_err meta_rename(ebb_t *h, const struct ebb_walk *wf,
 		}
 	}
 	inode_moved(h, src.a.ino, wt->parent, wt->name, wt->namelen);
-	if (have_rep && dst.a.ino != src.a.ino && S_ISREG(dst.a.mode) &&
-	    !inode_orphan(h, &dst.a))
+	if (have_rep && dst.a.ino != src.a.ino &&
+	    (dst.a.mode & PROTO_MODE_LINKED))
+		/* It replaced a name of a linked inode. */
+		(void)link_drop(h, dst.a.ino);
+	else if (have_rep && dst.a.ino != src.a.ino && S_ISREG(dst.a.mode) &&
+		 !inode_orphan(h, &dst.a))
 		(void)data_remove(h, dst.a.ino, dst.a.size);
 	return EBB_OK;
 }
@@ -567,7 +579,14 @@ ebb_err meta_setattr(ebb_t *h, const struct ebb_walk *w, uint32_t mask,
 	proto_put_u64(e, 0);
 	proto_put_i64(e, atime);
 	proto_put_i64(e, mtime);
-	return _attr_call(h, &r, out);
+	if ((err = _attr_call(h, &r, &at)) == EBB_OK &&
+	    (at.a.mode & PROTO_MODE_LINKED))
+		/* A pointer: the attributes are the record's at its home. */
+		err = link_setattr(h, at.a.ino, mask, mode, uid, gid, 0, atime,
+				   mtime, &at);
+	if (err == EBB_OK && out)
+		attr_own(out, &at.a);
+	return err;
 }
 
 /* SETATTR on what path names (following symlinks). */
