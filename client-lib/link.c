@@ -189,15 +189,55 @@ static ebb_err _convert(ebb_t *h, const struct ebb_walk *w,
 	return _adopt(h, &held.a, PROTO_ADOPT_MERGE);
 }
 
-ebb_err meta_link(ebb_t *h, const struct ebb_walk *wf,
-		  const struct ebb_walk *wt, struct ebb_attr *out)
+/* Link's last steps, for an inode that has its record: count the new name
+ * (INODE_LINK), then insert its pointer at wt (LINK_INSERT, NOREPLACE),
+ * the count taken back if that fails.  mode: the inode's type bits. */
+static ebb_err _add_name(ebb_t *h, uint64_t ino, uint32_t mode,
+			 const struct ebb_walk *wt, struct ebb_attr *out)
 {
-	struct ebb_attr src, rec;
-	struct proto_attr ptr;
-	struct proto_attr rep;
+	struct ebb_attr rec;
+	struct proto_attr ptr, rep;
 	struct ebb_req r;
 	struct proto_enc *e;
 	bool have_rep = false;
+	ebb_err err;
+
+	/* Counted before the name appears: a crash in between leaves one
+	 * count too many (data kept), never a name without its inode. */
+	if ((err = _rec_op(h, PROTO_OP_INODE_LINK, ino, &rec, NULL)) != EBB_OK)
+		return err;
+	memset(&ptr, 0, sizeof(ptr));
+	ptr.ino = ino;
+	ptr.parent = wt->parent;
+	ptr.mode = (mode & S_IFMT) | PROTO_MODE_LINKED;
+	e = req_begin(&h->net, &r,
+		      placement_dentry_node(wt->parent, wt->name, wt->namelen,
+					    h->net.n),
+		      PROTO_OP_LINK_INSERT, 5);
+	proto_put_cstr(e, h->id);
+	proto_put_u64(e, wt->parent);
+	proto_put_str(e, wt->name, wt->namelen);
+	proto_put_attr(e, &ptr);
+	proto_put_u64(e, PROTO_RENAME_NOREPLACE);
+	err = net_run(&h->net, &r, 1);
+	if (err == EBB_OK && !proto_get_attr_or_nil(&r.dec, &rep, &have_rep))
+		err = EBB_EPROTO;
+	req_release(&r);
+	if (err == EBB_OK && have_rep)
+		err = EBB_EEXIST; /* never replaces: NOREPLACE */
+	if (err != EBB_OK) {
+		(void)link_drop(h, ino); /* take the count back */
+		return err;
+	}
+	if (out)
+		attr_own(out, &rec.a);
+	return EBB_OK;
+}
+
+ebb_err meta_link(ebb_t *h, const struct ebb_walk *wf,
+		  const struct ebb_walk *wt, struct ebb_attr *out)
+{
+	struct ebb_attr src;
 	ebb_err err;
 
 	if (wf->is_root)
@@ -216,37 +256,7 @@ ebb_err meta_link(ebb_t *h, const struct ebb_walk *wf,
 	if (!(src.a.mode & PROTO_MODE_LINKED) &&
 	    (err = _convert(h, wf, &src)) != EBB_OK)
 		return err;
-	/* Counted before the name appears: a crash in between leaves one
-	 * count too many (data kept), never a name without its inode. */
-	if ((err = _rec_op(h, PROTO_OP_INODE_LINK, src.a.ino, &rec, NULL)) !=
-	    EBB_OK)
-		return err;
-	memset(&ptr, 0, sizeof(ptr));
-	ptr.ino = src.a.ino;
-	ptr.parent = wt->parent;
-	ptr.mode = (src.a.mode & S_IFMT) | PROTO_MODE_LINKED;
-	e = req_begin(&h->net, &r,
-		      placement_dentry_node(wt->parent, wt->name, wt->namelen,
-					    h->net.n),
-		      PROTO_OP_LINK_INSERT, 5);
-	proto_put_cstr(e, h->id);
-	proto_put_u64(e, wt->parent);
-	proto_put_str(e, wt->name, wt->namelen);
-	proto_put_attr(e, &ptr);
-	proto_put_u64(e, PROTO_RENAME_NOREPLACE);
-	err = net_run(&h->net, &r, 1);
-	if (err == EBB_OK && !proto_get_attr_or_nil(&r.dec, &rep, &have_rep))
-		err = EBB_EPROTO;
-	req_release(&r);
-	if (err == EBB_OK && have_rep)
-		err = EBB_EEXIST; /* never replaces: NOREPLACE */
-	if (err != EBB_OK) {
-		(void)link_drop(h, src.a.ino); /* take the count back */
-		return err;
-	}
-	if (out)
-		attr_own(out, &rec.a);
-	return EBB_OK;
+	return _add_name(h, src.a.ino, src.a.mode, wt, out);
 }
 
 /* ---- public calls ------------------------------------------------------- */
@@ -279,6 +289,30 @@ int ebb_linkat(ebb_t *h, uint64_t odir, const char *oname, uint64_t ndir,
 	if ((err = at_dentry(odir, oname, &wf)) != EBB_OK ||
 	    (err = at_dentry(ndir, nname, &wt)) != EBB_OK ||
 	    (err = meta_link(h, &wf, &wt, &rec)) != EBB_OK)
+		return fail_errno(err);
+	if (st)
+		attr_to_stat_known(h, &rec.a, st);
+	return 0;
+}
+
+int ebb_link_ino(ebb_t *h, uint64_t ino, uint64_t ndir, const char *nname,
+		 struct ebb_stat *st)
+{
+	struct ebb_walk wt;
+	struct ebb_attr rec;
+	ebb_err err;
+
+	if (!h || ino == 0)
+		return fail_errno(EBB_EINVAL);
+	if ((err = at_dentry(ndir, nname, &wt)) != EBB_OK)
+		return fail_errno(err);
+	if (wt.is_root)
+		return fail_errno(EBB_EEXIST);
+	/* Without a record the inode has no name to link from (its one
+	 * name went): ENOENT, as link(2) of an unlinked open file. */
+	if ((err = link_get(h, ino, &rec)) != EBB_OK)
+		return fail_errno(err == EBB_EINVAL ? EBB_ENOENT : err);
+	if ((err = _add_name(h, ino, rec.a.mode, &wt, &rec)) != EBB_OK)
 		return fail_errno(err);
 	if (st)
 		attr_to_stat_known(h, &rec.a, st);

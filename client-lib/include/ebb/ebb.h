@@ -489,6 +489,12 @@ int ebb_setattrat(ebb_t *h, uint64_t dir, const char *name, unsigned mask,
  * docs/internals/hardlinks.md gives the cost. */
 int ebb_linkat(ebb_t *h, uint64_t odir, const char *oname, uint64_t ndir,
 	       const char *nname, struct ebb_stat *st);
+/* ebb_linkat() of inode ino by number: for an inode that is linked
+ * already (has an inode record) and whose name the caller no longer knows
+ * (FUSE's link of an inode whose known name went); ENOENT without a
+ * record.  Since EBB_0.4. */
+int ebb_link_ino(ebb_t *h, uint64_t ino, uint64_t ndir, const char *nname,
+		 struct ebb_stat *st);
 /* The attributes of a hard-linked inode by number, from its home node:
  * what FUSE's getattr needs when the one name it knew went and others
  * remain.  ENOENT if ino has no inode record (it never had a second name,
