@@ -129,5 +129,47 @@ after=$(used)
 ok "... the space of every linked file is freed ($before -> $after bytes used)" \
 	test "$after" -le $((before - 500000))
 
+# ---- RPCs: a file with one name costs what it did, a linked one one more --------
+OPS=$EBB_BUILDDIR/tests/bbd/bbd_ops
+[ -x "$OPS" ] || bail "$OPS not built"
+# rpcs NAME CMD...: run CMD as $U; RPC_<OPCODE> = requests it cost the
+# daemons (bbd_ops' own HELLO and NODE_STATUS left out)
+rpcs() {
+	local name=$1 b=$EBB_TEST_DIR/ops.before a=$EBB_TEST_DIR/ops.after op n
+	shift
+	"$OPS" | sort >"$b" || bail "bbd_ops failed"
+	as_u "$@" || diag "$name: $* failed with status $?"
+	"$OPS" | sort >"$a" || bail "bbd_ops failed"
+	for op in LOOKUP INODE_GET INODE_ADOPT DENT_TO_PTR INODE_LINK LINK_INSERT; do
+		eval "RPC_$op=0"
+	done
+	while read -r op n; do
+		case $op in HELLO|NODE_STATUS) continue ;; esac
+		eval "RPC_$op=$n"
+	done < <(join -a 2 -e 0 -o 0,1.2,2.2 "$b" "$a" | awk '$3 - $2 > 0 { print $1, $3 - $2 }')
+	diag "$name: $(join -a 2 -e 0 -o 0,1.2,2.2 "$b" "$a" |
+		awk '$3 - $2 > 0 && $1 != "HELLO" && $1 != "NODE_STATUS" { printf "%s %d ", $1, $3 - $2 }')"
+}
+N=50
+as_u mkdir "$M0/r"
+as_u sh -c 'i=0; while [ $i -lt $2 ]; do echo $i >"$1/f$i"; i=$((i + 1)); done' sh "$M0/r" "$N"
+as_u ls "$M1/r" >/dev/null
+sleep 1.1 # m1's attribute and entry timeouts
+STATALL='import os, sys
+for i in range(int(sys.argv[2])):
+    os.stat("%s/%s%d" % (sys.argv[1], sys.argv[3], i))'
+rpcs "stat of $N files with one name (m1)" python3 -c "$STATALL" "$M1/r" "$N" f
+ok "stat of a file with one name: 1 LOOKUP ($RPC_LOOKUP for $N), no INODE_GET" \
+	test "$RPC_LOOKUP" -ge "$N" -a "$RPC_LOOKUP" -le $((N + N / 10)) -a "$RPC_INODE_GET" -eq 0
+rpcs "link of $N files with one name (m0)" python3 -c 'import os, sys
+for i in range(int(sys.argv[2])):
+    os.link("%s/f%d" % (sys.argv[1], i), "%s/g%d" % (sys.argv[1], i))' "$M0/r" "$N"
+is "$RPC_INODE_ADOPT $RPC_DENT_TO_PTR $RPC_INODE_LINK $RPC_LINK_INSERT" "$((2 * N)) $N $N $N" \
+	"link (first): 2 INODE_ADOPT, 1 DENT_TO_PTR, 1 INODE_LINK, 1 LINK_INSERT per file"
+sleep 1.1
+rpcs "stat of $N linked files (m1)" python3 -c "$STATALL" "$M1/r" "$N" f
+ok "stat of a linked file: 1 LOOKUP and 1 INODE_GET ($RPC_LOOKUP, $RPC_INODE_GET for $N)" \
+	test "$RPC_LOOKUP" -ge "$N" -a "$RPC_LOOKUP" -le $((N + N / 10)) -a "$RPC_INODE_GET" -ge "$N" -a "$RPC_INODE_GET" -le $((N + N / 10))
+
 fuse_teardown "$I" "$M0" "$M1"
 done_testing
