@@ -377,6 +377,12 @@ ebb_err file_truncate(ebb_t *h, uint64_t parent, const char *name,
 		/* A pointer: the size is the record's, at its home. */
 		err = link_setattr(h, ino, PROTO_SET_SIZE | PROTO_SET_MTIME_NOW,
 				   0, 0, 0, size, 0, 0, out);
+	else if ((err == EBB_ENOENT || err == EBB_ESTALE) && ino &&
+		 link_setattr(h, ino, PROTO_SET_SIZE | PROTO_SET_MTIME_NOW, 0,
+			      0, 0, size, 0, 0, out) == EBB_OK)
+		/* The name went, another link holds the inode (an open
+		 * file's ftruncate). */
+		err = EBB_OK;
 	req_release(&r);
 	if (err != EBB_OK)
 		return err;

@@ -236,6 +236,22 @@ static void test_open(void)
 
 	is_int(ct_write_file(_h, "/a/o1", len, 21, 8192, 0), 0, "write /a/o1");
 	is_int(ebb_link(_h, "/a/o1", "/b/o2"), 0, "link /a/o1 /b/o2");
+	{
+		ebb_file_t *wh;
+
+		is_int(ebb_link(_h, "/a/o1", "/a/o3"), 0, "link /a/o1 /a/o3");
+		wh = ebb_open(_h, "/a/o3", O_RDWR, 0);
+		ok(wh != NULL, "open /a/o3 read-write");
+		is_int(ebb_unlink(_h, "/a/o3"), 0, "unlink /a/o3 (the handle's "
+		       "name)");
+		is_int(wh ? ebb_ftruncate(wh, (off_t)len + 10) : -1, 0,
+		       "ftruncate through the handle: reaches the inode");
+		ok(ebb_stat(_h, "/a/o1", &st) == 0 && st.size == len + 10,
+		   "... /a/o1 shows the new size");
+		is_int(wh ? ebb_ftruncate(wh, (off_t)len) : -1, 0,
+		       "... and back");
+		is_int(wh ? ebb_close(wh) : -1, 0, "close it");
+	}
 	fh = ebb_open(_h, "/b/o2", O_RDONLY, 0);
 	ok(fh != NULL, "open /b/o2");
 	is_int(ebb_unlink(_h, "/a/o1"), 0, "unlink /a/o1");
