@@ -5,8 +5,8 @@
 # `ln`, `cp -l`, a lock-file program taking its lock with os.link from two
 # mounts at once, a link made on one node seen on the other, data written
 # through one name read through another on the other node, and `cp -a` /
-# `rsync -aH` of a tree with hard links into the mount and back, compared
-# by inode groups.  Two mounts stand for two nodes (m0 via bbd0, m1 via
+# `rsync -aH` of a tree with hard links into the mount and back (and a tar
+# extraction), compared by inode groups; the RPCs a stat and a link cost.  Two mounts stand for two nodes (m0 via bbd0, m1 via
 # bbd1; 3 bbd).
 . "$EBB_SRCDIR/tests/fuse/fuse.sh"
 
@@ -120,11 +120,14 @@ is "$(hl groups "$L/back")" "$g_src" "rsync -aH back: the same inode groups and 
 same_tree "$S" "$L/back" "rsync -aH back"
 ok "cp -a back out (from m1)" as_u cp -a "$M1/cpa" "$L/cpback"
 is "$(hl groups "$L/cpback")" "$g_src" "cp -a back: the same inode groups and link counts"
+as_u mkdir "$M0/tar"
+ok "tar of the tree extracted into the mount" as_u sh -c 'tar -C "$1" -cf - . | tar -C "$2" -xf -' sh "$S" "$M0/tar"
+is "$(hl groups "$M0/tar")" "$g_src" "tar x into the mount: the same inode groups and link counts (hard link members)"
 
 # ---- the data goes with the last name ------------------------------------------------
 used() { df -B1 --output=used "$M0" | tail -n 1 | tr -d ' '; }
 before=$(used)
-ok "rm -r both copies" as_u rm -rf "$M0/cpa" "$M0/rs"
+ok "rm -r the copies" as_u rm -rf "$M0/cpa" "$M0/rs" "$M0/tar"
 after=$(used)
 ok "... the space of every linked file is freed ($before -> $after bytes used)" \
 	test "$after" -le $((before - 500000))
