@@ -501,6 +501,10 @@ ebb_err meta_rename(ebb_t *h, const struct ebb_walk *wf,
 		}
 	}
 	inode_moved(h, src.a.ino, wt->parent, wt->name, wt->namelen);
+	if (src.a.mode & PROTO_MODE_LINKED)
+		/* The pointer moved; the inode's ctime is in its record
+		 * (SETATTR with no mask bit sets only ctime). */
+		(void)link_setattr(h, src.a.ino, 0, 0, 0, 0, 0, 0, 0, NULL);
 	if (have_rep && dst.a.ino != src.a.ino &&
 	    (dst.a.mode & PROTO_MODE_LINKED))
 		/* It replaced a name of a linked inode. */

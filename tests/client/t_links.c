@@ -173,9 +173,15 @@ static void test_link(void)
 	is_int(_nlink("/a/f"), 5, "nlink 5 (f, %s, h, %s, %s)", g, x, y);
 
 	/* rename moves a pointer; over a linked name decrements */
+	ok(ebb_stat(_h, q, &si) == 0, "stat %s", q);
 	is_int(ebb_rename(_h, q, "/b/moved"), 0, "rename %s /b/moved", q);
 	ok(_ino("/b/moved") == sf.ino && _nlink("/b/moved") == 5,
 	   "... the same inode, nlink still 5");
+	ok(ebb_stat(_h, "/a/f", &sg) == 0 &&
+		   (sg.ctime.tv_sec > si.ctime.tv_sec ||
+		    (sg.ctime.tv_sec == si.ctime.tv_sec &&
+		     sg.ctime.tv_nsec > si.ctime.tv_nsec)),
+	   "... its ctime moved (as ext4's on rename)");
 	is_int(ct_write_file(_h, "/a/other", 10, 12, 10, 0), 0,
 	       "write /a/other");
 	is_int(ebb_rename(_h, "/a/other", p), 0, "rename /a/other over %s "
