@@ -16,6 +16,13 @@
  * no lock of ours.  Handlers run on worker threads (see
  * docs/internals/threads.md for why that is acceptable).
  *
+ * A third database, "inodes", holds the inode records of hard-linked
+ * files on their home node (docs/internals/hardlinks.md): keyed by the
+ * 8-byte big-endian inode number, the value the same attribute layout with
+ * the real nlink.  Each name of such an inode holds a POINTER value instead
+ * of attributes (ATTR_POINTER: inode number, parent, type bits), which the
+ * handlers reply with PROTO_MODE_LINKED in the mode.
+ *
  * MDB_WRITEMAP: a commit writes the dirty pages in place through the map
  * instead of pwrite()ing each (3-4 syscalls a commit, ~10 us of a create
  * or unlink).  LMDB then sizes the file to the whole map, sparse; holes
@@ -46,6 +53,12 @@
 
 #define ATTR_VERSION 1
 #define ATTR_FIXED (1 + 8 + 8 + 4 * 4 + 8 + 8 * 3 + 4)
+/* A pointer dentry's value: version byte, ino, parent, S_IFMT bits.  Its
+ * own version byte, apart from any attribute layout version. */
+#define ATTR_POINTER 0x80
+#define ATTR_POINTER_SIZE (1 + 8 + 8 + 4)
+/* Names of one inode at most (ext4's limit): EMLINK beyond. */
+#define BBD_MAX_NLINK 65000u
 #define KEY_MAX (8 + PROTO_MAX_NAME)
 /* READDIR stops adding entries before the reply header passes this. */
 #define READDIR_MAX_BYTES (60u * 1024 - 256)
@@ -88,6 +101,15 @@ static size_t _attr_pack(uint8_t *buf, const struct proto_attr *a)
 	uint8_t *p = buf;
 	uint32_t tlen = a->target ? a->target_len : 0;
 
+	if (a->mode & PROTO_MODE_LINKED) {
+		uint32_t type = a->mode & S_IFMT;
+
+		*p++ = ATTR_POINTER;
+		PUT(p, a->ino);
+		PUT(p, a->parent);
+		PUT(p, type);
+		return (size_t)(p - buf);
+	}
 	*p++ = ATTR_VERSION;
 	PUT(p, a->ino);
 	PUT(p, a->parent);
@@ -111,6 +133,16 @@ static bool _attr_unpack(const MDB_val *v, struct dent *d)
 	struct proto_attr *a = &d->a;
 	uint32_t tlen;
 
+	if (v->mv_size == ATTR_POINTER_SIZE && p[0] == ATTR_POINTER) {
+		memset(a, 0, sizeof(*a));
+		p++;
+		GET(p, a->ino);
+		GET(p, a->parent);
+		GET(p, a->mode);
+		a->mode = (a->mode & S_IFMT) | PROTO_MODE_LINKED;
+		d->target[0] = '\0';
+		return true;
+	}
 	if (v->mv_size < ATTR_FIXED || p[0] != ATTR_VERSION)
 		return false;
 	p++;
@@ -374,6 +406,9 @@ ebb_err bbd_meta_open(struct bbd_inst *inst, const char *path, bool create,
 	if (rc == 0) /* made also in a shard from before xattrs */
 		rc = mdb_dbi_open(txn, "xattrs", MDB_CREATE,
 				  &inst->dbi_xattrs);
+	if (rc == 0) /* created on demand: shards older than hard links */
+		rc = mdb_dbi_open(txn, "inodes", MDB_CREATE,
+				  &inst->dbi_inodes);
 	if (rc == 0) {
 		rc = mdb_txn_commit(txn);
 		txn = NULL;
@@ -603,7 +638,8 @@ static bool _data_here(const struct bbd_req *r, const struct proto_attr *a,
 {
 	const struct bbd_inst *inst = r->inst;
 
-	if (!S_ISREG(a->mode) || a->size > inst->stripe_size ||
+	if (!S_ISREG(a->mode) || (a->mode & PROTO_MODE_LINKED) ||
+	    a->size > inst->stripe_size ||
 	    placement_stripe_node(a->ino, 0, inst->nmembers) != inst->rank)
 		return false;
 	for (uint32_t i = 0; i < nkeep; i++)
@@ -661,8 +697,9 @@ ebb_err bbd_op_unlink(struct bbd_req *r)
 	if (_dent_del(r, txn, parent, name, len))
 		goto out;
 	/* The inode goes with its data (or at once if it has none): its
-	 * xattrs too, if this is its home (bbd_xattr.c). */
-	if ((flags & PROTO_UNLINK_DATA) &&
+	 * xattrs too, if this is its home (bbd_xattr.c); a pointer's stay
+	 * with the record (INODE_UNLINK drops them with the last name). */
+	if ((flags & PROTO_UNLINK_DATA) && !(d.a.mode & PROTO_MODE_LINKED) &&
 	    (S_ISREG(d.a.mode) ? _data_here(r, &d.a, keep, nkeep) :
 				 !S_ISDIR(d.a.mode)) &&
 	    (errnum = bbd_xattr_drop(r->inst, txn, d.a.ino)) != 0) {
@@ -950,11 +987,15 @@ ebb_err bbd_op_setattr(struct bbd_req *r)
 			     mask & ~0xffu);
 		goto out;
 	}
-	if (_txn(r, 0, &txn) || _dent_get(r, txn, parent, name, len, &d) ||
-	    _setattr_apply(r, &d.a, mask, mode, uid, gid, size, atime,
+	if (_txn(r, 0, &txn) || _dent_get(r, txn, parent, name, len, &d))
+		goto out;
+	if (d.a.mode & PROTO_MODE_LINKED)
+		goto reply; /* the client sends INODE_SETATTR to its home */
+	if (_setattr_apply(r, &d.a, mask, mode, uid, gid, size, atime,
 			   mtime) ||
 	    _dent_put(r, txn, parent, name, len, &d.a) || _commit(r, &txn))
 		goto out;
+reply:
 	_put_attr(r, &d.a);
 	r->status = EBB_OK;
 out:
@@ -990,6 +1031,12 @@ ebb_err bbd_op_size_update(struct bbd_req *r)
 	if (!S_ISREG(d.a.mode)) {
 		bbd_req_fail(r, S_ISDIR(d.a.mode) ? EBB_EISDIR : EBB_EINVAL,
 			     "size of a non-file");
+		goto out;
+	}
+	if (d.a.mode & PROTO_MODE_LINKED) {
+		/* The client sends INODE_SIZE_UPDATE to its home. */
+		_put_attr(r, &d.a);
+		r->status = EBB_OK;
 		goto out;
 	}
 	if (size > d.a.size || mtime > d.a.mtime_ns) {
@@ -1081,6 +1128,15 @@ ebb_err bbd_op_rename_local(struct bbd_req *r)
 		goto out;
 	}
 	e = _dent_get(r, txn, np, nn, nlen, &dst);
+	if (e == EBB_OK && dst.a.ino == src.a.ino &&
+	    !(flags & PROTO_RENAME_NOREPLACE)) {
+		/* Two links of one inode: POSIX says do nothing. */
+		_put_attr(r, &src.a);
+		proto_put_nil(&r->res);
+		r->nres++;
+		r->status = EBB_OK;
+		goto out;
+	}
 	if (e == EBB_OK) {
 		if (_replace_check(r, txn, &src.a, &dst.a, flags))
 			goto out;
@@ -1126,7 +1182,9 @@ ebb_err bbd_op_link_insert(struct bbd_req *r)
 	if (bbd_req_args(r) || _check_name(r, parent, name, len, false))
 		goto out;
 	if (a.ino == 0 || a.ino == PROTO_ROOT_INO ||
-	    (S_ISLNK(a.mode) != (a.target != NULL)) ||
+	    (!(a.mode & PROTO_MODE_LINKED) &&
+	     S_ISLNK(a.mode) != (a.target != NULL)) ||
+	    ((a.mode & PROTO_MODE_LINKED) && S_ISDIR(a.mode)) ||
 	    !(S_ISREG(a.mode) || S_ISDIR(a.mode) || S_ISLNK(a.mode))) {
 		bbd_req_fail(r, EBB_EINVAL, "bad attributes to insert");
 		goto out;
@@ -1135,8 +1193,17 @@ ebb_err bbd_op_link_insert(struct bbd_req *r)
 		goto out;
 	e = _dent_get(r, txn, parent, name, len, &dst);
 	if (e == EBB_OK) {
-		if (dst.a.ino == a.ino) { /* a retried step */
-			proto_put_nil(&r->res);
+		if (dst.a.ino == a.ino &&
+		    !((dst.a.mode & PROTO_MODE_LINKED) &&
+		      (flags & PROTO_RENAME_NOREPLACE))) {
+			/* A pointer: another link of the inode (rename onto
+			 * it is a no-op: the client sees its inode come
+			 * back; with NOREPLACE: EEXIST below); inline: a
+			 * retried step. */
+			if (dst.a.mode & PROTO_MODE_LINKED)
+				proto_put_attr(&r->res, &dst.a);
+			else
+				proto_put_nil(&r->res);
 			r->nres = 1;
 			r->status = EBB_OK;
 			goto out;
@@ -1157,6 +1224,353 @@ ebb_err bbd_op_link_insert(struct bbd_req *r)
 	else
 		proto_put_nil(&r->res);
 	r->nres = 1;
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r->status;
+}
+
+/* ---- hard links: inode records on the home node ----------------------------
+ * docs/internals/hardlinks.md.  A record is the inode's attributes with
+ * the real nlink, stored without PROTO_MODE_LINKED and replied with it. */
+
+/* Is ino an inode this node may hold a record of?  EXDEV: its home is
+ * another node; EINVAL: no inode a record is ever made for. */
+static ebb_err _rec_ino_check(struct bbd_req *r, uint64_t ino)
+{
+	uint64_t rank = ino >> PROTO_INO_RANK_SHIFT;
+
+	if ((ino & ((1ull << PROTO_INO_RANK_SHIFT) - 1)) < BBD_FIRST_INO)
+		return bbd_req_fail(r, EBB_EINVAL, "inode %llu has no record",
+				    (unsigned long long)ino);
+	if (rank != r->inst->rank)
+		return bbd_req_fail(r, EBB_EXDEV,
+				    "inode %llu lives on node %llu, not %u",
+				    (unsigned long long)ino,
+				    (unsigned long long)rank, r->inst->rank);
+	return EBB_OK;
+}
+
+static size_t _rec_key(uint8_t k[8], uint64_t ino)
+{
+	for (int i = 0; i < 8; i++)
+		k[i] = (uint8_t)(ino >> (56 - 8 * i));
+	return 8;
+}
+
+/* The record of ino: EBB_OK, ENOENT (status set) or EIO. */
+static ebb_err _rec_get(struct bbd_req *r, MDB_txn *txn, uint64_t ino,
+			struct dent *d)
+{
+	uint8_t kb[8];
+	MDB_val k = {_rec_key(kb, ino), kb}, v;
+	int rc = mdb_get(txn, r->inst->dbi_inodes, &k, &v);
+
+	if (rc == MDB_NOTFOUND)
+		return bbd_req_fail(r, EBB_ENOENT, "no inode record %llu",
+				    (unsigned long long)ino);
+	if (rc != 0)
+		return _mdb_fail(r, rc, "get inode");
+	if (!_attr_unpack(&v, d) || (d->a.mode & PROTO_MODE_LINKED) ||
+	    d->a.ino != ino)
+		return bbd_req_fail(r, EBB_EIO, "corrupt inode record %llu",
+				    (unsigned long long)ino);
+	return EBB_OK;
+}
+
+static ebb_err _rec_put(struct bbd_req *r, MDB_txn *txn, struct proto_attr *a)
+{
+	uint8_t kb[8], vb[ATTR_FIXED + PROTO_MAX_TARGET];
+	MDB_val k = {_rec_key(kb, a->ino), kb}, v;
+	int rc;
+
+	a->mode &= ~PROTO_MODE_LINKED;
+	v.mv_size = _attr_pack(vb, a);
+	v.mv_data = vb;
+	rc = mdb_put(txn, r->inst->dbi_inodes, &k, &v, 0);
+	return rc ? _mdb_fail(r, rc, "put inode") : EBB_OK;
+}
+
+static ebb_err _rec_del(struct bbd_req *r, MDB_txn *txn, uint64_t ino)
+{
+	uint8_t kb[8];
+	MDB_val k = {_rec_key(kb, ino), kb};
+	int rc = mdb_del(txn, r->inst->dbi_inodes, &k, NULL);
+
+	return rc ? _mdb_fail(r, rc, "del inode") : EBB_OK;
+}
+
+/* Reply a record's attributes, marked linked. */
+static void _put_rec(struct bbd_req *r, const struct proto_attr *a)
+{
+	struct proto_attr m = *a;
+
+	m.mode |= PROTO_MODE_LINKED;
+	_put_attr(r, &m);
+}
+
+ebb_err bbd_op_inode_get(struct bbd_req *r)
+{
+	uint64_t ino = 0;
+	MDB_txn *txn = NULL;
+	struct dent d;
+
+	proto_get_u64(&r->dec, &ino);
+	if (bbd_req_args(r) || _rec_ino_check(r, ino) ||
+	    _txn(r, MDB_RDONLY, &txn) || _rec_get(r, txn, ino, &d))
+		goto out;
+	_put_rec(r, &d.a);
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r->status;
+}
+
+ebb_err bbd_op_inode_setattr(struct bbd_req *r)
+{
+	uint64_t ino = 0, size = 0;
+	uint32_t mask = 0, mode = 0, uid = 0, gid = 0;
+	int64_t atime = 0, mtime = 0;
+	MDB_txn *txn = NULL;
+	struct dent d;
+
+	proto_get_u64(&r->dec, &ino);
+	proto_get_u32(&r->dec, &mask);
+	proto_get_u32(&r->dec, &mode);
+	proto_get_u32(&r->dec, &uid);
+	proto_get_u32(&r->dec, &gid);
+	proto_get_u64(&r->dec, &size);
+	proto_get_i64(&r->dec, &atime);
+	proto_get_i64(&r->dec, &mtime);
+	if (bbd_req_args(r) || _rec_ino_check(r, ino))
+		goto out;
+	if (mask & ~0xffu) {
+		bbd_req_fail(r, EBB_EINVAL,
+			     "unknown INODE_SETATTR mask bits 0x%x",
+			     mask & ~0xffu);
+		goto out;
+	}
+	if (_txn(r, 0, &txn) || _rec_get(r, txn, ino, &d) ||
+	    _setattr_apply(r, &d.a, mask, mode, uid, gid, size, atime,
+			   mtime) ||
+	    _rec_put(r, txn, &d.a) || _commit(r, &txn))
+		goto out;
+	_put_rec(r, &d.a);
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r->status;
+}
+
+ebb_err bbd_op_inode_size_update(struct bbd_req *r)
+{
+	uint64_t ino = 0, size = 0;
+	uint32_t flags = 0;
+	int64_t mtime = 0;
+	MDB_txn *txn = NULL;
+	struct dent d;
+	int rc;
+
+	proto_get_u64(&r->dec, &ino);
+	proto_get_u64(&r->dec, &size);
+	proto_get_i64(&r->dec, &mtime);
+	proto_get_u32(&r->dec, &flags);
+	if (bbd_req_args(r) || _rec_ino_check(r, ino) || _txn(r, 0, &txn) ||
+	    _rec_get(r, txn, ino, &d))
+		goto out;
+	if (!S_ISREG(d.a.mode)) {
+		bbd_req_fail(r, EBB_EINVAL, "size of a non-file");
+		goto out;
+	}
+	if (size > d.a.size || mtime > d.a.mtime_ns) {
+		if (size > d.a.size)
+			d.a.size = size;
+		if (mtime > d.a.mtime_ns)
+			d.a.mtime_ns = mtime;
+		if (mtime > d.a.ctime_ns)
+			d.a.ctime_ns = mtime;
+		if (_rec_put(r, txn, &d.a) || _commit(r, &txn))
+			goto out;
+	}
+	if (flags & PROTO_SIZE_SYNC) {
+		/* On an I/O thread when SYNC is set, as SIZE_UPDATE. */
+		rc = mdb_env_sync(r->inst->env, 1);
+		if (rc != 0) {
+			_mdb_fail(r, rc, "env_sync");
+			goto out;
+		}
+	}
+	_put_rec(r, &d.a);
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r->status;
+}
+
+/* inst, attr, flags -> attr.  No record: create it from attr with nlink 1
+ * (the name about to become the first pointer), unless MERGE (ENOENT).  A
+ * record: the attribute set with the newer ctime wins whole, the nlink
+ * stays (docs/internals/hardlinks.md "Merge rule"). */
+ebb_err bbd_op_inode_adopt(struct bbd_req *r)
+{
+	struct proto_attr a;
+	uint32_t flags = 0;
+	MDB_txn *txn = NULL;
+	struct dent d;
+	ebb_err e;
+
+	memset(&a, 0, sizeof(a));
+	proto_get_attr(&r->dec, &a);
+	proto_get_u32(&r->dec, &flags);
+	if (bbd_req_args(r) || _rec_ino_check(r, a.ino))
+		goto out;
+	a.mode &= ~PROTO_MODE_LINKED;
+	if (flags & ~PROTO_ADOPT_MERGE) {
+		bbd_req_fail(r, EBB_EINVAL, "unknown INODE_ADOPT flags 0x%x",
+			     flags & ~PROTO_ADOPT_MERGE);
+		goto out;
+	}
+	if ((a.mode & ~(uint32_t)(S_IFMT | 07777)) ||
+	    (a.mode & S_IFMT) == 0 || S_ISDIR(a.mode) ||
+	    S_ISLNK(a.mode) != (a.target != NULL)) {
+		bbd_req_fail(r, EBB_EINVAL, "INODE_ADOPT of a %s",
+			     S_ISDIR(a.mode) ? "directory" : "bad attr");
+		goto out;
+	}
+	if (_txn(r, 0, &txn))
+		goto out;
+	e = _rec_get(r, txn, a.ino, &d);
+	if (e == EBB_OK) {
+		if (a.ctime_ns > d.a.ctime_ns) {
+			uint32_t nlink = d.a.nlink;
+
+			a.parent = d.a.parent;
+			d.a = a;
+			d.a.nlink = nlink;
+			if (a.target) {
+				memcpy(d.target, a.target, a.target_len);
+				d.a.target = d.target;
+			}
+		}
+	} else if (e == EBB_ENOENT && !(flags & PROTO_ADOPT_MERGE)) {
+		d.a = a;
+		d.a.nlink = 1;
+	} else {
+		goto out;
+	}
+	r->status = EBB_EIO;
+	r->detail[0] = '\0';
+	if (_rec_put(r, txn, &d.a) || _commit(r, &txn))
+		goto out;
+	_put_rec(r, &d.a);
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r->status;
+}
+
+/* INODE_LINK (delta +1) and INODE_UNLINK (-1): nlink and ctime. */
+static ebb_err _rec_nlink(struct bbd_req *r, int delta)
+{
+	uint64_t ino = 0;
+	MDB_txn *txn = NULL;
+	bool deleted = false;
+	struct dent d;
+	int errnum;
+
+	proto_get_u64(&r->dec, &ino);
+	if (bbd_req_args(r) || _rec_ino_check(r, ino) || _txn(r, 0, &txn) ||
+	    _rec_get(r, txn, ino, &d))
+		goto out;
+	if (delta > 0 && d.a.nlink >= BBD_MAX_NLINK) {
+		bbd_req_fail(r, EBB_EMLINK, "inode %llu has %u links",
+			     (unsigned long long)ino, d.a.nlink);
+		goto out;
+	}
+	d.a.nlink = delta > 0 ? d.a.nlink + 1 : d.a.nlink ? d.a.nlink - 1 : 0;
+	d.a.ctime_ns = bbd_now_ns();
+	deleted = d.a.nlink == 0;
+	if (deleted ? _rec_del(r, txn, ino) : _rec_put(r, txn, &d.a))
+		goto out;
+	/* The last name of a symlink or special file went: nothing else
+	 * will drop its xattrs (a regular file's go with its data, at the
+	 * REMOVE the client sends, maybe after the last close). */
+	if (deleted && !S_ISREG(d.a.mode) &&
+	    (errnum = bbd_xattr_drop(r->inst, txn, ino)) != 0) {
+		_mdb_fail(r, errnum, "xattr drop");
+		goto out;
+	}
+	if (_commit(r, &txn))
+		goto out;
+	_put_rec(r, &d.a);
+	if (delta < 0) {
+		proto_put_bool(&r->res, deleted);
+		r->nres++;
+	}
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r->status;
+}
+
+ebb_err bbd_op_inode_link(struct bbd_req *r)
+{
+	return _rec_nlink(r, 1);
+}
+
+ebb_err bbd_op_inode_unlink(struct bbd_req *r)
+{
+	return _rec_nlink(r, -1);
+}
+
+/* inst, parent, name, ino -> attr, converted.  The dentry holding ino
+ * inline becomes a pointer, in one transaction; the reply has what it
+ * held (converted) or, already a pointer, the pointer (not converted). */
+ebb_err bbd_op_dent_to_ptr(struct bbd_req *r)
+{
+	uint64_t parent = 0, ino = 0;
+	const char *name = NULL;
+	uint32_t len = 0;
+	MDB_txn *txn = NULL;
+	struct proto_attr p;
+	struct dent d;
+	bool conv = false;
+
+	proto_get_u64(&r->dec, &parent);
+	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
+	proto_get_u64(&r->dec, &ino);
+	if (bbd_req_args(r) || _check_name(r, parent, name, len, false) ||
+	    _txn(r, 0, &txn) || _dent_get(r, txn, parent, name, len, &d))
+		goto out;
+	if (d.a.ino != ino) {
+		bbd_req_fail(r, EBB_ESTALE, "'%.*s' holds inode %llu",
+			     (int)len, name, (unsigned long long)d.a.ino);
+		goto out;
+	}
+	if (S_ISDIR(d.a.mode)) {
+		bbd_req_fail(r, EBB_EPERM, "'%.*s' is a directory", (int)len,
+			     name);
+		goto out;
+	}
+	if (!(d.a.mode & PROTO_MODE_LINKED)) {
+		memset(&p, 0, sizeof(p));
+		p.ino = d.a.ino;
+		p.parent = parent;
+		p.mode = (d.a.mode & S_IFMT) | PROTO_MODE_LINKED;
+		if (_dent_put(r, txn, parent, name, len, &p) ||
+		    _commit(r, &txn))
+			goto out;
+		conv = true;
+	}
+	_put_attr(r, &d.a);
+	proto_put_bool(&r->res, conv);
+	r->nres++;
 	r->status = EBB_OK;
 out:
 	if (txn)

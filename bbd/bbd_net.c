@@ -103,6 +103,14 @@ static const struct op_route *_route(uint32_t op)
 		getx = {bbd_op_getxattr, ROUTE_INLINE},
 		listx = {bbd_op_listxattr, ROUTE_INLINE},
 		removex = {bbd_op_removexattr, ROUTE_INLINE},
+		iget_ = {bbd_op_inode_get, ROUTE_INLINE},
+		iset = {bbd_op_inode_setattr, ROUTE_INLINE},
+		isize = {bbd_op_inode_size_update, ROUTE_IO_IF_FLAG, 2 + 4,
+			 PROTO_SIZE_SYNC},
+		iadopt = {bbd_op_inode_adopt, ROUTE_INLINE},
+		ilink = {bbd_op_inode_link, ROUTE_INLINE},
+		iunlink = {bbd_op_inode_unlink, ROUTE_INLINE},
+		toptr = {bbd_op_dent_to_ptr, ROUTE_INLINE},
 		write_ = {bbd_op_write, ROUTE_IO},
 		read_ = {bbd_op_read, ROUTE_IO, 0, 0, bbd_read_try_inline},
 		trunc = {bbd_op_truncate, ROUTE_IO},
@@ -141,6 +149,13 @@ static const struct op_route *_route(uint32_t op)
 	case PROTO_OP_GETXATTR: return &getx;
 	case PROTO_OP_LISTXATTR: return &listx;
 	case PROTO_OP_REMOVEXATTR: return &removex;
+	case PROTO_OP_INODE_GET: return &iget_;
+	case PROTO_OP_INODE_SETATTR: return &iset;
+	case PROTO_OP_INODE_SIZE_UPDATE: return &isize;
+	case PROTO_OP_INODE_ADOPT: return &iadopt;
+	case PROTO_OP_INODE_LINK: return &ilink;
+	case PROTO_OP_INODE_UNLINK: return &iunlink;
+	case PROTO_OP_DENT_TO_PTR: return &toptr;
 	case PROTO_OP_WRITE: return &write_;
 	case PROTO_OP_READ: return &read_;
 	case PROTO_OP_TRUNCATE: return &trunc;

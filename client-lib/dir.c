@@ -114,6 +114,7 @@ int ebb_readdir(ebb_dir_t *d, struct ebb_dirent *ent)
 	for (;;) {
 		struct proto_dec sub;
 		struct proto_attr a;
+		struct ebb_attr rec;
 		const char *name;
 		uint32_t len;
 
@@ -133,7 +134,13 @@ int ebb_readdir(ebb_dir_t *d, struct ebb_dirent *ent)
 			d->afterlen = len;
 			d->have_after = true;
 			ent->ino = a.ino;
-			ent->mode = a.mode;
+			ent->mode = a.mode & ~PROTO_MODE_LINKED;
+			if ((a.mode & PROTO_MODE_LINKED) &&
+			    link_get(d->h, a.ino, &rec) == EBB_OK)
+				/* A pointer: its attributes from the home
+				 * node (else: the type only, the name is
+				 * going away). */
+				a = rec.a;
 			attr_to_stat_known(d->h, &a, &ent->st);
 			return 1;
 		}

@@ -254,6 +254,30 @@ void attr_own(struct ebb_attr *dst, const struct proto_attr *src);
  * need, 1 MiB if no node answers). */
 void attr_to_stat(ebb_t *h, const struct proto_attr *a, struct ebb_stat *st);
 
+/* ---- hard links (link.c; docs/internals/hardlinks.md) ---------------------
+ * A dentry op that answers a pointer (PROTO_MODE_LINKED) sends the by-inode
+ * op to the inode's home node through these.  Their attributes keep
+ * PROTO_MODE_LINKED: "linked, go by number" inside libebb. */
+
+/* link(2): w's name (must exist, not a directory: EPERM) gets the second
+ * name wt (EEXIST if it exists).  out (may be NULL): the record after. */
+ebb_err meta_link(ebb_t *h, const struct ebb_walk *wf,
+		  const struct ebb_walk *wt, struct ebb_attr *out);
+/* INODE_GET: the record of ino (ENOENT: none). */
+ebb_err link_get(ebb_t *h, uint64_t ino, struct ebb_attr *out);
+/* at in place: a pointer becomes its record's attributes. */
+ebb_err link_resolve(ebb_t *h, struct ebb_attr *at);
+/* INODE_SETATTR (SETATTR's arguments); out may be NULL. */
+ebb_err link_setattr(ebb_t *h, uint64_t ino, uint32_t mask, uint32_t mode,
+		     uint32_t uid, uint32_t gid, uint64_t size, int64_t atime,
+		     int64_t mtime, struct ebb_attr *out);
+/* INODE_SIZE_UPDATE. */
+ebb_err link_size_update(ebb_t *h, uint64_t ino, uint64_t size,
+			 int64_t mtime, bool sync);
+/* INODE_UNLINK after a pointer's name went; at nlink 0 the data goes (or
+ * at the last close if open through h). */
+ebb_err link_drop(ebb_t *h, uint64_t ino);
+
 /* ---- helpers (attach.c, file.c, meta.c) ------------------------------------ */
 
 /* errno from err, then -1: the one way out of a public call. */
@@ -280,6 +304,8 @@ ebb_err file_truncate(ebb_t *h, uint64_t parent, const char *name,
  * its times, so the writes' later publication cannot undo it. */
 ebb_err file_publish_dentry(ebb_t *h, uint64_t parent, const char *name,
 			    size_t len);
+/* The same for inode ino, if open through h (by-number SETATTR). */
+void inode_publish_ino(ebb_t *h, uint64_t ino);
 /* If the inode a (a regular file whose name was just removed or replaced
  * through h) is open or pinned (ebb_open_ino) through h, mark it so that
  * its data is removed at its last close instead of now (POSIX: an

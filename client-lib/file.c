@@ -373,6 +373,16 @@ ebb_err file_truncate(ebb_t *h, uint64_t parent, const char *name,
 		if (out)
 			attr_own(out, &a);
 	}
+	if (err == EBB_OK && (a.mode & PROTO_MODE_LINKED))
+		/* A pointer: the size is the record's, at its home. */
+		err = link_setattr(h, ino, PROTO_SET_SIZE | PROTO_SET_MTIME_NOW,
+				   0, 0, 0, size, 0, 0, out);
+	else if ((err == EBB_ENOENT || err == EBB_ESTALE) && ino &&
+		 link_setattr(h, ino, PROTO_SET_SIZE | PROTO_SET_MTIME_NOW, 0,
+			      0, 0, size, 0, 0, out) == EBB_OK)
+		/* The name went, another link holds the inode (an open
+		 * file's ftruncate). */
+		err = EBB_OK;
 	req_release(&r);
 	if (err != EBB_OK)
 		return err;
@@ -770,6 +780,8 @@ static ebb_err _create(ebb_t *h, struct ebb_walk *w, mode_t mode, bool excl,
 		*created = c;
 	}
 	req_release(&r);
+	if (err == EBB_OK)
+		err = link_resolve(h, &w->attr); /* an existing linked file */
 	return err;
 }
 
@@ -1049,11 +1061,12 @@ static ebb_err _inode_publish(ebb_t *h, struct ebb_inode *in, bool sync)
 {
 	struct ebb_req r;
 	struct proto_enc *e;
+	struct proto_attr a;
 	char name[PROTO_MAX_NAME + 1];
 	uint64_t parent, size, gen;
 	int64_t mtime;
 	ebb_err err;
-	bool cut;
+	bool cut, linked;
 
 	/* The size published must be on the nodes: writes first. */
 	wb_drain(h, in);
@@ -1072,7 +1085,14 @@ static ebb_err _inode_publish(ebb_t *h, struct ebb_inode *in, bool sync)
 	size = in->size;
 	gen = in->wgen;
 	mtime = in->wgen != in->pubgen ? in->mtime_ns : 0;
+	/* Linked when opened: its record holds the size (and stays while
+	 * any name does), one RPC there instead of two via a name. */
+	linked = in->known && (in->attr0.mode & PROTO_MODE_LINKED);
 	pthread_mutex_unlock(&h->ino_lock);
+	if (linked) {
+		err = link_size_update(h, in->ino, size, mtime, sync);
+		goto published;
+	}
 	e = req_begin(&h->net, &r,
 		      placement_dentry_node(parent, name, strlen(name),
 					    h->net.n),
@@ -1085,16 +1105,26 @@ static ebb_err _inode_publish(ebb_t *h, struct ebb_inode *in, bool sync)
 	proto_put_i64(e, mtime);
 	proto_put_u64(e, sync ? PROTO_SIZE_SYNC : 0);
 	err = net_run(&h->net, &r, 1);
+	if (err == EBB_OK && !proto_get_attr(&r.dec, &a))
+		err = EBB_EPROTO;
 	req_release(&r);
+	/* A pointer: the size goes to the record at the inode's home.  The
+	 * name gone or replaced: another name may still hold the inode (a
+	 * hard link), whose record is at its home, if it has one. */
+	if (err == EBB_OK && (a.mode & PROTO_MODE_LINKED))
+		err = link_size_update(h, in->ino, size, mtime, sync);
+	else if (err == EBB_ENOENT || err == EBB_ESTALE)
+		err = link_size_update(h, in->ino, size, mtime, sync);
+published:
 	if (err == EBB_OK) {
 		pthread_mutex_lock(&h->ino_lock);
 		if (gen > in->pubgen)
 			in->pubgen = gen;
 		pthread_mutex_unlock(&h->ino_lock);
 	}
-	/* Removed or replaced while open: the size has nowhere to go, as
-	 * with an unlinked file on a local disk. */
-	if (err == EBB_ENOENT || err == EBB_ESTALE)
+	/* Removed or replaced while open (and no record): the size has
+	 * nowhere to go, as with an unlinked file on a local disk. */
+	if (err == EBB_ENOENT || err == EBB_ESTALE || err == EBB_EINVAL)
 		err = EBB_OK;
 	return err;
 }
@@ -1135,6 +1165,23 @@ ebb_err file_publish_dentry(ebb_t *h, uint64_t parent, const char *name,
 	err = _inode_publish(h, in, false);
 	_inode_put(h, in);
 	return err;
+}
+
+void inode_publish_ino(ebb_t *h, uint64_t ino)
+{
+	struct ebb_inode *in;
+
+	pthread_mutex_lock(&h->ino_lock);
+	if ((in = _inode_find_locked(h, ino)) &&
+	    (!in->known || in->wgen == in->pubgen))
+		in = NULL;
+	if (in)
+		in->refs++;
+	pthread_mutex_unlock(&h->ino_lock);
+	if (!in)
+		return;
+	(void)_inode_publish(h, in, false);
+	_inode_put(h, in);
 }
 
 int ebb_flush(ebb_file_t *f)
@@ -1364,6 +1411,9 @@ static ebb_err _inode_stat(ebb_t *h, struct ebb_inode *in, int64_t mtime,
 	err = path_lookup(h, parent, name, strlen(name), &at);
 	if (err == EBB_OK && at.a.ino != in->ino)
 		err = EBB_ESTALE;
+	if ((err == EBB_ENOENT || err == EBB_ESTALE) &&
+	    link_get(h, in->ino, &at) == EBB_OK)
+		err = EBB_OK; /* its name went, another link holds it */
 	if (err == EBB_ENOENT || err == EBB_ESTALE) {
 		pthread_mutex_lock(&h->ino_lock);
 		at.a = in->attr0;

@@ -54,8 +54,9 @@ static ebb_err _attr_call(ebb_t *h, struct ebb_req *r, struct ebb_attr *out)
  * that moved off its home node, or a rename over such an inode. */
 static void _xattrs_gone(ebb_t *h, const struct proto_attr *a, int dnode)
 {
-	if (S_ISREG(a->mode) || (int)(a->ino >> PROTO_INO_RANK_SHIFT) == dnode)
-		return;
+	if (S_ISREG(a->mode) || (a->mode & PROTO_MODE_LINKED) ||
+	    (int)(a->ino >> PROTO_INO_RANK_SHIFT) == dnode)
+		return; /* a linked inode's go with its record (INODE_UNLINK) */
 	(void)data_remove(h, a->ino, 0);
 }
 
@@ -299,6 +300,10 @@ ebb_err meta_unlink(ebb_t *h, const struct ebb_walk *w)
 		inode_unlink_done(h);
 	if (err != EBB_OK)
 		return err;
+	if (old.a.mode & PROTO_MODE_LINKED)
+		/* A pointer went: one name less on the record (the data
+		 * goes with the last). */
+		return link_drop(h, old.a.ino);
 	if (S_ISREG(old.a.mode) && !removed && !inode_orphan(h, &old.a))
 		/* The name is gone whatever happens to the data now. */
 		(void)data_remove(h, old.a.ino, old.a.size);
@@ -490,6 +495,10 @@ ebb_err meta_rename(ebb_t *h, const struct ebb_walk *wf,
 		req_release(&r);
 		if (err != EBB_OK)
 			return err;
+		if (have_rep && dst.a.ino == src.a.ino)
+			/* The target is another link of the same inode:
+			 * POSIX says do nothing, both names stay. */
+			return EBB_OK;
 		e = req_begin(&h->net, &r, nf, PROTO_OP_UNLINK, 5);
 		proto_put_cstr(e, h->id);
 		proto_put_u64(e, wf->parent);
@@ -511,8 +520,16 @@ ebb_err meta_rename(ebb_t *h, const struct ebb_walk *wf,
 		}
 	}
 	inode_moved(h, src.a.ino, wt->parent, wt->name, wt->namelen);
-	if (have_rep && dst.a.ino != src.a.ino && S_ISREG(dst.a.mode) &&
-	    !inode_orphan(h, &dst.a))
+	if (src.a.mode & PROTO_MODE_LINKED)
+		/* The pointer moved; the inode's ctime is in its record
+		 * (SETATTR with no mask bit sets only ctime). */
+		(void)link_setattr(h, src.a.ino, 0, 0, 0, 0, 0, 0, 0, NULL);
+	if (have_rep && dst.a.ino != src.a.ino &&
+	    (dst.a.mode & PROTO_MODE_LINKED))
+		/* It replaced a name of a linked inode. */
+		(void)link_drop(h, dst.a.ino);
+	else if (have_rep && dst.a.ino != src.a.ino && S_ISREG(dst.a.mode) &&
+		 !inode_orphan(h, &dst.a))
 		(void)data_remove(h, dst.a.ino, dst.a.size);
 	if (have_rep && dst.a.ino != src.a.ino)
 		_xattrs_gone(h, &dst.a, -1);
@@ -587,7 +604,14 @@ ebb_err meta_setattr(ebb_t *h, const struct ebb_walk *w, uint32_t mask,
 	proto_put_u64(e, 0);
 	proto_put_i64(e, atime);
 	proto_put_i64(e, mtime);
-	return _attr_call(h, &r, out);
+	if ((err = _attr_call(h, &r, &at)) == EBB_OK &&
+	    (at.a.mode & PROTO_MODE_LINKED))
+		/* A pointer: the attributes are the record's at its home. */
+		err = link_setattr(h, at.a.ino, mask, mode, uid, gid, 0, atime,
+				   mtime, &at);
+	if (err == EBB_OK && out)
+		attr_own(out, &at.a);
+	return err;
 }
 
 /* SETATTR on what path names (following symlinks). */

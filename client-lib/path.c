@@ -94,7 +94,7 @@ void attr_to_stat(ebb_t *h, const struct proto_attr *a, struct ebb_stat *st)
 		stripe = 0; /* blksize is advice: never fail a stat for it */
 	memset(st, 0, sizeof(*st));
 	st->ino = a->ino;
-	st->mode = a->mode;
+	st->mode = a->mode & ~PROTO_MODE_LINKED; /* libebb-internal */
 	st->nlink = a->nlink ? a->nlink : 1;
 	st->uid = a->uid;
 	st->gid = a->gid;
@@ -291,6 +291,9 @@ ebb_err path_lookup(ebb_t *h, uint64_t parent, const char *name, size_t len,
 	}
 	attr_own(out, &a);
 	_dcache_put(h, parent, name, len, &a);
+	if (a.mode & PROTO_MODE_LINKED)
+		/* A pointer: the attributes are at the inode's home. */
+		err = link_get(h, a.ino, out);
 out:
 	req_release(&r);
 	return err;

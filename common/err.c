@@ -32,6 +32,7 @@ static const struct err_info _errs[] = {
 	{EBB_EFBIG, "EFBIG", "file too large", EFBIG},
 	{EBB_ENOSPC, "ENOSPC", "no space left on the instance", ENOSPC},
 	{EBB_EROFS, "EROFS", "read-only file system", EROFS},
+	{EBB_EMLINK, "EMLINK", "too many links", EMLINK},
 	{EBB_ERANGE, "ERANGE", "result out of range", ERANGE},
 	{EBB_ENAMETOOLONG, "ENAMETOOLONG", "file name too long", ENAMETOOLONG},
 	{EBB_ENOSYS, "ENOSYS", "function not implemented", ENOSYS},

@@ -30,6 +30,7 @@ typedef enum ebb_err {
 	EBB_EFBIG = 27,
 	EBB_ENOSPC = 28,
 	EBB_EROFS = 30,
+	EBB_EMLINK = 31,
 	EBB_ERANGE = 34,
 	EBB_ENAMETOOLONG = 36,
 	EBB_ENOSYS = 38,

@@ -86,6 +86,9 @@ enum proto_op_class {
 #define PROTO_MAX_UNLINK_KEEP 64
 /* RENAME_LOCAL / LINK_INSERT flags */
 #define PROTO_RENAME_NOREPLACE 0x1u
+/* INODE_ADOPT flags: MERGE only merges into an existing inode record
+ * (ENOENT if there is none), never creates one. */
+#define PROTO_ADOPT_MERGE 0x1u
 /* SIZE_UPDATE flags: SYNC makes the metadata durable before the reply. */
 #define PROTO_SIZE_SYNC 0x1u
 /* Extended attributes (SETXATTR ... REMOVEXATTR): Linux's limits
@@ -125,6 +128,15 @@ struct proto_attr {
 	uint32_t target_len;
 };
 #define PROTO_ATTR_FIELDS 11
+/* In an attr's mode, above S_IFMT: the inode is hard-linked and its
+ * attributes live in an inode record on its home node (rank ino >>
+ * PROTO_INO_RANK_SHIFT; docs/internals/hardlinks.md).  In the replies of
+ * dentry ops (LOOKUP, READDIR, UNLINK, SETATTR, SIZE_UPDATE, RENAME_LOCAL,
+ * LINK_INSERT, CREATE of an existing name, DENT_TO_PTR's) it marks a
+ * POINTER: only ino, parent and the S_IFMT bits are meaningful, ask
+ * INODE_GET for the rest.  In INODE_* replies the attributes are the
+ * record's.  Sent in LINK_INSERT's attr, it inserts a pointer. */
+#define PROTO_MODE_LINKED 0x10000u
 
 /* Opcode name ("LOOKUP") or NULL if op is unknown. */
 const char *proto_op_name(uint32_t op);

@@ -38,6 +38,15 @@ PROTO_OP(READ,        31, DATA,  "inst, ino, offset, length", "+ payload")
 PROTO_OP(TRUNCATE,    32, DATA,  "inst, ino, size", "")
 PROTO_OP(FSYNC,       33, DATA,  "inst, ino", "")
 PROTO_OP(REMOVE,      34, DATA,  "inst, ino", "")
+/* Hard links (docs/internals/hardlinks.md): INODE_* on the inode's home
+ * node (rank ino >> PROTO_INO_RANK_SHIFT), DENT_TO_PTR on the dentry's. */
+PROTO_OP(INODE_GET,   50, META,  "inst, ino", "attr")
+PROTO_OP(INODE_SETATTR,51, META, "inst, ino, mask, mode, uid, gid, size, atime_ns, mtime_ns", "attr")
+PROTO_OP(INODE_SIZE_UPDATE,52, META, "inst, ino, size, mtime_ns, flags", "attr")
+PROTO_OP(INODE_ADOPT, 53, META,  "inst, attr, flags", "attr")
+PROTO_OP(INODE_LINK,  54, META,  "inst, ino", "attr")
+PROTO_OP(INODE_UNLINK,55, META,  "inst, ino", "attr, deleted")
+PROTO_OP(DENT_TO_PTR, 56, META,  "inst, parent, name, ino", "attr, converted")
 /* Stages (docs/stager.md): rank 0 coordinates, every member moves its own
  * stripes.  STAGE_WORK/STAGE_POLL are rank 0 <-> member traffic. */
 PROTO_OP(STAGE_START, 40, ADMIN, "inst, spec-map", "created")

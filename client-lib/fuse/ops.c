@@ -90,13 +90,19 @@
  *   - Locks (flock, fcntl) are the kernel's, node-local: not cluster-wide.
  *   - Extended attributes: user.* and trusted.* are stored with the inode
  *     on its home node (libebb's ebb_*xattr_ino, bbd_xattr.c), so they
- *     follow renames and are the same from every node at once (no cache).
- *     The kernel checks who may set what (user.* on regular files and
- *     directories, trusted.* for CAP_SYS_ADMIN, write permission); a list
- *     shows trusted.* to root only, as ext4's.  security.* and system.*
- *     are not stored: a get is ENODATA at once (the kernel asks for
- *     security.capability before every write), a set EOPNOTSUPP.  No
- *     hard links (EPERM), mknod makes regular files only (others EPERM).
+ *     follow renames and links and are the same from every node at once
+ *     (no cache).  The kernel checks who may set what (user.* on regular
+ *     files and directories, trusted.* for CAP_SYS_ADMIN, write
+ *     permission); a list shows trusted.* to root only, as ext4's.
+ *     security.* and system.* are not stored: a get is ENODATA at once (the
+ *     kernel asks for security.capability before every write), a set
+ *     EOPNOTSUPP.  mknod makes regular files only (others EPERM).
+ *   - Hard links (docs/internals/hardlinks.md): LINK replies the entry
+ *     (nlink from the inode record).  The inode table keeps one name per
+ *     inode, the last one looked up; when that name goes, getattr and
+ *     setattr go by number to the record (ebb_stat_ino, ebb_setattr_ino),
+ *     open answers ESTALE and the kernel looks up the name it used again
+ *     (which re-keys the inode).
  *
  * Who may use the mount: the kernel checks permission bits against the
  * real caller (default_permissions) and allow_other lets every user reach
@@ -448,9 +454,11 @@ static void _getattr(fuse_req_t req, fuse_ino_t ino,
 			rc = ESTALE; /* another node replaced it */
 	}
 	/* fstat(2) comes without a file handle: an open file whose name was
-	 * removed or replaced still has attributes through its handles. */
+	 * removed or replaced still has attributes through its handles; a
+	 * hard-linked file whose name here went, through its record. */
 	if ((rc == ENOENT || rc == ESTALE) &&
-	    ebb_fstat_ino(_fz(req)->h, ino, &es) == 0)
+	    (ebb_fstat_ino(_fz(req)->h, ino, &es) == 0 ||
+	     ebb_stat_ino(_fz(req)->h, ino, &es) == 0))
 		rc = 0;
 	if (rc) {
 		fuse_reply_err(req, rc);
@@ -537,6 +545,11 @@ static void _setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			rc = _err();
 		if (rc == 0 && out.ino != ino)
 			rc = ESTALE;
+		/* The name this table knows went; the inode may have others
+		 * (hard links): by number, at its record. */
+		if ((rc == ESTALE || rc == ENOENT) &&
+		    ebb_setattr_ino(_fz(req)->h, ino, mask, &in, &out) == 0)
+			rc = 0;
 	}
 	if (rc == 0 && fi && fi->fh)
 		rc = ebb_fstat((ebb_file_t *)(uintptr_t)fi->fh, &out) ? _err()
@@ -658,15 +671,38 @@ static void _mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		_reply_entry(req, parent, name, &st);
 }
 
+/* link(2): the kernel refused directories already.  The source is the
+ * dentry the inode table knows for ino; if that name went (unlinked or
+ * replaced here) while other names remain, by number (its record).  The
+ * entry reply gives the kernel's inode the new nlink. */
 static void _link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		  const char *newname)
 {
-	(void)ino;
-	(void)newparent;
-	(void)newname;
+	char name[FZ_NAME_MAX + 1];
+	struct ebb_stat st;
+	uint64_t parent;
+	int rc;
+
 	if (_denied(req))
 		return;
-	fuse_reply_err(req, EPERM); /* ebb has no hard links */
+	if ((rc = _key(req, ino, &parent, name)) == 0) {
+		if (ebb_linkat(_fz(req)->h, parent, name, newparent, newname,
+			       &st) != 0) {
+			rc = _err();
+		} else if (st.ino != ino) {
+			/* Another node replaced the name: not our inode. */
+			(void)ebb_unlinkat(_fz(req)->h, newparent, newname);
+			rc = ESTALE;
+		}
+	}
+	if ((rc == ESTALE || rc == ENOENT) &&
+	    ebb_link_ino(_fz(req)->h, ino, newparent, newname, &st) == 0)
+		rc = 0;
+	if (rc) {
+		fuse_reply_err(req, rc);
+		return;
+	}
+	_reply_entry(req, newparent, newname, &st);
 }
 
 static void _unlink(fuse_req_t req, fuse_ino_t parent, const char *name)

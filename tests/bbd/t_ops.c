@@ -571,6 +571,270 @@ static void _xattrs(int ufd)
 	       EBB_ENODATA, "... REMOVE (the client's next step) drops them");
 }
 
+/* Hard links (docs/internals/hardlinks.md): the inode record ops and
+ * pointer dentries, step by step as libebb composes link(), unlink and
+ * rename; then every new opcode's bad arguments. */
+static bool _linked(const struct proto_attr *a)
+{
+	return (a->mode & PROTO_MODE_LINKED) != 0;
+}
+
+static void _hardlinks(int fd)
+{
+	static char buf[4096];
+	struct proto_attr f, a, p, d;
+	bool b = false, present = false;
+	const char *detail;
+	uint64_t other;
+
+	memset(buf, 'L', sizeof(buf));
+	is_int(_rq(fd, PROTO_OP_CREATE, "susuu", INST, 1ull, "l1", 0644ull, 0ull),
+	       EBB_OK, "hard links: CREATE l1");
+	f = _attr();
+	is_int(_rq(fd, PROTO_OP_WRITE, "suuP", INST, f.ino, 0ull, buf, 300u),
+	       EBB_OK, "... 300 bytes written");
+	is_int(_rq(fd, PROTO_OP_SIZE_UPDATE, "susuuiu", INST, 1ull, "l1", f.ino,
+		   300ull, (int64_t)5, 0ull), EBB_OK, "... its size published");
+	f = _attr();
+	is_int(_rq(fd, PROTO_OP_INODE_GET, "su", INST, f.ino), EBB_ENOENT,
+	       "INODE_GET of a single-link file: ENOENT (no record)");
+	detail = _detail();
+	ok(strstr(detail, "no inode record") != NULL, "... detail: %s", detail);
+
+	/* link(l1, l2), the first link: ADOPT, DENT_TO_PTR, ADOPT MERGE,
+	 * INODE_LINK, LINK_INSERT. */
+	is_int(_rq(fd, PROTO_OP_INODE_ADOPT, "sAu", INST, &f, 0ull), EBB_OK,
+	       "INODE_ADOPT a snapshot");
+	a = _attr();
+	ok(a.ino == f.ino && a.nlink == 1 && _linked(&a) && a.size == 300,
+	   "... the record: nlink 1 (the name to convert), size 300, marked "
+	   "linked");
+	is_int(_rq(fd, PROTO_OP_INODE_ADOPT, "sAu", INST, &f, 0ull), EBB_OK,
+	       "INODE_ADOPT again (a concurrent link)");
+	is_int((long)_attr().nlink, 1, "... merges: nlink still 1");
+	is_int(_rq(fd, PROTO_OP_DENT_TO_PTR, "susu", INST, 1ull, "l1", f.ino + 1),
+	       EBB_ESTALE, "DENT_TO_PTR expecting another inode: ESTALE");
+	is_int(_rq(fd, PROTO_OP_DENT_TO_PTR, "susu", INST, 1ull, "nol", f.ino),
+	       EBB_ENOENT, "DENT_TO_PTR of no name: ENOENT");
+	is_int(_rq(fd, PROTO_OP_DENT_TO_PTR, "susu", INST, 1ull, "l1", f.ino),
+	       EBB_OK, "DENT_TO_PTR l1");
+	a = _attr();
+	ok(proto_get_bool(&_dec, &b) && b && !_linked(&a) && a.size == 300 &&
+		   a.nlink == 1, "... converted, returns the inline attributes");
+	is_int(_rq(fd, PROTO_OP_DENT_TO_PTR, "susu", INST, 1ull, "l1", f.ino),
+	       EBB_OK, "DENT_TO_PTR l1 again (a concurrent link)");
+	p = _attr();
+	b = true;
+	ok(proto_get_bool(&_dec, &b) && !b && _linked(&p) && p.ino == f.ino,
+	   "... not converted: returns the pointer");
+	is_int(_rq(fd, PROTO_OP_LOOKUP, "sus", INST, 1ull, "l1"), EBB_OK,
+	       "LOOKUP l1");
+	p = _attr();
+	ok(_linked(&p) && S_ISREG(p.mode) && p.ino == f.ino && p.nlink == 0 &&
+		   p.parent == 1 && (p.mode & 07777) == 0,
+	   "... a pointer: linked, S_IFREG, ino, parent, nothing else");
+	a.ctime_ns += 1; /* a newer change than the snapshot's wins whole */
+	a.size = 301;
+	is_int(_rq(fd, PROTO_OP_INODE_ADOPT, "sAu", INST, &a,
+		   (uint64_t)PROTO_ADOPT_MERGE), EBB_OK, "INODE_ADOPT MERGE");
+	is_int((long)_attr().size, 301, "... the newer attributes win");
+	a.ctime_ns -= 10;
+	a.size = 7;
+	is_int(_rq(fd, PROTO_OP_INODE_ADOPT, "sAu", INST, &a,
+		   (uint64_t)PROTO_ADOPT_MERGE), EBB_OK,
+	       "INODE_ADOPT MERGE of older attributes");
+	is_int((long)_attr().size, 301, "... change nothing");
+	is_int(_rq(fd, PROTO_OP_INODE_LINK, "su", INST, f.ino), EBB_OK,
+	       "INODE_LINK");
+	a = _attr();
+	ok(a.nlink == 2 && a.ctime_ns > f.ctime_ns, "... nlink 2, ctime now");
+	is_int(_rq(fd, PROTO_OP_LINK_INSERT, "susAu", INST, 1ull, "l2", &p,
+		   (uint64_t)PROTO_RENAME_NOREPLACE), EBB_OK,
+	       "LINK_INSERT a pointer at l2 (NOREPLACE)");
+	ok(proto_get_attr_or_nil(&_dec, &d, &present) && !present,
+	   "... replaced nothing");
+	is_int(_rq(fd, PROTO_OP_LINK_INSERT, "susAu", INST, 1ull, "l2", &p,
+		   (uint64_t)PROTO_RENAME_NOREPLACE), EBB_EEXIST,
+	       "LINK_INSERT NOREPLACE onto another link of the inode: EEXIST");
+	is_int(_rq(fd, PROTO_OP_LOOKUP, "sus", INST, 1ull, "l2"), EBB_OK,
+	       "LOOKUP l2");
+	a = _attr();
+	ok(_linked(&a) && a.ino == f.ino, "... the same pointer");
+	is_int(_rq(fd, PROTO_OP_INODE_GET, "su", INST, f.ino), EBB_OK,
+	       "INODE_GET");
+	a = _attr();
+	ok(a.nlink == 2 && a.size == 301 && (a.mode & 07777) == 0644 &&
+		   S_ISREG(a.mode) && _linked(&a),
+	   "... nlink 2, size 301, mode 0644, linked");
+
+	/* name-keyed ops on a pointer: change nothing, answer the pointer */
+	is_int(_rq(fd, PROTO_OP_SIZE_UPDATE, "susuuiu", INST, 1ull, "l2", f.ino,
+		   5000ull, (int64_t)9, 0ull), EBB_OK, "SIZE_UPDATE by name l2");
+	a = _attr();
+	ok(_linked(&a) && a.size == 0,
+	   "... answers the pointer (the client asks the home node)");
+	is_int(_rq(fd, PROTO_OP_SIZE_UPDATE, "susuuiu", INST, 1ull, "l2",
+		   f.ino + 1, 5000ull, (int64_t)9, 0ull), EBB_ESTALE,
+	       "SIZE_UPDATE by name of another inode: ESTALE");
+	is_int(_rq(fd, PROTO_OP_SETATTR, "susuuuuuii", INST, 1ull, "l1",
+		   (uint64_t)PROTO_SET_MODE, 0600ull, 0ull, 0ull, 0ull,
+		   (int64_t)0, (int64_t)0), EBB_OK, "SETATTR by name l1");
+	a = _attr();
+	ok(_linked(&a), "... answers the pointer");
+	is_int(_rq(fd, PROTO_OP_INODE_GET, "su", INST, f.ino), EBB_OK,
+	       "INODE_GET");
+	ok((_attr().mode & 07777) == 0644 , "... the mode did not change");
+	is_int(_rq(fd, PROTO_OP_INODE_SETATTR, "suuuuuuii", INST, f.ino,
+		   (uint64_t)PROTO_SET_MODE, 0600ull, 0ull, 0ull, 0ull,
+		   (int64_t)0, (int64_t)0), EBB_OK, "INODE_SETATTR chmod 0600");
+	a = _attr();
+	ok((a.mode & 07777) == 0600 && a.nlink == 2 && _linked(&a),
+	   "... mode 0600, nlink 2");
+	is_int(_rq(fd, PROTO_OP_INODE_SETATTR, "suuuuuuii", INST, f.ino,
+		   (uint64_t)PROTO_SET_UID, 0ull, 0ull, 0ull, 0ull,
+		   (int64_t)0, (int64_t)0), EBB_EPERM,
+	       "INODE_SETATTR chown by a user: EPERM (SETATTR's rules)");
+	is_int(_rq(fd, PROTO_OP_INODE_SIZE_UPDATE, "suuiu", INST, f.ino,
+		   5000ull, (int64_t)9, 0ull), EBB_OK, "INODE_SIZE_UPDATE 5000");
+	is_int(_rq(fd, PROTO_OP_INODE_SIZE_UPDATE, "suuiu", INST, f.ino,
+		   100ull, (int64_t)1, (uint64_t)PROTO_SIZE_SYNC), EBB_OK,
+	       "INODE_SIZE_UPDATE 100 with SYNC");
+	is_int((long)_attr().size, 5000, "... the size is the max: 5000");
+	is_int(_rq(fd, PROTO_OP_INODE_SIZE_UPDATE, "suuiu", INST, f.ino,
+		   0ull, (int64_t)0, 0ull), EBB_OK, "INODE_SIZE_UPDATE to 0");
+	is_int((long)_attr().size, 5000, "... changes nothing");
+	is_int(_rq(fd, PROTO_OP_INODE_SETATTR, "suuuuuuii", INST, f.ino,
+		   (uint64_t)PROTO_SET_SIZE, 0ull, 0ull, 0ull, 300ull,
+		   (int64_t)0, (int64_t)0), EBB_OK, "INODE_SETATTR truncate 300");
+	is_int((long)_attr().size, 300, "... size 300");
+
+	/* rename between links of one inode: nothing happens */
+	is_int(_rq(fd, PROTO_OP_RENAME_LOCAL, "sususu", INST, 1ull, "l1", 1ull,
+		   "l2", 0ull), EBB_OK, "RENAME_LOCAL l1 -> l2 (links of one "
+		   "inode)");
+	ok(proto_get_attr(&_dec, &a) &&
+		   proto_get_attr_or_nil(&_dec, &d, &present) && !present,
+	   "... replaced nothing");
+	is_int(_rq(fd, PROTO_OP_LOOKUP, "sus", INST, 1ull, "l1"), EBB_OK,
+	       "... l1 is still there (POSIX: a no-op)");
+	is_int(_rq(fd, PROTO_OP_RENAME_LOCAL, "sususu", INST, 1ull, "l1", 1ull,
+		   "l2", (uint64_t)PROTO_RENAME_NOREPLACE), EBB_EEXIST,
+	       "RENAME_LOCAL NOREPLACE l1 -> l2: EEXIST");
+	is_int(_rq(fd, PROTO_OP_LINK_INSERT, "susAu", INST, 1ull, "l2", &p, 0ull),
+	       EBB_OK, "LINK_INSERT l1's pointer at l2 (a cross-node rename's "
+	       "first step)");
+	ok(proto_get_attr_or_nil(&_dec, &d, &present) && present &&
+		   d.ino == f.ino && _linked(&d),
+	   "... answers the target's pointer to the same inode: the client "
+	   "keeps the source");
+	is_int(_rq(fd, PROTO_OP_RENAME_LOCAL, "sususu", INST, 1ull, "l2", 1ull,
+		   "l3", 0ull), EBB_OK, "RENAME_LOCAL l2 -> l3");
+	a = _attr();
+	ok(_linked(&a) && a.ino == f.ino,
+	   "... the pointer moved");
+
+	/* unlink: the pointers go one by one, then the record */
+	is_int(_rq(fd, PROTO_OP_UNLINK, "susuuk", INST, 1ull, "l3", 0ull,
+		   (uint64_t)PROTO_UNLINK_DATA, 0u, &other), EBB_OK,
+	       "UNLINK l3 with DATA");
+	a = _attr();
+	ok(_linked(&a) && a.ino == f.ino &&
+		   proto_get_bool(&_dec, &b) && !b,
+	   "... answers the pointer, data_removed false");
+	ok(_used(fd) > 0, "... the data is still there");
+	is_int(_rq(fd, PROTO_OP_INODE_UNLINK, "su", INST, f.ino), EBB_OK,
+	       "INODE_UNLINK");
+	a = _attr();
+	b = true;
+	ok(a.nlink == 1 && proto_get_bool(&_dec, &b) && !b,
+	   "... nlink 1, not deleted");
+	is_int(_rq(fd, PROTO_OP_INODE_GET, "su", INST, f.ino), EBB_OK,
+	       "INODE_GET: the record stays with one name");
+	is_int(_rq(fd, PROTO_OP_UNLINK, "susuu", INST, 1ull, "l1", 0ull, 0ull),
+	       EBB_OK, "UNLINK l1");
+	is_int(_rq(fd, PROTO_OP_INODE_UNLINK, "su", INST, f.ino), EBB_OK,
+	       "INODE_UNLINK");
+	a = _attr();
+	ok(a.nlink == 0 && proto_get_bool(&_dec, &b) && b,
+	   "... nlink 0, deleted (the client removes the data)");
+	is_int(_rq(fd, PROTO_OP_INODE_GET, "su", INST, f.ino), EBB_ENOENT,
+	       "INODE_GET after: ENOENT");
+	is_int(_rq(fd, PROTO_OP_INODE_LINK, "su", INST, f.ino), EBB_ENOENT,
+	       "INODE_LINK of no record: ENOENT (never creates one)");
+	is_int(_rq(fd, PROTO_OP_INODE_UNLINK, "su", INST, f.ino), EBB_ENOENT,
+	       "INODE_UNLINK of no record: ENOENT");
+	is_int(_rq(fd, PROTO_OP_INODE_ADOPT, "sAu", INST, &f,
+		   (uint64_t)PROTO_ADOPT_MERGE), EBB_ENOENT,
+	       "INODE_ADOPT MERGE of no record: ENOENT (never creates one)");
+	is_int(_rq(fd, PROTO_OP_REMOVE, "su", INST, f.ino), EBB_OK,
+	       "REMOVE the data (the client's step at nlink 0)");
+	is_int((long)_used(fd), 0, "... used is 0 again");
+
+	/* bad arguments, each with a clear error */
+	other = f.ino | (1ull << PROTO_INO_RANK_SHIFT);
+	is_int(_rq(fd, PROTO_OP_INODE_GET, "su", INST, other), EBB_EXDEV,
+	       "INODE_GET of an inode of node 1: EXDEV");
+	detail = _detail();
+	ok(strstr(detail, "lives on node 1") != NULL, "... detail: %s", detail);
+	is_int(_rq(fd, PROTO_OP_INODE_LINK, "su", INST, other), EBB_EXDEV,
+	       "INODE_LINK of an inode of node 1: EXDEV");
+	is_int(_rq(fd, PROTO_OP_INODE_UNLINK, "su", INST, other), EBB_EXDEV,
+	       "INODE_UNLINK of an inode of node 1: EXDEV");
+	is_int(_rq(fd, PROTO_OP_INODE_SIZE_UPDATE, "suuiu", INST, other, 1ull,
+		   (int64_t)0, 0ull), EBB_EXDEV,
+	       "INODE_SIZE_UPDATE of an inode of node 1: EXDEV");
+	is_int(_rq(fd, PROTO_OP_INODE_SETATTR, "suuuuuuii", INST, other,
+		   (uint64_t)PROTO_SET_MODE, 0600ull, 0ull, 0ull, 0ull,
+		   (int64_t)0, (int64_t)0), EBB_EXDEV,
+	       "INODE_SETATTR of an inode of node 1: EXDEV");
+	a = f;
+	a.ino = other;
+	is_int(_rq(fd, PROTO_OP_INODE_ADOPT, "sAu", INST, &a, 0ull), EBB_EXDEV,
+	       "INODE_ADOPT of an inode of node 1: EXDEV");
+	is_int(_rq(fd, PROTO_OP_INODE_GET, "su", INST, 1ull), EBB_EINVAL,
+	       "INODE_GET of the root: EINVAL");
+	detail = _detail();
+	ok(strstr(detail, "has no record") != NULL, "... detail: %s", detail);
+	is_int(_rq(fd, PROTO_OP_INODE_GET, "ss", INST, "12"), EBB_E_PROTO,
+	       "INODE_GET with a string inode: E_PROTO");
+	is_int(_rq(fd, PROTO_OP_INODE_GET, "suu", INST, f.ino, 1ull),
+	       EBB_E_PROTO, "INODE_GET with an extra argument: E_PROTO");
+	is_int(_rq(fd, PROTO_OP_INODE_LINK, "s", INST), EBB_E_PROTO,
+	       "INODE_LINK without an inode: E_PROTO");
+	is_int(_rq(fd, PROTO_OP_INODE_UNLINK, "suu", INST, f.ino, 1ull),
+	       EBB_E_PROTO, "INODE_UNLINK with an extra argument: E_PROTO");
+	is_int(_rq(fd, PROTO_OP_INODE_SIZE_UPDATE, "suui", INST, f.ino, 1ull,
+		   (int64_t)0), EBB_E_PROTO,
+	       "INODE_SIZE_UPDATE without flags: E_PROTO");
+	is_int(_rq(fd, PROTO_OP_INODE_SETATTR, "suuuuuuii", INST, f.ino,
+		   0x100ull, 0ull, 0ull, 0ull, 0ull, (int64_t)0, (int64_t)0),
+	       EBB_EINVAL, "INODE_SETATTR with an unknown mask bit: EINVAL");
+	is_int(_rq(fd, PROTO_OP_INODE_ADOPT, "suu", INST, f.ino, 0ull),
+	       EBB_E_PROTO, "INODE_ADOPT with an inode number for attributes: "
+	       "E_PROTO");
+	is_int(_rq(fd, PROTO_OP_INODE_ADOPT, "sAu", INST, &f, 2ull), EBB_EINVAL,
+	       "INODE_ADOPT with an unknown flag: EINVAL");
+	is_int(_rq(fd, PROTO_OP_MKDIR, "susu", INST, 1ull, "ldir", 0755ull),
+	       EBB_OK, "MKDIR ldir");
+	d = _attr();
+	is_int(_rq(fd, PROTO_OP_INODE_ADOPT, "sAu", INST, &d, 0ull), EBB_EINVAL,
+	       "INODE_ADOPT of a directory: EINVAL");
+	detail = _detail();
+	ok(strstr(detail, "directory") != NULL, "... detail: %s", detail);
+	is_int(_rq(fd, PROTO_OP_DENT_TO_PTR, "susu", INST, 1ull, "ldir", d.ino),
+	       EBB_EPERM, "DENT_TO_PTR of a directory: EPERM");
+	d.mode |= PROTO_MODE_LINKED;
+	is_int(_rq(fd, PROTO_OP_LINK_INSERT, "susAu", INST, 1ull, "ldir2", &d,
+		   0ull), EBB_EINVAL, "LINK_INSERT of a pointer to a directory: "
+	       "EINVAL");
+	is_int(_rq(fd, PROTO_OP_DENT_TO_PTR, "susu", INST, 1ull, "a/b", d.ino),
+	       EBB_EINVAL, "DENT_TO_PTR of a bad name: EINVAL");
+	is_int(_rq(fd, PROTO_OP_DENT_TO_PTR, "sus", INST, 1ull, "ldir"),
+	       EBB_E_PROTO, "DENT_TO_PTR without an inode: E_PROTO");
+	is_int(_rq(fd, PROTO_OP_RMDIR, "sus", INST, 1ull, "ldir"), EBB_OK,
+	       "RMDIR ldir");
+}
+
 int main(void)
 {
 	char member[300];
@@ -899,6 +1163,7 @@ int main(void)
 	_owner(fd, ufd);
 	_unlink_data(ufd);
 	_xattrs(ufd);
+	_hardlinks(ufd);
 	is_int(_rq(ufd, PROTO_OP_INST_DESTROY, "s", INST), EBB_E_DENIED,
 	       "INST_DESTROY by the owner: E_DENIED (admin only)");
 	is_int(_rq(fd, PROTO_OP_INST_DESTROY, "s", INST), EBB_OK, "INST_DESTROY");

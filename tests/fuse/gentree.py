@@ -16,7 +16,7 @@ source tree has and a file system can get wrong:
   and one of 255 bytes; a directory chain 40 deep (edge/deep/...);
 - mtimes and atimes fixed (whole seconds in 2001..2020) on files, links
   and directories (directories last, deepest first).
-No hard links: ebb refuses them (EPERM), see docs/semantics.md.
+No hard links (tests/fuse/hardlinks.t makes trees with them).
 Prints the number of regular files, directories and symlinks.
 """
 import os

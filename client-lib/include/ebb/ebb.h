@@ -366,6 +366,9 @@ int ebb_mkdir(ebb_t *h, const char *path, mode_t mode);
 int ebb_rmdir(ebb_t *h, const char *path);
 int ebb_unlink(ebb_t *h, const char *path);
 int ebb_rename(ebb_t *h, const char *from, const char *to);
+/* link(2): a second name for the file (or symlink, not followed) oldpath;
+ * EPERM for a directory, EEXIST if newpath exists.  Since EBB_0.4. */
+int ebb_link(ebb_t *h, const char *oldpath, const char *newpath);
 int ebb_truncate(ebb_t *h, const char *path, off_t length);
 int ebb_symlink(ebb_t *h, const char *target, const char *linkpath);
 /* Like readlink(2): not NUL-terminated, returns the length. */
@@ -479,6 +482,28 @@ int ebb_renameat(ebb_t *h, uint64_t odir, const char *oname, uint64_t ndir,
  * followed).  POSIX ownership rules are checked by the node (EPERM). */
 int ebb_setattrat(ebb_t *h, uint64_t dir, const char *name, unsigned mask,
 		  const struct ebb_stat *in, struct ebb_stat *out);
+/* link(2) of (odir, oname) (not followed if a symlink) as (ndir, nname):
+ * EPERM for a directory, EEXIST if nname exists, ENOENT if oname does
+ * not; across directories and nodes.  st (may be NULL) gets the inode's
+ * attributes after it (st_nlink counts the new name).  Since EBB_0.4;
+ * docs/internals/hardlinks.md gives the cost. */
+int ebb_linkat(ebb_t *h, uint64_t odir, const char *oname, uint64_t ndir,
+	       const char *nname, struct ebb_stat *st);
+/* ebb_linkat() of inode ino by number: for an inode that is linked
+ * already (has an inode record) and whose name the caller no longer knows
+ * (FUSE's link of an inode whose known name went); ENOENT without a
+ * record.  Since EBB_0.4. */
+int ebb_link_ino(ebb_t *h, uint64_t ino, uint64_t ndir, const char *nname,
+		 struct ebb_stat *st);
+/* The attributes of a hard-linked inode by number, from its home node:
+ * what FUSE's getattr needs when the one name it knew went and others
+ * remain.  ENOENT if ino has no inode record (it never had a second name,
+ * or its last name is gone).  Since EBB_0.4. */
+int ebb_stat_ino(ebb_t *h, uint64_t ino, struct ebb_stat *st);
+/* ebb_setattrat() of a hard-linked inode by number (ENOENT as
+ * ebb_stat_ino).  Since EBB_0.4. */
+int ebb_setattr_ino(ebb_t *h, uint64_t ino, unsigned mask,
+		    const struct ebb_stat *in, struct ebb_stat *out);
 /* Like readlink(2) on (dir, name): not NUL-terminated; EINVAL if not a
  * symlink. */
 ssize_t ebb_readlinkat(ebb_t *h, uint64_t dir, const char *name, char *buf,
