@@ -469,10 +469,12 @@ static ebb_err _owner_check(struct bbd_req *r, const struct owner *o)
 	return EBB_OK;
 }
 
-/* CREATE, MKDIR and SYMLINK: a new dentry holding a new inode. */
+/* CREATE, MKDIR and SYMLINK: a new dentry holding a new inode.  rdev:
+ * a device node's number, kept in its size (docs/protocol.md CREATE). */
 static ebb_err _make(struct bbd_req *r, uint64_t parent, const char *name,
 		     uint32_t len, uint32_t mode, uint32_t cflags,
-		     const char *target, uint32_t tlen, const struct owner *o)
+		     const char *target, uint32_t tlen, const struct owner *o,
+		     uint64_t rdev)
 {
 	MDB_txn *txn = NULL;
 	struct dent d;
@@ -513,10 +515,12 @@ static ebb_err _make(struct bbd_req *r, uint64_t parent, const char *name,
 		a.target_len = tlen;
 		a.size = tlen;
 	}
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		a.size = rdev;
 	if (_dent_put(r, txn, parent, name, len, &a) || _commit(r, &txn))
 		goto out;
 	_put_attr(r, &a);
-	if (S_ISREG(mode)) {
+	if (!S_ISDIR(mode) && !S_ISLNK(mode)) {
 		proto_put_bool(&r->res, true);
 		r->nres++;
 	}
@@ -532,6 +536,7 @@ ebb_err bbd_op_create(struct bbd_req *r)
 	uint64_t parent = 0;
 	const char *name = NULL;
 	uint32_t len = 0, mode = 0, flags = 0;
+	uint64_t rdev = 0;
 	struct owner o;
 
 	proto_get_u64(&r->dec, &parent);
@@ -539,12 +544,28 @@ ebb_err bbd_op_create(struct bbd_req *r)
 	proto_get_u32(&r->dec, &mode);
 	proto_get_u32(&r->dec, &flags);
 	_get_owner(r, &o);
+	if (r->dec.err == EBB_OK && r->dec.pos < r->dec.n)
+		proto_get_u64(&r->dec, &rdev);
 	if (bbd_req_args(r))
 		return r->status;
-	if ((mode & S_IFMT) != 0 && (mode & S_IFMT) != S_IFREG)
-		return bbd_req_fail(r, EBB_EINVAL, "CREATE makes regular files");
-	return _make(r, parent, name, len, S_IFREG | (mode & 07777), flags,
-		     NULL, 0, &o);
+	switch (mode & S_IFMT) {
+	case 0:
+		mode |= S_IFREG;
+		break;
+	case S_IFREG:
+	case S_IFIFO:
+	case S_IFSOCK:
+	case S_IFCHR:
+	case S_IFBLK:
+		break;
+	default:
+		return bbd_req_fail(r, EBB_EINVAL,
+				    "CREATE makes no type 0%o", mode & S_IFMT);
+	}
+	if (rdev && !S_ISCHR(mode) && !S_ISBLK(mode))
+		return bbd_req_fail(r, EBB_EINVAL, "rdev of a non-device");
+	return _make(r, parent, name, len, (mode & S_IFMT) | (mode & 07777),
+		     flags, NULL, 0, &o, rdev);
 }
 
 ebb_err bbd_op_mkdir(struct bbd_req *r)
@@ -561,7 +582,7 @@ ebb_err bbd_op_mkdir(struct bbd_req *r)
 	if (bbd_req_args(r))
 		return r->status;
 	return _make(r, parent, name, len, S_IFDIR | (mode & 07777), 0, NULL,
-		     0, &o);
+		     0, &o, 0);
 }
 
 ebb_err bbd_op_symlink(struct bbd_req *r)
@@ -583,7 +604,7 @@ ebb_err bbd_op_symlink(struct bbd_req *r)
 		return bbd_req_fail(r, EBB_ENAMETOOLONG,
 				    "symlink target of %u bytes", tlen);
 	return _make(r, parent, name, len, S_IFLNK | 0777, 0, target, tlen,
-		     &o);
+		     &o, 0);
 }
 
 /* UNLINK's DATA flag: may this node drop the data of the file it just
@@ -1100,7 +1121,9 @@ ebb_err bbd_op_link_insert(struct bbd_req *r)
 		goto out;
 	if (a.ino == 0 || a.ino == PROTO_ROOT_INO ||
 	    (S_ISLNK(a.mode) != (a.target != NULL)) ||
-	    !(S_ISREG(a.mode) || S_ISDIR(a.mode) || S_ISLNK(a.mode))) {
+	    !(S_ISREG(a.mode) || S_ISDIR(a.mode) || S_ISLNK(a.mode) ||
+	      S_ISFIFO(a.mode) || S_ISSOCK(a.mode) || S_ISCHR(a.mode) ||
+	      S_ISBLK(a.mode))) {
 		bbd_req_fail(r, EBB_EINVAL, "bad attributes to insert");
 		goto out;
 	}

@@ -188,6 +188,39 @@ int ebb_symlinkat_owner(ebb_t *h, const char *target, uint64_t dir,
 	return _symlinkat(h, target, dir, name, &o, st);
 }
 
+static int _mknodat(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
+		    dev_t rdev, const struct owner *o, struct ebb_stat *st)
+{
+	struct ebb_walk w;
+	struct ebb_attr at;
+	ebb_err err;
+
+	if (!h)
+		return fail_errno(EBB_EINVAL);
+	if ((err = at_dentry(dir, name, &w)) != EBB_OK)
+		return fail_errno(err);
+	_set_owner(&w, o);
+	if ((err = meta_mknod(h, &w, mode, rdev, &at)) != EBB_OK)
+		return fail_errno(err);
+	if (st)
+		attr_to_stat(h, &at.a, st);
+	return 0;
+}
+
+int ebb_mknodat(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
+		dev_t rdev, struct ebb_stat *st)
+{
+	return _mknodat(h, dir, name, mode, rdev, NULL, st);
+}
+
+int ebb_mknodat_owner(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
+		      dev_t rdev, uid_t uid, gid_t gid, struct ebb_stat *st)
+{
+	struct owner o = {uid, gid};
+
+	return _mknodat(h, dir, name, mode, rdev, &o, st);
+}
+
 int ebb_unlinkat(ebb_t *h, uint64_t dir, const char *name)
 {
 	struct ebb_walk w;

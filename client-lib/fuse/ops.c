@@ -89,8 +89,11 @@
  *     follows does not put the write time back.
  *   - Locks (flock, fcntl) are the kernel's, node-local: not cluster-wide.
  *   - No xattrs: the calls are not implemented, so the kernel answers
- *     EOPNOTSUPP itself after the first ENOSYS.  No hard links (EPERM),
- *     mknod makes regular files only (others EPERM).
+ *     EOPNOTSUPP itself after the first ENOSYS.  No hard links (EPERM).
+ *   - mknod makes FIFOs, sockets (bind(2)), devices and regular files
+ *     (ebb_mknodat); the kernel serves FIFO opens and socket connects
+ *     itself, on this node only, and the mount is nodev (opening a device
+ *     node gives EACCES).  A device's number travels in its size.
  *
  * Who may use the mount: the kernel checks permission bits against the
  * real caller (default_permissions) and allow_other lets every user reach
@@ -160,6 +163,10 @@ static void _to_stat(const struct ebb_stat *e, struct stat *st)
 	st->st_uid = e->uid;
 	st->st_gid = e->gid;
 	st->st_size = (off_t)e->size;
+	if (S_ISCHR(e->mode) || S_ISBLK(e->mode)) {
+		st->st_rdev = ebb_stat_rdev(e);
+		st->st_size = 0;
+	}
 	st->st_blocks = (blkcnt_t)e->blocks;
 	st->st_blksize = e->blksize;
 	st->st_atim = e->atime;
@@ -488,25 +495,23 @@ static void _symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		_reply_entry(req, parent, name, &st);
 }
 
+/* mknod(2), FIFOs and sockets (bind(2) of a UNIX socket) included: the
+ * node stores the type and a device's number; the kernel serves FIFOs and
+ * sockets itself, and the mount's nodev keeps devices closed. */
 static void _mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		   mode_t mode, dev_t rdev)
 {
 	struct ebb_stat st;
-	ebb_file_t *f;
+	uid_t uid;
+	gid_t gid;
 	int rc = 0;
 
-	(void)rdev;
 	if (_denied(req))
 		return;
-	if (!S_ISREG(mode)) {
-		fuse_reply_err(req, EPERM); /* no devices, FIFOs, sockets */
-		return;
-	}
-	f = _openat_for(req, parent, name, O_CREAT | O_EXCL | O_WRONLY,
-			mode & 07777, &st);
-	if (!f)
-		rc = _err();
-	else if (ebb_close(f) != 0)
+	if ((_for_caller(req, &uid, &gid) ?
+	     ebb_mknodat_owner(_fz(req)->h, parent, name, mode, rdev, uid, gid,
+			       &st) :
+	     ebb_mknodat(_fz(req)->h, parent, name, mode, rdev, &st)) != 0)
 		rc = _err();
 	if (rc)
 		fuse_reply_err(req, rc);

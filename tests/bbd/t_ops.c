@@ -276,8 +276,11 @@ static void _owner(int fd, int ufd)
 	is_int(_rq(fd, PROTO_OP_CREATE, "susuuu", INST, dir.ino, "y", 0644ull,
 		   0ull, 5151ull), EBB_E_PROTO, "CREATE with a uid and no gid: E_PROTO");
 	is_int(_rq(fd, PROTO_OP_CREATE, "susuuuuu", INST, dir.ino, "y", 0644ull,
-		   0ull, 5151ull, 5252ull, 1ull), EBB_E_PROTO,
-	       "CREATE with an argument after the owner: E_PROTO");
+		   0ull, 5151ull, 5252ull, 1ull), EBB_EINVAL,
+	       "CREATE of a regular file with an rdev: EINVAL");
+	is_int(_rq(fd, PROTO_OP_CREATE, "susuuuuuu", INST, dir.ino, "y",
+		   0644ull, 0ull, 5151ull, 5252ull, 0ull, 1ull), EBB_E_PROTO,
+	       "CREATE with two arguments after the owner: E_PROTO");
 	is_int(_rq(fd, PROTO_OP_MKDIR, "susuuuu", INST, dir.ino, "y", 0755ull,
 		   5151ull, 5252ull, 1ull), EBB_E_PROTO,
 	       "MKDIR with an argument after the owner: E_PROTO");
@@ -299,6 +302,80 @@ static void _owner(int fd, int ufd)
 	_rq(ufd, PROTO_OP_RMDIR, "sus", INST, dir.ino, "rd");
 	is_int(_rq(ufd, PROTO_OP_RMDIR, "sus", INST, 1ull, "ow"), EBB_OK,
 	       "... ow removed again");
+}
+
+/* CREATE of special files (docs/protocol.md CREATE): FIFOs, sockets and
+ * devices, a device's number in its size; EXCL semantics; no other type;
+ * LINK_INSERT (a rename between nodes) carries them; UNLINK removes them. */
+static void _special(int ufd)
+{
+	static const struct {
+		const char *name;
+		uint64_t mode, rdev;
+	} t[] = {
+		{"fifo", S_IFIFO | 0640, 0},
+		{"sock", S_IFSOCK | 0755, 0},
+		{"chr", S_IFCHR | 0600, 0x10305},
+		{"blk", S_IFBLK | 0660, 0x801},
+	};
+	struct proto_attr a;
+	bool b = false;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		if (t[i].rdev)
+			is_int(_rq(ufd, PROTO_OP_CREATE, "susuuuuu", INST, 1ull,
+				   t[i].name, t[i].mode, 1ull, (uint64_t)USER,
+				   (uint64_t)USER, t[i].rdev), EBB_OK,
+			       "CREATE %s (type 0%llo, rdev 0x%llx)", t[i].name,
+			       (unsigned long long)(t[i].mode & S_IFMT),
+			       (unsigned long long)t[i].rdev);
+		else
+			is_int(_rq(ufd, PROTO_OP_CREATE, "susuu", INST, 1ull,
+				   t[i].name, t[i].mode, 1ull), EBB_OK,
+			       "CREATE %s (type 0%llo)", t[i].name,
+			       (unsigned long long)(t[i].mode & S_IFMT));
+		a = _attr();
+		b = false;
+		proto_get_bool(&_dec, &b);
+		ok(a.mode == t[i].mode && a.size == t[i].rdev && b &&
+		   a.nlink == 1, "... mode 0%o, size %llu (the rdev), created",
+		   a.mode, (unsigned long long)a.size);
+		is_int(_rq(ufd, PROTO_OP_CREATE, "susuu", INST, 1ull, t[i].name,
+			   t[i].mode, 0ull), EBB_EEXIST,
+		       "... CREATE of it again: EEXIST (mknod)");
+	}
+	is_int(_rq(ufd, PROTO_OP_LOOKUP, "sus", INST, 1ull, "chr"), EBB_OK,
+	       "LOOKUP chr");
+	a = _attr();
+	ok(S_ISCHR(a.mode) && a.size == 0x10305, "... a device, rdev kept");
+	is_int(_rq(ufd, PROTO_OP_SETATTR, "susuuuuuii", INST, 1ull, "chr",
+		   (uint64_t)PROTO_SET_SIZE, 0ull, 0ull, 0ull, 0ull, (int64_t)0,
+		   (int64_t)0), EBB_EINVAL, "SETATTR SIZE of a device: EINVAL");
+	is_int(_rq(ufd, PROTO_OP_SETATTR, "susuuuuuii", INST, 1ull, "fifo",
+		   (uint64_t)PROTO_SET_MODE, 0604ull, 0ull, 0ull, 0ull,
+		   (int64_t)0, (int64_t)0), EBB_OK, "chmod of a FIFO");
+	a = _attr();
+	ok(a.mode == (S_IFIFO | 0604), "... mode 0%o", a.mode);
+	is_int(_rq(ufd, PROTO_OP_CREATE, "susuu", INST, 1ull, "d",
+		   (uint64_t)(S_IFDIR | 0755), 0ull), EBB_EINVAL,
+	       "CREATE of a directory type: EINVAL");
+	is_int(_rq(ufd, PROTO_OP_CREATE, "susuu", INST, 1ull, "l",
+		   (uint64_t)(S_IFLNK | 0777), 0ull), EBB_EINVAL,
+	       "CREATE of a symlink type: EINVAL");
+	is_int(_rq(ufd, PROTO_OP_CREATE, "susuuuuu", INST, 1ull, "f",
+		   (uint64_t)(S_IFIFO | 0644), 0ull, (uint64_t)USER,
+		   (uint64_t)USER, 5ull), EBB_EINVAL,
+	       "CREATE of a FIFO with an rdev: EINVAL");
+	is_int(_rq(ufd, PROTO_OP_LOOKUP, "sus", INST, 1ull, "sock"), EBB_OK,
+	       "LOOKUP sock");
+	a = _attr();
+	is_int(_rq(ufd, PROTO_OP_LINK_INSERT, "susAu", INST, 1ull, "sock2", &a,
+		   0ull), EBB_OK, "LINK_INSERT of a socket (rename between nodes)");
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		is_int(_rq(ufd, PROTO_OP_UNLINK, "susuu", INST, 1ull, t[i].name,
+			   0ull, 0ull), EBB_OK, "UNLINK %s", t[i].name);
+	is_int(_rq(ufd, PROTO_OP_UNLINK, "susuu", INST, 1ull, "sock2", 0ull,
+		   0ull), EBB_OK, "UNLINK sock2");
 }
 
 /* UNLINK with DATA (one round trip): the node drops a small file's data
@@ -523,7 +600,8 @@ int main(void)
 	is_int(_rq(ufd, PROTO_OP_CREATE, "susuu", INST, 1ull, "f", 0644ull,
 		   (uint64_t)PROTO_CREATE_EXCL), EBB_EEXIST, "CREATE with EXCL: EEXIST");
 	is_int(_rq(ufd, PROTO_OP_CREATE, "susuu", INST, 1ull, "dev",
-		   (uint64_t)(S_IFCHR | 0644), 0ull), EBB_EINVAL, "CREATE of a device: EINVAL");
+		   (uint64_t)(S_IFDIR | 0644), 0ull), EBB_EINVAL,
+	       "CREATE of a directory: EINVAL (MKDIR makes them)");
 	is_int(_rq(ufd, PROTO_OP_MKDIR, "susu", INST, 1ull, "d", 0755ull), EBB_OK, "MKDIR");
 	d = _attr();
 	is_int(_rq(ufd, PROTO_OP_MKDIR, "susu", INST, 1ull, "d", 0755ull), EBB_EEXIST,
@@ -719,6 +797,7 @@ int main(void)
 	ok(st == EBB_OK && used == 0, "... used is back to 0");
 	_payload_reuse(fd, ufd);
 	_owner(fd, ufd);
+	_special(ufd);
 	_unlink_data(ufd);
 	is_int(_rq(ufd, PROTO_OP_INST_DESTROY, "s", INST), EBB_E_DENIED,
 	       "INST_DESTROY by the owner: E_DENIED (admin only)");

@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# posix.t: special files, POSIX permissions for every local user and
+# directory times, compared with a local ext4 directory (the reference,
+# under the test directory in /tmp): the same probes (posix.py) run on both
+# trees by the same user, and their outputs must be equal.  Users: ebbtest
+# (the instance's owner), ebbother and ebbthird (other users of the node,
+# both in the group ebbgrp) and root.  Two mounts stand for two nodes (m0
+# through bbd0, m1 through bbd1; 3 bbd).  docs/semantics.md links its rows
+# to the check descriptions here.
+. "$EBB_SRCDIR/tests/fuse/fuse.sh"
+
+fuse_setup 3
+command -v python3 >/dev/null || skip_all "python3 not installed"
+THIRD=ebbthird
+fixture_user "$THIRD" || bail "no user $THIRD"
+fixture_group ebbgrp "$OTHER" "$THIRD" || bail "no group ebbgrp with $OTHER and $THIRD"
+I=posix-$$
+M0=$EBB_TEST_DIR/m0
+M1=$EBB_TEST_DIR/m1
+P=$EBB_SRCDIR/tests/fuse/posix.py
+# the reference: like the mount's root, a 0700 directory of the owner's
+R=$EBB_TEST_DIR/ref
+mkdir -m 700 "$R" && chown "$U:" "$R"
+fuse_instance "$I" 1GiB --stripe-size 64KiB || bail "instance create failed"
+fixture_mount -n 0 "$I" "$M0" || bail "mount m0 failed"
+fixture_mount -n 1 "$I" "$M1" || bail "mount m1 failed"
+
+# probe USER ARGS...: posix.py as USER (root: the test shell itself)
+probe() {
+	local u=$1
+	shift
+	if [ "$u" = root ]; then
+		timeout -k 5 120 python3 "$P" "$@" 2>&1
+	else
+		fixture_as "$u" timeout -k 5 120 python3 "$P" "$@" 2>&1
+	fi
+}
+# same USER DESC PROBE [DIR-RELATIVE ARGS]: the probe on $R/ARG1 and on
+# $M0/ARG1 print the same; one check
+same() {
+	local u=$1 desc=$2 cmd=$3 rel=$4 a b
+	shift 4
+	a=$(probe "$u" "$cmd" "$R/$rel" "$@")
+	b=$(probe "$u" "$cmd" "$M0/$rel" "$@")
+	if ! is "$b" "$a" "$desc"; then
+		diag "ext4:"
+		diag "$a"
+	fi
+	printf '%s\n' "$b" >>"$EBB_TEST_DIR/probes.out"
+}
+
+# ---- special files -------------------------------------------------------------
+for t in "$R" "$M0"; do
+	as_u mkdir -m 755 "$t/sp"
+	mkdir -m 755 "$t/sproot"
+done
+same "$U" "special files as the owner: mkfifo, bind(2) of a socket, mknod of devices (EPERM), rename, chmod, unlink: as on ext4" special sp
+like "$(grep '^mknod chr' "$EBB_TEST_DIR/probes.out")" 'EPERM' "... (mknod of a device by a user: EPERM, from the kernel)"
+like "$(grep -c '^mkfifo ok\|^bind ok\|^connect ok\|^through the socket: ping' "$EBB_TEST_DIR/probes.out")" '^4$' \
+	"... (mkfifo, bind, connect and a message through the socket worked)"
+same root "special files as root: char and block devices too, with their numbers: as on ext4" special sproot
+like "$(grep -c '^mknod chr ok\|^mknod blk ok\|crw------- size=0 1,3\|^ *blk brw-.* size=0 7,200' "$EBB_TEST_DIR/probes.out")" '^4$' \
+	"... (root made c 1,3 and b 7,200; ls shows them with size 0)"
+mknod "$M0/sproot/null" c 1 3
+mknod "$R/sproot/null" c 1 3
+is "$(probe root opendev "$R/sproot/null")" ok "ext4: root opens a device node (the reference)"
+is "$(probe root opendev "$M0/sproot/null")" EACCES "special files: opening a device node on the mount fails with EACCES (nodev)"
+like "$(findmnt -rn -M "$M0" -o OPTIONS)" 'nosuid.*nodev|nodev.*nosuid' "the mount is nosuid,nodev"
+is "$(stat -c '%F %t,%T' "$M1/sproot/null")" "character special file 1,3" "the other node sees the device and its number"
+rm -f "$M0/sproot/null" "$R/sproot/null"
+want=$(seq 1 20000 | md5sum)
+is "$(as_u timeout -k 5 60 sh -c 'cd "$1" && mkfifo pipe && { seq 1 20000 >pipe & } && md5sum <pipe; wait' sh "$M0/sp")" "$want" \
+	"special files: mkfifo, then a writer and a reader through the FIFO in the mount (shell pipeline)"
+is "$(as_u stat -c %F "$M1/sp/pipe")" fifo "the other node lists the FIFO"
+ok "rm of the FIFO" as_u rm "$M0/sp/pipe"
+
+# cp -a and rsync -a of a tree with a FIFO, a socket and a setgid directory
+S=$L/tree
+as_u sh -c 'mkdir -p "$1/d/e" && echo a >"$1/d/f" && mkfifo -m 640 "$1/d/fifo" &&
+	python3 -c "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" "$1/d/e/sock" &&
+	mkdir -m 2750 "$1/sg" && echo b >"$1/sg/g" && ln -s f "$1/d/lnk"' sh "$S"
+flist() { as_u sh -c 'cd "$1" && find . -printf "%y %m %u %g %p\n"' sh "$1" | LC_ALL=C sort; }
+ok "cp -a of the tree into the mount" as_u cp -a "$S" "$M0/cp"
+is "$(flist "$M0/cp")" "$(flist "$S")" "cp -a: the same types (FIFO, socket, setgid directory), modes and owners (find -printf '%y %m %u %g %p')"
+ok "rsync -a of the tree into the mount" as_u rsync -a "$S/" "$M0/rs/"
+is "$(flist "$M1/rs")" "$(flist "$S")" "rsync -a: the same listing, seen from the other node"
+
+fuse_teardown "$I" "$M1" "$M0"
+done_testing
