@@ -455,17 +455,30 @@ static void _get_owner(struct bbd_req *r, struct owner *o)
 	o->set = true;
 }
 
+/* May r's caller act as the kernel does for every local user: name any
+ * owner in a create, chmod/chown/utimes anything?  Root, and the
+ * instance's owner: ebb-fuse runs as the owner, and the kernel
+ * (default_permissions) has already applied POSIX's rules to the real
+ * caller before the request reaches us.  The owner can read and change
+ * all of its instance through libebb anyway (docs/security.md).  Nobody
+ * else gets here (bbd_inst_may_use), so the other rules below are
+ * defence in depth. */
+static bool _privileged(const struct bbd_req *r)
+{
+	return r->uid == 0 || r->uid == r->inst->uid;
+}
+
 /* A new inode's owner: the caller, or what it asked for (docs/protocol.md
- * CREATE).  The rules are SETATTR's for a chown right after the create, so
- * asking changes nothing about who may own what: root may give any uid and
- * gid (ebb-fuse running as root creates on behalf of the requesting user);
- * anyone else only its own uid and primary gid.  EPERM otherwise. */
+ * CREATE).  Root and the instance's owner may name any uid and gid
+ * (ebb-fuse creates on behalf of the requesting user); anyone else only
+ * its own uid and primary gid.  EPERM otherwise. */
 static ebb_err _owner_check(struct bbd_req *r, const struct owner *o)
 {
-	if (o->set && r->uid != 0 && (o->uid != r->uid || o->gid != r->gid))
+	if (o->set && !_privileged(r) &&
+	    (o->uid != r->uid || o->gid != r->gid))
 		return bbd_req_fail(r, EBB_EPERM,
-				    "only root may create for uid %u gid %u",
-				    o->uid, o->gid);
+				    "only root or the instance's owner may "
+				    "create for uid %u gid %u", o->uid, o->gid);
 	return EBB_OK;
 }
 
@@ -847,7 +860,7 @@ out:
 
 static bool _may_write(const struct bbd_req *r, const struct proto_attr *a)
 {
-	if (r->uid == 0)
+	if (_privileged(r))
 		return true;
 	if (r->uid == a->uid)
 		return a->mode & S_IWUSR;
@@ -856,13 +869,16 @@ static bool _may_write(const struct bbd_req *r, const struct proto_attr *a)
 	return a->mode & S_IWOTH;
 }
 
-/* POSIX chmod/chown/truncate/utimes rules; see docs/protocol.md. */
+/* POSIX chmod/chown/truncate/utimes rules; see docs/protocol.md.  Root
+ * and the instance's owner pass them all (_privileged: the kernel checked
+ * the real caller), and then no set-id bit is cleared here either: the
+ * kernel sends the mode it wants. */
 static ebb_err _setattr_apply(struct bbd_req *r, struct proto_attr *a,
 			      uint32_t mask, uint32_t mode, uint32_t uid,
 			      uint32_t gid, uint64_t size, int64_t atime,
 			      int64_t mtime)
 {
-	bool root = r->uid == 0, owner = r->uid == a->uid;
+	bool root = _privileged(r), owner = r->uid == a->uid;
 	int64_t now = bbd_now_ns();
 
 	if ((mask & PROTO_SET_MODE) && !root && !owner)

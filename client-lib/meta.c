@@ -7,8 +7,9 @@
  * removal, truncate's TRUNCATE, statfs) ask all nodes in parallel.
  * Permission bits of the parent directory (write + search for creating and
  * removing names) are checked here from the attributes the path walk
- * returned; the sticky bit is not enforced (one owner per instance, see
- * docs/security.md).  Modes are taken as given: no umask is applied (the
+ * returned; the sticky bit is not enforced (only root and the instance's
+ * owner are served, and bbd lets the owner change anything in its own
+ * instance: docs/security.md; through a mount the kernel enforces it).  Modes are taken as given: no umask is applied (the
  * FUSE layer passes modes already masked).
  *
  * Each operation is written once, as meta_*() on a resolved dentry (struct

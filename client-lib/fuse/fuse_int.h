@@ -37,6 +37,10 @@ struct fz_inode {
 	uint64_t ksize;
 	int64_t kmtime_ns;
 	struct ebb_stat kst;       /* the last attributes replied for it */
+	/* A directory's mode and group as last replied (entries, getattr,
+	 * setattr): the setgid rule of a create in it (ops.c _new_owner). */
+	bool dknown;
+	uint32_t dmode, dgid;
 	struct fz_inode *inext;    /* chain by inode number */
 	struct fz_inode *knext;    /* chain by key (not when gone) */
 };
@@ -77,6 +81,13 @@ void itab_ksize(struct fz_itab *t, uint64_t ino, uint64_t size);
 /* The attributes last replied for ino in an entry (writeback mode): 0,
  * or ENOENT. */
 int itab_kstat(struct fz_itab *t, uint64_t ino, struct ebb_stat *st);
+/* The attributes st (of st->ino) were just replied to the kernel: a
+ * directory's mode and group are kept. */
+void itab_attr(struct fz_itab *t, const struct ebb_stat *st);
+/* Directory ino's mode and group as last replied: 0, or ENOENT if not
+ * known (not in the table, or never replied). */
+int itab_dirattr(struct fz_itab *t, uint64_t ino, uint32_t *mode,
+		 uint32_t *gid);
 /* RELEASE: one open less. */
 void itab_release(struct fz_itab *t, uint64_t ino);
 /* The kernel's size of ino is now size (a truncate), or at least size

@@ -95,14 +95,20 @@
  *     itself, on this node only, and the mount is nodev (opening a device
  *     node gives EACCES).  A device's number travels in its size.
  *
- * Who may use the mount: the kernel checks permission bits against the
- * real caller (default_permissions) and allow_other lets every user reach
- * us; as defence in depth every request whose uid is neither root nor the
- * instance owner (nor the uid ebb-fuse runs as) gets EACCES, whatever the
- * mode bits say.  When ebb-fuse runs as root, bbd would record root as the
- * creator of new files: ebb-fuse names the requesting user's uid and gid in
- * the CREATE/MKDIR/SYMLINK itself (the *at_owner calls; bbd allows that to
- * root only), so a create costs no SETATTR round trip after it.
+ * Who may use the mount: every local user, as on a local file system.
+ * bbd mounts with allow_other,default_permissions (and nosuid,nodev), so
+ * the kernel checks every request against the real caller before it
+ * reaches us: mode bits, owner, group and supplementary groups, the
+ * sticky bit, chmod/chown/utimes's owner and root rules (EPERM vs
+ * EACCES).  The job's privacy is the root directory's: bbd creates it
+ * 0700, owned by the job's user, so nobody else gets in unless that user
+ * opens it.  ebb-fuse runs as the instance's owner and so passes bbd's
+ * checks for everything (bbd lets the owner name any owner and change any
+ * attribute in its own instance: docs/security.md); each create names
+ * its caller's uid and gid in the CREATE/MKDIR/SYMLINK itself (the
+ * *at_owner calls, no SETATTR after it), with the group and S_ISGID of a
+ * setgid parent directory (_new_owner), which needs the parent's mode and
+ * group: the inode table keeps them from the attributes replied.
  */
 #include "config.h"
 
@@ -135,18 +141,6 @@ struct fz_dir {
 static struct fz *_fz(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
-}
-
-/* Defence in depth: only root and the owner get through. */
-static bool _denied(fuse_req_t req)
-{
-	const struct fuse_ctx *c = fuse_req_ctx(req);
-	struct fz *fz = _fz(req);
-
-	if (c->uid == 0 || c->uid == fz->owner || c->uid == fz->self)
-		return false;
-	fuse_reply_err(req, EACCES);
-	return true;
 }
 
 static int _err(void)
@@ -204,34 +198,53 @@ static void _reply_entry(fuse_req_t req, uint64_t parent, const char *name,
 		itab_forget(&_fz(req)->itab, st->ino, 1);
 }
 
-/* Must what req creates be given to its caller explicitly?  Only when
- * ebb-fuse runs as root (bbd would record root:root) and the caller is
- * someone else; then the create names the caller's uid and gid itself.
- * Run as anyone else, bbd records ebb-fuse's own uid, the instance owner's
- * (the only other caller let in is root, see _denied). */
-static bool _for_caller(fuse_req_t req, uid_t *uid, gid_t *gid)
+/* The owner of what req creates in directory parent: its caller's uid
+ * and gid, named in the create itself (bbd lets the instance's owner, as
+ * which ebb-fuse runs, name anyone; root too).  A directory with S_ISGID
+ * passes its group, and to a new subdirectory (*dir) its S_ISGID too, as
+ * the kernel does for local file systems.  The parent's mode and group
+ * come from the attributes last replied for it (itable.c); only when
+ * they are unknown does this cost a LOOKUP of the parent. */
+static void _new_owner(fuse_req_t req, uint64_t parent, mode_t *mode,
+		       uid_t *uid, gid_t *gid)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct fz *fz = _fz(req);
+	char name[FZ_NAME_MAX + 1];
+	struct ebb_stat pst;
+	uint64_t pp;
+	uint32_t pmode, pgid;
 
-	if (_fz(req)->self != 0 || (c->uid == 0 && c->gid == 0))
-		return false;
 	*uid = c->uid;
 	*gid = c->gid;
-	return true;
+	if (itab_dirattr(&fz->itab, parent, &pmode, &pgid) != 0) {
+		if (itab_key(&fz->itab, parent, &pp, name) != 0 ||
+		    ebb_lookupat(fz->h, pp, name, &pst) != 0 ||
+		    pst.ino != parent)
+			return; /* the create will fail or race: plain owner */
+		itab_attr(&fz->itab, &pst);
+		pmode = pst.mode;
+		pgid = pst.gid;
+	}
+	if (!(pmode & S_ISGID))
+		return;
+	*gid = pgid;
+	if (S_ISDIR(*mode))
+		*mode |= S_ISGID;
 }
 
-/* ebb_openat, or ebb_openat_owner for req's caller (_for_caller). */
+/* ebb_openat_owner for req's caller (_new_owner). */
 static ebb_file_t *_openat_for(fuse_req_t req, uint64_t parent,
 			       const char *name, int flags, mode_t mode,
 			       struct ebb_stat *st)
 {
+	mode_t m = S_IFREG | mode;
 	uid_t uid;
 	gid_t gid;
 
-	if (_for_caller(req, &uid, &gid))
-		return ebb_openat_owner(_fz(req)->h, parent, name, flags,
-					mode, uid, gid, st);
-	return ebb_openat(_fz(req)->h, parent, name, flags, mode, st);
+	_new_owner(req, parent, &m, &uid, &gid);
+	return ebb_openat_owner(_fz(req)->h, parent, name, flags, mode, uid,
+				gid, st);
 }
 
 /* ---- the connection -------------------------------------------------------- */
@@ -289,8 +302,6 @@ static void _lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ebb_stat st;
 
-	if (_denied(req))
-		return;
 	if (ebb_lookupat(_fz(req)->h, parent, name, &st) != 0) {
 		fuse_reply_err(req, _err());
 		return;
@@ -329,8 +340,6 @@ static void _getattr(fuse_req_t req, fuse_ino_t ino,
 	uint64_t parent;
 	int rc;
 
-	if (_denied(req))
-		return;
 	if (fi && fi->fh) {
 		rc = ebb_fstat((ebb_file_t *)(uintptr_t)fi->fh, &es) ? _err() : 0;
 	} else if ((rc = _key(req, ino, &parent, name)) == 0) {
@@ -350,6 +359,7 @@ static void _getattr(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (!_fz(req)->wb && S_ISREG(es.mode))
 		itab_ksize(&_fz(req)->itab, ino, es.size);
+	itab_attr(&_fz(req)->itab, &es);
 	_to_stat(&es, &st);
 	fuse_reply_attr(req, &st, FZ_TIMEOUT);
 }
@@ -364,8 +374,6 @@ static void _setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	unsigned mask = 0;
 	int rc = 0;
 
-	if (_denied(req))
-		return;
 	if (to_set & FUSE_SET_ATTR_MODE)
 		mask |= EBB_SET_MODE;
 	if (to_set & FUSE_SET_ATTR_UID)
@@ -427,6 +435,7 @@ static void _setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		itab_sized(&_fz(req)->itab, ino, in.size, false);
 	else if (!_fz(req)->wb && S_ISREG(out.mode))
 		itab_ksize(&_fz(req)->itab, ino, out.size);
+	itab_attr(&_fz(req)->itab, &out);
 	_to_stat(&out, &st);
 	fuse_reply_attr(req, &st, FZ_TIMEOUT);
 }
@@ -438,8 +447,6 @@ static void _readlink(fuse_req_t req, fuse_ino_t ino)
 	ssize_t n;
 	int rc;
 
-	if (_denied(req))
-		return;
 	if ((rc = _key(req, ino, &parent, name)) != 0) {
 		fuse_reply_err(req, rc);
 		return;
@@ -457,19 +464,14 @@ static void _mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		   mode_t mode)
 {
 	struct ebb_stat st;
+	mode_t m = S_IFDIR | (mode & 07777);
 	uid_t uid;
 	gid_t gid;
-	int rc = 0;
 
-	if (_denied(req))
-		return;
-	if ((_for_caller(req, &uid, &gid) ?
-	     ebb_mkdirat_owner(_fz(req)->h, parent, name, mode, uid, gid,
-			       &st) :
-	     ebb_mkdirat(_fz(req)->h, parent, name, mode, &st)) != 0)
-		rc = _err();
-	if (rc)
-		fuse_reply_err(req, rc);
+	_new_owner(req, parent, &m, &uid, &gid);
+	if (ebb_mkdirat_owner(_fz(req)->h, parent, name, m & 07777, uid, gid,
+			      &st) != 0)
+		fuse_reply_err(req, _err());
 	else
 		_reply_entry(req, parent, name, &st);
 }
@@ -478,19 +480,14 @@ static void _symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		     const char *name)
 {
 	struct ebb_stat st;
+	mode_t m = S_IFLNK | 0777;
 	uid_t uid;
 	gid_t gid;
-	int rc = 0;
 
-	if (_denied(req))
-		return;
-	if ((_for_caller(req, &uid, &gid) ?
-	     ebb_symlinkat_owner(_fz(req)->h, link, parent, name, uid, gid,
-				 &st) :
-	     ebb_symlinkat(_fz(req)->h, link, parent, name, &st)) != 0)
-		rc = _err();
-	if (rc)
-		fuse_reply_err(req, rc);
+	_new_owner(req, parent, &m, &uid, &gid);
+	if (ebb_symlinkat_owner(_fz(req)->h, link, parent, name, uid, gid,
+				&st) != 0)
+		fuse_reply_err(req, _err());
 	else
 		_reply_entry(req, parent, name, &st);
 }
@@ -504,17 +501,11 @@ static void _mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct ebb_stat st;
 	uid_t uid;
 	gid_t gid;
-	int rc = 0;
 
-	if (_denied(req))
-		return;
-	if ((_for_caller(req, &uid, &gid) ?
-	     ebb_mknodat_owner(_fz(req)->h, parent, name, mode, rdev, uid, gid,
-			       &st) :
-	     ebb_mknodat(_fz(req)->h, parent, name, mode, rdev, &st)) != 0)
-		rc = _err();
-	if (rc)
-		fuse_reply_err(req, rc);
+	_new_owner(req, parent, &mode, &uid, &gid);
+	if (ebb_mknodat_owner(_fz(req)->h, parent, name, mode, rdev, uid, gid,
+			      &st) != 0)
+		fuse_reply_err(req, _err());
 	else
 		_reply_entry(req, parent, name, &st);
 }
@@ -525,15 +516,11 @@ static void _link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	(void)ino;
 	(void)newparent;
 	(void)newname;
-	if (_denied(req))
-		return;
 	fuse_reply_err(req, EPERM); /* ebb has no hard links */
 }
 
 static void _unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	if (_denied(req))
-		return;
 	if (ebb_unlinkat(_fz(req)->h, parent, name) != 0) {
 		fuse_reply_err(req, _err());
 		return;
@@ -544,8 +531,6 @@ static void _unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void _rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	if (_denied(req))
-		return;
 	if (ebb_rmdirat(_fz(req)->h, parent, name) != 0) {
 		fuse_reply_err(req, _err());
 		return;
@@ -562,8 +547,6 @@ static void _rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	uint64_t *anc = NULL;
 	int n, rc = 0;
 
-	if (_denied(req))
-		return;
 	if (flags & ~(unsigned)RENAME_NOREPLACE) {
 		fuse_reply_err(req, EINVAL); /* RENAME_EXCHANGE, WHITEOUT */
 		return;
@@ -649,8 +632,6 @@ static void _open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool inval;
 	int rc, flags;
 
-	if (_denied(req))
-		return;
 	/* ESTALE: this node removed or replaced its name; it may still be
 	 * open here (then it is served as the orphan it is). */
 	if ((rc = _key(req, ino, &parent, name)) != 0 && rc != ESTALE) {
@@ -701,8 +682,6 @@ static void _create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	ebb_file_t *f;
 	bool inval;
 
-	if (_denied(req))
-		return;
 	f = _open_at(req, parent, name, fi->flags | O_CREAT, mode & 07777,
 		     &st);
 	if (!f) {
@@ -787,8 +766,6 @@ static void _read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ssize_t n;
 
 	(void)ino;
-	if (_denied(req))
-		return;
 	if (_fz(req)->splice && size >= FZ_SPLICE_MIN &&
 	    _read_splice(req, fi->fh, size, off))
 		return;
@@ -809,8 +786,6 @@ static void _write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 {
 	ssize_t n;
 
-	if (_denied(req))
-		return;
 	n = ebb_pwrite((ebb_file_t *)(uintptr_t)fi->fh, buf, size, off);
 	if (n < 0) {
 		fuse_reply_err(req, _err());
@@ -824,7 +799,6 @@ static void _write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 static void _flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	/* No _denied(): a close must always complete. */
 	if (ebb_flush((ebb_file_t *)(uintptr_t)fi->fh) != 0)
 		fuse_reply_err(req, _err());
 	else
@@ -846,8 +820,6 @@ static void _fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 {
 	(void)ino;
 	(void)datasync;
-	if (_denied(req))
-		return;
 	if (ebb_fsync((ebb_file_t *)(uintptr_t)fi->fh) != 0)
 		fuse_reply_err(req, _err());
 	else
@@ -915,8 +887,6 @@ static void _opendir(fuse_req_t req, fuse_ino_t ino,
 	struct fz_dir *d;
 
 	(void)ino;
-	if (_denied(req))
-		return;
 	if (!(d = calloc(1, sizeof(*d)))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -938,8 +908,6 @@ static void _readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 	char *buf;
 	int rc = 0;
 
-	if (_denied(req))
-		return;
 	if (!(buf = malloc(size))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -1025,8 +993,6 @@ static void _fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	(void)ino;
 	(void)datasync;
 	(void)fi;
-	if (_denied(req))
-		return;
 	/* Namespace changes are applied by the nodes before they reply. */
 	fuse_reply_err(req, 0);
 }
@@ -1037,8 +1003,6 @@ static void _statfs(fuse_req_t req, fuse_ino_t ino)
 	struct statvfs sv;
 
 	(void)ino;
-	if (_denied(req))
-		return;
 	if (ebb_statfs(_fz(req)->h, &es) != 0) {
 		fuse_reply_err(req, _err());
 		return;

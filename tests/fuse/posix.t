@@ -85,5 +85,35 @@ is "$(flist "$M0/cp")" "$(flist "$S")" "cp -a: the same types (FIFO, socket, set
 ok "rsync -a of the tree into the mount" as_u rsync -a "$S/" "$M0/rs/"
 is "$(flist "$M1/rs")" "$(flist "$S")" "rsync -a: the same listing, seen from the other node"
 
+# ---- permissions for every local user --------------------------------------------
+# the root is 0700, the job's user's: nobody else gets in
+is "$(stat -c '%a %U' "$M0")" "700 $U" "permissions: the mount's root is mode 0700, owned by the job's user"
+for u in "$OTHER" "$THIRD"; do
+	is "$(fixture_as "$u" ls "$M0" 2>&1 | sed 's/.*: //')" "Permission denied" \
+		"permissions: $u cannot list the 0700 root (EACCES, the kernel's check)"
+done
+ok "permissions: the owner opens the root (chmod 0755)" as_u chmod 755 "$M0"
+as_u chmod 755 "$R"
+for t in "$R" "$M0"; do
+	as_u mkdir -m 755 "$t/pm"
+	probe "$U" setup "$t/pm"
+	chgrp ebbgrp "$t/pm/fgrp" "$t/pm/sgid"
+	chmod 2777 "$t/pm/sgid"
+done
+: >"$EBB_TEST_DIR/probes.out"
+for u in "$OTHER" "$THIRD" "$U"; do
+	same "$u" "permissions as $u: read/write of 0600..0777 files and a group file, chmod/chown/chgrp/utimes of others' files, utimes(NULL), creates in 0755/0777/sticky/setgid dirs, the sticky rules: as on ext4" perm pm "$u"
+done
+grep -q '^f640 read=EACCES write=EACCES' "$EBB_TEST_DIR/probes.out" &&
+	grep -q '^fgrp read=ok write=ok' "$EBB_TEST_DIR/probes.out" &&
+	grep -q '^sticky: unlink victim EPERM' "$EBB_TEST_DIR/probes.out" &&
+	grep -q '^chmod f644 EPERM' "$EBB_TEST_DIR/probes.out" &&
+	grep -q '^utimes now f644 (not a writer) EACCES' "$EBB_TEST_DIR/probes.out" &&
+	grep -q '^utimes now f666 (a writer) ok' "$EBB_TEST_DIR/probes.out"
+ok_status $? "... (others: EACCES on 0640, group members read and write the ebbgrp file, EPERM for unlink in a sticky dir and chmod of another's file, utimes(NULL) needs write permission)"
+same root "owners: every file belongs to the user who made it, a setgid directory passes its group (and S_ISGID to subdirectories): as on ext4" owners pm
+is "$(stat -c '%G %a' "$M1/pm/sgid/d-$THIRD/sub")" "ebbgrp 2755" "owners: the other node sees the inherited group and S_ISGID"
+is "$(stat -c '%U:%G' "$M1/pm/pub/p-$OTHER")" "$OTHER:$OTHER" "owners: the other node sees $OTHER's FIFO as $OTHER's"
+
 fuse_teardown "$I" "$M1" "$M0"
 done_testing
