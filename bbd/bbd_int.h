@@ -462,6 +462,7 @@ ebb_err bbd_op_size_update(struct bbd_req *r);
 ebb_err bbd_op_rename_local(struct bbd_req *r);
 ebb_err bbd_op_link_insert(struct bbd_req *r);
 ebb_err bbd_op_statfs(struct bbd_req *r);
+ebb_err bbd_op_dir_touch(struct bbd_req *r);
 
 /* ---- bbd_data.c ------------------------------------------------------------------ */
 /* Compute inst->used by scanning data/ (open).  Blocking. */

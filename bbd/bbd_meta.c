@@ -1162,6 +1162,7 @@ ebb_err bbd_op_link_insert(struct bbd_req *r)
 	r->status = EBB_EIO;
 	r->detail[0] = '\0';
 	a.parent = parent;
+	a.ctime_ns = bbd_now_ns(); /* a rename changes the inode's ctime */
 	if (_dent_put(r, txn, parent, name, len, &a) || _commit(r, &txn))
 		goto out;
 	if (replaced)
@@ -1185,5 +1186,54 @@ ebb_err bbd_op_statfs(struct bbd_req *r)
 	proto_put_u64(&r->res, bbd_meta_files(r->inst));
 	r->nres = 3;
 	r->status = EBB_OK;
+	return r->status;
+}
+
+/* inst, parent, name, ino, time_ns -> attr: a directory's entries changed
+ * at time_ns (a create, unlink or rename in it, made through another
+ * dentry's node): its mtime and ctime become max(theirs, time_ns), so a
+ * late or repeated touch never moves them back.  ESTALE if the name holds
+ * another inode (the directory was renamed or replaced meanwhile),
+ * ENOTDIR if not a directory.  The root is (0, ""). */
+ebb_err bbd_op_dir_touch(struct bbd_req *r)
+{
+	uint64_t parent = 0, ino = 0;
+	const char *name = NULL;
+	uint32_t len = 0;
+	int64_t t = 0;
+	MDB_txn *txn = NULL;
+	struct dent d;
+
+	proto_get_u64(&r->dec, &parent);
+	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
+	proto_get_u64(&r->dec, &ino);
+	proto_get_i64(&r->dec, &t);
+	if (bbd_req_args(r) || _check_name(r, parent, name, len, true) ||
+	    _txn(r, 0, &txn) || _dent_get(r, txn, parent, name, len, &d))
+		goto out;
+	if (d.a.ino != ino) {
+		bbd_req_fail(r, EBB_ESTALE, "'%.*s' holds inode %llu", (int)len,
+			     name, (unsigned long long)d.a.ino);
+		goto out;
+	}
+	if (!S_ISDIR(d.a.mode)) {
+		bbd_req_fail(r, EBB_ENOTDIR, "'%.*s' is not a directory",
+			     (int)len, name);
+		goto out;
+	}
+	if (t > d.a.mtime_ns || t > d.a.ctime_ns) {
+		if (t > d.a.mtime_ns)
+			d.a.mtime_ns = t;
+		if (t > d.a.ctime_ns)
+			d.a.ctime_ns = t;
+		if (_dent_put(r, txn, parent, name, len, &d.a) ||
+		    _commit(r, &txn))
+			goto out;
+	}
+	_put_attr(r, &d.a);
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
 	return r->status;
 }

@@ -99,6 +99,7 @@ static const struct op_route *_route(uint32_t op)
 		rename_ = {bbd_op_rename_local, ROUTE_INLINE},
 		linkins = {bbd_op_link_insert, ROUTE_INLINE},
 		statfs_ = {bbd_op_statfs, ROUTE_INLINE},
+		dtouch = {bbd_op_dir_touch, ROUTE_INLINE},
 		write_ = {bbd_op_write, ROUTE_IO},
 		read_ = {bbd_op_read, ROUTE_IO, 0, 0, bbd_read_try_inline},
 		trunc = {bbd_op_truncate, ROUTE_IO},
@@ -133,6 +134,7 @@ static const struct op_route *_route(uint32_t op)
 	case PROTO_OP_RENAME_LOCAL: return &rename_;
 	case PROTO_OP_LINK_INSERT: return &linkins;
 	case PROTO_OP_STATFS: return &statfs_;
+	case PROTO_OP_DIR_TOUCH: return &dtouch;
 	case PROTO_OP_WRITE: return &write_;
 	case PROTO_OP_READ: return &read_;
 	case PROTO_OP_TRUNCATE: return &trunc;

@@ -622,6 +622,26 @@ ebb_err meta_setattr(ebb_t *h, const struct ebb_walk *w, uint32_t mask,
 	return _attr_call(h, &r, out);
 }
 
+ebb_err meta_dir_touch(ebb_t *h, const struct ebb_walk *w, uint64_t ino,
+			int64_t time_ns, struct ebb_attr *out)
+{
+	struct ebb_req r;
+	struct proto_enc *e;
+	ebb_err err;
+
+	e = req_begin(&h->net, &r, _dnode(h, w->parent, w->name, w->namelen),
+		      PROTO_OP_DIR_TOUCH, 5);
+	proto_put_cstr(e, h->id);
+	proto_put_u64(e, w->parent);
+	proto_put_str(e, w->name, w->namelen);
+	proto_put_u64(e, ino);
+	proto_put_i64(e, time_ns);
+	err = _attr_call(h, &r, out);
+	/* The directory cache must not keep the times from before. */
+	dcache_forget(h, w->parent, w->name, w->namelen);
+	return err;
+}
+
 /* SETATTR on what path names (following symlinks). */
 static ebb_err _setattr(ebb_t *h, const char *path, uint32_t mask,
 			uint32_t mode, uint32_t uid, uint32_t gid,

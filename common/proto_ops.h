@@ -27,6 +27,7 @@ PROTO_OP(SIZE_UPDATE, 19, META,  "inst, parent, name, ino, size, mtime_ns, flags
 PROTO_OP(RENAME_LOCAL,20, META,  "inst, oparent, oname, nparent, nname, flags", "attr, replaced-attr|nil")
 PROTO_OP(LINK_INSERT, 21, META,  "inst, parent, name, attr, flags", "replaced-attr|nil")
 PROTO_OP(STATFS,      22, META,  "inst", "capacity, used, files")
+PROTO_OP(DIR_TOUCH,   27, META,  "inst, parent, name, ino, time_ns", "attr")
 PROTO_OP(WRITE,       30, DATA,  "inst, ino, offset + payload", "written")
 PROTO_OP(READ,        31, DATA,  "inst, ino, offset, length", "+ payload")
 PROTO_OP(TRUNCATE,    32, DATA,  "inst, ino, size", "")

@@ -53,6 +53,38 @@ struct fz_itab {
 	struct fz_inode **bykey;
 };
 
+/* Directory times (dirtimes.c): the DIR_TOUCHes after namespace changes,
+ * coalesced per directory, sent by one thread; and the overlay of their
+ * times on this node's attribute replies until they have landed. */
+#define FZ_DT_BITS 8
+struct fz_dt_ent;
+struct fz_dt {
+	pthread_mutex_t lock;      /* a leaf: never held with itab.lock */
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool started, stop;
+	ebb_t *h;
+	struct fz_itab *itab;
+	struct fz_dt_ent *bucket[1u << FZ_DT_BITS]; /* by directory inode */
+	struct fz_dt_ent *qhead, *qtail;            /* to send, in order */
+	size_t n;
+	int64_t swept_ms;
+	uint64_t noted, sent, failed;               /* counters */
+};
+
+int dt_start(struct fz_dt *dt, ebb_t *h, struct fz_itab *itab);
+/* Sends what is pending, then stops the thread and frees the table. */
+void dt_stop(struct fz_dt *dt);
+/* Directory dir had an entry created, removed or renamed at time_ns. */
+void dt_changed(struct fz_dt *dt, uint64_t dir, int64_t time_ns);
+/* Raise a directory's mtime/ctime in st to the latest noted for it. */
+void dt_overlay(struct fz_dt *dt, struct ebb_stat *st);
+/* An explicit utimes of dir's mtime: wait for a touch in flight, drop
+ * what is pending. */
+void dt_cancel(struct fz_dt *dt, uint64_t dir);
+/* CLOCK_REALTIME in ns. */
+int64_t dt_now_ns(void);
+
 int itab_init(struct fz_itab *t);
 void itab_fini(struct fz_itab *t);
 /* The kernel got one more reference to ino, found as (parent, name):

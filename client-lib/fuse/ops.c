@@ -87,6 +87,13 @@
  *   - utimens() after writes on a still-open file wins: libebb publishes
  *     the writes' size and mtime before the SETATTR, so the close that
  *     follows does not put the write time back.
+ *   - Directory times: after a create, mkdir, mknod, symlink, unlink,
+ *     rmdir or rename (both parents) the parent's mtime/ctime follow:
+ *     _touch notes the change, dirtimes.c sends the directory's own dentry
+ *     node a DIR_TOUCH later (coalesced per directory, off this request's
+ *     path) and lays the time over this node's replies for the directory
+ *     until then (dt_overlay); an explicit utimes of its mtime drops what
+ *     is pending (dt_cancel).
  *   - Locks (flock, fcntl) are the kernel's, node-local: not cluster-wide.
  *   - No xattrs: the calls are not implemented, so the kernel answers
  *     EOPNOTSUPP itself after the first ENOSYS.  No hard links (EPERM).
@@ -143,6 +150,14 @@ static struct fz *_fz(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* Directory dir had an entry created, removed or renamed just now: its
+ * times follow (dirtimes.c; before the reply, so a stat after it sees
+ * them). */
+static void _touch(fuse_req_t req, uint64_t dir)
+{
+	dt_changed(&_fz(req)->dt, dir, dt_now_ns());
+}
+
 static int _err(void)
 {
 	return errno ? errno : EIO;
@@ -186,6 +201,7 @@ static void _reply_entry(fuse_req_t req, uint64_t parent, const char *name,
 			 const struct ebb_stat *st)
 {
 	struct fuse_entry_param ep;
+	struct ebb_stat o = *st;
 	uint64_t gen;
 
 	if (itab_entry(&_fz(req)->itab, parent, name, st, _fz(req)->wb,
@@ -193,7 +209,8 @@ static void _reply_entry(fuse_req_t req, uint64_t parent, const char *name,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	_entry(st, gen, &ep);
+	dt_overlay(&_fz(req)->dt, &o);
+	_entry(&o, gen, &ep);
 	if (fuse_reply_entry(req, &ep) != 0)
 		itab_forget(&_fz(req)->itab, st->ino, 1);
 }
@@ -360,6 +377,7 @@ static void _getattr(fuse_req_t req, fuse_ino_t ino,
 	if (!_fz(req)->wb && S_ISREG(es.mode))
 		itab_ksize(&_fz(req)->itab, ino, es.size);
 	itab_attr(&_fz(req)->itab, &es);
+	dt_overlay(&_fz(req)->dt, &es);
 	_to_stat(&es, &st);
 	fuse_reply_attr(req, &st, FZ_TIMEOUT);
 }
@@ -404,6 +422,10 @@ static void _setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		}
 		mask &= ~EBB_SET_SIZE;
 	}
+	/* An explicit mtime of a directory wins over the touches of its
+	 * earlier changes still pending here (dirtimes.c). */
+	if (mask & (EBB_SET_MTIME | EBB_SET_MTIME_NOW))
+		dt_cancel(&_fz(req)->dt, ino);
 	if (mask) {
 		if ((rc = _key(req, ino, &parent, name)) == 0 &&
 		    ebb_setattrat(_fz(req)->h, parent, name, mask, &in, &out))
@@ -436,6 +458,7 @@ static void _setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	else if (!_fz(req)->wb && S_ISREG(out.mode))
 		itab_ksize(&_fz(req)->itab, ino, out.size);
 	itab_attr(&_fz(req)->itab, &out);
+	dt_overlay(&_fz(req)->dt, &out);
 	_to_stat(&out, &st);
 	fuse_reply_attr(req, &st, FZ_TIMEOUT);
 }
@@ -470,10 +493,12 @@ static void _mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	_new_owner(req, parent, &m, &uid, &gid);
 	if (ebb_mkdirat_owner(_fz(req)->h, parent, name, m & 07777, uid, gid,
-			      &st) != 0)
+			      &st) != 0) {
 		fuse_reply_err(req, _err());
-	else
-		_reply_entry(req, parent, name, &st);
+		return;
+	}
+	_touch(req, parent);
+	_reply_entry(req, parent, name, &st);
 }
 
 static void _symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -486,10 +511,12 @@ static void _symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 
 	_new_owner(req, parent, &m, &uid, &gid);
 	if (ebb_symlinkat_owner(_fz(req)->h, link, parent, name, uid, gid,
-				&st) != 0)
+				&st) != 0) {
 		fuse_reply_err(req, _err());
-	else
-		_reply_entry(req, parent, name, &st);
+		return;
+	}
+	_touch(req, parent);
+	_reply_entry(req, parent, name, &st);
 }
 
 /* mknod(2), FIFOs and sockets (bind(2) of a UNIX socket) included: the
@@ -504,10 +531,12 @@ static void _mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	_new_owner(req, parent, &mode, &uid, &gid);
 	if (ebb_mknodat_owner(_fz(req)->h, parent, name, mode, rdev, uid, gid,
-			      &st) != 0)
+			      &st) != 0) {
 		fuse_reply_err(req, _err());
-	else
-		_reply_entry(req, parent, name, &st);
+		return;
+	}
+	_touch(req, parent);
+	_reply_entry(req, parent, name, &st);
 }
 
 static void _link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -526,6 +555,7 @@ static void _unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	itab_unlinked(&_fz(req)->itab, parent, name);
+	_touch(req, parent);
 	fuse_reply_err(req, 0);
 }
 
@@ -536,6 +566,7 @@ static void _rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	itab_unlinked(&_fz(req)->itab, parent, name);
+	_touch(req, parent);
 	fuse_reply_err(req, 0);
 }
 
@@ -559,8 +590,12 @@ static void _rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 (flags & RENAME_NOREPLACE) ? EBB_RENAME_NOREPLACE : 0,
 			 anc, (unsigned)n) != 0)
 		rc = _err();
-	else
+	else {
 		itab_renamed(&fz->itab, parent, name, newparent, newname);
+		_touch(req, parent);
+		if (newparent != parent)
+			_touch(req, newparent);
+	}
 	free(anc);
 	fuse_reply_err(req, rc);
 }
@@ -697,6 +732,7 @@ static void _create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	 * whatever the kernel had, as its inode is renewed (gen); the
 	 * reply's attributes are the kernel's (nothing to invalidate). */
 	(void)itab_open(&fz->itab, st.ino, &st, false, &inval);
+	_touch(req, parent);
 	_entry(&st, gen, &ep);
 	_open_reply(fz, fi, f);
 	if (fuse_reply_create(req, &ep, fi) != 0) {
@@ -931,12 +967,15 @@ static void _readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 			} else {
 				uint64_t gen;
 
+				struct ebb_stat o = e->st;
+
 				if (itab_entry(&fz->itab, ino, e->name, &e->st,
 					       fz->wb, &gen) != 0) {
 					rc = ENOMEM;
 					break;
 				}
-				_entry(&e->st, gen, &ep);
+				dt_overlay(&fz->dt, &o);
+				_entry(&o, gen, &ep);
 			}
 			need = fuse_add_direntry_plus(req, buf + pos,
 						      size - pos, e->name, &ep,

@@ -393,11 +393,77 @@ static void _special(int ufd)
 	a = _attr();
 	is_int(_rq(ufd, PROTO_OP_LINK_INSERT, "susAu", INST, 1ull, "sock2", &a,
 		   0ull), EBB_OK, "LINK_INSERT of a socket (rename between nodes)");
+	{
+		int64_t c0 = a.ctime_ns;
+
+		is_int(_rq(ufd, PROTO_OP_LOOKUP, "sus", INST, 1ull, "sock2"),
+		       EBB_OK, "LOOKUP sock2");
+		a = _attr();
+		ok(S_ISSOCK(a.mode) && a.ctime_ns > c0,
+		   "... a socket, its ctime moved (a rename changes it)");
+	}
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		is_int(_rq(ufd, PROTO_OP_UNLINK, "susuu", INST, 1ull, t[i].name,
 			   0ull, 0ull), EBB_OK, "UNLINK %s", t[i].name);
 	is_int(_rq(ufd, PROTO_OP_UNLINK, "susuu", INST, 1ull, "sock2", 0ull,
 		   0ull), EBB_OK, "UNLINK sock2");
+}
+
+/* DIR_TOUCH (docs/protocol.md): a directory's mtime and ctime move
+ * forward to the time given, never back; the name must hold the inode and
+ * be a directory; the root is (0, ""). */
+static void _dir_touch(int ufd)
+{
+	struct proto_attr d, a, root;
+	int64_t t;
+
+	is_int(_rq(ufd, PROTO_OP_MKDIR, "susu", INST, 1ull, "td", 0755ull),
+	       EBB_OK, "MKDIR td");
+	d = _attr();
+	t = d.mtime_ns + 5000000000LL;
+	is_int(_rq(ufd, PROTO_OP_DIR_TOUCH, "susui", INST, 1ull, "td", d.ino,
+		   t), EBB_OK, "DIR_TOUCH td at its mtime + 5 s");
+	a = _attr();
+	ok(a.ino == d.ino && a.mtime_ns == t && a.ctime_ns == t &&
+	   a.atime_ns == d.atime_ns, "... mtime = ctime = the time given, "
+	   "atime unchanged");
+	is_int(_rq(ufd, PROTO_OP_DIR_TOUCH, "susui", INST, 1ull, "td", d.ino,
+		   t - 1000), EBB_OK, "DIR_TOUCH with an earlier time");
+	a = _attr();
+	ok(a.mtime_ns == t && a.ctime_ns == t, "... changes nothing (monotonic)");
+	is_int(_rq(ufd, PROTO_OP_LOOKUP, "sus", INST, 1ull, "td"), EBB_OK,
+	       "LOOKUP td");
+	a = _attr();
+	ok(a.mtime_ns == t && a.ctime_ns == t, "... stored");
+	is_int(_rq(ufd, PROTO_OP_DIR_TOUCH, "susui", INST, 1ull, "td",
+		   d.ino + 1, t), EBB_ESTALE, "DIR_TOUCH of another inode: ESTALE");
+	is_int(_rq(ufd, PROTO_OP_DIR_TOUCH, "susui", INST, 1ull, "nope", d.ino,
+		   t), EBB_ENOENT, "DIR_TOUCH of a missing name: ENOENT");
+	is_int(_rq(ufd, PROTO_OP_CREATE, "susuu", INST, d.ino, "f", 0644ull,
+		   0ull), EBB_OK, "CREATE td/f");
+	a = _attr();
+	is_int(_rq(ufd, PROTO_OP_DIR_TOUCH, "susui", INST, d.ino, "f", a.ino,
+		   t), EBB_ENOTDIR, "DIR_TOUCH of a file: ENOTDIR");
+	is_int(_rq(ufd, PROTO_OP_LOOKUP, "sus", INST, 0ull, ""), EBB_OK,
+	       "LOOKUP the root");
+	root = _attr();
+	is_int(_rq(ufd, PROTO_OP_DIR_TOUCH, "susui", INST, 0ull, "",
+		   (uint64_t)PROTO_ROOT_INO, root.mtime_ns + 1), EBB_OK,
+	       "DIR_TOUCH of the root (0, \"\")");
+	a = _attr();
+	ok(a.ino == PROTO_ROOT_INO && a.mtime_ns == root.mtime_ns + 1 &&
+	   a.ctime_ns >= root.mtime_ns + 1, "... its mtime moved 1 ns");
+	is_int(_rq(ufd, PROTO_OP_DIR_TOUCH, "susui", INST, 0ull, "x",
+		   (uint64_t)PROTO_ROOT_INO, t), EBB_EINVAL,
+	       "DIR_TOUCH of a name in parent 0: EINVAL");
+	is_int(_rq(ufd, PROTO_OP_DIR_TOUCH, "susu", INST, 1ull, "td", d.ino),
+	       EBB_E_PROTO, "DIR_TOUCH without a time: E_PROTO");
+	is_int(_rq(ufd, PROTO_OP_DIR_TOUCH, "susuiu", INST, 1ull, "td", d.ino,
+		   t, 1ull), EBB_E_PROTO, "DIR_TOUCH with an extra argument: "
+	       "E_PROTO");
+	_rq(ufd, PROTO_OP_UNLINK, "susuu", INST, d.ino, "f", 0ull, 0ull);
+	is_int(_rq(ufd, PROTO_OP_RMDIR, "sus", INST, 1ull, "td"), EBB_OK,
+	       "... td removed again");
 }
 
 /* UNLINK with DATA (one round trip): the node drops a small file's data
@@ -827,6 +893,7 @@ int main(void)
 	_payload_reuse(fd, ufd);
 	_owner(fd, ufd);
 	_special(ufd);
+	_dir_touch(ufd);
 	_unlink_data(ufd);
 	is_int(_rq(ufd, PROTO_OP_INST_DESTROY, "s", INST), EBB_E_DENIED,
 	       "INST_DESTROY by the owner: E_DENIED (admin only)");

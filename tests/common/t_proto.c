@@ -53,6 +53,7 @@ static const struct shape _shapes[] = {
 	{PROTO_OP_RENAME_LOCAL, "sununw", "Aa"},
 	{PROTO_OP_LINK_INSERT, "sunAw", "a"},
 	{PROTO_OP_STATFS, "s", "uuu"},
+	{PROTO_OP_DIR_TOUCH, "sunui", "A"},
 	{PROTO_OP_WRITE, "suu", "u"},
 	{PROTO_OP_READ, "suuu", ""},
 	{PROTO_OP_TRUNCATE, "suu", ""},

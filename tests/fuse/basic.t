@@ -46,7 +46,8 @@ ok "gone" test ! -e "$M0/d2"
 
 # what ebb does not have
 not_ok "hard link: refused" as_u ln "$M0/r" "$M0/hard"
-not_ok "mkfifo: refused" as_u mkfifo "$M0/fifo"
+ok "mkfifo works (posix.t tests special files)" as_u mkfifo "$M0/fifo"
+as_u rm -f "$M0/fifo"
 if command -v python3 >/dev/null; then
 	is "$(as_u python3 -c '
 import os, sys, errno

@@ -115,5 +115,52 @@ same root "owners: every file belongs to the user who made it, a setgid director
 is "$(stat -c '%G %a' "$M1/pm/sgid/d-$THIRD/sub")" "ebbgrp 2755" "owners: the other node sees the inherited group and S_ISGID"
 is "$(stat -c '%U:%G' "$M1/pm/pub/p-$OTHER")" "$OTHER:$OTHER" "owners: the other node sees $OTHER's FIFO as $OTHER's"
 
+# ---- times -------------------------------------------------------------------------
+for t in "$R" "$M0"; do as_u mkdir -m 755 "$t/tm"; done
+same "$U" "times: the parent's mtime and ctime change at create, mkdir, mkfifo, symlink, rename (both parents), unlink, rmdir, not at a write; the inode's ctime at chmod, chown, truncate, utimes, rename; UTIME_NOW and UTIME_OMIT: as on ext4 (stat on the same node right after)" times tm
+grep -q '^create mtime=changed ctime=changed' "$EBB_TEST_DIR/probes.out" &&
+	grep -q '^rename between dirs: target dir mtime=changed ctime=changed' "$EBB_TEST_DIR/probes.out" &&
+	grep -q '^inode ctime after rename to another dir changed' "$EBB_TEST_DIR/probes.out"
+ok_status $? "... (the parent's times changed after a create and in both parents of a rename; the moved inode's ctime too)"
+# another node sees a directory's new times once the touch has landed and
+# its attributes time out (1 s): poll, generous bound
+dt() { as_u python3 "$P" dirtimes "$1"; }
+as_u mkdir "$M0/tm/seen"
+as_u touch "$M0/tm/seen/a"
+sleep 0.2
+before=$(dt "$M1/tm/seen")
+sleep 0.05
+as_u touch "$M0/tm/seen/b"
+isnt "$(dt "$M0/tm/seen")" "$before" "times: a create changes the directory's times, seen on the same node at once"
+for ((i = 0; i < 100; i++)); do
+	[ "$(dt "$M1/tm/seen")" != "$before" ] && break
+	sleep 0.1
+done
+isnt "$(dt "$M1/tm/seen")" "$before" "times: ... and on the other node after $((i / 10)).$((i % 10)) s (at most 10 s allowed)"
+is "$(dt "$M1/tm/seen")" "$(dt "$M0/tm/seen")" "times: ... the same times on both nodes"
+before=$(dt "$M1/tm")
+sleep 0.05
+as_u rm -r "$M0/tm/seen"
+for ((i = 0; i < 100; i++)); do
+	[ "$(dt "$M1/tm")" != "$before" ] && break
+	sleep 0.1
+done
+isnt "$(dt "$M1/tm")" "$before" "times: an rmdir on one node changes the parent's times on the other"
+# the root's key is (0, ""): its times follow too
+before=$(dt "$M1")
+sleep 0.05
+as_u touch "$M0/rootfile"
+for ((i = 0; i < 100; i++)); do
+	[ "$(dt "$M1")" != "$before" ] && break
+	sleep 0.1
+done
+isnt "$(dt "$M1")" "$before" "times: a create in the root changes the root's times, seen on the other node"
+# an explicit mtime of a directory right after changes in it stays
+as_u sh -c 'd=$1/tm/ex && mkdir "$d" && for i in 1 2 3 4 5; do : >"$d/f$i"; done &&
+	touch -m -d "2003-04-05 06:07:08 UTC" "$d"' sh "$M0"
+sleep 0.5
+is "$(as_u stat -c %Y "$M0/tm/ex")" 1049522828 "times: touch -d of a directory right after creates in it: the time set stays"
+is "$(as_u stat -c %Y "$M1/tm/ex")" 1049522828 "times: ... also on the other node"
+
 fuse_teardown "$I" "$M1" "$M0"
 done_testing

@@ -471,6 +471,16 @@ int ebb_mknodat(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
 		dev_t rdev, struct ebb_stat *st);
 int ebb_mknodat_owner(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
 		      dev_t rdev, uid_t uid, gid_t gid, struct ebb_stat *st);
+/* Directory (dir, name), inode ino, had an entry created, removed or
+ * renamed at time *t: its mtime and ctime become *t unless they are later
+ * already (never moved back).  The at-calls do not do this themselves
+ * (each would cost a round trip to the directory's own node); a caller
+ * that wants POSIX's directory times sends it after its namespace
+ * changes, as few as it likes (ebb-fuse coalesces them per directory).
+ * ESTALE if the name holds another inode, ENOTDIR if not a directory.
+ * Since EBB_0.4. */
+int ebb_dirtouchat(ebb_t *h, uint64_t dir, const char *name, uint64_t ino,
+		   const struct timespec *t, struct ebb_stat *st);
 /* A directory: EISDIR. */
 int ebb_unlinkat(ebb_t *h, uint64_t dir, const char *name);
 int ebb_rmdirat(ebb_t *h, uint64_t dir, const char *name);
