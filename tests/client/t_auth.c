@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -87,10 +88,33 @@ static void _owner_calls(struct ctest *c, const char *tag)
 	   "mknod of a FIFO for uid 4242 gid 4343");
 	CT_ERRNO(ebb_mknodat(c->h, d.ino, "gfifo", S_IFIFO | 0640, 0, &st),
 		 EEXIST, "mknod of an existing name -> EEXIST");
+	ok(ebb_mknodat(c->h, d.ino, "gchr", S_IFCHR | 0600, makedev(1, 3),
+		       &st) == 0 && S_ISCHR(st.mode) &&
+	   ebb_stat_rdev(&st) == makedev(1, 3) && st.blocks == 0,
+	   "mknod of a char device 1,3: ebb_stat_rdev gives it, no blocks");
+	ok(ebb_lookupat(c->h, d.ino, "gchr", &st) == 0 &&
+	   ebb_stat_rdev(&st) == makedev(1, 3), "... and the node keeps it");
+	CT_ERRNO(ebb_mknodat(c->h, d.ino, "gdir2", S_IFDIR | 0755, 0, &st),
+		 EINVAL, "mknod of a directory -> EINVAL");
+	{
+		struct timespec t = {d.mtime.tv_sec + 100, 5};
+
+		ok(ebb_dirtouchat(c->h, EBB_ROOT_INO, tag, d.ino, &t, &st) ==
+		   0 && st.mtime.tv_sec == t.tv_sec && st.mtime.tv_nsec == 5 &&
+		   st.ctime.tv_sec == t.tv_sec,
+		   "ebb_dirtouchat: the directory's mtime and ctime move to "
+		   "the time given");
+		ok(ebb_stat(c->h, p, &st) == 0 && st.mtime.tv_sec == t.tv_sec,
+		   "... ebb_stat shows it (the directory cache was dropped)");
+		CT_ERRNO(ebb_dirtouchat(c->h, EBB_ROOT_INO, tag, d.ino + 1, &t,
+					&st), ESTALE,
+			 "ebb_dirtouchat of another inode -> ESTALE");
+	}
 	ebb_unlinkat(c->h, d.ino, "given");
 	ebb_rmdirat(c->h, d.ino, "gdir");
 	ebb_unlinkat(c->h, d.ino, "glink");
 	ebb_unlinkat(c->h, d.ino, "gfifo");
+	ebb_unlinkat(c->h, d.ino, "gchr");
 }
 
 static void mode_owner(struct ctest *c)

@@ -11,9 +11,6 @@
 
 fuse_setup 3
 command -v python3 >/dev/null || skip_all "python3 not installed"
-THIRD=ebbthird
-fixture_user "$THIRD" || bail "no user $THIRD"
-fixture_group ebbgrp "$OTHER" "$THIRD" || bail "no group ebbgrp with $OTHER and $THIRD"
 I=posix-$$
 M0=$EBB_TEST_DIR/m0
 M1=$EBB_TEST_DIR/m1
