@@ -29,7 +29,11 @@
  * (ESTALE) is dropped: the directory it was for is not there any more.
  * An explicit utimes of a directory's mtime (setattr) waits for a touch
  * in flight and drops what is pending (dt_cancel), so the time set
- * explicitly stays, as on a local file system.
+ * explicitly stays, as on a local file system.  A touch whose node does
+ * not answer is not retried (the entries are safe, only the directory's
+ * times stay behind).  At unmount what is pending goes out at once; once
+ * a node does not answer, the rest is dropped, so an unmount never waits
+ * a timeout per directory.
  *
  * Lock: dt.lock, a leaf like the inode table's (never held with it, never
  * over an RPC).
@@ -219,7 +223,8 @@ static void _sweep_locked(struct fz_dt *dt, int64_t now)
 	}
 }
 
-static void _send(struct fz_dt *dt, struct fz_dt_ent *e, int64_t t,
+/* Returns false if the node did not answer (not for a directory gone). */
+static bool _send(struct fz_dt *dt, struct fz_dt_ent *e, int64_t t,
 		  uint64_t parent, const char *name)
 {
 	struct timespec ts = {t / 1000000000, t % 1000000000};
@@ -240,6 +245,7 @@ static void _send(struct fz_dt *dt, struct fz_dt_ent *e, int64_t t,
 	if (rc && rc != ENOENT && rc != ESTALE && rc != ENOTDIR)
 		dt->failed++;
 	pthread_mutex_unlock(&dt->lock);
+	return !rc || rc == ENOENT || rc == ESTALE || rc == ENOTDIR;
 }
 
 static void *_thread(void *arg)
@@ -252,6 +258,7 @@ static void *_thread(void *arg)
 		uint64_t parent;
 		char name[FZ_NAME_MAX + 1];
 		int64_t t, now = _mono_ms();
+		bool answered;
 
 		if (!e) {
 			struct timespec until;
@@ -284,8 +291,18 @@ static void *_thread(void *arg)
 		parent = e->parent;
 		memcpy(name, e->name, sizeof(name));
 		pthread_mutex_unlock(&dt->lock);
-		_send(dt, e, t, parent, name);
+		answered = _send(dt, e, t, parent, name);
 		pthread_mutex_lock(&dt->lock);
+		/* Stopping and a node does not answer: do not make the
+		 * unmount wait a timeout per directory still pending. */
+		if (dt->stop && !answered) {
+			while (dt->qhead) {
+				dt->qhead->queued = false;
+				dt->qhead = dt->qhead->qnext;
+			}
+			dt->qtail = NULL;
+			e->want_ns = 0;
+		}
 		e->sent_ns = 0;
 		if (t > e->floor_ns)
 			e->floor_ns = t;
