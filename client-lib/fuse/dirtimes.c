@@ -260,12 +260,12 @@ static void *_thread(void *arg)
 		int64_t t, now = _mono_ms();
 		bool answered;
 
+		_sweep_locked(dt, now); /* at most once a second */
 		if (!e) {
 			struct timespec until;
 
 			if (dt->stop)
 				break;
-			_sweep_locked(dt, now);
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_sec += 1;
 			pthread_cond_timedwait(&dt->cond, &dt->lock, &until);

@@ -240,6 +240,8 @@ void itab_attr(struct fz_itab *t, const struct ebb_stat *st)
 {
 	struct fz_inode *in;
 
+	if (!S_ISDIR(st->mode))
+		return; /* no lock taken for files' getattrs */
 	pthread_mutex_lock(&t->lock);
 	if ((in = _find_locked(t, st->ino)))
 		_attr_locked(in, st);
