@@ -19,7 +19,10 @@ P=$EBB_SRCDIR/tests/fuse/posix.py
 R=$EBB_TEST_DIR/ref
 mkdir -m 700 "$R" && chown "$U:" "$R"
 fuse_instance "$I" 1GiB --stripe-size 64KiB || bail "instance create failed"
-fixture_mount -n 0 "$I" "$M0" || bail "mount m0 failed"
+# m0's ebb-fuse prints its directory-time counts at exit (checked at the end)
+printf '#!/bin/sh\nEBB_FUSE_DT_STATS=1 exec "%s" "$@"\n' "$EBB_FUSE" >"$EBB_TEST_DIR/ebb-fuse-stats"
+chmod 755 "$EBB_TEST_DIR/ebb-fuse-stats"
+EBB_FUSE=$EBB_TEST_DIR/ebb-fuse-stats fixture_mount -n 0 "$I" "$M0" || bail "mount m0 failed"
 fixture_mount -n 1 "$I" "$M1" || bail "mount m1 failed"
 
 # probe USER ARGS...: posix.py as USER (root: the test shell itself)
@@ -159,5 +162,16 @@ sleep 0.5
 is "$(as_u stat -c %Y "$M0/tm/ex")" 1049522828 "times: touch -d of a directory right after creates in it: the time set stays"
 is "$(as_u stat -c %Y "$M1/tm/ex")" 1049522828 "times: ... also on the other node"
 
+# coalescing: many creates in one directory send a touch per window, not
+# one per create
+as_u python3 -c 'import os, sys
+os.mkdir(sys.argv[1])
+for i in range(2000):
+    os.close(os.open("%s/f%d" % (sys.argv[1], i), os.O_CREAT | os.O_WRONLY, 0o644))' "$M0/tm/many"
+
 fuse_teardown "$I" "$M1" "$M0"
+read -r noted sent <<<"$(sed -n 's/.*directory times: \([0-9]*\) changes, \([0-9]*\) DIR_TOUCH sent.*/\1 \2/p' "$EBB_TEST_DIR/fuse-m0.log")"
+diag "m0: ${noted:-?} directory changes noted, ${sent:-?} DIR_TOUCH sent"
+ok "times: coalesced: m0 sent ${sent:-?} DIR_TOUCH for ${noted:-?} changes (2,000 creates in one directory among them): fewer than one for 10" \
+	test -n "$sent" -a "${sent:-0}" -gt 0 -a $((${sent:-0} * 10)) -lt "${noted:-0}"
 done_testing
