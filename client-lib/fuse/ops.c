@@ -218,8 +218,8 @@ static void _reply_entry(fuse_req_t req, uint64_t parent, const char *name,
 /* The owner of what req creates in directory parent: its caller's uid
  * and gid, named in the create itself (bbd lets the instance's owner, as
  * which ebb-fuse runs, name anyone; root too).  A directory with S_ISGID
- * passes its group, and to a new subdirectory (*dir) its S_ISGID too, as
- * the kernel does for local file systems.  The parent's mode and group
+ * passes its group, and to a new subdirectory (*mode's type) its S_ISGID
+ * too, as the kernel does for local file systems.  The parent's mode and group
  * come from the attributes last replied for it (itable.c); only when
  * they are unknown does this cost a LOOKUP of the parent. */
 static void _new_owner(fuse_req_t req, uint64_t parent, mode_t *mode,
