@@ -488,6 +488,7 @@ ebb_err bbd_op_inode_adopt(struct bbd_req *r);
 ebb_err bbd_op_inode_link(struct bbd_req *r);
 ebb_err bbd_op_inode_unlink(struct bbd_req *r);
 ebb_err bbd_op_dent_to_ptr(struct bbd_req *r);
+ebb_err bbd_op_dir_touch(struct bbd_req *r);
 
 /* ---- bbd_data.c ------------------------------------------------------------------ */
 /* Compute inst->used by scanning data/ (open).  Blocking. */

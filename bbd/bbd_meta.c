@@ -498,24 +498,39 @@ static void _get_owner(struct bbd_req *r, struct owner *o)
 	o->set = true;
 }
 
+/* May r's caller act as the kernel does for every local user: name any
+ * owner in a create, chmod/chown/utimes anything?  Root, and the
+ * instance's owner: ebb-fuse runs as the owner, and the kernel
+ * (default_permissions) has already applied POSIX's rules to the real
+ * caller before the request reaches us.  The owner can read and change
+ * all of its instance through libebb anyway (docs/security.md).  Nobody
+ * else gets here (bbd_inst_may_use), so the other rules below are
+ * defence in depth. */
+static bool _privileged(const struct bbd_req *r)
+{
+	return r->uid == 0 || r->uid == r->inst->uid;
+}
+
 /* A new inode's owner: the caller, or what it asked for (docs/protocol.md
- * CREATE).  The rules are SETATTR's for a chown right after the create, so
- * asking changes nothing about who may own what: root may give any uid and
- * gid (ebb-fuse running as root creates on behalf of the requesting user);
- * anyone else only its own uid and primary gid.  EPERM otherwise. */
+ * CREATE).  Root and the instance's owner may name any uid and gid
+ * (ebb-fuse creates on behalf of the requesting user); anyone else only
+ * its own uid and primary gid.  EPERM otherwise. */
 static ebb_err _owner_check(struct bbd_req *r, const struct owner *o)
 {
-	if (o->set && r->uid != 0 && (o->uid != r->uid || o->gid != r->gid))
+	if (o->set && !_privileged(r) &&
+	    (o->uid != r->uid || o->gid != r->gid))
 		return bbd_req_fail(r, EBB_EPERM,
-				    "only root may create for uid %u gid %u",
-				    o->uid, o->gid);
+				    "only root or the instance's owner may "
+				    "create for uid %u gid %u", o->uid, o->gid);
 	return EBB_OK;
 }
 
-/* CREATE, MKDIR and SYMLINK: a new dentry holding a new inode. */
+/* CREATE, MKDIR and SYMLINK: a new dentry holding a new inode.  rdev:
+ * a device node's number, kept in its size (docs/protocol.md CREATE). */
 static ebb_err _make(struct bbd_req *r, uint64_t parent, const char *name,
 		     uint32_t len, uint32_t mode, uint32_t cflags,
-		     const char *target, uint32_t tlen, const struct owner *o)
+		     const char *target, uint32_t tlen, const struct owner *o,
+		     uint64_t rdev)
 {
 	MDB_txn *txn = NULL;
 	struct dent d;
@@ -556,10 +571,12 @@ static ebb_err _make(struct bbd_req *r, uint64_t parent, const char *name,
 		a.target_len = tlen;
 		a.size = tlen;
 	}
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		a.size = rdev;
 	if (_dent_put(r, txn, parent, name, len, &a) || _commit(r, &txn))
 		goto out;
 	_put_attr(r, &a);
-	if (S_ISREG(mode)) {
+	if (!S_ISDIR(mode) && !S_ISLNK(mode)) {
 		proto_put_bool(&r->res, true);
 		r->nres++;
 	}
@@ -575,6 +592,7 @@ ebb_err bbd_op_create(struct bbd_req *r)
 	uint64_t parent = 0;
 	const char *name = NULL;
 	uint32_t len = 0, mode = 0, flags = 0;
+	uint64_t rdev = 0;
 	struct owner o;
 
 	proto_get_u64(&r->dec, &parent);
@@ -582,12 +600,28 @@ ebb_err bbd_op_create(struct bbd_req *r)
 	proto_get_u32(&r->dec, &mode);
 	proto_get_u32(&r->dec, &flags);
 	_get_owner(r, &o);
+	if (r->dec.err == EBB_OK && r->dec.pos < r->dec.n)
+		proto_get_u64(&r->dec, &rdev);
 	if (bbd_req_args(r))
 		return r->status;
-	if ((mode & S_IFMT) != 0 && (mode & S_IFMT) != S_IFREG)
-		return bbd_req_fail(r, EBB_EINVAL, "CREATE makes regular files");
-	return _make(r, parent, name, len, S_IFREG | (mode & 07777), flags,
-		     NULL, 0, &o);
+	switch (mode & S_IFMT) {
+	case 0:
+		mode |= S_IFREG;
+		break;
+	case S_IFREG:
+	case S_IFIFO:
+	case S_IFSOCK:
+	case S_IFCHR:
+	case S_IFBLK:
+		break;
+	default:
+		return bbd_req_fail(r, EBB_EINVAL,
+				    "CREATE makes no type 0%o", mode & S_IFMT);
+	}
+	if (rdev && !S_ISCHR(mode) && !S_ISBLK(mode))
+		return bbd_req_fail(r, EBB_EINVAL, "rdev of a non-device");
+	return _make(r, parent, name, len, (mode & S_IFMT) | (mode & 07777),
+		     flags, NULL, 0, &o, rdev);
 }
 
 ebb_err bbd_op_mkdir(struct bbd_req *r)
@@ -604,7 +638,7 @@ ebb_err bbd_op_mkdir(struct bbd_req *r)
 	if (bbd_req_args(r))
 		return r->status;
 	return _make(r, parent, name, len, S_IFDIR | (mode & 07777), 0, NULL,
-		     0, &o);
+		     0, &o, 0);
 }
 
 ebb_err bbd_op_symlink(struct bbd_req *r)
@@ -626,7 +660,7 @@ ebb_err bbd_op_symlink(struct bbd_req *r)
 		return bbd_req_fail(r, EBB_ENAMETOOLONG,
 				    "symlink target of %u bytes", tlen);
 	return _make(r, parent, name, len, S_IFLNK | 0777, 0, target, tlen,
-		     &o);
+		     &o, 0);
 }
 
 /* UNLINK's DATA flag: may this node drop the data of the file it just
@@ -890,7 +924,7 @@ out:
 
 static bool _may_write(const struct bbd_req *r, const struct proto_attr *a)
 {
-	if (r->uid == 0)
+	if (_privileged(r))
 		return true;
 	if (r->uid == a->uid)
 		return a->mode & S_IWUSR;
@@ -899,13 +933,16 @@ static bool _may_write(const struct bbd_req *r, const struct proto_attr *a)
 	return a->mode & S_IWOTH;
 }
 
-/* POSIX chmod/chown/truncate/utimes rules; see docs/protocol.md. */
+/* POSIX chmod/chown/truncate/utimes rules; see docs/protocol.md.  Root
+ * and the instance's owner pass them all (_privileged: the kernel checked
+ * the real caller), and then no set-id bit is cleared here either: the
+ * kernel sends the mode it wants. */
 static ebb_err _setattr_apply(struct bbd_req *r, struct proto_attr *a,
 			      uint32_t mask, uint32_t mode, uint32_t uid,
 			      uint32_t gid, uint64_t size, int64_t atime,
 			      int64_t mtime)
 {
-	bool root = r->uid == 0, owner = r->uid == a->uid;
+	bool root = _privileged(r), owner = r->uid == a->uid;
 	int64_t now = bbd_now_ns();
 
 	if ((mask & PROTO_SET_MODE) && !root && !owner)
@@ -1185,7 +1222,9 @@ ebb_err bbd_op_link_insert(struct bbd_req *r)
 	    (!(a.mode & PROTO_MODE_LINKED) &&
 	     S_ISLNK(a.mode) != (a.target != NULL)) ||
 	    ((a.mode & PROTO_MODE_LINKED) && S_ISDIR(a.mode)) ||
-	    !(S_ISREG(a.mode) || S_ISDIR(a.mode) || S_ISLNK(a.mode))) {
+	    !(S_ISREG(a.mode) || S_ISDIR(a.mode) || S_ISLNK(a.mode) ||
+	      S_ISFIFO(a.mode) || S_ISSOCK(a.mode) || S_ISCHR(a.mode) ||
+	      S_ISBLK(a.mode))) {
 		bbd_req_fail(r, EBB_EINVAL, "bad attributes to insert");
 		goto out;
 	}
@@ -1217,6 +1256,7 @@ ebb_err bbd_op_link_insert(struct bbd_req *r)
 	r->status = EBB_EIO;
 	r->detail[0] = '\0';
 	a.parent = parent;
+	a.ctime_ns = bbd_now_ns(); /* a rename changes the inode's ctime */
 	if (_dent_put(r, txn, parent, name, len, &a) || _commit(r, &txn))
 		goto out;
 	if (replaced)
@@ -1587,5 +1627,54 @@ ebb_err bbd_op_statfs(struct bbd_req *r)
 	proto_put_u64(&r->res, bbd_meta_files(r->inst));
 	r->nres = 3;
 	r->status = EBB_OK;
+	return r->status;
+}
+
+/* inst, parent, name, ino, time_ns -> attr: a directory's entries changed
+ * at time_ns (a create, unlink or rename in it, made through another
+ * dentry's node): its mtime and ctime become max(theirs, time_ns), so a
+ * late or repeated touch never moves them back.  ESTALE if the name holds
+ * another inode (the directory was renamed or replaced meanwhile),
+ * ENOTDIR if not a directory.  The root is (0, ""). */
+ebb_err bbd_op_dir_touch(struct bbd_req *r)
+{
+	uint64_t parent = 0, ino = 0;
+	const char *name = NULL;
+	uint32_t len = 0;
+	int64_t t = 0;
+	MDB_txn *txn = NULL;
+	struct dent d;
+
+	proto_get_u64(&r->dec, &parent);
+	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
+	proto_get_u64(&r->dec, &ino);
+	proto_get_i64(&r->dec, &t);
+	if (bbd_req_args(r) || _check_name(r, parent, name, len, true) ||
+	    _txn(r, 0, &txn) || _dent_get(r, txn, parent, name, len, &d))
+		goto out;
+	if (d.a.ino != ino) {
+		bbd_req_fail(r, EBB_ESTALE, "'%.*s' holds inode %llu", (int)len,
+			     name, (unsigned long long)d.a.ino);
+		goto out;
+	}
+	if (!S_ISDIR(d.a.mode)) {
+		bbd_req_fail(r, EBB_ENOTDIR, "'%.*s' is not a directory",
+			     (int)len, name);
+		goto out;
+	}
+	if (t > d.a.mtime_ns || t > d.a.ctime_ns) {
+		if (t > d.a.mtime_ns)
+			d.a.mtime_ns = t;
+		if (t > d.a.ctime_ns)
+			d.a.ctime_ns = t;
+		if (_dent_put(r, txn, parent, name, len, &d.a) ||
+		    _commit(r, &txn))
+			goto out;
+	}
+	_put_attr(r, &d.a);
+	r->status = EBB_OK;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
 	return r->status;
 }

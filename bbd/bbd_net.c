@@ -111,6 +111,7 @@ static const struct op_route *_route(uint32_t op)
 		ilink = {bbd_op_inode_link, ROUTE_INLINE},
 		iunlink = {bbd_op_inode_unlink, ROUTE_INLINE},
 		toptr = {bbd_op_dent_to_ptr, ROUTE_INLINE},
+		dtouch = {bbd_op_dir_touch, ROUTE_INLINE},
 		write_ = {bbd_op_write, ROUTE_IO},
 		read_ = {bbd_op_read, ROUTE_IO, 0, 0, bbd_read_try_inline},
 		trunc = {bbd_op_truncate, ROUTE_IO},
@@ -156,6 +157,7 @@ static const struct op_route *_route(uint32_t op)
 	case PROTO_OP_INODE_LINK: return &ilink;
 	case PROTO_OP_INODE_UNLINK: return &iunlink;
 	case PROTO_OP_DENT_TO_PTR: return &toptr;
+	case PROTO_OP_DIR_TOUCH: return &dtouch;
 	case PROTO_OP_WRITE: return &write_;
 	case PROTO_OP_READ: return &read_;
 	case PROTO_OP_TRUNCATE: return &trunc;

@@ -188,6 +188,58 @@ int ebb_symlinkat_owner(ebb_t *h, const char *target, uint64_t dir,
 	return _symlinkat(h, target, dir, name, &o, st);
 }
 
+static int _mknodat(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
+		    dev_t rdev, const struct owner *o, struct ebb_stat *st)
+{
+	struct ebb_walk w;
+	struct ebb_attr at;
+	ebb_err err;
+
+	if (!h)
+		return fail_errno(EBB_EINVAL);
+	if ((err = at_dentry(dir, name, &w)) != EBB_OK)
+		return fail_errno(err);
+	_set_owner(&w, o);
+	if ((err = meta_mknod(h, &w, mode, rdev, &at)) != EBB_OK)
+		return fail_errno(err);
+	if (st)
+		attr_to_stat(h, &at.a, st);
+	return 0;
+}
+
+int ebb_mknodat(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
+		dev_t rdev, struct ebb_stat *st)
+{
+	return _mknodat(h, dir, name, mode, rdev, NULL, st);
+}
+
+int ebb_mknodat_owner(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
+		      dev_t rdev, uid_t uid, gid_t gid, struct ebb_stat *st)
+{
+	struct owner o = {uid, gid};
+
+	return _mknodat(h, dir, name, mode, rdev, &o, st);
+}
+
+int ebb_dirtouchat(ebb_t *h, uint64_t dir, const char *name, uint64_t ino,
+		   const struct timespec *t, struct ebb_stat *st)
+{
+	struct ebb_walk w;
+	struct ebb_attr at;
+	ebb_err err;
+
+	if (!h || !t || t->tv_nsec < 0 || t->tv_nsec >= 1000000000 || !ino)
+		return fail_errno(EBB_EINVAL);
+	if ((err = at_dentry(dir, name, &w)) != EBB_OK)
+		return fail_errno(err);
+	if ((err = meta_dir_touch(h, &w, ino, (int64_t)t->tv_sec * 1000000000 +
+				  t->tv_nsec, &at)) != EBB_OK)
+		return fail_errno(err);
+	if (st)
+		attr_to_stat(h, &at.a, st);
+	return 0;
+}
+
 int ebb_unlinkat(ebb_t *h, uint64_t dir, const char *name)
 {
 	struct ebb_walk w;

@@ -215,6 +215,13 @@ ebb_err meta_mkdir(ebb_t *h, const struct ebb_walk *w, mode_t mode,
 		   struct ebb_attr *out);
 ebb_err meta_symlink(ebb_t *h, const struct ebb_walk *w, const char *target,
 		     struct ebb_attr *out);
+/* mknod(2): a FIFO, socket, device (rdev) or empty regular file; EEXIST
+ * if the name exists. */
+ebb_err meta_mknod(ebb_t *h, const struct ebb_walk *w, mode_t mode,
+		   dev_t rdev, struct ebb_attr *out);
+/* DIR_TOUCH: directory w (inode ino) changed at time_ns. */
+ebb_err meta_dir_touch(ebb_t *h, const struct ebb_walk *w, uint64_t ino,
+			int64_t time_ns, struct ebb_attr *out);
 ebb_err meta_unlink(ebb_t *h, const struct ebb_walk *w);
 ebb_err meta_rmdir(ebb_t *h, const struct ebb_walk *w);
 /* flags: PROTO_RENAME_NOREPLACE.  A directory is never moved below itself:

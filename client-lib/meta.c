@@ -7,8 +7,9 @@
  * removal, truncate's TRUNCATE, statfs) ask all nodes in parallel.
  * Permission bits of the parent directory (write + search for creating and
  * removing names) are checked here from the attributes the path walk
- * returned; the sticky bit is not enforced (one owner per instance, see
- * docs/security.md).  Modes are taken as given: no umask is applied (the
+ * returned; the sticky bit is not enforced (only root and the instance's
+ * owner are served, and bbd lets the owner change anything in its own
+ * instance: docs/security.md; through a mount the kernel enforces it).  Modes are taken as given: no umask is applied (the
  * FUSE layer passes modes already masked).
  *
  * Each operation is written once, as meta_*() on a resolved dentry (struct
@@ -135,6 +136,57 @@ ebb_err meta_mkdir(ebb_t *h, const struct ebb_walk *w, mode_t mode,
 	proto_put_u64(e, S_IFDIR | (mode & 07777));
 	meta_put_owner(e, w);
 	return _attr_call(h, &r, out);
+}
+
+/* CREATE of a special file (or an empty regular file), EXCL: mknod(2).
+ * A device's number rides after the owner arguments, so a device made
+ * without an owner names the caller's own uid and gid (allowed to all). */
+ebb_err meta_mknod(ebb_t *h, const struct ebb_walk *w, mode_t mode,
+		   dev_t rdev, struct ebb_attr *out)
+{
+	struct ebb_walk wo = *w;
+	struct ebb_req r;
+	struct proto_enc *e;
+	struct proto_attr a;
+	bool created = false, dev;
+	ebb_err err;
+
+	if ((mode & S_IFMT) == 0)
+		mode |= S_IFREG;
+	switch (mode & S_IFMT) {
+	case S_IFREG: case S_IFIFO: case S_IFSOCK: case S_IFCHR: case S_IFBLK:
+		break;
+	default:
+		return EBB_EINVAL; /* mkdir, symlink have their own calls */
+	}
+	dev = S_ISCHR(mode) || S_ISBLK(mode);
+	if (w->is_root)
+		return EBB_EEXIST;
+	if ((err = meta_dir_access(h, w)) != EBB_OK)
+		return err;
+	if (dev && !wo.owner) {
+		wo.owner = true;
+		wo.ouid = (uint32_t)h->uid;
+		wo.ogid = (uint32_t)h->gid;
+	}
+	e = req_begin(&h->net, &r, _dnode(h, w->parent, w->name, w->namelen),
+		      PROTO_OP_CREATE, 5 + meta_owner_nargs(&wo) + (dev ? 1 : 0));
+	proto_put_cstr(e, h->id);
+	proto_put_u64(e, w->parent);
+	proto_put_str(e, w->name, w->namelen);
+	proto_put_u64(e, (mode & S_IFMT) | (mode & 07777));
+	proto_put_u64(e, PROTO_CREATE_EXCL);
+	meta_put_owner(e, &wo);
+	if (dev)
+		proto_put_u64(e, (uint64_t)rdev);
+	err = net_run(&h->net, &r, 1);
+	if (err == EBB_OK &&
+	    (!proto_get_attr(&r.dec, &a) || !proto_get_bool(&r.dec, &created)))
+		err = EBB_EPROTO;
+	if (err == EBB_OK && out)
+		attr_own(out, &a);
+	req_release(&r);
+	return err;
 }
 
 int ebb_mkdir(ebb_t *h, const char *path, mode_t mode)
@@ -611,6 +663,26 @@ ebb_err meta_setattr(ebb_t *h, const struct ebb_walk *w, uint32_t mask,
 				   mtime, &at);
 	if (err == EBB_OK && out)
 		attr_own(out, &at.a);
+	return err;
+}
+
+ebb_err meta_dir_touch(ebb_t *h, const struct ebb_walk *w, uint64_t ino,
+			int64_t time_ns, struct ebb_attr *out)
+{
+	struct ebb_req r;
+	struct proto_enc *e;
+	ebb_err err;
+
+	e = req_begin(&h->net, &r, _dnode(h, w->parent, w->name, w->namelen),
+		      PROTO_OP_DIR_TOUCH, 5);
+	proto_put_cstr(e, h->id);
+	proto_put_u64(e, w->parent);
+	proto_put_str(e, w->name, w->namelen);
+	proto_put_u64(e, ino);
+	proto_put_i64(e, time_ns);
+	err = _attr_call(h, &r, out);
+	/* The directory cache must not keep the times from before. */
+	dcache_forget(h, w->parent, w->name, w->namelen);
 	return err;
 }
 

@@ -99,7 +99,9 @@ void attr_to_stat(ebb_t *h, const struct proto_attr *a, struct ebb_stat *st)
 	st->uid = a->uid;
 	st->gid = a->gid;
 	st->size = a->size;
-	st->blocks = (a->size + 511) / 512;
+	/* A device's size is its number (ebb_stat_rdev): no blocks. */
+	st->blocks = S_ISCHR(a->mode) || S_ISBLK(a->mode) ? 0 :
+		     (a->size + 511) / 512;
 	st->blksize = (uint32_t)(stripe ? stripe : 1024 * 1024);
 	st->atime = _ts(a->atime_ns);
 	st->mtime = _ts(a->mtime_ns);

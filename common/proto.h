@@ -112,7 +112,10 @@ enum proto_op_class {
 /* Attributes of one inode, stored inline with its dentry.  On the wire an
  * array of 11: [ino, parent, mode, uid, gid, nlink, size, atime_ns,
  * mtime_ns, ctime_ns, target|nil].  target is borrowed (points into the
- * decoder's buffer or the caller's string), not NUL-terminated. */
+ * decoder's buffer or the caller's string), not NUL-terminated.  A
+ * character or block device (S_IFCHR/S_IFBLK) has no data: its size holds
+ * its device number (Linux's dev_t encoding, CREATE's rdev); clients show
+ * it as st_rdev with st_size 0 (docs/protocol.md CREATE). */
 struct proto_attr {
 	uint64_t ino;
 	uint64_t parent;   /* parent directory inode (for "..") */

@@ -37,6 +37,10 @@ struct fz_inode {
 	uint64_t ksize;
 	int64_t kmtime_ns;
 	struct ebb_stat kst;       /* the last attributes replied for it */
+	/* A directory's mode and group as last replied (entries, getattr,
+	 * setattr): the setgid rule of a create in it (ops.c _new_owner). */
+	bool dknown;
+	uint32_t dmode, dgid;
 	struct fz_inode *inext;    /* chain by inode number */
 	struct fz_inode *knext;    /* chain by key (not when gone) */
 };
@@ -48,6 +52,38 @@ struct fz_itab {
 	struct fz_inode **byino;
 	struct fz_inode **bykey;
 };
+
+/* Directory times (dirtimes.c): the DIR_TOUCHes after namespace changes,
+ * coalesced per directory, sent by one thread; and the overlay of their
+ * times on this node's attribute replies until they have landed. */
+#define FZ_DT_BITS 8
+struct fz_dt_ent;
+struct fz_dt {
+	pthread_mutex_t lock;      /* a leaf: never held with itab.lock */
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool started, stop;
+	ebb_t *h;
+	struct fz_itab *itab;
+	struct fz_dt_ent *bucket[1u << FZ_DT_BITS]; /* by directory inode */
+	struct fz_dt_ent *qhead, *qtail;            /* to send, in order */
+	size_t n;
+	int64_t swept_ms;
+	uint64_t noted, sent, failed;               /* counters */
+};
+
+int dt_start(struct fz_dt *dt, ebb_t *h, struct fz_itab *itab);
+/* Sends what is pending, then stops the thread and frees the table. */
+void dt_stop(struct fz_dt *dt);
+/* Directory dir had an entry created, removed or renamed at time_ns. */
+void dt_changed(struct fz_dt *dt, uint64_t dir, int64_t time_ns);
+/* Raise a directory's mtime/ctime in st to the latest noted for it. */
+void dt_overlay(struct fz_dt *dt, struct ebb_stat *st);
+/* An explicit utimes of dir's mtime: wait for a touch in flight, drop
+ * what is pending. */
+void dt_cancel(struct fz_dt *dt, uint64_t dir);
+/* CLOCK_REALTIME in ns. */
+int64_t dt_now_ns(void);
 
 int itab_init(struct fz_itab *t);
 void itab_fini(struct fz_itab *t);
@@ -77,6 +113,13 @@ void itab_ksize(struct fz_itab *t, uint64_t ino, uint64_t size);
 /* The attributes last replied for ino in an entry (writeback mode): 0,
  * or ENOENT. */
 int itab_kstat(struct fz_itab *t, uint64_t ino, struct ebb_stat *st);
+/* The attributes st (of st->ino) were just replied to the kernel: a
+ * directory's mode and group are kept. */
+void itab_attr(struct fz_itab *t, const struct ebb_stat *st);
+/* Directory ino's mode and group as last replied: 0, or ENOENT if not
+ * known (not in the table, or never replied). */
+int itab_dirattr(struct fz_itab *t, uint64_t ino, uint32_t *mode,
+		 uint32_t *gid);
 /* RELEASE: one open less. */
 void itab_release(struct fz_itab *t, uint64_t ino);
 /* The kernel's size of ino is now size (a truncate), or at least size

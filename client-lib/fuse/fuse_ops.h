@@ -24,6 +24,7 @@ struct fz {
 	uid_t self;                /* the uid ebb-fuse runs as */
 	bool wb;                   /* the kernel's writeback cache is on */
 	struct fz_itab itab;
+	struct fz_dt dt;           /* directory times (dirtimes.c) */
 	bool sync_writes;          /* --sync-writes: every open O_DSYNC (each
 				    * WRITE answers once the nodes have it);
 				    * else libebb's write-behind, gathering */

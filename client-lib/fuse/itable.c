@@ -227,6 +227,43 @@ static bool _stale_locked(const struct fz_inode *in, const struct ebb_stat *st)
 	return in->kvalid && in->ksize != st->size;
 }
 
+static void _attr_locked(struct fz_inode *in, const struct ebb_stat *st)
+{
+	if (!S_ISDIR(st->mode))
+		return;
+	in->dknown = true;
+	in->dmode = st->mode;
+	in->dgid = st->gid;
+}
+
+void itab_attr(struct fz_itab *t, const struct ebb_stat *st)
+{
+	struct fz_inode *in;
+
+	if (!S_ISDIR(st->mode))
+		return; /* no lock taken for files' getattrs */
+	pthread_mutex_lock(&t->lock);
+	if ((in = _find_locked(t, st->ino)))
+		_attr_locked(in, st);
+	pthread_mutex_unlock(&t->lock);
+}
+
+int itab_dirattr(struct fz_itab *t, uint64_t ino, uint32_t *mode,
+		 uint32_t *gid)
+{
+	struct fz_inode *in;
+	int rc = ENOENT;
+
+	pthread_mutex_lock(&t->lock);
+	if ((in = _find_locked(t, ino)) && in->dknown) {
+		*mode = in->dmode;
+		*gid = in->dgid;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
 int itab_entry(struct fz_itab *t, uint64_t parent, const char *name,
 	       const struct ebb_stat *st, bool wb, uint64_t *gen)
 {
@@ -236,6 +273,7 @@ int itab_entry(struct fz_itab *t, uint64_t parent, const char *name,
 	pthread_mutex_lock(&t->lock);
 	if ((rc = _ref_locked(t, st->ino, parent, name, S_ISDIR(st->mode),
 			      &in)) == 0) {
+		_attr_locked(in, st);
 		if (wb && S_ISREG(st->mode)) {
 			/* A new generation makes the kernel drop the old
 			 * inode (it has no descriptor here) and build a new

@@ -428,6 +428,11 @@ int main(int argc, char **argv)
 	}
 	if (!(cfg = fuse_loop_cfg_create()))
 		goto out;
+	/* After the fork: the directory-times thread. */
+	if (dt_start(&fz.dt, fz.h, &fz.itab) != 0) {
+		fprintf(stderr, "ebb-fuse: cannot start a thread\n");
+		goto out;
+	}
 	fuse_loop_cfg_set_max_threads(cfg, a.threads);
 	/* Keep the workers: a thread per burst of requests is not free. */
 	fuse_loop_cfg_set_idle_threads(cfg, a.threads);
@@ -454,6 +459,7 @@ out:
 	}
 	fuse_opt_free_args(&fargs);
 	free(a.fuse_opts);
+	dt_stop(&fz.dt); /* sends the directory times still pending */
 	if (fz.h)
 		ebb_detach(fz.h);
 	itab_fini(&fz.itab);

@@ -87,31 +87,48 @@
  *   - utimens() after writes on a still-open file wins: libebb publishes
  *     the writes' size and mtime before the SETATTR, so the close that
  *     follows does not put the write time back.
+ *   - Directory times: after a create, mkdir, mknod, symlink, unlink,
+ *     rmdir or rename (both parents) the parent's mtime/ctime follow:
+ *     _touch notes the change, dirtimes.c sends the directory's own dentry
+ *     node a DIR_TOUCH later (coalesced per directory, off this request's
+ *     path) and lays the time over this node's replies for the directory
+ *     until then (dt_overlay); an explicit utimes of its mtime drops what
+ *     is pending (dt_cancel).
  *   - Locks (flock, fcntl) are the kernel's, node-local: not cluster-wide.
  *   - Extended attributes: user.* and trusted.* are stored with the inode
  *     on its home node (libebb's ebb_*xattr_ino, bbd_xattr.c), so they
  *     follow renames and links and are the same from every node at once
  *     (no cache).  The kernel checks who may set what (user.* on regular
- *     files and directories, trusted.* for CAP_SYS_ADMIN, write
+ *     files and directories, trusted.* for CAP_SYS_ADMIN, read or write
  *     permission); a list shows trusted.* to root only, as ext4's.
  *     security.* and system.* are not stored: a get is ENODATA at once (the
  *     kernel asks for security.capability before every write), a set
- *     EOPNOTSUPP.  mknod makes regular files only (others EPERM).
+ *     EOPNOTSUPP.
  *   - Hard links (docs/internals/hardlinks.md): LINK replies the entry
  *     (nlink from the inode record).  The inode table keeps one name per
  *     inode, the last one looked up; when that name goes, getattr and
  *     setattr go by number to the record (ebb_stat_ino, ebb_setattr_ino),
  *     open answers ESTALE and the kernel looks up the name it used again
  *     (which re-keys the inode).
+ *   - mknod makes FIFOs, sockets (bind(2)), devices and regular files
+ *     (ebb_mknodat); the kernel serves FIFO opens and socket connects
+ *     itself, on this node only, and the mount is nodev (opening a device
+ *     node gives EACCES).  A device's number travels in its size.
  *
- * Who may use the mount: the kernel checks permission bits against the
- * real caller (default_permissions) and allow_other lets every user reach
- * us; as defence in depth every request whose uid is neither root nor the
- * instance owner (nor the uid ebb-fuse runs as) gets EACCES, whatever the
- * mode bits say.  When ebb-fuse runs as root, bbd would record root as the
- * creator of new files: ebb-fuse names the requesting user's uid and gid in
- * the CREATE/MKDIR/SYMLINK itself (the *at_owner calls; bbd allows that to
- * root only), so a create costs no SETATTR round trip after it.
+ * Who may use the mount: every local user, as on a local file system.
+ * bbd mounts with allow_other,default_permissions (and nosuid,nodev), so
+ * the kernel checks every request against the real caller before it
+ * reaches us: mode bits, owner, group and supplementary groups, the
+ * sticky bit, chmod/chown/utimes's owner and root rules (EPERM vs
+ * EACCES).  The job's privacy is the root directory's: bbd creates it
+ * 0700, owned by the job's user, so nobody else gets in unless that user
+ * opens it.  ebb-fuse runs as the instance's owner and so passes bbd's
+ * checks for everything (bbd lets the owner name any owner and change any
+ * attribute in its own instance: docs/security.md); each create names
+ * its caller's uid and gid in the CREATE/MKDIR/SYMLINK itself (the
+ * *at_owner calls, no SETATTR after it), with the group and S_ISGID of a
+ * setgid parent directory (_new_owner), which needs the parent's mode and
+ * group: the inode table keeps them from the attributes replied.
  */
 #include "config.h"
 
@@ -147,16 +164,12 @@ static struct fz *_fz(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* Defence in depth: only root and the owner get through. */
-static bool _denied(fuse_req_t req)
+/* Directory dir had an entry created, removed or renamed just now: its
+ * times follow (dirtimes.c; before the reply, so a stat after it sees
+ * them). */
+static void _touch(fuse_req_t req, uint64_t dir)
 {
-	const struct fuse_ctx *c = fuse_req_ctx(req);
-	struct fz *fz = _fz(req);
-
-	if (c->uid == 0 || c->uid == fz->owner || c->uid == fz->self)
-		return false;
-	fuse_reply_err(req, EACCES);
-	return true;
+	dt_changed(&_fz(req)->dt, dir, dt_now_ns());
 }
 
 static int _err(void)
@@ -173,6 +186,10 @@ static void _to_stat(const struct ebb_stat *e, struct stat *st)
 	st->st_uid = e->uid;
 	st->st_gid = e->gid;
 	st->st_size = (off_t)e->size;
+	if (S_ISCHR(e->mode) || S_ISBLK(e->mode)) {
+		st->st_rdev = ebb_stat_rdev(e);
+		st->st_size = 0;
+	}
 	st->st_blocks = (blkcnt_t)e->blocks;
 	st->st_blksize = e->blksize;
 	st->st_atim = e->atime;
@@ -198,6 +215,7 @@ static void _reply_entry(fuse_req_t req, uint64_t parent, const char *name,
 			 const struct ebb_stat *st)
 {
 	struct fuse_entry_param ep;
+	struct ebb_stat o = *st;
 	uint64_t gen;
 
 	if (itab_entry(&_fz(req)->itab, parent, name, st, _fz(req)->wb,
@@ -205,39 +223,59 @@ static void _reply_entry(fuse_req_t req, uint64_t parent, const char *name,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	_entry(st, gen, &ep);
+	dt_overlay(&_fz(req)->dt, &o);
+	_entry(&o, gen, &ep);
 	if (fuse_reply_entry(req, &ep) != 0)
 		itab_forget(&_fz(req)->itab, st->ino, 1);
 }
 
-/* Must what req creates be given to its caller explicitly?  Only when
- * ebb-fuse runs as root (bbd would record root:root) and the caller is
- * someone else; then the create names the caller's uid and gid itself.
- * Run as anyone else, bbd records ebb-fuse's own uid, the instance owner's
- * (the only other caller let in is root, see _denied). */
-static bool _for_caller(fuse_req_t req, uid_t *uid, gid_t *gid)
+/* The owner of what req creates in directory parent: its caller's uid
+ * and gid, named in the create itself (bbd lets the instance's owner, as
+ * which ebb-fuse runs, name anyone; root too).  A directory with S_ISGID
+ * passes its group, and to a new subdirectory (*mode's type) its S_ISGID
+ * too, as the kernel does for local file systems.  The parent's mode and group
+ * come from the attributes last replied for it (itable.c); only when
+ * they are unknown does this cost a LOOKUP of the parent. */
+static void _new_owner(fuse_req_t req, uint64_t parent, mode_t *mode,
+		       uid_t *uid, gid_t *gid)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct fz *fz = _fz(req);
+	char name[FZ_NAME_MAX + 1];
+	struct ebb_stat pst;
+	uint64_t pp;
+	uint32_t pmode, pgid;
 
-	if (_fz(req)->self != 0 || (c->uid == 0 && c->gid == 0))
-		return false;
 	*uid = c->uid;
 	*gid = c->gid;
-	return true;
+	if (itab_dirattr(&fz->itab, parent, &pmode, &pgid) != 0) {
+		if (itab_key(&fz->itab, parent, &pp, name) != 0 ||
+		    ebb_lookupat(fz->h, pp, name, &pst) != 0 ||
+		    pst.ino != parent)
+			return; /* the create will fail or race: plain owner */
+		itab_attr(&fz->itab, &pst);
+		pmode = pst.mode;
+		pgid = pst.gid;
+	}
+	if (!(pmode & S_ISGID))
+		return;
+	*gid = pgid;
+	if (S_ISDIR(*mode))
+		*mode |= S_ISGID;
 }
 
-/* ebb_openat, or ebb_openat_owner for req's caller (_for_caller). */
+/* ebb_openat_owner for req's caller (_new_owner). */
 static ebb_file_t *_openat_for(fuse_req_t req, uint64_t parent,
 			       const char *name, int flags, mode_t mode,
 			       struct ebb_stat *st)
 {
+	mode_t m = S_IFREG | mode;
 	uid_t uid;
 	gid_t gid;
 
-	if (_for_caller(req, &uid, &gid))
-		return ebb_openat_owner(_fz(req)->h, parent, name, flags,
-					mode, uid, gid, st);
-	return ebb_openat(_fz(req)->h, parent, name, flags, mode, st);
+	_new_owner(req, parent, &m, &uid, &gid);
+	return ebb_openat_owner(_fz(req)->h, parent, name, flags, mode, uid,
+				gid, st);
 }
 
 /* ---- the connection -------------------------------------------------------- */
@@ -311,8 +349,6 @@ static bool _xattr_unstored(const char *name)
 static void _setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		      const char *value, size_t size, int flags)
 {
-	if (_denied(req))
-		return;
 	if (ebb_setxattr_ino(_fz(req)->h, ino, name, value, size, flags) != 0)
 		fuse_reply_err(req, _err());
 	else
@@ -325,8 +361,6 @@ static void _getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	char *buf = NULL;
 	ssize_t n;
 
-	if (_denied(req))
-		return;
 	if (_xattr_unstored(name)) {
 		atomic_fetch_add_explicit(&fz_unstored_gets, 1,
 					  memory_order_relaxed);
@@ -357,8 +391,6 @@ static void _listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	size_t n = 0;
 	ssize_t got;
 
-	if (_denied(req))
-		return;
 	if (!(buf = malloc(FZ_XATTR_LIST_MAX))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -389,8 +421,6 @@ out:
 
 static void _removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	if (_denied(req))
-		return;
 	if (ebb_removexattr_ino(_fz(req)->h, ino, name) != 0)
 		fuse_reply_err(req, _err());
 	else
@@ -403,8 +433,6 @@ static void _lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ebb_stat st;
 
-	if (_denied(req))
-		return;
 	if (ebb_lookupat(_fz(req)->h, parent, name, &st) != 0) {
 		fuse_reply_err(req, _err());
 		return;
@@ -443,8 +471,6 @@ static void _getattr(fuse_req_t req, fuse_ino_t ino,
 	uint64_t parent;
 	int rc;
 
-	if (_denied(req))
-		return;
 	if (fi && fi->fh) {
 		rc = ebb_fstat((ebb_file_t *)(uintptr_t)fi->fh, &es) ? _err() : 0;
 	} else if ((rc = _key(req, ino, &parent, name)) == 0) {
@@ -466,6 +492,8 @@ static void _getattr(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (!_fz(req)->wb && S_ISREG(es.mode))
 		itab_ksize(&_fz(req)->itab, ino, es.size);
+	itab_attr(&_fz(req)->itab, &es);
+	dt_overlay(&_fz(req)->dt, &es);
 	_to_stat(&es, &st);
 	fuse_reply_attr(req, &st, FZ_TIMEOUT);
 }
@@ -507,8 +535,6 @@ static void _setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	unsigned mask = 0;
 	int rc = 0;
 
-	if (_denied(req))
-		return;
 	if (to_set & FUSE_SET_ATTR_MODE)
 		mask |= EBB_SET_MODE;
 	if (to_set & FUSE_SET_ATTR_UID)
@@ -539,6 +565,10 @@ static void _setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		}
 		mask &= ~EBB_SET_SIZE;
 	}
+	/* An explicit mtime of a directory wins over the touches of its
+	 * earlier changes still pending here (dirtimes.c). */
+	if (mask & (EBB_SET_MTIME | EBB_SET_MTIME_NOW))
+		dt_cancel(&_fz(req)->dt, ino);
 	if (mask) {
 		if ((rc = _key(req, ino, &parent, name)) == 0 &&
 		    ebb_setattrat(_fz(req)->h, parent, name, mask, &in, &out))
@@ -577,6 +607,8 @@ static void _setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		itab_sized(&_fz(req)->itab, ino, in.size, false);
 	else if (!_fz(req)->wb && S_ISREG(out.mode))
 		itab_ksize(&_fz(req)->itab, ino, out.size);
+	itab_attr(&_fz(req)->itab, &out);
+	dt_overlay(&_fz(req)->dt, &out);
 	_to_stat(&out, &st);
 	fuse_reply_attr(req, &st, FZ_TIMEOUT);
 }
@@ -588,8 +620,6 @@ static void _readlink(fuse_req_t req, fuse_ino_t ino)
 	ssize_t n;
 	int rc;
 
-	if (_denied(req))
-		return;
 	if ((rc = _key(req, ino, &parent, name)) != 0) {
 		fuse_reply_err(req, rc);
 		return;
@@ -607,68 +637,56 @@ static void _mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		   mode_t mode)
 {
 	struct ebb_stat st;
+	mode_t m = S_IFDIR | (mode & 07777);
 	uid_t uid;
 	gid_t gid;
-	int rc = 0;
 
-	if (_denied(req))
+	_new_owner(req, parent, &m, &uid, &gid);
+	if (ebb_mkdirat_owner(_fz(req)->h, parent, name, m & 07777, uid, gid,
+			      &st) != 0) {
+		fuse_reply_err(req, _err());
 		return;
-	if ((_for_caller(req, &uid, &gid) ?
-	     ebb_mkdirat_owner(_fz(req)->h, parent, name, mode, uid, gid,
-			       &st) :
-	     ebb_mkdirat(_fz(req)->h, parent, name, mode, &st)) != 0)
-		rc = _err();
-	if (rc)
-		fuse_reply_err(req, rc);
-	else
-		_reply_entry(req, parent, name, &st);
+	}
+	_touch(req, parent);
+	_reply_entry(req, parent, name, &st);
 }
 
 static void _symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		     const char *name)
 {
 	struct ebb_stat st;
+	mode_t m = S_IFLNK | 0777;
 	uid_t uid;
 	gid_t gid;
-	int rc = 0;
 
-	if (_denied(req))
+	_new_owner(req, parent, &m, &uid, &gid);
+	if (ebb_symlinkat_owner(_fz(req)->h, link, parent, name, uid, gid,
+				&st) != 0) {
+		fuse_reply_err(req, _err());
 		return;
-	if ((_for_caller(req, &uid, &gid) ?
-	     ebb_symlinkat_owner(_fz(req)->h, link, parent, name, uid, gid,
-				 &st) :
-	     ebb_symlinkat(_fz(req)->h, link, parent, name, &st)) != 0)
-		rc = _err();
-	if (rc)
-		fuse_reply_err(req, rc);
-	else
-		_reply_entry(req, parent, name, &st);
+	}
+	_touch(req, parent);
+	_reply_entry(req, parent, name, &st);
 }
 
+/* mknod(2), FIFOs and sockets (bind(2) of a UNIX socket) included: the
+ * node stores the type and a device's number; the kernel serves FIFOs and
+ * sockets itself, and the mount's nodev keeps devices closed. */
 static void _mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		   mode_t mode, dev_t rdev)
 {
 	struct ebb_stat st;
-	ebb_file_t *f;
-	int rc = 0;
+	uid_t uid;
+	gid_t gid;
 
-	(void)rdev;
-	if (_denied(req))
-		return;
-	if (!S_ISREG(mode)) {
-		fuse_reply_err(req, EPERM); /* no devices, FIFOs, sockets */
+	_new_owner(req, parent, &mode, &uid, &gid);
+	if (ebb_mknodat_owner(_fz(req)->h, parent, name, mode, rdev, uid, gid,
+			      &st) != 0) {
+		fuse_reply_err(req, _err());
 		return;
 	}
-	f = _openat_for(req, parent, name, O_CREAT | O_EXCL | O_WRONLY,
-			mode & 07777, &st);
-	if (!f)
-		rc = _err();
-	else if (ebb_close(f) != 0)
-		rc = _err();
-	if (rc)
-		fuse_reply_err(req, rc);
-	else
-		_reply_entry(req, parent, name, &st);
+	_touch(req, parent);
+	_reply_entry(req, parent, name, &st);
 }
 
 /* link(2): the kernel refused directories already.  The source is the
@@ -683,8 +701,6 @@ static void _link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	uint64_t parent;
 	int rc;
 
-	if (_denied(req))
-		return;
 	if ((rc = _key(req, ino, &parent, name)) == 0) {
 		if (ebb_linkat(_fz(req)->h, parent, name, newparent, newname,
 			       &st) != 0) {
@@ -702,30 +718,29 @@ static void _link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		fuse_reply_err(req, rc);
 		return;
 	}
+	_touch(req, newparent);
 	_reply_entry(req, newparent, newname, &st);
 }
 
 static void _unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	if (_denied(req))
-		return;
 	if (ebb_unlinkat(_fz(req)->h, parent, name) != 0) {
 		fuse_reply_err(req, _err());
 		return;
 	}
 	itab_unlinked(&_fz(req)->itab, parent, name);
+	_touch(req, parent);
 	fuse_reply_err(req, 0);
 }
 
 static void _rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	if (_denied(req))
-		return;
 	if (ebb_rmdirat(_fz(req)->h, parent, name) != 0) {
 		fuse_reply_err(req, _err());
 		return;
 	}
 	itab_unlinked(&_fz(req)->itab, parent, name);
+	_touch(req, parent);
 	fuse_reply_err(req, 0);
 }
 
@@ -737,8 +752,6 @@ static void _rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	uint64_t *anc = NULL;
 	int n, rc = 0;
 
-	if (_denied(req))
-		return;
 	if (flags & ~(unsigned)RENAME_NOREPLACE) {
 		fuse_reply_err(req, EINVAL); /* RENAME_EXCHANGE, WHITEOUT */
 		return;
@@ -751,8 +764,12 @@ static void _rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 (flags & RENAME_NOREPLACE) ? EBB_RENAME_NOREPLACE : 0,
 			 anc, (unsigned)n) != 0)
 		rc = _err();
-	else
+	else {
 		itab_renamed(&fz->itab, parent, name, newparent, newname);
+		_touch(req, parent);
+		if (newparent != parent)
+			_touch(req, newparent);
+	}
 	free(anc);
 	fuse_reply_err(req, rc);
 }
@@ -824,8 +841,6 @@ static void _open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool inval;
 	int rc, flags;
 
-	if (_denied(req))
-		return;
 	/* ESTALE: this node removed or replaced its name; it may still be
 	 * open here (then it is served as the orphan it is). */
 	if ((rc = _key(req, ino, &parent, name)) != 0 && rc != ESTALE) {
@@ -876,8 +891,6 @@ static void _create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	ebb_file_t *f;
 	bool inval;
 
-	if (_denied(req))
-		return;
 	f = _open_at(req, parent, name, fi->flags | O_CREAT, mode & 07777,
 		     &st);
 	if (!f) {
@@ -893,6 +906,7 @@ static void _create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	 * whatever the kernel had, as its inode is renewed (gen); the
 	 * reply's attributes are the kernel's (nothing to invalidate). */
 	(void)itab_open(&fz->itab, st.ino, &st, false, &inval);
+	_touch(req, parent);
 	_entry(&st, gen, &ep);
 	_open_reply(fz, fi, f);
 	if (fuse_reply_create(req, &ep, fi) != 0) {
@@ -962,8 +976,6 @@ static void _read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ssize_t n;
 
 	(void)ino;
-	if (_denied(req))
-		return;
 	if (_fz(req)->splice && size >= FZ_SPLICE_MIN &&
 	    _read_splice(req, fi->fh, size, off))
 		return;
@@ -984,8 +996,6 @@ static void _write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 {
 	ssize_t n;
 
-	if (_denied(req))
-		return;
 	n = ebb_pwrite((ebb_file_t *)(uintptr_t)fi->fh, buf, size, off);
 	if (n < 0) {
 		fuse_reply_err(req, _err());
@@ -999,7 +1009,6 @@ static void _write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 static void _flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	/* No _denied(): a close must always complete. */
 	if (ebb_flush((ebb_file_t *)(uintptr_t)fi->fh) != 0)
 		fuse_reply_err(req, _err());
 	else
@@ -1021,8 +1030,6 @@ static void _fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 {
 	(void)ino;
 	(void)datasync;
-	if (_denied(req))
-		return;
 	if (ebb_fsync((ebb_file_t *)(uintptr_t)fi->fh) != 0)
 		fuse_reply_err(req, _err());
 	else
@@ -1090,8 +1097,6 @@ static void _opendir(fuse_req_t req, fuse_ino_t ino,
 	struct fz_dir *d;
 
 	(void)ino;
-	if (_denied(req))
-		return;
 	if (!(d = calloc(1, sizeof(*d)))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -1113,8 +1118,6 @@ static void _readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 	char *buf;
 	int rc = 0;
 
-	if (_denied(req))
-		return;
 	if (!(buf = malloc(size))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -1138,12 +1141,15 @@ static void _readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 			} else {
 				uint64_t gen;
 
+				struct ebb_stat o = e->st;
+
 				if (itab_entry(&fz->itab, ino, e->name, &e->st,
 					       fz->wb, &gen) != 0) {
 					rc = ENOMEM;
 					break;
 				}
-				_entry(&e->st, gen, &ep);
+				dt_overlay(&fz->dt, &o);
+				_entry(&o, gen, &ep);
 			}
 			need = fuse_add_direntry_plus(req, buf + pos,
 						      size - pos, e->name, &ep,
@@ -1200,8 +1206,6 @@ static void _fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	(void)ino;
 	(void)datasync;
 	(void)fi;
-	if (_denied(req))
-		return;
 	/* Namespace changes are applied by the nodes before they reply. */
 	fuse_reply_err(req, 0);
 }
@@ -1212,8 +1216,6 @@ static void _statfs(fuse_req_t req, fuse_ino_t ino)
 	struct statvfs sv;
 
 	(void)ino;
-	if (_denied(req))
-		return;
 	if (ebb_statfs(_fz(req)->h, &es) != 0) {
 		fuse_reply_err(req, _err());
 		return;

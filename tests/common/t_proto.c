@@ -57,6 +57,7 @@ static const struct shape _shapes[] = {
 	{PROTO_OP_GETXATTR, "sunu", "u"},
 	{PROTO_OP_LISTXATTR, "suu", "u"},
 	{PROTO_OP_REMOVEXATTR, "sun", ""},
+	{PROTO_OP_DIR_TOUCH, "sunui", "A"},
 	{PROTO_OP_WRITE, "suu", "u"},
 	{PROTO_OP_READ, "suuu", ""},
 	{PROTO_OP_TRUNCATE, "suu", ""},

@@ -49,7 +49,8 @@ ok "hard link: ln makes a second name" as_u ln "$M0/r" "$M0/hard"
 is "$(as_u stat -c %h "$M1/hard")" 2 "hard link: the other mount sees nlink 2"
 
 # what ebb does not have
-not_ok "mkfifo: refused" as_u mkfifo "$M0/fifo"
+ok "mkfifo works (posix.t tests special files)" as_u mkfifo "$M0/fifo"
+as_u rm -f "$M0/fifo"
 if command -v python3 >/dev/null; then
 	is "$(as_u python3 -c '
 import os, sys, errno

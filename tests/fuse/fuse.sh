@@ -14,6 +14,7 @@
 
 U=ebbtest
 OTHER=ebbother
+THIRD=ebbthird   # with OTHER, a supplementary member of the group ebbgrp
 
 # fuse_setup N [bbd args]: the usual start; bails on failure.
 fuse_setup() {
@@ -22,6 +23,8 @@ fuse_setup() {
 	fixture_fuse_check
 	fixture_user "$U" || bail "no user $U"
 	fixture_user "$OTHER" || bail "no user $OTHER"
+	fixture_user "$THIRD" || bail "no user $THIRD"
+	fixture_group ebbgrp "$OTHER" "$THIRD" || bail "no group ebbgrp with $OTHER and $THIRD"
 	fixture_munged || bail "could not start munged"
 	fixture_bbd "$@" || bail "could not start $1 bbd"
 	export EBB_NODES EBB_MUNGE_SOCKET
@@ -55,6 +58,7 @@ fuse_teardown() {
 
 as_u() { fixture_as "$U" "$@"; }
 as_other() { fixture_as "$OTHER" "$@"; }
+as_third() { fixture_as "$THIRD" "$@"; }
 
 # sha FILE: SHA-256 of a file, opened as the test user
 sha() { as_u sh -c 'sha256sum <"$1"' sh "$1" | cut -d' ' -f1; }

@@ -601,6 +601,23 @@ fixture_user() {
 	}
 }
 
+# fixture_group GROUP USER...: GROUP exists and the USERs are supplementary
+# members of it (scripts/install-deps makes ebbgrp so; root can here).
+fixture_group() {
+	local g=$1 u
+	shift
+	if ! getent group "$g" >/dev/null; then
+		[ "$(id -u)" = 0 ] && groupadd "$g" >&2 || { diag "no group $g"; return 1; }
+	fi
+	for u; do
+		id -nG "$u" 2>/dev/null | grep -qw "$g" && continue
+		[ "$(id -u)" = 0 ] && usermod -a -G "$g" "$u" >&2 || {
+			diag "cannot add $u to $g"
+			return 1
+		}
+	done
+}
+
 # _fixture_as_cmd USER: the command prefix that runs as USER, in _fixture_as[].
 _fixture_as_cmd() {
 	local u=$1 uid gid home

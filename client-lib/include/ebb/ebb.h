@@ -304,6 +304,16 @@ struct ebb_stat {
 	struct timespec atime, mtime, ctime;
 };
 
+/* A character or block device (S_ISCHR/S_ISBLK) has no data: its
+ * ebb_stat.size holds its device number (st_rdev; the struct has no room
+ * for another field), and its st_size is 0.  This gives st_rdev. */
+static inline dev_t ebb_stat_rdev(const struct ebb_stat *st)
+{
+	mode_t t = st->mode & 0170000; /* S_IFMT */
+
+	return t == 0020000 || t == 0060000 ? (dev_t)st->size : 0;
+}
+
 /* flags: O_RDONLY/O_WRONLY/O_RDWR | O_CREAT | O_EXCL | O_TRUNC | O_APPEND
  * | O_NOFOLLOW; other flags are ignored, except O_DIRECTORY: EINVAL (use
  * ebb_opendir).  A directory cannot be opened (EISDIR), a symlink with
@@ -454,6 +464,26 @@ int ebb_mkdirat_owner(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
 int ebb_symlinkat_owner(ebb_t *h, const char *target, uint64_t dir,
 			const char *name, uid_t uid, gid_t gid,
 			struct ebb_stat *st);
+/* mknod(2) in dir: mode's type is S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK or
+ * S_IFREG (0 = S_IFREG: an empty file), others EINVAL; rdev is used for
+ * devices only.  EEXIST if name exists.  The node stores the type and
+ * the device number; what a FIFO, socket or device does is the kernel's
+ * business (a mount is nodev).  The _owner form as ebb_openat_owner.
+ * Since EBB_0.4; a node from before it refuses (EINVAL or EPROTO). */
+int ebb_mknodat(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
+		dev_t rdev, struct ebb_stat *st);
+int ebb_mknodat_owner(ebb_t *h, uint64_t dir, const char *name, mode_t mode,
+		      dev_t rdev, uid_t uid, gid_t gid, struct ebb_stat *st);
+/* Directory (dir, name), inode ino, had an entry created, removed or
+ * renamed at time *t: its mtime and ctime become *t unless they are later
+ * already (never moved back).  The at-calls do not do this themselves
+ * (each would cost a round trip to the directory's own node); a caller
+ * that wants POSIX's directory times sends it after its namespace
+ * changes, as few as it likes (ebb-fuse coalesces them per directory).
+ * ESTALE if the name holds another inode, ENOTDIR if not a directory.
+ * Since EBB_0.4. */
+int ebb_dirtouchat(ebb_t *h, uint64_t dir, const char *name, uint64_t ino,
+		   const struct timespec *t, struct ebb_stat *st);
 /* A directory: EISDIR. */
 int ebb_unlinkat(ebb_t *h, uint64_t dir, const char *name);
 int ebb_rmdirat(ebb_t *h, uint64_t dir, const char *name);
