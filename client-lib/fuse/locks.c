@@ -16,6 +16,13 @@
  * this mount: from then on FLUSH comes for every descriptor, as POSIX's
  * "any close releases" needs; RELEASE covers descriptors opened before.
  *
+ * Data under a lock: as NFS does, a lock makes the file's data coherent
+ * between nodes beyond close-to-open.  Taking a lock drops the kernel's
+ * cached pages and attributes of the file (the next read asks the nodes),
+ * and an unlock first sends what libebb's write-behind holds and
+ * publishes the size (ebb_flush): what one node wrote under a lock is
+ * read by the next node that takes it (ROMIO's data sieving, HDF5).
+ *
  * A waiting request (SETLKW, flock without LOCK_NB) never holds one of
  * libfuse's threads: after a first non-waiting try fails it goes to a
  * thread of its own, which waits in libebb and replies.  An INTERRUPT
@@ -248,6 +255,13 @@ static void _interrupt(fuse_req_t req, void *data)
 	ebb_lock_cancel_ino(w->fz->h, w->ino, w->owner);
 }
 
+/* A lock was granted on ino: the next reads ask the nodes. */
+static void _granted(struct fz *fz, uint64_t ino, const struct flock *fl)
+{
+	if (fl->l_type != F_UNLCK && fz->se)
+		fuse_lowlevel_notify_inval_inode(fz->se, ino, 0, 0);
+}
+
 static void *_wait_main(void *arg)
 {
 	struct fz_lkwait *w = arg;
@@ -256,6 +270,8 @@ static void *_wait_main(void *arg)
 	if (ebb_lock_ino(w->fz->h, w->ino, w->owner, w->pid, &w->fl,
 			 w->flags | EBB_LOCK_WAIT, &w->cancel) != 0)
 		rc = errno;
+	else
+		_granted(w->fz, w->ino, &w->fl);
 	/* No interrupt callback may run once we reply (it uses w): this
 	 * waits for one in progress. */
 	fuse_req_interrupt_func(w->req, NULL, NULL);
@@ -287,8 +303,11 @@ static void _setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 
 	if (lock->l_type != F_UNLCK)
 		_note(&fz->locks, ino, fi->lock_owner, fi->fh);
+	else if (fi->fh)
+		ebb_flush((ebb_file_t *)(uintptr_t)fi->fh); /* see DESIGN */
 	if (ebb_lock_ino(fz->h, ino, fi->lock_owner, pid, lock, flags,
 			 NULL) == 0) {
+		_granted(fz, ino, lock);
 		fuse_reply_err(req, 0);
 		return;
 	}

@@ -826,12 +826,14 @@ static void _write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 
 static void _flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	/* No _denied(): a close must always complete. */
-	fz_locks_flush(_fz(req), ino, fi->lock_owner);
+	int rc = 0;
+
+	/* No _denied(): a close must always complete.  The data first,
+	 * then the locks (another node's next lock reads it). */
 	if (ebb_flush((ebb_file_t *)(uintptr_t)fi->fh) != 0)
-		fuse_reply_err(req, _err());
-	else
-		fuse_reply_err(req, 0);
+		rc = _err();
+	fz_locks_flush(_fz(req), ino, fi->lock_owner);
+	fuse_reply_err(req, rc);
 }
 
 static void _release(fuse_req_t req, fuse_ino_t ino,

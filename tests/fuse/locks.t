@@ -22,6 +22,10 @@
 # - within one node, two processes answer as on ext4 (a conflict, F_GETLK's
 #   pid, and the close of any descriptor of the holder releasing its
 #   locks);
+# - data under a lock: what m0 writes and unlocks (not closed) is read by
+#   m1 once it takes the lock, through a descriptor that had read (and
+#   cached) the old bytes: a lock drops cached pages, an unlock sends the
+#   writes (as NFS does);
 # - kill -9 of m0's ebb-fuse (a dead node): its lock goes at the lease's
 #   end and the waiter on m1 gets it.
 . "$EBB_SRCDIR/tests/fuse/fuse.sh"
@@ -235,6 +239,23 @@ open=ok
 setlk=ok" "two processes on m0: conflict, F_GETLK pid; closing a dup of the holder's fd releases its lock"
 is "$(printf '%s\n' "$got" | sed '/^getlk/d')" "$(printf '%s\n' "$ref" | sed '/^getlk/d')" \
 	"the same as two processes on ext4"
+
+# ---- data under a lock ----------------------------------------------------------------------------
+rm -f "$R"/*
+as_u sh -c 'printf xxxxxxxx >"$1/d"' sh "$M0"
+bg k1 open "$M1/d" rw pread 0 8 touch "$R/k.read" waitfor "$R/k.written" \
+	setlkw w 0 0 pread 0 8 setlk u 0 0
+waitmark k.read
+is "$(tl open "$M0/d" rw setlk w 0 0 pwrite 2 AAAA setlk u 0 0 touch "$R/k.written" sleep 500)" "open=ok
+setlk=ok
+pwrite=ok
+setlk=ok" "m0 locks, writes 4 bytes, unlocks (the descriptor stays open)"
+wait_bg
+is "$(cat "$R/k1")" "open=ok
+pread=xxxxxxxx
+setlkw=ok
+pread=xxAAAAxx
+setlk=ok" "m1 had read the old bytes; once it holds the lock the same descriptor reads m0's"
 
 # ---- a dead node: kill -9 of m0's ebb-fuse ---------------------------------------------------------
 rm -f "$R"/*

@@ -11,6 +11,7 @@
  *   flock sh|ex|un|shnb|exnb
  *   alarm SEC                SIGALRM handler without SA_RESTART, alarm()
  *   touch PATH / waitfor PATH (60 s at most) / absent PATH
+ *   pwrite OFF STRING / pread OFF LEN (-> "pread=BYTES", NULs as '.')
  *   sleep MS / pid / close / dup (a second descriptor) / closedup
  * Exits 0 unless a command is malformed (2).
  */
@@ -146,6 +147,33 @@ int main(int argc, char **argv)
 			i++;
 			printf("absent=%s\n", access(argv[i], F_OK) ?
 			       "yes" : "no");
+		} else if (!strcmp(c, "pwrite")) {
+			ssize_t n;
+
+			NEED(2);
+			n = pwrite(fd, argv[i + 2], strlen(argv[i + 2]),
+				   atoll(argv[i + 1]));
+			printf("pwrite=%s\n", n < 0 ? _ename(errno) : "ok");
+			i += 2;
+		} else if (!strcmp(c, "pread")) {
+			char buf[4096];
+			ssize_t n;
+			size_t len;
+
+			NEED(2);
+			len = (size_t)atol(argv[i + 2]);
+			if (len > sizeof(buf))
+				len = sizeof(buf);
+			n = pread(fd, buf, len, atoll(argv[i + 1]));
+			if (n < 0) {
+				printf("pread=%s\n", _ename(errno));
+			} else {
+				for (ssize_t k = 0; k < n; k++)
+					if (!buf[k])
+						buf[k] = '.';
+				printf("pread=%.*s\n", (int)n, buf);
+			}
+			i += 2;
 		} else if (!strcmp(c, "sleep")) {
 			NEED(1);
 			_msleep(atol(argv[++i]));
