@@ -8,7 +8,7 @@
  * draws, owner the kernel's lock_owner (a process's file table for POSIX
  * locks, an open file description for OFD and flock locks).  Locks are
  * never tied to a TCP connection (libebb spreads its requests over several
- * and retires idle ones): a client's LOCK/GETLK/LOCK_RENEW requests renew
+ * and retires idle ones): a client's LOCK and LOCK_RENEW requests renew
  * its lease, and the service thread drops every lock of a client whose
  * lease expired (lock_lease, default 15 s): the bound for a dead node.
  *
@@ -214,17 +214,21 @@ static bool _same(const struct lk_range *l, uint64_t client, uint64_t owner)
 	return l->client == client && l->owner == owner;
 }
 
-/* The first lock of another owner that conflicts with (type, s, e). */
+/* The lock of another owner that conflicts with (type, s, e) and starts
+ * first (what GETLK reports), or NULL. */
 static struct lk_range *_conflict(struct lk_range *list, uint64_t client,
 				  uint64_t owner, uint8_t type, uint64_t s,
 				  uint64_t e)
 {
+	struct lk_range *first = NULL;
+
 	for (struct lk_range *l = list; l; l = l->next)
 		if (!_same(l, client, owner) &&
 		    (l->type == PROTO_LOCK_WRLCK || type == PROTO_LOCK_WRLCK) &&
-		    _overlap(l->start, l->end, s, e))
-			return l;
-	return NULL;
+		    _overlap(l->start, l->end, s, e) &&
+		    (!first || l->start < first->start))
+			first = l;
+	return first;
 }
 
 /* Set (type, s, e) for an owner: its own locks over the range are

@@ -261,6 +261,14 @@ pread=xxAAAAxx
 setlk=ok" "m1 had read the old bytes; once it holds the lock the same descriptor reads m0's"
 fi
 
+# ---- bench/ebb-bench lockpair (what bench/ runs), a short run -------------------------------------
+B=$EBB_BUILDDIR/bench/ebb-bench
+if [ -x "$B" ]; then
+	out=$(as_u timeout -k 5 120 "$B" --instance "$I" --members "$EBB_NODES" \
+		--munge-socket "$EBB_MUNGE_SOCKET" --files 200 lockpair /lp 2>&1)
+	like "$out" "lock_pair=[0-9.]+ us" "ebb-bench lockpair prints the cost of an uncontended lock/unlock pair"
+fi
+
 # ---- a dead node: kill -9 of m0's ebb-fuse ---------------------------------------------------------
 rm -f "$R"/*
 bg j0 open "$M0/f" rw setlk w 0 0 pid touch "$R/j.ready" sleep 100000
