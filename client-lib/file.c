@@ -1137,7 +1137,9 @@ ebb_err file_publish_dentry(ebb_t *h, uint64_t parent, const char *name,
 	return err;
 }
 
-int ebb_flush(ebb_file_t *f)
+/* ebb_flush, and ebb_publish (keep = true: a pending write error stays
+ * for the next ebb_flush or ebb_close). */
+static int _flush(ebb_file_t *f, bool keep)
 {
 	bool wrote, unpublished;
 	ebb_err err = EBB_OK;
@@ -1153,13 +1155,23 @@ int ebb_flush(ebb_file_t *f)
 	unpublished = _unpublished(f->h, f->in);
 	if (wrote && unpublished)
 		err = _size_update(f, false);
-	if (err == EBB_OK) {
+	if (err == EBB_OK && !keep) {
 		pthread_mutex_lock(&f->lock);
 		err = f->pending;
 		f->pending = EBB_OK; /* reported once, like fsync(2) */
 		pthread_mutex_unlock(&f->lock);
 	}
 	return err == EBB_OK ? 0 : fail_errno(err);
+}
+
+int ebb_flush(ebb_file_t *f)
+{
+	return _flush(f, false);
+}
+
+int ebb_publish(ebb_file_t *f)
+{
+	return _flush(f, true);
 }
 
 int ebb_close(ebb_file_t *f)

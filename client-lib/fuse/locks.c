@@ -20,8 +20,9 @@
  * between nodes beyond close-to-open.  Taking a lock drops the kernel's
  * cached pages and attributes of the file (the next read asks the nodes),
  * and an unlock first sends what libebb's write-behind holds and
- * publishes the size (ebb_flush): what one node wrote under a lock is
- * read by the next node that takes it (ROMIO's data sieving, HDF5).
+ * publishes the size (ebb_publish: a write error stays for close): what
+ * one node wrote under a lock is read by the next node that takes it
+ * (ROMIO's data sieving, HDF5).
  *
  * A waiting request (SETLKW, flock without LOCK_NB) never holds one of
  * libfuse's threads: after a first non-waiting try fails it goes to a
@@ -304,7 +305,8 @@ static void _setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	if (lock->l_type != F_UNLCK)
 		_note(&fz->locks, ino, fi->lock_owner, fi->fh);
 	else if (fi->fh)
-		ebb_flush((ebb_file_t *)(uintptr_t)fi->fh); /* see DESIGN */
+		ebb_publish((ebb_file_t *)(uintptr_t)fi->fh); /* see DESIGN;
+					* a write error stays for close */
 	if (ebb_lock_ino(fz->h, ino, fi->lock_owner, pid, lock, flags,
 			 NULL) == 0) {
 		_granted(fz, ino, lock);

@@ -496,6 +496,11 @@ int ebb_fstat_ino(ebb_t *h, uint64_t ino, struct ebb_stat *st);
  * what close(2) on a FUSE mount calls, so another client that opens the
  * file afterwards sees it.  Returns and clears a pending write error. */
 int ebb_flush(ebb_file_t *f);
+/* ebb_flush that leaves a pending write error for the next ebb_flush or
+ * ebb_close (EBB_0.4): what ebb-fuse does before an unlock, so that data
+ * written under a lock reaches the nodes before another node takes it.
+ * -1 only if publishing the size failed. */
+int ebb_publish(ebb_file_t *f);
 
 /* ---- locks across nodes (EBB_0.4) ----------------------------------------
  *
