@@ -562,8 +562,6 @@ void bbd_lock_fini(struct bbd *b);
 void bbd_lock_inst_gone(struct bbd_inst *inst);
 /* inst's last reference went: free its table.  Any thread. */
 void bbd_lock_inst_free(struct bbd_inst *inst);
-/* Locks held and requests parked, over every instance (NODE_STATUS). */
-void bbd_lock_status(struct bbd *b, uint64_t *locks, uint64_t *waiters);
 /* LOCK may park r (r->parked): it is then answered later. */
 ebb_err bbd_op_lock(struct bbd_req *r);
 ebb_err bbd_op_getlk(struct bbd_req *r);

@@ -944,28 +944,3 @@ void bbd_lock_fini(struct bbd *b)
 	free(d);
 	b->lockd = NULL;
 }
-
-void bbd_lock_status(struct bbd *b, uint64_t *locks, uint64_t *waiters)
-{
-	struct bbd_lockd *d = b->lockd;
-
-	*locks = *waiters = 0;
-	if (!d)
-		return;
-	pthread_mutex_lock(&d->mu);
-	for (struct bbd_locktab *t = d->tabs; t; t = t->next)
-		for (unsigned i = 0; i < LK_BUCKETS; i++)
-			for (struct lk_inode *in = t->tab[i]; in;
-			     in = in->next) {
-				for (struct lk_range *l = in->posix; l;
-				     l = l->next)
-					(*locks)++;
-				for (struct lk_range *l = in->flock; l;
-				     l = l->next)
-					(*locks)++;
-				for (struct lk_wait *w = in->wh; w;
-				     w = w->next)
-					(*waiters)++;
-			}
-	pthread_mutex_unlock(&d->mu);
-}
