@@ -379,6 +379,10 @@ void file_local_stats(ebb_t *h, uint64_t *bytes, uint64_t *opens,
 		      uint64_t *fallbacks);
 /* The inode's size and data generation, under ino_lock. */
 uint64_t inode_size(ebb_t *h, struct ebb_inode *in);
+/* A lock on ino was just granted (lock.c): if h has ino open, its size
+ * and read-ahead become what the nodes hold now (another client may have
+ * written under the lock before). */
+void inode_refresh(ebb_t *h, uint64_t ino);
 uint64_t inode_dgen(ebb_t *h, struct ebb_inode *in);
 /* A write to [.., end) was made: grow, note it unpublished, bump dgen. */
 void inode_grow(ebb_t *h, struct ebb_inode *in, uint64_t end);

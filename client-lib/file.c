@@ -244,6 +244,37 @@ void inode_moved(ebb_t *h, uint64_t ino, uint64_t parent, const char *name,
 
 /* (parent, name) of the inode's dentry, as this handle last knew it. */
 static void _inode_key(ebb_t *h, struct ebb_inode *in, uint64_t *parent,
+		       char name[PROTO_MAX_NAME + 1]);
+
+void inode_refresh(ebb_t *h, uint64_t ino)
+{
+	char name[PROTO_MAX_NAME + 1];
+	struct ebb_inode *in;
+	struct ebb_attr at;
+	uint64_t parent;
+
+	pthread_mutex_lock(&h->ino_lock);
+	if ((in = _inode_find_locked(h, ino)) && in->known)
+		in->refs++;
+	else
+		in = NULL;
+	pthread_mutex_unlock(&h->ino_lock);
+	if (!in)
+		return;
+	_inode_key(h, in, &parent, name);
+	dcache_forget(h, parent, name, strlen(name));
+	if (path_lookup(h, parent, name, strlen(name), &at) == EBB_OK &&
+	    at.a.ino == ino) {
+		pthread_mutex_lock(&h->ino_lock);
+		if (at.a.size > in->size || in->wgen == in->pubgen)
+			in->size = at.a.size;
+		in->dgen++; /* read-ahead of before the lock goes */
+		pthread_mutex_unlock(&h->ino_lock);
+	}
+	_inode_put(h, in);
+}
+
+static void _inode_key(ebb_t *h, struct ebb_inode *in, uint64_t *parent,
 		       char name[PROTO_MAX_NAME + 1])
 {
 	pthread_mutex_lock(&h->ino_lock);

@@ -13,6 +13,11 @@
  * after at most 2 s: the call sends it again with the ticket the node
  * gave, which keeps its place in the node's queue, until it is granted,
  * fails, or the caller cancels (*cancel set, then LOCK_CANCEL wakes it).
+ *
+ * Data under a lock: a granted lock refreshes the size this handle knows
+ * of the inode (if open here) and drops its read-ahead, so the bytes the
+ * previous holder wrote and published are read; a writer publishes before
+ * it unlocks (ebb_publish; ebb-fuse does it at every unlock).
  */
 #include "config.h"
 
@@ -325,6 +330,9 @@ int ebb_lock_ino(ebb_t *h, uint64_t ino, uint64_t owner, pid_t pid,
 			break;
 	}
 	_call_end(h, node, lease);
+	/* What the previous holder wrote is read now (DESIGN). */
+	if (err == EBB_OK && type != PROTO_LOCK_UNLCK)
+		inode_refresh(h, ino);
 	return err == EBB_OK ? 0 : fail_errno(err);
 }
 

@@ -259,6 +259,20 @@ pread=xxxxxxxx
 setlkw=ok
 pread=xxAAAAxx
 setlk=ok" "m1 had read the old bytes; once it holds the lock the same descriptor reads m0's"
+rm -f "$R"/*
+bg k2 open "$M1/d" rw pread 0 20 touch "$R/k.read" waitfor "$R/k.written" \
+	setlkw w 0 0 pread 0 20 setlk u 0 0
+waitmark k.read
+is "$(tl open "$M0/d" rw setlk w 0 0 pwrite 8 BBBB setlk u 0 0 touch "$R/k.written" sleep 500)" "open=ok
+setlk=ok
+pwrite=ok
+setlk=ok" "m0 locks, appends 4 bytes past the end, unlocks"
+wait_bg
+is "$(cat "$R/k2")" "open=ok
+pread=xxAAAAxx
+setlkw=ok
+pread=xxAAAAxxBBBB
+setlk=ok" "m1, holding the lock, reads the bytes m0 appended (the new size)"
 fi
 
 # ---- bench/ebb-bench lockpair (what bench/ runs), a short run -------------------------------------
