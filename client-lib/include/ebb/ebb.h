@@ -515,7 +515,10 @@ int ebb_publish(ebb_file_t *f);
  * every node where it holds locks (a thread, every lease/3); a node drops
  * every lock of an h it has not heard from for its lock_lease (15 s by
  * default): a dead client's locks go within that.  ebb_detach releases
- * h's locks.  Any thread. */
+ * h's locks.  Data under a lock: a granted lock makes h read the size and
+ * bytes the nodes hold now for ino (if h has it open); a writer calls
+ * ebb_publish (or ebb_flush) before it unlocks, so that the next holder
+ * on another node reads what it wrote.  Any thread. */
 #define EBB_LOCK_WAIT 1            /* F_SETLKW: wait until granted */
 #define EBB_LOCK_FLOCK 2           /* the flock namespace: whole file,
 				    * l_start and l_len are ignored */
