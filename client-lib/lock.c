@@ -323,8 +323,15 @@ int ebb_lock_ino(ebb_t *h, uint64_t ino, uint64_t owner, pid_t pid,
 				      !proto_get_u64(&r.dec, &ticket)))
 			err = EBB_EPROTO;
 		req_release(&r);
-		/* A cancelled wait (EINTR) that was not ours waits on. */
+		/* A cancelled wait (EINTR) that was not ours waits on.  A
+		 * wait that timed out (a client timeout under the node's park
+		 * time) is sent again: for the same owner a LOCK is
+		 * idempotent, so a grant whose reply came too late is simply
+		 * granted again. */
 		if (err == EBB_EINTR && !(cancel && *cancel))
+			continue;
+		if (err == EBB_ETIMEDOUT && (flags & EBB_LOCK_WAIT) &&
+		    !(cancel && *cancel))
 			continue;
 		if (err != EBB_OK || state == PROTO_LOCK_GRANTED)
 			break;
