@@ -214,6 +214,10 @@ static ebb_err _conf_set(void *ctx, const char *key, const char *value,
 		c->limits_set.idle = true;
 		rc = _parse_ms(key, value, 100, 86400000, true,
 			       &c->idle_timeout_ms, err, errlen);
+	} else if (!strcmp(key, "lock_lease")) {
+		/* bbd_lock.c: a dead client's locks go after this */
+		rc = _parse_ms(key, value, 100, 3600000, false,
+			       &c->lock_lease_ms, err, errlen);
 	} else if (!strcmp(key, "max_conns_per_uid")) {
 		/* 0 = no limit */
 		c->limits_set.conns = true;
@@ -286,6 +290,8 @@ static void _usage(FILE *f)
 "                          this long after its first byte (default %d)\n"
 "      --idle-timeout MS   close an ordinary user's connection idle this\n"
 "                          long (default %d; 0 = never)\n"
+"      --lock-lease MS     drop the locks of a client (a node) silent this\n"
+"                          long (default %d; a number is ms, or Ns)\n"
 "      --max-conns-per-uid N     authenticated connections per uid\n"
 "                          (default %d; 0 = no limit; root and\n"
 "                          slurm_user are exempt)\n"
@@ -298,13 +304,13 @@ static void _usage(FILE *f)
 "Configuration keys mirror the long options (listen, root, capacity,\n"
 "slurm_user, munge_socket, node_name, workers, io_threads, log_level,\n"
 "port_file, mount_root, fuse_helper, mount_timeout, local_socket,\n"
-"local_writes, hello_timeout, frame_timeout, idle_timeout,\n"
+"local_writes, hello_timeout, frame_timeout, idle_timeout, lock_lease,\n"
 "max_conns_per_uid, max_inflight_per_uid, max_unauth_conns);\n"
 "options override\n"
 "the file.\n",
 		SYSCONFDIR, BBD_DEFAULT_PORT, LOCALSTATEDIR, BBD_MOUNT_ROOT,
 		BBD_FUSE_HELPER, BBD_MOUNT_TIMEOUT_MS, BBD_HELLO_TIMEOUT_MS,
-		BBD_FRAME_TIMEOUT_MS, BBD_IDLE_TIMEOUT_MS,
+		BBD_FRAME_TIMEOUT_MS, BBD_IDLE_TIMEOUT_MS, BBD_LOCK_LEASE_MS,
 		BBD_MAX_CONNS_PER_UID, BBD_MAX_INFLIGHT_PER_UID);
 }
 
@@ -348,6 +354,7 @@ static const struct option _options[] = {
 	{"max-conns-per-uid", required_argument, NULL, 1008},
 	{"max-inflight-per-uid", required_argument, NULL, 1009},
 	{"max-unauth-conns", required_argument, NULL, 1010},
+	{"lock-lease", required_argument, NULL, 1030},
 	{"version", no_argument, NULL, 'V'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -378,6 +385,7 @@ static const char *_opt_key(int ch)
 	case 1008: return "max_conns_per_uid";
 	case 1009: return "max_inflight_per_uid";
 	case 1010: return "max_unauth_conns";
+	case 1030: return "lock_lease";
 	}
 	return NULL;
 }
@@ -734,6 +742,10 @@ int main(int argc, char **argv)
 		goto stop;
 	}
 	bbd_local_start(&b);
+	if (bbd_lock_init(&b) != EBB_OK) {
+		log_error("cannot start the lock service");
+		goto stop;
+	}
 	if (bbd_net_start(&b, err, sizeof(err)) != EBB_OK) {
 		log_error("%s", err);
 		goto stop;
@@ -770,6 +782,8 @@ stop:
 	bbd_mount_fini(&b);
 	/* Stage threads talk to the nodes, this one included. */
 	bbd_stage_fini(&b);
+	/* Parked lock requests are answered "try again" first. */
+	bbd_lock_stop(&b);
 	bbd_net_stop(&b);
 	bbd_io_stop(&b);
 	bbd_net_free(&b);
@@ -786,6 +800,7 @@ stop:
 		unlink(b.conf.port_file);
 out:
 	bbd_inst_fini(&b);
+	bbd_lock_fini(&b);
 	bbd_limit_fini(&b);
 	for (int i = 0; i < 4; i++)
 		if (sigs[i])

@@ -99,6 +99,7 @@ static int _fsync_at(int dirfd, const char *name)
 
 static void _inst_free(struct bbd_inst *inst)
 {
+	bbd_lock_inst_free(inst);
 	bbd_data_close_all(inst);
 	if (inst->env) {
 		if (!inst->destroyed)
@@ -619,6 +620,7 @@ ebb_err bbd_op_inst_destroy(struct bbd_req *r)
 	}
 	/* Its stages stop first (they use the mount's namespace). */
 	bbd_stage_inst_gone(b, inst);
+	bbd_lock_inst_gone(inst); /* parked lock requests hold inst */
 	/* The mount first: nothing may use the instance through it once
 	 * its data starts to go. */
 	bbd_mount_stop(inst);

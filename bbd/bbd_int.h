@@ -87,6 +87,7 @@ struct bbd_conf {
 	struct {                    /* given in the file or a flag */
 		bool hello, frame, idle, conns, inflight;
 	} limits_set;
+	unsigned lock_lease_ms;     /* lock_lease (bbd_lock.c); 0 = default */
 	/* the stager: ebb.conf's s3_* keys and s3_allow lines */
 	struct stg_conf s3;
 	struct s3path_allow s3_allow;
@@ -161,6 +162,9 @@ struct bbd_req {
 	unsigned nres;
 	struct evbuffer *out;      /* READ payload, or NULL */
 	bool close_after;          /* fatal: close the connection after reply */
+	bool parked;               /* the handler kept it (a lock waiter,
+	                            * bbd_lock.c): another thread will
+	                            * bbd_req_done() it; worker-only */
 	bool uid_counted;          /* counted in conn->ue->inflight */
 	/* HELLO result, applied to the connection by the worker */
 	uid_t auth_uid;
@@ -219,6 +223,7 @@ struct bbd_mount {
 
 /* ---- instances (bbd_inst.c, bbd_meta.c, bbd_data.c) -------------------- */
 struct bbd_obj;
+struct bbd_locktab;
 
 struct bbd_inst {
 	struct bbd *bbd;
@@ -255,6 +260,7 @@ struct bbd_inst {
 	unsigned obj_count;
 	struct bbd_obj *lru_head, *lru_tail;
 	struct bbd_inst *next;     /* registry list, under bbd->reg_lock */
+	struct bbd_locktab *locks; /* bbd_lock.c, under its lockd->mu */
 };
 
 /* ---- limits (bbd_limit.c) ----------------------------------------------- */
@@ -292,6 +298,7 @@ struct bbd_limits {
 
 /* ---- the daemon ---------------------------------------------------------- */
 struct bbd_iopool;
+struct bbd_lockd;
 
 /* Opcodes counted per slot (every opcode of proto_ops.h is below it). */
 #define BBD_OP_SLOTS 64
@@ -341,6 +348,7 @@ struct bbd {
 	struct bbd_limits limits;
 	int reserve_fd;            /* /dev/null, given up to accept at EMFILE;
 	                            * main thread; -1 if spent */
+	struct bbd_lockd *lockd;   /* the lock service (bbd_lock.c) */
 };
 
 /* ---- bbd_net.c ------------------------------------------------------------ */
@@ -566,6 +574,27 @@ ebb_err bbd_op_ping(struct bbd_req *r);
 
 /* Now, in nanoseconds since the epoch. */
 int64_t bbd_now_ns(void);
+
+/* ---- bbd_lock.c: the lock service ------------------------------------------ */
+#define BBD_LOCK_LEASE_MS 15000
+/* Start the service thread (leases, parked requests).  Main, at start. */
+ebb_err bbd_lock_init(struct bbd *b);
+/* Answer every parked request "try again" and stop the thread; requests
+ * that would park after this are answered at once.  Main, before
+ * bbd_net_stop(). */
+void bbd_lock_stop(struct bbd *b);
+/* Free everything (after bbd_inst_fini). */
+void bbd_lock_fini(struct bbd *b);
+/* inst is being destroyed: answer its parked requests.  Any thread. */
+void bbd_lock_inst_gone(struct bbd_inst *inst);
+/* inst's last reference went: free its table.  Any thread. */
+void bbd_lock_inst_free(struct bbd_inst *inst);
+/* LOCK may park r (r->parked): it is then answered later. */
+ebb_err bbd_op_lock(struct bbd_req *r);
+ebb_err bbd_op_getlk(struct bbd_req *r);
+ebb_err bbd_op_lock_cancel(struct bbd_req *r);
+ebb_err bbd_op_lock_renew(struct bbd_req *r);
+ebb_err bbd_op_lock_release(struct bbd_req *r);
 
 /* ---- payload buffers (bbd_buf.c) ------------------------------------------- */
 /* A buffer of at least len bytes (NULL if len is 0 or out of memory), from

@@ -123,7 +123,13 @@ static const struct op_route *_route(uint32_t op)
 		sretry = {bbd_op_stage_retry, ROUTE_IO},
 		scancel = {bbd_op_stage_cancel, ROUTE_IO},
 		swork = {bbd_op_stage_work, ROUTE_IO},
-		spoll = {bbd_op_stage_poll, ROUTE_INLINE};
+		spoll = {bbd_op_stage_poll, ROUTE_INLINE},
+		/* bbd_lock.c: LOCK may park (r->parked) */
+		lock_ = {bbd_op_lock, ROUTE_INLINE},
+		getlk = {bbd_op_getlk, ROUTE_INLINE},
+		lcancel = {bbd_op_lock_cancel, ROUTE_INLINE},
+		lrenew = {bbd_op_lock_renew, ROUTE_INLINE},
+		lrelease = {bbd_op_lock_release, ROUTE_INLINE};
 
 	switch (op) {
 	case PROTO_OP_HELLO: return &hello;
@@ -169,6 +175,11 @@ static const struct op_route *_route(uint32_t op)
 	case PROTO_OP_STAGE_CANCEL: return &scancel;
 	case PROTO_OP_STAGE_WORK: return &swork;
 	case PROTO_OP_STAGE_POLL: return &spoll;
+	case PROTO_OP_LOCK: return &lock_;
+	case PROTO_OP_GETLK: return &getlk;
+	case PROTO_OP_LOCK_CANCEL: return &lcancel;
+	case PROTO_OP_LOCK_RENEW: return &lrenew;
+	case PROTO_OP_LOCK_RELEASE: return &lrelease;
 	}
 	return NULL;
 }
@@ -654,6 +665,8 @@ static void _dispatch(struct bbd_req *r, uint32_t hlen)
 		return;
 	}
 	rt->fn(r);
+	if (r->parked)
+		return; /* answered later, from another thread */
 reply:
 	_req_reply(r);
 }

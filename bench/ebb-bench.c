@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ebb-bench: the bench loops (bench.c) through libebb, plus instance set-up.
  *
- * usage: ebb-bench [options] seqwrite|seqread|meta|unlink PATH
+ * usage: ebb-bench [options] seqwrite|seqread|meta|unlink|lockpair PATH
  *        ebb-bench [options] inst-create|inst-destroy
  *
  * PATH is inside the instance ("/big", or "/" as meta's parent).  The
@@ -9,6 +9,11 @@
  * tells the member list) or with --members / $EBB_NODES (ebb_attach).
  * inst-create/inst-destroy call ebb_instance_create/_destroy on --members,
  * so bench/run does not depend on ebbctl.
+ *
+ * lockpair: --files N (default 10000) F_SETLK write + F_UNLCK pairs on
+ * PATH (created if absent) through ebb_lock_ino, one at a time: prints
+ * lock_pair=<us> us, the mean of a pair (two RPCs to
+ * the file's home node, docs/internals/locks.md).
  *
  * One ebb_t is shared by all meta threads, as one application process
  * would share it (ebb.h: an ebb_t may be used from any number of threads);
@@ -20,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ebb/ebb.h>
@@ -147,10 +153,42 @@ static int _inst_destroy(struct ebb_bench *b)
 	return 0;
 }
 
+/* lockpair: uncontended lock + unlock pairs on one file, one at a time. */
+static int _lockpair(ebb_t *h, const char *path, unsigned long n)
+{
+	struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	struct flock un = {.l_type = F_UNLCK, .l_whence = SEEK_SET};
+	struct ebb_stat st;
+	struct timespec t0, t1;
+	ebb_file_t *f = ebb_open(h, path, O_RDWR | O_CREAT, 0644);
+	double us;
+
+	if (!f || ebb_fstat(f, &st) != 0) {
+		fprintf(stderr, "lockpair: %s: %s\n", path, strerror(errno));
+		if (f)
+			ebb_close(f);
+		return 1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned long i = 0; i < n; i++)
+		if (ebb_lock_ino(h, st.ino, 1, getpid(), &lk, 0, NULL) != 0 ||
+		    ebb_lock_ino(h, st.ino, 1, getpid(), &un, 0, NULL) != 0) {
+			fprintf(stderr, "lockpair: %s\n", strerror(errno));
+			ebb_close(f);
+			return 1;
+		}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	us = ((double)(t1.tv_sec - t0.tv_sec) * 1e6 +
+	      (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) / (double)n;
+	printf("home=%llu\nlock_pair=%.1f us\n",
+	       (unsigned long long)(st.ino >> 48), us);
+	return ebb_close(f) == 0 ? 0 : 1;
+}
+
 static void _usage(FILE *o)
 {
 	fprintf(o,
-		"usage: ebb-bench [options] seqwrite|seqread|meta|unlink PATH\n"
+		"usage: ebb-bench [options] seqwrite|seqread|meta|unlink|lockpair PATH\n"
 		"       ebb-bench [options] inst-create|inst-destroy\n"
 		"  --instance ID      instance id (default $EBB_INSTANCE)\n"
 		"  --via HOST:PORT    attach through this member\n"
@@ -295,7 +333,10 @@ int main(int argc, char **argv)
 	}
 	printf("nodes=%u\nstripe=%llu\n", ebb_nmembers(hs[0]),
 	       (unsigned long long)ebb_stripe_size(hs[0]));
-	rc = bench_run(&fs, &a);
+	if (!strcmp(a.mode, "lockpair"))
+		rc = _lockpair(hs[0], a.path, a.files);
+	else
+		rc = bench_run(&fs, &a);
 out:
 	for (unsigned i = 0; i < nh; i++) {
 		if (hs[i] && ebb_detach(hs[i]) < 0) {

@@ -92,6 +92,7 @@ ebb_t *ebb_attach(const char *id, const char *const *members,
 	pthread_mutex_init(&h->ino_lock, NULL);
 	pthread_cond_init(&h->dunlink_cond, NULL);
 	dcache_init(h);
+	err = locks_init(h);
 out:
 	cfg_fini(&cfg); /* empty if net_init took it over */
 	if (err != EBB_OK) {
@@ -127,6 +128,7 @@ int ebb_detach(ebb_t *h)
 {
 	if (!h)
 		return fail_errno(EBB_EINVAL);
+	locks_fini(h);
 	net_fini(&h->net);
 	dcache_fini(h);
 	for (unsigned b = 0; b < INO_BUCKETS; b++) {

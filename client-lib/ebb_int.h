@@ -32,6 +32,7 @@
 
 struct dcache_ent;
 struct ebb_inode;
+struct ebb_locks;
 
 struct ebb {
 	char id[PROTO_MAX_INST_ID + 1];
@@ -53,6 +54,8 @@ struct ebb {
 	unsigned dunlinks;         /* UNLINKs with DATA in flight; ino_lock */
 	unsigned dpins;            /* pins waiting for them; ino_lock */
 	pthread_cond_t dunlink_cond; /* dunlinks reached 0 (ino_lock) */
+
+	struct ebb_locks *locks;   /* lock.c: the client id, leases */
 };
 
 /* An attribute record with its symlink target owned (proto_attr borrows). */
@@ -161,6 +164,13 @@ struct ebb_inode {
 	char name[PROTO_MAX_NAME + 1]; /* protected by ino_lock */
 	struct ebb_inode *next;
 };
+
+/* ---- locks (lock.c) -------------------------------------------------------- */
+/* Set up h->locks (a random client id; no thread yet).  At attach. */
+ebb_err locks_init(ebb_t *h);
+/* Release h's locks on every node that may hold some, stop the renewing
+ * thread, free.  At detach, before net_fini. */
+void locks_fini(ebb_t *h);
 
 /* ---- path walk (path.c) --------------------------------------------------- */
 
@@ -402,6 +412,10 @@ void file_local_stats(ebb_t *h, uint64_t *bytes, uint64_t *opens,
 		      uint64_t *fallbacks);
 /* The inode's size and data generation, under ino_lock. */
 uint64_t inode_size(ebb_t *h, struct ebb_inode *in);
+/* A lock on ino was just granted (lock.c): if h has ino open, its size
+ * and read-ahead become what the nodes hold now (another client may have
+ * written under the lock before). */
+void inode_refresh(ebb_t *h, uint64_t ino);
 uint64_t inode_dgen(ebb_t *h, struct ebb_inode *in);
 /* A write to [.., end) was made: grow, note it unpublished, bump dgen. */
 void inode_grow(ebb_t *h, struct ebb_inode *in, uint64_t end);

@@ -244,6 +244,37 @@ void inode_moved(ebb_t *h, uint64_t ino, uint64_t parent, const char *name,
 
 /* (parent, name) of the inode's dentry, as this handle last knew it. */
 static void _inode_key(ebb_t *h, struct ebb_inode *in, uint64_t *parent,
+		       char name[PROTO_MAX_NAME + 1]);
+
+void inode_refresh(ebb_t *h, uint64_t ino)
+{
+	char name[PROTO_MAX_NAME + 1];
+	struct ebb_inode *in;
+	struct ebb_attr at;
+	uint64_t parent;
+
+	pthread_mutex_lock(&h->ino_lock);
+	if ((in = _inode_find_locked(h, ino)) && in->known)
+		in->refs++;
+	else
+		in = NULL;
+	pthread_mutex_unlock(&h->ino_lock);
+	if (!in)
+		return;
+	_inode_key(h, in, &parent, name);
+	dcache_forget(h, parent, name, strlen(name));
+	if (path_lookup(h, parent, name, strlen(name), &at) == EBB_OK &&
+	    at.a.ino == ino) {
+		pthread_mutex_lock(&h->ino_lock);
+		if (at.a.size > in->size || in->wgen == in->pubgen)
+			in->size = at.a.size;
+		in->dgen++; /* read-ahead of before the lock goes */
+		pthread_mutex_unlock(&h->ino_lock);
+	}
+	_inode_put(h, in);
+}
+
+static void _inode_key(ebb_t *h, struct ebb_inode *in, uint64_t *parent,
 		       char name[PROTO_MAX_NAME + 1])
 {
 	pthread_mutex_lock(&h->ino_lock);
@@ -1184,7 +1215,9 @@ void inode_publish_ino(ebb_t *h, uint64_t ino)
 	_inode_put(h, in);
 }
 
-int ebb_flush(ebb_file_t *f)
+/* ebb_flush, and ebb_publish (keep = true: a pending write error stays
+ * for the next ebb_flush or ebb_close). */
+static int _flush(ebb_file_t *f, bool keep)
 {
 	bool wrote, unpublished;
 	ebb_err err = EBB_OK;
@@ -1200,13 +1233,23 @@ int ebb_flush(ebb_file_t *f)
 	unpublished = _unpublished(f->h, f->in);
 	if (wrote && unpublished)
 		err = _size_update(f, false);
-	if (err == EBB_OK) {
+	if (err == EBB_OK && !keep) {
 		pthread_mutex_lock(&f->lock);
 		err = f->pending;
 		f->pending = EBB_OK; /* reported once, like fsync(2) */
 		pthread_mutex_unlock(&f->lock);
 	}
 	return err == EBB_OK ? 0 : fail_errno(err);
+}
+
+int ebb_flush(ebb_file_t *f)
+{
+	return _flush(f, false);
+}
+
+int ebb_publish(ebb_file_t *f)
+{
+	return _flush(f, true);
 }
 
 int ebb_close(ebb_file_t *f)

@@ -17,6 +17,7 @@ static const struct err_info _errs[] = {
 	{EBB_OK, "OK", "success", 0},
 	{EBB_EPERM, "EPERM", "operation not permitted", EPERM},
 	{EBB_ENOENT, "ENOENT", "no such file or directory", ENOENT},
+	{EBB_EINTR, "EINTR", "interrupted", EINTR},
 	{EBB_EIO, "EIO", "input/output error", EIO},
 	{EBB_E2BIG, "E2BIG", "argument list too long", E2BIG},
 	{EBB_EBADF, "EBADF", "bad file handle", EBADF},

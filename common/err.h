@@ -15,6 +15,7 @@ typedef enum ebb_err {
 	EBB_OK = 0,
 	EBB_EPERM = 1,
 	EBB_ENOENT = 2,
+	EBB_EINTR = 4,
 	EBB_EIO = 5,
 	EBB_E2BIG = 7,
 	EBB_EBADF = 9,

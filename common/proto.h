@@ -45,6 +45,15 @@
 /* Inode numbers: creator rank in the top 16 bits, a per-node counter below. */
 #define PROTO_INO_RANK_SHIFT 48
 
+/* LOCK/GETLK (docs/protocol.md "Locks"): lock types, flags, LOCK states. */
+#define PROTO_LOCK_UNLCK 0
+#define PROTO_LOCK_RDLCK 1
+#define PROTO_LOCK_WRLCK 2
+#define PROTO_LOCK_WAIT 1u         /* park until granted (F_SETLKW) */
+#define PROTO_LOCK_FLOCK 2u        /* flock namespace (whole file) */
+#define PROTO_LOCK_GRANTED 0       /* LOCK state: done */
+#define PROTO_LOCK_WAITING 1       /* LOCK state: still blocked, send again */
+
 enum proto_op {
 #define PROTO_OP(name, num, cls, args, res) PROTO_OP_##name = num,
 #include "proto_ops.h"

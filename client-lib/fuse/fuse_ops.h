@@ -16,6 +16,18 @@
 /* ... from at most this many object pieces (stripes), else copied. */
 #define FZ_SPLICE_PIECES 16
 
+/* locks.c: which (owner, file handle) pairs may hold locks, per inode. */
+#define FZ_LOCK_BUCKETS 256
+struct fz_lk_ino;
+struct fz_locks {
+	pthread_mutex_t lock;      /* leaf: the table */
+	struct fz_lk_ino *tab[FZ_LOCK_BUCKETS];
+	atomic_bool used;          /* a lock was asked for on this mount */
+	struct fz_lkwait *waits;   /* waiting requests (their threads); lock */
+	unsigned nwaits;           /* lock */
+	pthread_cond_t waits_cv;   /* nwaits went down */
+};
+
 /* One mount: set up by main before the session starts, read-only after
  * (the table has its own lock). */
 struct fz {
@@ -33,6 +45,7 @@ struct fz {
 				    * $EBB_FUSE_SPLICE=1; off by default);
 				    * cleared at INIT if the kernel cannot */
 	struct fuse_session *se;   /* for notifications (set before the loop) */
+	struct fz_locks locks;     /* locks.c */
 };
 
 extern const struct fuse_lowlevel_ops fz_ops;
@@ -47,5 +60,27 @@ extern atomic_ulong fz_unstored_gets;
 int fz_killpriv_install(struct fuse_session *se);
 /* Whether INIT granted it (then ops.c kills setuid/setgid itself). */
 bool fz_killpriv_granted(void);
+
+/* ---- locks.c: fcntl and flock locks across nodes ---- */
+int fz_locks_init(struct fz_locks *lt);
+void fz_locks_fini(struct fz_locks *lt);
+/* Cancel the waiting requests and wait for their threads (EINTR
+ * replies): at exit, before the session and the libebb handle go. */
+void fz_locks_stop(struct fz *fz);
+/* Whether any lock was asked for on this mount (read-only opens then
+ * stop replying noflush). */
+bool fz_locks_used(struct fz_locks *lt);
+/* FLUSH by owner: its locks on ino go (an RPC only if it may hold some). */
+void fz_locks_flush(struct fz *fz, uint64_t ino, uint64_t owner);
+/* RELEASE of fh: the locks taken through it go (OFD, flock, POSIX locks
+ * of descriptors that sent no FLUSH). */
+void fz_locks_release(struct fz *fz, uint64_t ino, uint64_t fh,
+		      bool flock_release, uint64_t flock_owner);
+void fz_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	      struct flock *lock);
+void fz_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	      struct flock *lock, int sleep);
+void fz_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	      int op);
 
 #endif

@@ -374,6 +374,7 @@ int main(int argc, char **argv)
 	 * (bench/RESULTS.md 2026-12-04: 1 MiB reads 256 MB/s with it, 1,040
 	 * without).  $EBB_READ_AHEAD set by the caller still wins. */
 	setenv("EBB_READ_AHEAD", "0", 0);
+	fz_locks_init(&fz.locks);
 	if (itab_init(&fz.itab) != 0) {
 		fprintf(stderr, "ebb-fuse: out of memory\n");
 		return 1;
@@ -449,6 +450,8 @@ int main(int argc, char **argv)
 		atomic_load(&fz_unstored_gets),
 		fz_killpriv_granted() ? "granted" : "not granted");
 out:
+	/* Waiting lock requests end (EINTR) before the session goes. */
+	fz_locks_stop(&fz);
 	if (cfg)
 		fuse_loop_cfg_destroy(cfg);
 	if (se) {
@@ -463,5 +466,6 @@ out:
 	if (fz.h)
 		ebb_detach(fz.h);
 	itab_fini(&fz.itab);
+	fz_locks_fini(&fz.locks);
 	return rc;
 }

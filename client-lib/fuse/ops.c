@@ -94,7 +94,9 @@
  *     path) and lays the time over this node's replies for the directory
  *     until then (dt_overlay); an explicit utimes of its mtime drops what
  *     is pending (dt_cancel).
- *   - Locks (flock, fcntl) are the kernel's, node-local: not cluster-wide.
+ *   - Locks (fcntl POSIX and OFD, flock) are cluster-wide: held by the
+ *     inode's home node (locks.c, bbd/bbd_lock.c); FLUSH and RELEASE give
+ *     back what a closing process or file description held.
  *   - Extended attributes: user.* and trusted.* are stored with the inode
  *     on its home node (libebb's ebb_*xattr_ino, bbd_xattr.c), so they
  *     follow renames and links and are the same from every node at once
@@ -321,6 +323,11 @@ static void _init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	else
 		fz->splice = false;
+	/* Locks go to the inodes' home nodes (locks.c). */
+	if (conn->capable & FUSE_CAP_POSIX_LOCKS)
+		conn->want |= FUSE_CAP_POSIX_LOCKS;
+	if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
+		conn->want |= FUSE_CAP_FLOCK_LOCKS;
 	/* Many reads in flight: every node serves its stripes at once. */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
@@ -785,7 +792,8 @@ static void _open_reply(struct fz *fz, struct fuse_file_info *fi,
 	/* A read-only descriptor has nothing to publish at close: no FLUSH
 	 * round trip (the kernel ignores this in writeback mode, where it
 	 * writes dirty pages back at FLUSH). */
-	fi->noflush = !fz->wb && (fi->flags & O_ACCMODE) == O_RDONLY;
+	fi->noflush = !fz->wb && (fi->flags & O_ACCMODE) == O_RDONLY &&
+		      !fz_locks_used(&fz->locks); /* see locks.c */
 }
 
 /* The flags libebb opens with.  Writes go through libebb's write-behind,
@@ -1008,17 +1016,22 @@ static void _write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 
 static void _flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
+	int rc = 0;
+
+	/* No _denied(): a close must always complete.  The data first,
+	 * then the locks (another node's next lock reads it). */
 	if (ebb_flush((ebb_file_t *)(uintptr_t)fi->fh) != 0)
-		fuse_reply_err(req, _err());
-	else
-		fuse_reply_err(req, 0);
+		rc = _err();
+	fz_locks_flush(_fz(req), ino, fi->lock_owner);
+	fuse_reply_err(req, rc);
 }
 
 static void _release(fuse_req_t req, fuse_ino_t ino,
 		     struct fuse_file_info *fi)
 {
 	itab_release(&_fz(req)->itab, ino);
+	fz_locks_release(_fz(req), ino, fi->fh, fi->flock_release,
+			 fi->lock_owner);
 	/* The error, if any, was reported by flush; release has no one to
 	 * tell. */
 	(void)ebb_close((ebb_file_t *)(uintptr_t)fi->fh);
@@ -1255,6 +1268,9 @@ const struct fuse_lowlevel_ops fz_ops = {
 	.write = _write,
 	.flush = _flush,
 	.release = _release,
+	.getlk = fz_getlk,
+	.setlk = fz_setlk,
+	.flock = fz_flock,
 	.fsync = _fsync,
 	.opendir = _opendir,
 	.readdir = _readdir,

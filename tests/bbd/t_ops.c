@@ -466,6 +466,140 @@ static void _dir_touch(int ufd)
 	       "... td removed again");
 }
 
+/* The lock service (bbd_lock.c, docs/protocol.md "Locks") on raw frames:
+ * POSIX rules between two clients, flock apart, the parked answer, the
+ * lease and release, and every malformed argument refused clearly.  The
+ * instance has one node: inode 16 is at home here, 1 << 48 | 16 is not. */
+static void _locks(int fd)
+{
+	const uint64_t ino = 16, far = (1ull << 48) | 16, MAX = UINT64_MAX;
+	uint64_t st = 9, lease = 0, ticket = 0, t = 9, s = 9, e = 9, pid = 9,
+		 cl = 9, n = 9;
+	const char *detail;
+	long rc;
+
+	/* LOCK: inst, ino, client, owner, pid, type, start, end, flags, ticket */
+	rc = _rq(fd, PROTO_OP_LOCK, "suuuuuuuuu", INST, ino, 1ull, 1ull, 101ull,
+		 2ull, 0ull, 99ull, 0ull, 0ull);
+	proto_get_u64(&_dec, &st);
+	proto_get_u64(&_dec, &lease);
+	ok(rc == EBB_OK && st == 0 && lease == 15000,
+	   "LOCK write 0-99 (client 1): granted, lease 15000 ms (got %ld %llu %llu)",
+	   rc, (unsigned long long)st, (unsigned long long)lease);
+	is_int(_rq(fd, PROTO_OP_LOCK, "suuuuuuuuu", INST, ino, 2ull, 1ull, 202ull,
+		   1ull, 50ull, 60ull, 0ull, 0ull), EBB_EAGAIN,
+	       "LOCK read 50-60 by client 2 (same owner number): EAGAIN");
+	rc = _rq(fd, PROTO_OP_GETLK, "suuuuuuu", INST, ino, 2ull, 1ull, 1ull,
+		 0ull, MAX, 0ull);
+	proto_get_u64(&_dec, &t);
+	proto_get_u64(&_dec, &s);
+	proto_get_u64(&_dec, &e);
+	proto_get_u64(&_dec, &pid);
+	proto_get_u64(&_dec, &cl);
+	ok(rc == EBB_OK && t == 2 && s == 0 && e == 99 && pid == 101 && cl == 1,
+	   "GETLK by client 2: write 0-99, pid 101, client 1");
+	rc = _rq(fd, PROTO_OP_GETLK, "suuuuuuu", INST, ino, 1ull, 1ull, 2ull,
+		 0ull, MAX, 0ull);
+	proto_get_u64(&_dec, &t);
+	ok(rc == EBB_OK && t == 0, "GETLK by the holder itself: UNLCK");
+	is_int(_rq(fd, PROTO_OP_LOCK, "suuuuuuuuu", INST, ino, 1ull, 1ull, 101ull,
+		   0ull, 40ull, 60ull, 0ull, 0ull), EBB_OK,
+	       "client 1 unlocks 40-60 (a split)");
+	is_int(_rq(fd, PROTO_OP_LOCK, "suuuuuuuuu", INST, ino, 2ull, 1ull, 202ull,
+		   2ull, 45ull, 55ull, 0ull, 0ull), EBB_OK,
+	       "... client 2 takes 45-55");
+	is_int(_rq(fd, PROTO_OP_LOCK, "suuuuuuuuu", INST, ino, 2ull, 1ull, 202ull,
+		   2ull, 10ull, 20ull, 0ull, 0ull), EBB_EAGAIN,
+	       "... but not 10-20");
+	rc = _rq(fd, PROTO_OP_LOCK, "suuuuuuuuu", INST, ino, 2ull, 1ull, 202ull,
+		 2ull, 0ull, 0ull, 1ull, 0ull);
+	proto_get_u64(&_dec, &st);
+	proto_get_u64(&_dec, &lease);
+	proto_get_u64(&_dec, &ticket);
+	ok(rc == EBB_OK && st == 1 && ticket > 0,
+	   "LOCK with WAIT that stays blocked: parked, then answered "
+	   "\"still waiting\" (state 1) with a ticket (got %ld %llu %llu)", rc,
+	   (unsigned long long)st, (unsigned long long)ticket);
+	rc = _rq(fd, PROTO_OP_LOCK_RENEW, "su", INST, 1ull);
+	proto_get_u64(&_dec, &lease);
+	proto_get_u64(&_dec, &n);
+	ok(rc == EBB_OK && lease == 15000 && n == 2,
+	   "LOCK_RENEW of client 1: lease 15000, 2 locks (0-39, 61-99)");
+	rc = _rq(fd, PROTO_OP_LOCK_RELEASE, "suun", INST, ino, 1ull);
+	proto_get_u64(&_dec, &n);
+	ok(rc == EBB_OK && n == 2, "LOCK_RELEASE of client 1, any owner: 2 locks");
+	is_int(_rq(fd, PROTO_OP_LOCK, "suuuuuuuuu", INST, ino, 2ull, 1ull, 202ull,
+		   2ull, 10ull, 20ull, 0ull, 0ull), EBB_OK,
+	       "... then client 2 takes 10-20");
+	is_int(_rq(fd, PROTO_OP_LOCK, "suuuuuuuuu", INST, ino, 1ull, 5ull, 101ull,
+		   2ull, 0ull, MAX, 2ull, 0ull), EBB_OK,
+	       "flock exclusive by client 1 while client 2 holds POSIX locks: "
+	       "granted (separate namespaces)");
+	is_int(_rq(fd, PROTO_OP_LOCK, "suuuuuuuuu", INST, ino, 2ull, 6ull, 202ull,
+		   1ull, 0ull, MAX, 2ull, 0ull), EBB_EAGAIN,
+	       "flock shared by client 2: EAGAIN");
+	rc = _rq(fd, PROTO_OP_LOCK_RELEASE, "suuu", INST, 0ull, 1ull, 5ull);
+	proto_get_u64(&_dec, &n);
+	ok(rc == EBB_OK && n == 1, "LOCK_RELEASE ino 0 (all), owner 5: its flock");
+	rc = _rq(fd, PROTO_OP_LOCK_RELEASE, "suun", INST, 0ull, 2ull);
+	proto_get_u64(&_dec, &n);
+	ok(rc == EBB_OK && n == 2, "LOCK_RELEASE of everything of client 2: 2");
+
+	/* malformed */
+	is_int(_rq(fd, PROTO_OP_LOCK, "suuuuuuuuu", INST, far, 1ull, 1ull, 1ull,
+		   2ull, 0ull, 9ull, 0ull, 0ull), EBB_EINVAL,
+	       "LOCK of an inode whose home is another node: EINVAL");
+	detail = _detail();
+	ok(strstr(detail, "home is node 1, not this node (0)") != NULL,
+	   "... the detail says so: %s", detail);
+	is_int(_rq(fd, PROTO_OP_LOCK, "suuuuuuuuu", INST, 0ull, 1ull, 1ull, 1ull,
+		   2ull, 0ull, 9ull, 0ull, 0ull), EBB_EINVAL, "LOCK of ino 0: EINVAL");
+	is_int(_rq(fd, PROTO_OP_LOCK, "suuuuuuuuu", INST, ino, 1ull, 1ull, 1ull,
+		   2ull, 10ull, 5ull, 0ull, 0ull), EBB_EINVAL,
+	       "LOCK with start > end: EINVAL");
+	detail = _detail();
+	ok(strstr(detail, "start 10 > end 5") != NULL, "... %s", detail);
+	is_int(_rq(fd, PROTO_OP_LOCK, "suuuuuuuuu", INST, ino, 1ull, 1ull, 1ull,
+		   3ull, 0ull, 9ull, 0ull, 0ull), EBB_EINVAL,
+	       "LOCK of an unknown type (3): EINVAL");
+	detail = _detail();
+	ok(strstr(detail, "unknown lock type 3") != NULL, "... %s", detail);
+	is_int(_rq(fd, PROTO_OP_LOCK, "suuuuuuuuu", INST, ino, 1ull, 1ull, 1ull,
+		   2ull, 0ull, 9ull, 4ull, 0ull), EBB_EINVAL,
+	       "LOCK with unknown flags (4): EINVAL");
+	is_int(_rq(fd, PROTO_OP_LOCK, "susuuuuuuu", INST, ino, "x", 1ull, 1ull,
+		   2ull, 0ull, 9ull, 0ull, 0ull), EBB_E_PROTO,
+	       "LOCK with a string for the client: E_PROTO");
+	is_int(_rq(fd, PROTO_OP_LOCK, "suuuuuuuu", INST, ino, 1ull, 1ull, 1ull,
+		   2ull, 0ull, 9ull, 0ull), EBB_E_PROTO,
+	       "LOCK without its ticket: E_PROTO");
+	is_int(_rq(fd, PROTO_OP_LOCK, "suuuuiuuuu", INST, ino, 1ull, 1ull, 1ull,
+		   (int64_t)-1, 0ull, 9ull, 0ull, 0ull), EBB_E_PROTO,
+	       "LOCK with a negative type: E_PROTO");
+	is_int(_rq(fd, PROTO_OP_LOCK, "suuuuuuuuu", INST, ino, 1ull, 1ull,
+		   1ull << 40, 2ull, 0ull, 9ull, 0ull, 0ull), EBB_E_PROTO,
+	       "LOCK with a pid over 32 bits: E_PROTO");
+	is_int(_rq(fd, PROTO_OP_GETLK, "suuuuuuu", INST, ino, 1ull, 1ull, 0ull,
+		   0ull, 9ull, 0ull), EBB_EINVAL, "GETLK of type UNLCK: EINVAL");
+	is_int(_rq(fd, PROTO_OP_GETLK, "suuuuuuu", INST, far, 1ull, 1ull, 1ull,
+		   0ull, 9ull, 0ull), EBB_EINVAL, "GETLK of another node's inode: EINVAL");
+	is_int(_rq(fd, PROTO_OP_GETLK, "suuuuuuu", INST, ino, 1ull, 1ull, 1ull,
+		   0ull, 9ull, 1ull), EBB_EINVAL, "GETLK with the WAIT flag: EINVAL");
+	is_int(_rq(fd, PROTO_OP_LOCK_CANCEL, "suu", INST, ino, 1ull), EBB_E_PROTO,
+	       "LOCK_CANCEL without an owner: E_PROTO");
+	is_int(_rq(fd, PROTO_OP_LOCK_CANCEL, "suuu", INST, far, 1ull, 1ull),
+	       EBB_EINVAL, "LOCK_CANCEL of another node's inode: EINVAL");
+	is_int(_rq(fd, PROTO_OP_LOCK_RENEW, "suu", INST, 1ull, 2ull), EBB_E_PROTO,
+	       "LOCK_RENEW with an extra argument: E_PROTO");
+	is_int(_rq(fd, PROTO_OP_LOCK_RELEASE, "suus", INST, ino, 1ull, "x"),
+	       EBB_E_PROTO, "LOCK_RELEASE with a string owner: E_PROTO");
+	detail = _detail();
+	ok(strstr(detail, "owner is not an unsigned integer or nil") != NULL,
+	   "... %s", detail);
+	is_int(_rq(fd, PROTO_OP_LOCK_RELEASE, "suun", INST, far, 1ull),
+	       EBB_EINVAL, "LOCK_RELEASE of another node's inode: EINVAL");
+}
+
 /* UNLINK with DATA (one round trip): the node drops a small file's data
  * with its name, before the reply, unless the client keeps it; bad keep
  * lists are refused.  The instance has one node (so stripe 0 is here) and
@@ -1345,6 +1479,7 @@ int main(void)
 	_unlink_data(ufd);
 	_xattrs(ufd);
 	_hardlinks(ufd);
+	_locks(ufd);
 	is_int(_rq(ufd, PROTO_OP_INST_DESTROY, "s", INST), EBB_E_DENIED,
 	       "INST_DESTROY by the owner: E_DENIED (admin only)");
 	is_int(_rq(fd, PROTO_OP_INST_DESTROY, "s", INST), EBB_OK, "INST_DESTROY");

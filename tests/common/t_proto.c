@@ -76,6 +76,11 @@ static const struct shape _shapes[] = {
 	{PROTO_OP_STAGE_CANCEL, "sn", ""},
 	{PROTO_OP_STAGE_WORK, "snM", ""},
 	{PROTO_OP_STAGE_POLL, "sn", "M"},
+	{PROTO_OP_LOCK, "suuuwuuuuu", "uuu"},
+	{PROTO_OP_GETLK, "suuuuuuu", "uuuuu"},
+	{PROTO_OP_LOCK_CANCEL, "suuu", "u"},
+	{PROTO_OP_LOCK_RENEW, "su", "uu"},
+	{PROTO_OP_LOCK_RELEASE, "suuu", "u"}, /* owner may be nil too */
 };
 #define NSHAPES (sizeof(_shapes) / sizeof(_shapes[0]))
 

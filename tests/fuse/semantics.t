@@ -41,8 +41,8 @@ is "$(sem xattr "$M0/hl")" "set=ok get=b'v' list=['user.ebb'] remove=ok" \
 # ---- locks ------------------------------------------------------------------------
 is "$(sem lock flock "$M0/lk" "$M0/lk")" blocked "flock: a lock held on a node blocks another process on that node"
 is "$(sem lock fcntl "$M0/lk" "$M0/lk")" blocked "fcntl locks: a lock held on a node blocks another process on that node"
-is "$(sem lock flock "$M0/lk" "$M1/lk")" acquired "flock: node-local: a lock held on one node does not block another node"
-is "$(sem lock fcntl "$M0/lk" "$M1/lk")" acquired "fcntl locks: node-local: a lock held on one node does not block another node"
+is "$(sem lock flock "$M0/lk" "$M1/lk")" blocked "flock: cluster-wide: a lock held on one node blocks another node"
+is "$(sem lock fcntl "$M0/lk" "$M1/lk")" blocked "fcntl locks: cluster-wide: a lock held on one node blocks another node"
 
 # ---- rename -----------------------------------------------------------------------
 as_u mkdir "$M0/rr"

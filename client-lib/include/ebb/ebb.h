@@ -581,6 +581,54 @@ int ebb_removexattr(ebb_t *h, const char *path, const char *name);
  * what close(2) on a FUSE mount calls, so another client that opens the
  * file afterwards sees it.  Returns and clears a pending write error. */
 int ebb_flush(ebb_file_t *f);
+/* ebb_flush that leaves a pending write error for the next ebb_flush or
+ * ebb_close (EBB_0.4): what ebb-fuse does before an unlock, so that data
+ * written under a lock reaches the nodes before another node takes it.
+ * -1 only if publishing the size failed. */
+int ebb_publish(ebb_file_t *f);
+
+/* ---- locks across nodes (EBB_0.4) ----------------------------------------
+ *
+ * fcntl byte-range locks and flock locks of inode ino, held by the lock
+ * service of ino's home node (docs/semantics.md "Locks").  A lock belongs
+ * to (h, owner): owner is the caller's lock-owner id (FUSE's lock_owner:
+ * a process's file table for POSIX locks, an open file description for
+ * OFD and flock locks); two owners of one h conflict as two processes do.
+ * The rules are Linux's for one node: POSIX ranges split and merge per
+ * owner, F_UNLCK never fails, flock locks (EBB_LOCK_FLOCK) are a separate
+ * namespace and never conflict with POSIX locks.  h renews a lease on
+ * every node where it holds locks (a thread, every lease/3); a node drops
+ * every lock of an h it has not heard from for its lock_lease (15 s by
+ * default): a dead client's locks go within that.  ebb_detach releases
+ * h's locks.  Data under a lock: a granted lock makes h read the size and
+ * bytes the nodes hold now for ino (if h has it open); a writer calls
+ * ebb_publish (or ebb_flush) before it unlocks, so that the next holder
+ * on another node reads what it wrote.  Any thread. */
+#define EBB_LOCK_WAIT 1            /* F_SETLKW: wait until granted */
+#define EBB_LOCK_FLOCK 2           /* the flock namespace: whole file,
+				    * l_start and l_len are ignored */
+struct flock;
+/* Set fl (l_type F_RDLCK, F_WRLCK or F_UNLCK; l_whence SEEK_SET; l_len 0:
+ * to the end of file; negative: the bytes before l_start) for owner; pid
+ * is what ebb_getlk_ino shows to other owners of h.  Without
+ * EBB_LOCK_WAIT a conflict fails with EAGAIN; with it the call waits,
+ * and ends with EINTR if *cancel (may be NULL) becomes non-zero and
+ * ebb_lock_cancel_ino is called (from another thread).  0 or -1 with
+ * errno: EAGAIN, EINTR, EINVAL (bad range or type), a node's error. */
+int ebb_lock_ino(ebb_t *h, uint64_t ino, uint64_t owner, pid_t pid,
+		 const struct flock *fl, int flags, const volatile int *cancel);
+/* Wake owner's waiting ebb_lock_ino calls on ino (they return EINTR if
+ * their *cancel is set, else wait on). */
+int ebb_lock_cancel_ino(ebb_t *h, uint64_t ino, uint64_t owner);
+/* F_GETLK: fl (type and range, as ebb_lock_ino) is replaced by the first
+ * lock of another owner that conflicts with it (l_pid: the holder's pid if
+ * the holder is another owner of h, else 0: a remote holder), or gets
+ * l_type F_UNLCK. */
+int ebb_getlk_ino(ebb_t *h, uint64_t ino, uint64_t owner, struct flock *fl,
+		  int flags);
+/* Release every lock (POSIX and flock) of owner on ino: what close(2)
+ * does to a process's locks. */
+int ebb_unlock_owner_ino(ebb_t *h, uint64_t ino, uint64_t owner);
 
 /* ---- misc -------------------------------------------------------------- */
 
