@@ -1041,6 +1041,29 @@ out:
 	return r->status;
 }
 
+/* SIZE_UPDATE's max-merge of a writer's size and mtime into a (the ctime
+ * follows the mtime forward): whether anything changed. */
+static bool _size_merge(struct proto_attr *a, uint64_t size, int64_t mtime)
+{
+	if (size <= a->size && mtime <= a->mtime_ns)
+		return false;
+	if (size > a->size)
+		a->size = size;
+	if (mtime > a->mtime_ns)
+		a->mtime_ns = mtime;
+	if (mtime > a->ctime_ns)
+		a->ctime_ns = mtime;
+	return true;
+}
+
+/* Make the shard durable (SIZE_UPDATE's SYNC flag): EBB_OK or EIO set. */
+static ebb_err _sync(struct bbd_req *r)
+{
+	int rc = mdb_env_sync(r->inst->env, 1);
+
+	return rc ? _mdb_fail(r, rc, "env_sync") : EBB_OK;
+}
+
 ebb_err bbd_op_size_update(struct bbd_req *r)
 {
 	uint64_t parent = 0, ino = 0, size = 0;
@@ -1049,7 +1072,6 @@ ebb_err bbd_op_size_update(struct bbd_req *r)
 	int64_t mtime = 0;
 	MDB_txn *txn = NULL;
 	struct dent d;
-	int rc;
 
 	proto_get_u64(&r->dec, &parent);
 	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
@@ -1076,25 +1098,12 @@ ebb_err bbd_op_size_update(struct bbd_req *r)
 		r->status = EBB_OK;
 		goto out;
 	}
-	if (size > d.a.size || mtime > d.a.mtime_ns) {
-		if (size > d.a.size)
-			d.a.size = size;
-		if (mtime > d.a.mtime_ns)
-			d.a.mtime_ns = mtime;
-		if (mtime > d.a.ctime_ns)
-			d.a.ctime_ns = mtime;
-		if (_dent_put(r, txn, parent, name, len, &d.a) ||
-		    _commit(r, &txn))
-			goto out;
-	}
-	if (flags & PROTO_SIZE_SYNC) {
-		/* This handler is on an I/O thread when SYNC is set. */
-		rc = mdb_env_sync(r->inst->env, 1);
-		if (rc != 0) {
-			_mdb_fail(r, rc, "env_sync");
-			goto out;
-		}
-	}
+	if (_size_merge(&d.a, size, mtime) &&
+	    (_dent_put(r, txn, parent, name, len, &d.a) || _commit(r, &txn)))
+		goto out;
+	/* This handler is on an I/O thread when SYNC is set. */
+	if ((flags & PROTO_SIZE_SYNC) && _sync(r))
+		goto out;
 	_put_attr(r, &d.a);
 	r->status = EBB_OK;
 out:
@@ -1412,7 +1421,6 @@ ebb_err bbd_op_inode_size_update(struct bbd_req *r)
 	int64_t mtime = 0;
 	MDB_txn *txn = NULL;
 	struct dent d;
-	int rc;
 
 	proto_get_u64(&r->dec, &ino);
 	proto_get_u64(&r->dec, &size);
@@ -1425,24 +1433,12 @@ ebb_err bbd_op_inode_size_update(struct bbd_req *r)
 		bbd_req_fail(r, EBB_EINVAL, "size of a non-file");
 		goto out;
 	}
-	if (size > d.a.size || mtime > d.a.mtime_ns) {
-		if (size > d.a.size)
-			d.a.size = size;
-		if (mtime > d.a.mtime_ns)
-			d.a.mtime_ns = mtime;
-		if (mtime > d.a.ctime_ns)
-			d.a.ctime_ns = mtime;
-		if (_rec_put(r, txn, &d.a) || _commit(r, &txn))
-			goto out;
-	}
-	if (flags & PROTO_SIZE_SYNC) {
-		/* On an I/O thread when SYNC is set, as SIZE_UPDATE. */
-		rc = mdb_env_sync(r->inst->env, 1);
-		if (rc != 0) {
-			_mdb_fail(r, rc, "env_sync");
-			goto out;
-		}
-	}
+	if (_size_merge(&d.a, size, mtime) &&
+	    (_rec_put(r, txn, &d.a) || _commit(r, &txn)))
+		goto out;
+	/* On an I/O thread when SYNC is set, as SIZE_UPDATE. */
+	if ((flags & PROTO_SIZE_SYNC) && _sync(r))
+		goto out;
 	_put_rec(r, &d.a);
 	r->status = EBB_OK;
 out:

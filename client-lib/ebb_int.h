@@ -280,6 +280,9 @@ void attr_to_stat(ebb_t *h, const struct proto_attr *a, struct ebb_stat *st);
  * name wt (EEXIST if it exists).  out (may be NULL): the record after. */
 ebb_err meta_link(ebb_t *h, const struct ebb_walk *wf,
 		  const struct ebb_walk *wt, struct ebb_attr *out);
+/* The home node of inode ino (its creator's rank, where its record, xattrs
+ * and locks live): EBB_EINVAL for 0 or a rank the instance does not have. */
+ebb_err inode_home(const ebb_t *h, uint64_t ino, unsigned *node);
 /* INODE_GET: the record of ino (ENOENT: none). */
 ebb_err link_get(ebb_t *h, uint64_t ino, struct ebb_attr *out);
 /* at in place: a pointer becomes its record's attributes. */

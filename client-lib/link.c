@@ -23,13 +23,12 @@
 #include "ebb_int.h"
 #include "placement.h"
 
-/* The home node of ino, or EBB_ESTALE for a number no member made. */
-static ebb_err _home(const ebb_t *h, uint64_t ino, unsigned *node)
+ebb_err inode_home(const ebb_t *h, uint64_t ino, unsigned *node)
 {
 	uint64_t rank = ino >> PROTO_INO_RANK_SHIFT;
 
-	if (rank >= h->net.n)
-		return EBB_ESTALE;
+	if (ino == 0 || rank >= h->net.n)
+		return EBB_EINVAL;
 	*node = (unsigned)rank;
 	return EBB_OK;
 }
@@ -60,7 +59,7 @@ static ebb_err _rec_op(ebb_t *h, uint32_t op, uint64_t ino,
 	unsigned node;
 	ebb_err err;
 
-	if ((err = _home(h, ino, &node)) != EBB_OK)
+	if ((err = inode_home(h, ino, &node)) != EBB_OK)
 		return err;
 	e = req_begin(&h->net, &r, node, op, 2);
 	proto_put_cstr(e, h->id);
@@ -89,7 +88,7 @@ ebb_err link_setattr(ebb_t *h, uint64_t ino, uint32_t mask, uint32_t mode,
 	unsigned node;
 	ebb_err err;
 
-	if ((err = _home(h, ino, &node)) != EBB_OK)
+	if ((err = inode_home(h, ino, &node)) != EBB_OK)
 		return err;
 	e = req_begin(&h->net, &r, node, PROTO_OP_INODE_SETATTR, 9);
 	proto_put_cstr(e, h->id);
@@ -112,7 +111,7 @@ ebb_err link_size_update(ebb_t *h, uint64_t ino, uint64_t size,
 	unsigned node;
 	ebb_err err;
 
-	if ((err = _home(h, ino, &node)) != EBB_OK)
+	if ((err = inode_home(h, ino, &node)) != EBB_OK)
 		return err;
 	e = req_begin(&h->net, &r, node, PROTO_OP_INODE_SIZE_UPDATE, 5);
 	proto_put_cstr(e, h->id);
@@ -148,7 +147,7 @@ static ebb_err _adopt(ebb_t *h, const struct proto_attr *a, uint32_t flags)
 	unsigned node;
 	ebb_err err;
 
-	if ((err = _home(h, a->ino, &node)) != EBB_OK)
+	if ((err = inode_home(h, a->ino, &node)) != EBB_OK)
 		return err;
 	e = req_begin(&h->net, &r, node, PROTO_OP_INODE_ADOPT, 3);
 	proto_put_cstr(e, h->id);

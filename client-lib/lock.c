@@ -235,17 +235,6 @@ static void _call_end(ebb_t *h, unsigned node, uint64_t lease)
 	pthread_mutex_unlock(&l->mu);
 }
 
-/* The home node of ino, or EINVAL. */
-static ebb_err _home(const ebb_t *h, uint64_t ino, unsigned *node)
-{
-	uint64_t rank = ino >> PROTO_INO_RANK_SHIFT;
-
-	if (ino == 0 || rank >= h->net.n)
-		return EBB_EINVAL;
-	*node = (unsigned)rank;
-	return EBB_OK;
-}
-
 /* fl -> (type, start, end) on the wire. */
 static ebb_err _range(const struct flock *fl, int flags, uint64_t *type,
 		      uint64_t *s, uint64_t *e)
@@ -291,7 +280,7 @@ int ebb_lock_ino(ebb_t *h, uint64_t ino, uint64_t owner, pid_t pid,
 
 	if (!h || !fl || (flags & ~(EBB_LOCK_WAIT | EBB_LOCK_FLOCK)))
 		return fail_errno(EBB_EINVAL);
-	if ((err = _home(h, ino, &node)) != EBB_OK ||
+	if ((err = inode_home(h, ino, &node)) != EBB_OK ||
 	    (err = _range(fl, flags, &type, &s, &e)) != EBB_OK)
 		return fail_errno(err);
 	_call_begin(h, node);
@@ -352,7 +341,7 @@ int ebb_lock_cancel_ino(ebb_t *h, uint64_t ino, uint64_t owner)
 
 	if (!h)
 		return fail_errno(EBB_EINVAL);
-	if ((err = _home(h, ino, &node)) != EBB_OK)
+	if ((err = inode_home(h, ino, &node)) != EBB_OK)
 		return fail_errno(err);
 	enc = req_begin(&h->net, &r, node, PROTO_OP_LOCK_CANCEL, 4);
 	proto_put_cstr(enc, h->id);
@@ -375,7 +364,7 @@ int ebb_getlk_ino(ebb_t *h, uint64_t ino, uint64_t owner, struct flock *fl,
 
 	if (!h || !fl || (flags & ~EBB_LOCK_FLOCK))
 		return fail_errno(EBB_EINVAL);
-	if ((err = _home(h, ino, &node)) != EBB_OK ||
+	if ((err = inode_home(h, ino, &node)) != EBB_OK ||
 	    (err = _range(fl, flags, &type, &s, &e)) != EBB_OK)
 		return fail_errno(err);
 	if (type == PROTO_LOCK_UNLCK)
@@ -425,7 +414,7 @@ int ebb_unlock_owner_ino(ebb_t *h, uint64_t ino, uint64_t owner)
 
 	if (!h)
 		return fail_errno(EBB_EINVAL);
-	if ((err = _home(h, ino, &node)) != EBB_OK)
+	if ((err = inode_home(h, ino, &node)) != EBB_OK)
 		return fail_errno(err);
 	_call_begin(h, node);
 	enc = req_begin(&h->net, &r, node, PROTO_OP_LOCK_RELEASE, 4);

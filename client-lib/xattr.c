@@ -36,17 +36,7 @@ static ebb_err _run1(ebb_t *h, struct ebb_req *r, const void *payload,
 	return err;
 }
 
-/* The home node of ino, and the checks on a name. */
-static ebb_err _home(const ebb_t *h, uint64_t ino, unsigned *node)
-{
-	uint64_t rank = ino >> PROTO_INO_RANK_SHIFT;
-
-	if (ino == 0 || rank >= h->net.n)
-		return EBB_EINVAL;
-	*node = (unsigned)rank;
-	return EBB_OK;
-}
-
+/* The checks on a name. */
 static ebb_err _name(const char *name, size_t *len)
 {
 	if (!name)
@@ -67,7 +57,7 @@ static ebb_err _set(ebb_t *h, uint64_t ino, const char *name,
 	size_t len;
 	ebb_err err;
 
-	if ((err = _home(h, ino, &node)) || (err = _name(name, &len)))
+	if ((err = inode_home(h, ino, &node)) || (err = _name(name, &len)))
 		return err;
 	if (flags & ~(int)(PROTO_XATTR_CREATE | PROTO_XATTR_REPLACE))
 		return EBB_EINVAL;
@@ -96,7 +86,8 @@ static ebb_err _get(ebb_t *h, uint64_t ino, const char *name, void *buf,
 	size_t len = 0;
 	ebb_err err;
 
-	if ((err = _home(h, ino, &node)) || (name && (err = _name(name, &len))))
+	if ((err = inode_home(h, ino, &node)) ||
+	    (name && (err = _name(name, &len))))
 		return err;
 	/* as getxattr(2)/listxattr(2): no larger buffer is ever needed */
 	if (size > PROTO_XATTR_SIZE_MAX)
@@ -134,7 +125,7 @@ static ebb_err _remove(ebb_t *h, uint64_t ino, const char *name)
 	size_t len;
 	ebb_err err;
 
-	if ((err = _home(h, ino, &node)) || (err = _name(name, &len)))
+	if ((err = inode_home(h, ino, &node)) || (err = _name(name, &len)))
 		return err;
 	e = req_begin(&h->net, &r, node, PROTO_OP_REMOVEXATTR, 3);
 	proto_put_cstr(e, h->id);
