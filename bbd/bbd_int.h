@@ -245,7 +245,7 @@ struct bbd_inst {
 	MDB_dbi dbi_dentries;
 	MDB_dbi dbi_config;
 	MDB_dbi dbi_xattrs;        /* bbd_xattr.c */
-	MDB_dbi dbi_inodes;         /* hard-linked inodes (bbd_meta.c) */
+	MDB_dbi dbi_inodes;         /* hard-linked inodes (bbd_inode.c) */
 	uint64_t meta_alloc;       /* LMDB file bytes fallocated; under
 	                            * LMDB's writer lock, see bbd_meta.c */
 	int dirfd;                 /* the instance directory (follows renames) */
@@ -488,7 +488,7 @@ ebb_err bbd_op_removexattr(struct bbd_req *r);
  * transaction of its own, taken only if ino has any.  Returns 0 or an
  * LMDB error.  Workers and I/O threads. */
 int bbd_xattr_drop(struct bbd_inst *inst, MDB_txn *txn, uint64_t ino);
-/* Hard links (docs/internals/hardlinks.md). */
+/* ---- bbd_inode.c: hard links (docs/internals/hardlinks.md) ------------- */
 ebb_err bbd_op_inode_get(struct bbd_req *r);
 ebb_err bbd_op_inode_setattr(struct bbd_req *r);
 ebb_err bbd_op_inode_size_update(struct bbd_req *r);

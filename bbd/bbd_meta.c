@@ -48,29 +48,15 @@
 #include <sys/stat.h>
 
 #include "bbd_int.h"
+#include "bbd_meta_int.h"
 #include "log.h"
 #include "placement.h"
 
-#define ATTR_VERSION 1
-#define ATTR_FIXED (1 + 8 + 8 + 4 * 4 + 8 + 8 * 3 + 4)
-/* A pointer dentry's value: version byte, ino, parent, S_IFMT bits.  Its
- * own version byte, apart from any attribute layout version. */
-#define ATTR_POINTER 0x80
-#define ATTR_POINTER_SIZE (1 + 8 + 8 + 4)
-/* Names of one inode at most (ext4's limit): EMLINK beyond. */
-#define BBD_MAX_NLINK 65000u
 #define KEY_MAX (8 + PROTO_MAX_NAME)
 /* READDIR stops adding entries before the reply header passes this. */
 #define READDIR_MAX_BYTES (60u * 1024 - 256)
 /* LMDB file space allocated ahead of use, see DESIGN. */
 #define META_PREALLOC (2u * 1024 * 1024)
-
-/* A dentry read out of LMDB, with its own copy of the target so it
- * survives deletes and the end of the transaction. */
-struct dent {
-	struct proto_attr a;
-	char target[PROTO_MAX_TARGET + 1];
-};
 
 /* ---- encoding of keys and values ---------------------------------------- */
 
@@ -96,7 +82,7 @@ static uint64_t _key_parent(const MDB_val *k)
 #define PUT(p, v) (memcpy((p), &(v), sizeof(v)), (p) += sizeof(v))
 #define GET(p, v) (memcpy(&(v), (p), sizeof(v)), (p) += sizeof(v))
 
-static size_t _attr_pack(uint8_t *buf, const struct proto_attr *a)
+size_t meta_attr_pack(uint8_t *buf, const struct proto_attr *a)
 {
 	uint8_t *p = buf;
 	uint32_t tlen = a->target ? a->target_len : 0;
@@ -127,7 +113,7 @@ static size_t _attr_pack(uint8_t *buf, const struct proto_attr *a)
 	return (size_t)(p - buf) + tlen;
 }
 
-static bool _attr_unpack(const MDB_val *v, struct dent *d)
+bool meta_attr_unpack(const MDB_val *v, struct dent *d)
 {
 	const uint8_t *p = v->mv_data;
 	struct proto_attr *a = &d->a;
@@ -168,7 +154,7 @@ static bool _attr_unpack(const MDB_val *v, struct dent *d)
 
 /* ---- LMDB helpers --------------------------------------------------------- */
 
-static ebb_err _mdb_fail(struct bbd_req *r, int rc, const char *what)
+ebb_err meta_fail(struct bbd_req *r, int rc, const char *what)
 {
 	ebb_err e = rc == MDB_MAP_FULL ? EBB_ENOSPC : EBB_EIO;
 
@@ -211,13 +197,13 @@ int bbd_meta_prealloc(struct bbd_inst *inst)
 	return _meta_prealloc(inst);
 }
 
-static ebb_err _txn(struct bbd_req *r, unsigned flags, MDB_txn **txn)
+ebb_err meta_txn(struct bbd_req *r, unsigned flags, MDB_txn **txn)
 {
 	int rc = mdb_txn_begin(r->inst->env, NULL, flags, txn);
 
 	if (rc != 0) {
 		*txn = NULL;
-		return _mdb_fail(r, rc, "txn_begin");
+		return meta_fail(r, rc, "txn_begin");
 	}
 	if (!(flags & MDB_RDONLY) && (rc = _meta_prealloc(r->inst)) != 0) {
 		mdb_txn_abort(*txn);
@@ -233,19 +219,19 @@ static ebb_err _txn(struct bbd_req *r, unsigned flags, MDB_txn **txn)
 	return EBB_OK;
 }
 
-static ebb_err _commit(struct bbd_req *r, MDB_txn **txn)
+ebb_err meta_commit(struct bbd_req *r, MDB_txn **txn)
 {
 	int rc = mdb_txn_commit(*txn);
 
 	*txn = NULL;
 	if (rc != 0)
-		return _mdb_fail(r, rc, "commit");
+		return meta_fail(r, rc, "commit");
 	return EBB_OK;
 }
 
 /* Read dentry (parent, name): EBB_OK, ENOENT (status set) or EIO. */
-static ebb_err _dent_get(struct bbd_req *r, MDB_txn *txn, uint64_t parent,
-			 const char *name, size_t len, struct dent *d)
+ebb_err meta_dent_get(struct bbd_req *r, MDB_txn *txn, uint64_t parent,
+		      const char *name, size_t len, struct dent *d)
 {
 	uint8_t kb[KEY_MAX];
 	MDB_val k = {_key(kb, parent, name, len), kb}, v;
@@ -255,23 +241,23 @@ static ebb_err _dent_get(struct bbd_req *r, MDB_txn *txn, uint64_t parent,
 		return bbd_req_fail(r, EBB_ENOENT, "no entry '%.*s' in %llu",
 				    (int)len, name, (unsigned long long)parent);
 	if (rc != 0)
-		return _mdb_fail(r, rc, "get");
-	if (!_attr_unpack(&v, d))
+		return meta_fail(r, rc, "get");
+	if (!meta_attr_unpack(&v, d))
 		return bbd_req_fail(r, EBB_EIO, "corrupt dentry '%.*s'",
 				    (int)len, name);
 	return EBB_OK;
 }
 
-static ebb_err _dent_put(struct bbd_req *r, MDB_txn *txn, uint64_t parent,
-			 const char *name, size_t len,
-			 const struct proto_attr *a)
+ebb_err meta_dent_put(struct bbd_req *r, MDB_txn *txn, uint64_t parent,
+		      const char *name, size_t len,
+		      const struct proto_attr *a)
 {
 	uint8_t kb[KEY_MAX], vb[ATTR_FIXED + PROTO_MAX_TARGET];
 	MDB_val k = {_key(kb, parent, name, len), kb};
-	MDB_val v = {_attr_pack(vb, a), vb};
+	MDB_val v = {meta_attr_pack(vb, a), vb};
 	int rc = mdb_put(txn, r->inst->dbi_dentries, &k, &v, 0);
 
-	return rc ? _mdb_fail(r, rc, "put") : EBB_OK;
+	return rc ? meta_fail(r, rc, "put") : EBB_OK;
 }
 
 static ebb_err _dent_del(struct bbd_req *r, MDB_txn *txn, uint64_t parent,
@@ -281,7 +267,7 @@ static ebb_err _dent_del(struct bbd_req *r, MDB_txn *txn, uint64_t parent,
 	MDB_val k = {_key(kb, parent, name, len), kb};
 	int rc = mdb_del(txn, r->inst->dbi_dentries, &k, NULL);
 
-	return rc ? _mdb_fail(r, rc, "del") : EBB_OK;
+	return rc ? meta_fail(r, rc, "del") : EBB_OK;
 }
 
 /* Does this node hold any dentry whose parent is dir? */
@@ -294,7 +280,7 @@ static ebb_err _has_children(struct bbd_req *r, MDB_txn *txn, uint64_t dir,
 	int rc = mdb_cursor_open(txn, r->inst->dbi_dentries, &cur);
 
 	if (rc != 0)
-		return _mdb_fail(r, rc, "cursor");
+		return meta_fail(r, rc, "cursor");
 	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	*yes = false;
 	/* Skip the root's own dentry (0, "") when asked about parent 0. */
@@ -305,7 +291,7 @@ static ebb_err _has_children(struct bbd_req *r, MDB_txn *txn, uint64_t dir,
 		*yes = true;
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND)
-		return _mdb_fail(r, rc, "cursor_get");
+		return meta_fail(r, rc, "cursor_get");
 	return EBB_OK;
 }
 
@@ -321,7 +307,7 @@ static ebb_err _ino_alloc(struct bbd_req *r, MDB_txn *txn, uint64_t *ino)
 	if (rc == 0 && v.mv_size == sizeof(next))
 		memcpy(&next, v.mv_data, sizeof(next));
 	else if (rc != MDB_NOTFOUND && rc != 0)
-		return _mdb_fail(r, rc, "get next_ino");
+		return meta_fail(r, rc, "get next_ino");
 	if (next >= (1ull << PROTO_INO_RANK_SHIFT))
 		return bbd_req_fail(r, EBB_ENOSPC, "inode numbers exhausted");
 	*ino = ((uint64_t)r->inst->rank << PROTO_INO_RANK_SHIFT) | next;
@@ -329,14 +315,14 @@ static ebb_err _ino_alloc(struct bbd_req *r, MDB_txn *txn, uint64_t *ino)
 	v.mv_size = sizeof(next);
 	v.mv_data = &next;
 	rc = mdb_put(txn, r->inst->dbi_config, &k, &v, 0);
-	return rc ? _mdb_fail(r, rc, "put next_ino") : EBB_OK;
+	return rc ? meta_fail(r, rc, "put next_ino") : EBB_OK;
 }
 
 /* ---- argument helpers ----------------------------------------------------- */
 
 /* A dentry name from the wire: the root's (0, "") only where allowed. */
-static ebb_err _check_name(struct bbd_req *r, uint64_t parent,
-			   const char *name, uint32_t len, bool allow_root)
+ebb_err meta_check_name(struct bbd_req *r, uint64_t parent,
+			const char *name, uint32_t len, bool allow_root)
 {
 	ebb_err rc;
 
@@ -352,7 +338,7 @@ static ebb_err _check_name(struct bbd_req *r, uint64_t parent,
 	return EBB_OK;
 }
 
-static void _put_attr(struct bbd_req *r, const struct proto_attr *a)
+void meta_put_attr(struct bbd_req *r, const struct proto_attr *a)
 {
 	proto_put_attr(&r->res, a);
 	r->nres++;
@@ -433,14 +419,14 @@ ebb_err bbd_meta_put_root(struct bbd_inst *inst, uint32_t uid, uint32_t gid)
 	ebb_err rc;
 
 	_attr_new(&r, &a, PROTO_ROOT_INO, PROTO_ROOT_INO, S_IFDIR | 0700);
-	if ((rc = _txn(&r, 0, &txn)) != EBB_OK)
+	if ((rc = meta_txn(&r, 0, &txn)) != EBB_OK)
 		return rc;
-	rc = _dent_put(&r, txn, PROTO_ROOT_PARENT, "", 0, &a);
+	rc = meta_dent_put(&r, txn, PROTO_ROOT_PARENT, "", 0, &a);
 	if (rc != EBB_OK) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	return _commit(&r, &txn);
+	return meta_commit(&r, &txn);
 }
 
 uint64_t bbd_meta_files(struct bbd_inst *inst)
@@ -469,11 +455,11 @@ ebb_err bbd_op_lookup(struct bbd_req *r)
 
 	proto_get_u64(&r->dec, &parent);
 	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
-	if (bbd_req_args(r) || _check_name(r, parent, name, len, true) ||
-	    _txn(r, MDB_RDONLY, &txn) ||
-	    _dent_get(r, txn, parent, name, len, &d))
+	if (bbd_req_args(r) || meta_check_name(r, parent, name, len, true) ||
+	    meta_txn(r, MDB_RDONLY, &txn) ||
+	    meta_dent_get(r, txn, parent, name, len, &d))
 		goto out;
-	_put_attr(r, &d.a);
+	meta_put_attr(r, &d.a);
 	r->status = EBB_OK;
 out:
 	if (txn)
@@ -540,10 +526,10 @@ static ebb_err _make(struct bbd_req *r, uint64_t parent, const char *name,
 
 	/* Checked before anything is read: a refused owner is refused
 	 * whether or not the name exists. */
-	if (_check_name(r, parent, name, len, false) ||
-	    _owner_check(r, o) || _txn(r, 0, &txn))
+	if (meta_check_name(r, parent, name, len, false) ||
+	    _owner_check(r, o) || meta_txn(r, 0, &txn))
 		goto out;
-	e = _dent_get(r, txn, parent, name, len, &d);
+	e = meta_dent_get(r, txn, parent, name, len, &d);
 	if (e == EBB_OK) {
 		if (!S_ISREG(mode) || (cflags & PROTO_CREATE_EXCL)) {
 			bbd_req_fail(r, EBB_EEXIST, "'%.*s' exists", (int)len,
@@ -552,7 +538,7 @@ static ebb_err _make(struct bbd_req *r, uint64_t parent, const char *name,
 			bbd_req_fail(r, EBB_EISDIR, "'%.*s' is a directory",
 				     (int)len, name);
 		} else {
-			_put_attr(r, &d.a);
+			meta_put_attr(r, &d.a);
 			proto_put_bool(&r->res, false);
 			r->nres++;
 			r->status = EBB_OK;
@@ -573,9 +559,10 @@ static ebb_err _make(struct bbd_req *r, uint64_t parent, const char *name,
 	}
 	if (S_ISCHR(mode) || S_ISBLK(mode))
 		a.size = rdev;
-	if (_dent_put(r, txn, parent, name, len, &a) || _commit(r, &txn))
+	if (meta_dent_put(r, txn, parent, name, len, &a) ||
+	    meta_commit(r, &txn))
 		goto out;
-	_put_attr(r, &a);
+	meta_put_attr(r, &a);
 	if (!S_ISDIR(mode) && !S_ISLNK(mode)) {
 		proto_put_bool(&r->res, true);
 		r->nres++;
@@ -715,8 +702,9 @@ ebb_err bbd_op_unlink(struct bbd_req *r)
 				     i);
 			goto out;
 		}
-	if (_check_name(r, parent, name, len, false) ||
-	    _txn(r, 0, &txn) || _dent_get(r, txn, parent, name, len, &d))
+	if (meta_check_name(r, parent, name, len, false) ||
+	    meta_txn(r, 0, &txn) ||
+	    meta_dent_get(r, txn, parent, name, len, &d))
 		goto out;
 	if (expect != 0 && d.a.ino != expect) {
 		bbd_req_fail(r, EBB_ESTALE, "'%.*s' holds inode %llu",
@@ -737,10 +725,10 @@ ebb_err bbd_op_unlink(struct bbd_req *r)
 	    (S_ISREG(d.a.mode) ? _data_here(r, &d.a, keep, nkeep) :
 				 !S_ISDIR(d.a.mode)) &&
 	    (errnum = bbd_xattr_drop(r->inst, txn, d.a.ino)) != 0) {
-		_mdb_fail(r, errnum, "xattr drop");
+		meta_fail(r, errnum, "xattr drop");
 		goto out;
 	}
-	if (_commit(r, &txn))
+	if (meta_commit(r, &txn))
 		goto out;
 	/* After the commit: the name is gone whatever happens to the data,
 	 * and the space is free before the reply (ENOSPC ordering: a write
@@ -755,7 +743,7 @@ ebb_err bbd_op_unlink(struct bbd_req *r)
 				 strerror(errnum));
 		removed = errnum == 0;
 	}
-	_put_attr(r, &d.a);
+	meta_put_attr(r, &d.a);
 	if (flags & PROTO_UNLINK_DATA) {
 		proto_put_bool(&r->res, removed);
 		r->nres++;
@@ -785,8 +773,9 @@ ebb_err bbd_op_rmdir(struct bbd_req *r)
 		bbd_req_fail(r, EBB_EBUSY, "the root cannot be removed");
 		goto out;
 	}
-	if (_check_name(r, parent, name, len, false) || _txn(r, 0, &txn) ||
-	    _dent_get(r, txn, parent, name, len, &d))
+	if (meta_check_name(r, parent, name, len, false) ||
+	    meta_txn(r, 0, &txn) ||
+	    meta_dent_get(r, txn, parent, name, len, &d))
 		goto out;
 	if (!S_ISDIR(d.a.mode)) {
 		bbd_req_fail(r, EBB_ENOTDIR, "'%.*s' is not a directory",
@@ -807,12 +796,12 @@ ebb_err bbd_op_rmdir(struct bbd_req *r)
 	if (_dent_del(r, txn, parent, name, len))
 		goto out;
 	if ((rc = bbd_xattr_drop(r->inst, txn, d.a.ino)) != 0) {
-		_mdb_fail(r, rc, "xattr drop"); /* home here: bbd_xattr.c */
+		meta_fail(r, rc, "xattr drop"); /* home here: bbd_xattr.c */
 		goto out;
 	}
-	if (_commit(r, &txn))
+	if (meta_commit(r, &txn))
 		goto out;
-	_put_attr(r, &d.a);
+	meta_put_attr(r, &d.a);
 	r->status = EBB_OK;
 out:
 	if (txn)
@@ -827,7 +816,7 @@ ebb_err bbd_op_has_children(struct bbd_req *r)
 	bool yes;
 
 	proto_get_u64(&r->dec, &dir);
-	if (bbd_req_args(r) || _txn(r, MDB_RDONLY, &txn) ||
+	if (bbd_req_args(r) || meta_txn(r, MDB_RDONLY, &txn) ||
 	    _has_children(r, txn, dir, &yes))
 		goto out;
 	proto_put_bool(&r->res, yes);
@@ -866,11 +855,11 @@ ebb_err bbd_op_readdir(struct bbd_req *r)
 	}
 	if (max > PROTO_MAX_READDIR)
 		max = PROTO_MAX_READDIR;
-	if (_txn(r, MDB_RDONLY, &txn))
+	if (meta_txn(r, MDB_RDONLY, &txn))
 		goto out;
 	rc = mdb_cursor_open(txn, r->inst->dbi_dentries, &cur);
 	if (rc != 0) {
-		_mdb_fail(r, rc, "cursor");
+		meta_fail(r, rc, "cursor");
 		goto out;
 	}
 	k.mv_size = _key(kb, dir, after ? after : "", alen);
@@ -890,7 +879,7 @@ ebb_err bbd_op_readdir(struct bbd_req *r)
 			eof = false;
 			break;
 		}
-		if (!_attr_unpack(&v, &d)) {
+		if (!meta_attr_unpack(&v, &d)) {
 			bbd_req_fail(r, EBB_EIO, "corrupt dentry");
 			goto out;
 		}
@@ -905,7 +894,7 @@ ebb_err bbd_op_readdir(struct bbd_req *r)
 		count++;
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		_mdb_fail(r, rc, "cursor_get");
+		meta_fail(r, rc, "cursor_get");
 		goto out;
 	}
 	proto_put_array(&r->res, count);
@@ -937,10 +926,10 @@ static bool _may_write(const struct bbd_req *r, const struct proto_attr *a)
  * and the instance's owner pass them all (_privileged: the kernel checked
  * the real caller), and then no set-id bit is cleared here either: the
  * kernel sends the mode it wants. */
-static ebb_err _setattr_apply(struct bbd_req *r, struct proto_attr *a,
-			      uint32_t mask, uint32_t mode, uint32_t uid,
-			      uint32_t gid, uint64_t size, int64_t atime,
-			      int64_t mtime)
+ebb_err meta_setattr_apply(struct bbd_req *r, struct proto_attr *a,
+			   uint32_t mask, uint32_t mode, uint32_t uid,
+			   uint32_t gid, uint64_t size, int64_t atime,
+			   int64_t mtime)
 {
 	bool root = _privileged(r), owner = r->uid == a->uid;
 	int64_t now = bbd_now_ns();
@@ -1017,23 +1006,25 @@ ebb_err bbd_op_setattr(struct bbd_req *r)
 	proto_get_u64(&r->dec, &size);
 	proto_get_i64(&r->dec, &atime);
 	proto_get_i64(&r->dec, &mtime);
-	if (bbd_req_args(r) || _check_name(r, parent, name, len, true))
+	if (bbd_req_args(r) || meta_check_name(r, parent, name, len, true))
 		goto out;
 	if (mask & ~0xffu) {
 		bbd_req_fail(r, EBB_EINVAL, "unknown SETATTR mask bits 0x%x",
 			     mask & ~0xffu);
 		goto out;
 	}
-	if (_txn(r, 0, &txn) || _dent_get(r, txn, parent, name, len, &d))
+	if (meta_txn(r, 0, &txn) ||
+	    meta_dent_get(r, txn, parent, name, len, &d))
 		goto out;
 	if (d.a.mode & PROTO_MODE_LINKED)
 		goto reply; /* the client sends INODE_SETATTR to its home */
-	if (_setattr_apply(r, &d.a, mask, mode, uid, gid, size, atime,
-			   mtime) ||
-	    _dent_put(r, txn, parent, name, len, &d.a) || _commit(r, &txn))
+	if (meta_setattr_apply(r, &d.a, mask, mode, uid, gid, size, atime,
+			       mtime) ||
+	    meta_dent_put(r, txn, parent, name, len, &d.a) ||
+	    meta_commit(r, &txn))
 		goto out;
 reply:
-	_put_attr(r, &d.a);
+	meta_put_attr(r, &d.a);
 	r->status = EBB_OK;
 out:
 	if (txn)
@@ -1043,7 +1034,7 @@ out:
 
 /* SIZE_UPDATE's max-merge of a writer's size and mtime into a (the ctime
  * follows the mtime forward): whether anything changed. */
-static bool _size_merge(struct proto_attr *a, uint64_t size, int64_t mtime)
+bool meta_size_merge(struct proto_attr *a, uint64_t size, int64_t mtime)
 {
 	if (size <= a->size && mtime <= a->mtime_ns)
 		return false;
@@ -1057,11 +1048,11 @@ static bool _size_merge(struct proto_attr *a, uint64_t size, int64_t mtime)
 }
 
 /* Make the shard durable (SIZE_UPDATE's SYNC flag): EBB_OK or EIO set. */
-static ebb_err _sync(struct bbd_req *r)
+ebb_err meta_sync(struct bbd_req *r)
 {
 	int rc = mdb_env_sync(r->inst->env, 1);
 
-	return rc ? _mdb_fail(r, rc, "env_sync") : EBB_OK;
+	return rc ? meta_fail(r, rc, "env_sync") : EBB_OK;
 }
 
 ebb_err bbd_op_size_update(struct bbd_req *r)
@@ -1079,8 +1070,9 @@ ebb_err bbd_op_size_update(struct bbd_req *r)
 	proto_get_u64(&r->dec, &size);
 	proto_get_i64(&r->dec, &mtime);
 	proto_get_u32(&r->dec, &flags);
-	if (bbd_req_args(r) || _check_name(r, parent, name, len, false) ||
-	    _txn(r, 0, &txn) || _dent_get(r, txn, parent, name, len, &d))
+	if (bbd_req_args(r) || meta_check_name(r, parent, name, len, false) ||
+	    meta_txn(r, 0, &txn) ||
+	    meta_dent_get(r, txn, parent, name, len, &d))
 		goto out;
 	if (d.a.ino != ino) {
 		bbd_req_fail(r, EBB_ESTALE, "'%.*s' holds inode %llu",
@@ -1094,17 +1086,18 @@ ebb_err bbd_op_size_update(struct bbd_req *r)
 	}
 	if (d.a.mode & PROTO_MODE_LINKED) {
 		/* The client sends INODE_SIZE_UPDATE to its home. */
-		_put_attr(r, &d.a);
+		meta_put_attr(r, &d.a);
 		r->status = EBB_OK;
 		goto out;
 	}
-	if (_size_merge(&d.a, size, mtime) &&
-	    (_dent_put(r, txn, parent, name, len, &d.a) || _commit(r, &txn)))
+	if (meta_size_merge(&d.a, size, mtime) &&
+	    (meta_dent_put(r, txn, parent, name, len, &d.a) ||
+	     meta_commit(r, &txn)))
 		goto out;
 	/* This handler is on an I/O thread when SYNC is set. */
-	if ((flags & PROTO_SIZE_SYNC) && _sync(r))
+	if ((flags & PROTO_SIZE_SYNC) && meta_sync(r))
 		goto out;
-	_put_attr(r, &d.a);
+	meta_put_attr(r, &d.a);
 	r->status = EBB_OK;
 out:
 	if (txn)
@@ -1157,27 +1150,27 @@ ebb_err bbd_op_rename_local(struct bbd_req *r)
 	proto_get_u64(&r->dec, &np);
 	proto_get_str(&r->dec, &nn, &nlen, PROTO_MAX_PATH);
 	proto_get_u32(&r->dec, &flags);
-	if (bbd_req_args(r) || _check_name(r, op, on, olen, false) ||
-	    _check_name(r, np, nn, nlen, false))
+	if (bbd_req_args(r) || meta_check_name(r, op, on, olen, false) ||
+	    meta_check_name(r, np, nn, nlen, false))
 		goto out;
 	if (!_here(r, op, on, olen) || !_here(r, np, nn, nlen)) {
 		bbd_req_fail(r, EBB_EXDEV, "the dentries are not both here");
 		goto out;
 	}
-	if (_txn(r, 0, &txn) || _dent_get(r, txn, op, on, olen, &src))
+	if (meta_txn(r, 0, &txn) || meta_dent_get(r, txn, op, on, olen, &src))
 		goto out;
 	if (op == np && olen == nlen && memcmp(on, nn, olen) == 0) {
-		_put_attr(r, &src.a);
+		meta_put_attr(r, &src.a);
 		proto_put_nil(&r->res);
 		r->nres++;
 		r->status = EBB_OK;
 		goto out;
 	}
-	e = _dent_get(r, txn, np, nn, nlen, &dst);
+	e = meta_dent_get(r, txn, np, nn, nlen, &dst);
 	if (e == EBB_OK && dst.a.ino == src.a.ino &&
 	    !(flags & PROTO_RENAME_NOREPLACE)) {
 		/* Two links of one inode: POSIX says do nothing. */
-		_put_attr(r, &src.a);
+		meta_put_attr(r, &src.a);
 		proto_put_nil(&r->res);
 		r->nres++;
 		r->status = EBB_OK;
@@ -1195,9 +1188,9 @@ ebb_err bbd_op_rename_local(struct bbd_req *r)
 	src.a.parent = np;
 	src.a.ctime_ns = bbd_now_ns();
 	if (_dent_del(r, txn, op, on, olen) ||
-	    _dent_put(r, txn, np, nn, nlen, &src.a) || _commit(r, &txn))
+	    meta_dent_put(r, txn, np, nn, nlen, &src.a) || meta_commit(r, &txn))
 		goto out;
-	_put_attr(r, &src.a);
+	meta_put_attr(r, &src.a);
 	if (replaced)
 		proto_put_attr(&r->res, &dst.a);
 	else
@@ -1225,7 +1218,7 @@ ebb_err bbd_op_link_insert(struct bbd_req *r)
 	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
 	proto_get_attr(&r->dec, &a);
 	proto_get_u32(&r->dec, &flags);
-	if (bbd_req_args(r) || _check_name(r, parent, name, len, false))
+	if (bbd_req_args(r) || meta_check_name(r, parent, name, len, false))
 		goto out;
 	if (a.ino == 0 || a.ino == PROTO_ROOT_INO ||
 	    (!(a.mode & PROTO_MODE_LINKED) &&
@@ -1237,9 +1230,9 @@ ebb_err bbd_op_link_insert(struct bbd_req *r)
 		bbd_req_fail(r, EBB_EINVAL, "bad attributes to insert");
 		goto out;
 	}
-	if (_txn(r, 0, &txn))
+	if (meta_txn(r, 0, &txn))
 		goto out;
-	e = _dent_get(r, txn, parent, name, len, &dst);
+	e = meta_dent_get(r, txn, parent, name, len, &dst);
 	if (e == EBB_OK) {
 		if (dst.a.ino == a.ino &&
 		    !((dst.a.mode & PROTO_MODE_LINKED) &&
@@ -1266,347 +1259,14 @@ ebb_err bbd_op_link_insert(struct bbd_req *r)
 	r->detail[0] = '\0';
 	a.parent = parent;
 	a.ctime_ns = bbd_now_ns(); /* a rename changes the inode's ctime */
-	if (_dent_put(r, txn, parent, name, len, &a) || _commit(r, &txn))
+	if (meta_dent_put(r, txn, parent, name, len, &a) ||
+	    meta_commit(r, &txn))
 		goto out;
 	if (replaced)
 		proto_put_attr(&r->res, &dst.a);
 	else
 		proto_put_nil(&r->res);
 	r->nres = 1;
-	r->status = EBB_OK;
-out:
-	if (txn)
-		mdb_txn_abort(txn);
-	return r->status;
-}
-
-/* ---- hard links: inode records on the home node ----------------------------
- * docs/internals/hardlinks.md.  A record is the inode's attributes with
- * the real nlink, stored without PROTO_MODE_LINKED and replied with it. */
-
-/* Is ino an inode this node may hold a record of?  EXDEV: its home is
- * another node; EINVAL: no inode a record is ever made for. */
-static ebb_err _rec_ino_check(struct bbd_req *r, uint64_t ino)
-{
-	uint64_t rank = ino >> PROTO_INO_RANK_SHIFT;
-
-	if ((ino & ((1ull << PROTO_INO_RANK_SHIFT) - 1)) < BBD_FIRST_INO)
-		return bbd_req_fail(r, EBB_EINVAL, "inode %llu has no record",
-				    (unsigned long long)ino);
-	if (rank != r->inst->rank)
-		return bbd_req_fail(r, EBB_EXDEV,
-				    "inode %llu lives on node %llu, not %u",
-				    (unsigned long long)ino,
-				    (unsigned long long)rank, r->inst->rank);
-	return EBB_OK;
-}
-
-static size_t _rec_key(uint8_t k[8], uint64_t ino)
-{
-	for (int i = 0; i < 8; i++)
-		k[i] = (uint8_t)(ino >> (56 - 8 * i));
-	return 8;
-}
-
-/* The record of ino: EBB_OK, ENOENT (status set) or EIO. */
-static ebb_err _rec_get(struct bbd_req *r, MDB_txn *txn, uint64_t ino,
-			struct dent *d)
-{
-	uint8_t kb[8];
-	MDB_val k = {_rec_key(kb, ino), kb}, v;
-	int rc = mdb_get(txn, r->inst->dbi_inodes, &k, &v);
-
-	if (rc == MDB_NOTFOUND)
-		return bbd_req_fail(r, EBB_ENOENT, "no inode record %llu",
-				    (unsigned long long)ino);
-	if (rc != 0)
-		return _mdb_fail(r, rc, "get inode");
-	if (!_attr_unpack(&v, d) || (d->a.mode & PROTO_MODE_LINKED) ||
-	    d->a.ino != ino)
-		return bbd_req_fail(r, EBB_EIO, "corrupt inode record %llu",
-				    (unsigned long long)ino);
-	return EBB_OK;
-}
-
-static ebb_err _rec_put(struct bbd_req *r, MDB_txn *txn, struct proto_attr *a)
-{
-	uint8_t kb[8], vb[ATTR_FIXED + PROTO_MAX_TARGET];
-	MDB_val k = {_rec_key(kb, a->ino), kb}, v;
-	int rc;
-
-	a->mode &= ~PROTO_MODE_LINKED;
-	v.mv_size = _attr_pack(vb, a);
-	v.mv_data = vb;
-	rc = mdb_put(txn, r->inst->dbi_inodes, &k, &v, 0);
-	return rc ? _mdb_fail(r, rc, "put inode") : EBB_OK;
-}
-
-static ebb_err _rec_del(struct bbd_req *r, MDB_txn *txn, uint64_t ino)
-{
-	uint8_t kb[8];
-	MDB_val k = {_rec_key(kb, ino), kb};
-	int rc = mdb_del(txn, r->inst->dbi_inodes, &k, NULL);
-
-	return rc ? _mdb_fail(r, rc, "del inode") : EBB_OK;
-}
-
-/* Reply a record's attributes, marked linked. */
-static void _put_rec(struct bbd_req *r, const struct proto_attr *a)
-{
-	struct proto_attr m = *a;
-
-	m.mode |= PROTO_MODE_LINKED;
-	_put_attr(r, &m);
-}
-
-ebb_err bbd_op_inode_get(struct bbd_req *r)
-{
-	uint64_t ino = 0;
-	MDB_txn *txn = NULL;
-	struct dent d;
-
-	proto_get_u64(&r->dec, &ino);
-	if (bbd_req_args(r) || _rec_ino_check(r, ino) ||
-	    _txn(r, MDB_RDONLY, &txn) || _rec_get(r, txn, ino, &d))
-		goto out;
-	_put_rec(r, &d.a);
-	r->status = EBB_OK;
-out:
-	if (txn)
-		mdb_txn_abort(txn);
-	return r->status;
-}
-
-ebb_err bbd_op_inode_setattr(struct bbd_req *r)
-{
-	uint64_t ino = 0, size = 0;
-	uint32_t mask = 0, mode = 0, uid = 0, gid = 0;
-	int64_t atime = 0, mtime = 0;
-	MDB_txn *txn = NULL;
-	struct dent d;
-
-	proto_get_u64(&r->dec, &ino);
-	proto_get_u32(&r->dec, &mask);
-	proto_get_u32(&r->dec, &mode);
-	proto_get_u32(&r->dec, &uid);
-	proto_get_u32(&r->dec, &gid);
-	proto_get_u64(&r->dec, &size);
-	proto_get_i64(&r->dec, &atime);
-	proto_get_i64(&r->dec, &mtime);
-	if (bbd_req_args(r) || _rec_ino_check(r, ino))
-		goto out;
-	if (mask & ~0xffu) {
-		bbd_req_fail(r, EBB_EINVAL,
-			     "unknown INODE_SETATTR mask bits 0x%x",
-			     mask & ~0xffu);
-		goto out;
-	}
-	if (_txn(r, 0, &txn) || _rec_get(r, txn, ino, &d) ||
-	    _setattr_apply(r, &d.a, mask, mode, uid, gid, size, atime,
-			   mtime) ||
-	    _rec_put(r, txn, &d.a) || _commit(r, &txn))
-		goto out;
-	_put_rec(r, &d.a);
-	r->status = EBB_OK;
-out:
-	if (txn)
-		mdb_txn_abort(txn);
-	return r->status;
-}
-
-ebb_err bbd_op_inode_size_update(struct bbd_req *r)
-{
-	uint64_t ino = 0, size = 0;
-	uint32_t flags = 0;
-	int64_t mtime = 0;
-	MDB_txn *txn = NULL;
-	struct dent d;
-
-	proto_get_u64(&r->dec, &ino);
-	proto_get_u64(&r->dec, &size);
-	proto_get_i64(&r->dec, &mtime);
-	proto_get_u32(&r->dec, &flags);
-	if (bbd_req_args(r) || _rec_ino_check(r, ino) || _txn(r, 0, &txn) ||
-	    _rec_get(r, txn, ino, &d))
-		goto out;
-	if (!S_ISREG(d.a.mode)) {
-		bbd_req_fail(r, EBB_EINVAL, "size of a non-file");
-		goto out;
-	}
-	if (_size_merge(&d.a, size, mtime) &&
-	    (_rec_put(r, txn, &d.a) || _commit(r, &txn)))
-		goto out;
-	/* On an I/O thread when SYNC is set, as SIZE_UPDATE. */
-	if ((flags & PROTO_SIZE_SYNC) && _sync(r))
-		goto out;
-	_put_rec(r, &d.a);
-	r->status = EBB_OK;
-out:
-	if (txn)
-		mdb_txn_abort(txn);
-	return r->status;
-}
-
-/* inst, attr, flags -> attr.  No record: create it from attr with nlink 1
- * (the name about to become the first pointer), unless MERGE (ENOENT).  A
- * record: the attribute set with the newer ctime wins whole, the nlink
- * stays (docs/internals/hardlinks.md "Merge rule"). */
-ebb_err bbd_op_inode_adopt(struct bbd_req *r)
-{
-	struct proto_attr a;
-	uint32_t flags = 0;
-	MDB_txn *txn = NULL;
-	struct dent d;
-	ebb_err e;
-
-	memset(&a, 0, sizeof(a));
-	proto_get_attr(&r->dec, &a);
-	proto_get_u32(&r->dec, &flags);
-	if (bbd_req_args(r) || _rec_ino_check(r, a.ino))
-		goto out;
-	a.mode &= ~PROTO_MODE_LINKED;
-	if (flags & ~PROTO_ADOPT_MERGE) {
-		bbd_req_fail(r, EBB_EINVAL, "unknown INODE_ADOPT flags 0x%x",
-			     flags & ~PROTO_ADOPT_MERGE);
-		goto out;
-	}
-	if ((a.mode & ~(uint32_t)(S_IFMT | 07777)) ||
-	    (a.mode & S_IFMT) == 0 || S_ISDIR(a.mode) ||
-	    S_ISLNK(a.mode) != (a.target != NULL)) {
-		bbd_req_fail(r, EBB_EINVAL, "INODE_ADOPT of a %s",
-			     S_ISDIR(a.mode) ? "directory" : "bad attr");
-		goto out;
-	}
-	if (_txn(r, 0, &txn))
-		goto out;
-	e = _rec_get(r, txn, a.ino, &d);
-	if (e == EBB_OK) {
-		if (a.ctime_ns > d.a.ctime_ns) {
-			uint32_t nlink = d.a.nlink;
-
-			a.parent = d.a.parent;
-			d.a = a;
-			d.a.nlink = nlink;
-			if (a.target) {
-				memcpy(d.target, a.target, a.target_len);
-				d.a.target = d.target;
-			}
-		}
-	} else if (e == EBB_ENOENT && !(flags & PROTO_ADOPT_MERGE)) {
-		d.a = a;
-		d.a.nlink = 1;
-	} else {
-		goto out;
-	}
-	r->status = EBB_EIO;
-	r->detail[0] = '\0';
-	if (_rec_put(r, txn, &d.a) || _commit(r, &txn))
-		goto out;
-	_put_rec(r, &d.a);
-	r->status = EBB_OK;
-out:
-	if (txn)
-		mdb_txn_abort(txn);
-	return r->status;
-}
-
-/* INODE_LINK (delta +1) and INODE_UNLINK (-1): nlink and ctime. */
-static ebb_err _rec_nlink(struct bbd_req *r, int delta)
-{
-	uint64_t ino = 0;
-	MDB_txn *txn = NULL;
-	bool deleted = false;
-	struct dent d;
-	int errnum;
-
-	proto_get_u64(&r->dec, &ino);
-	if (bbd_req_args(r) || _rec_ino_check(r, ino) || _txn(r, 0, &txn) ||
-	    _rec_get(r, txn, ino, &d))
-		goto out;
-	if (delta > 0 && d.a.nlink >= BBD_MAX_NLINK) {
-		bbd_req_fail(r, EBB_EMLINK, "inode %llu has %u links",
-			     (unsigned long long)ino, d.a.nlink);
-		goto out;
-	}
-	d.a.nlink = delta > 0 ? d.a.nlink + 1 : d.a.nlink ? d.a.nlink - 1 : 0;
-	d.a.ctime_ns = bbd_now_ns();
-	deleted = d.a.nlink == 0;
-	if (deleted ? _rec_del(r, txn, ino) : _rec_put(r, txn, &d.a))
-		goto out;
-	/* The last name of a symlink or special file went: nothing else
-	 * will drop its xattrs (a regular file's go with its data, at the
-	 * REMOVE the client sends, maybe after the last close). */
-	if (deleted && !S_ISREG(d.a.mode) &&
-	    (errnum = bbd_xattr_drop(r->inst, txn, ino)) != 0) {
-		_mdb_fail(r, errnum, "xattr drop");
-		goto out;
-	}
-	if (_commit(r, &txn))
-		goto out;
-	_put_rec(r, &d.a);
-	if (delta < 0) {
-		proto_put_bool(&r->res, deleted);
-		r->nres++;
-	}
-	r->status = EBB_OK;
-out:
-	if (txn)
-		mdb_txn_abort(txn);
-	return r->status;
-}
-
-ebb_err bbd_op_inode_link(struct bbd_req *r)
-{
-	return _rec_nlink(r, 1);
-}
-
-ebb_err bbd_op_inode_unlink(struct bbd_req *r)
-{
-	return _rec_nlink(r, -1);
-}
-
-/* inst, parent, name, ino -> attr, converted.  The dentry holding ino
- * inline becomes a pointer, in one transaction; the reply has what it
- * held (converted) or, already a pointer, the pointer (not converted). */
-ebb_err bbd_op_dent_to_ptr(struct bbd_req *r)
-{
-	uint64_t parent = 0, ino = 0;
-	const char *name = NULL;
-	uint32_t len = 0;
-	MDB_txn *txn = NULL;
-	struct proto_attr p;
-	struct dent d;
-	bool conv = false;
-
-	proto_get_u64(&r->dec, &parent);
-	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
-	proto_get_u64(&r->dec, &ino);
-	if (bbd_req_args(r) || _check_name(r, parent, name, len, false) ||
-	    _txn(r, 0, &txn) || _dent_get(r, txn, parent, name, len, &d))
-		goto out;
-	if (d.a.ino != ino) {
-		bbd_req_fail(r, EBB_ESTALE, "'%.*s' holds inode %llu",
-			     (int)len, name, (unsigned long long)d.a.ino);
-		goto out;
-	}
-	if (S_ISDIR(d.a.mode)) {
-		bbd_req_fail(r, EBB_EPERM, "'%.*s' is a directory", (int)len,
-			     name);
-		goto out;
-	}
-	if (!(d.a.mode & PROTO_MODE_LINKED)) {
-		memset(&p, 0, sizeof(p));
-		p.ino = d.a.ino;
-		p.parent = parent;
-		p.mode = (d.a.mode & S_IFMT) | PROTO_MODE_LINKED;
-		if (_dent_put(r, txn, parent, name, len, &p) ||
-		    _commit(r, &txn))
-			goto out;
-		conv = true;
-	}
-	_put_attr(r, &d.a);
-	proto_put_bool(&r->res, conv);
-	r->nres++;
 	r->status = EBB_OK;
 out:
 	if (txn)
@@ -1645,8 +1305,9 @@ ebb_err bbd_op_dir_touch(struct bbd_req *r)
 	proto_get_str(&r->dec, &name, &len, PROTO_MAX_PATH);
 	proto_get_u64(&r->dec, &ino);
 	proto_get_i64(&r->dec, &t);
-	if (bbd_req_args(r) || _check_name(r, parent, name, len, true) ||
-	    _txn(r, 0, &txn) || _dent_get(r, txn, parent, name, len, &d))
+	if (bbd_req_args(r) || meta_check_name(r, parent, name, len, true) ||
+	    meta_txn(r, 0, &txn) ||
+	    meta_dent_get(r, txn, parent, name, len, &d))
 		goto out;
 	if (d.a.ino != ino) {
 		bbd_req_fail(r, EBB_ESTALE, "'%.*s' holds inode %llu", (int)len,
@@ -1663,11 +1324,11 @@ ebb_err bbd_op_dir_touch(struct bbd_req *r)
 			d.a.mtime_ns = t;
 		if (t > d.a.ctime_ns)
 			d.a.ctime_ns = t;
-		if (_dent_put(r, txn, parent, name, len, &d.a) ||
-		    _commit(r, &txn))
+		if (meta_dent_put(r, txn, parent, name, len, &d.a) ||
+		    meta_commit(r, &txn))
 			goto out;
 	}
-	_put_attr(r, &d.a);
+	meta_put_attr(r, &d.a);
 	r->status = EBB_OK;
 out:
 	if (txn)

@@ -43,6 +43,7 @@
 #include <event2/buffer.h>
 
 #include "bbd_int.h"
+#include "bbd_meta_int.h"
 #include "log.h"
 
 #define XKEY_MAX (8 + PROTO_XATTR_NAME_MAX)
@@ -63,37 +64,6 @@ static bool _same_ino(const MDB_val *k, uint64_t ino)
 		return false;
 	_xkey(p, ino, "", 0);
 	return memcmp(k->mv_data, p, 8) == 0;
-}
-
-static ebb_err _mdb_fail(struct bbd_req *r, int rc, const char *what)
-{
-	ebb_err e = rc == MDB_MAP_FULL ? EBB_ENOSPC : EBB_EIO;
-
-	log_error("instance %s: xattrs: %s: %s", r->inst->id, what,
-		  mdb_strerror(rc));
-	return bbd_req_fail(r, e, "xattr %s: %s", what, mdb_strerror(rc));
-}
-
-/* A write transaction, with the LMDB file allocated ahead as bbd_meta.c
- * does for every writer (a store into a hole of the map on a full disk
- * would raise SIGBUS). */
-static ebb_err _wtxn(struct bbd_req *r, MDB_txn **txn)
-{
-	int rc = mdb_txn_begin(r->inst->env, NULL, 0, txn);
-
-	if (rc != 0) {
-		*txn = NULL;
-		return _mdb_fail(r, rc, "txn_begin");
-	}
-	if ((rc = bbd_meta_prealloc(r->inst)) != 0) {
-		mdb_txn_abort(*txn);
-		*txn = NULL;
-		return bbd_req_fail(r, rc == ENOSPC || rc == EDQUOT ?
-				    EBB_ENOSPC : EBB_EIO,
-				    "xattr: metadata fallocate: %s",
-				    strerror(rc));
-	}
-	return EBB_OK;
 }
 
 /* The inode argument: not 0, and at home here. */
@@ -233,11 +203,11 @@ ebb_err bbd_op_setxattr(struct bbd_req *r)
 	}
 	key.mv_size = _xkey(k, ino, name, len);
 	key.mv_data = k;
-	if (_wtxn(r, &txn))
+	if (meta_txn(r, 0, &txn))
 		goto out;
 	rc = mdb_get(txn, r->inst->dbi_xattrs, &key, &old);
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		_mdb_fail(r, rc, "get");
+		meta_fail(r, rc, "get");
 		goto out;
 	}
 	exists = rc == 0;
@@ -252,7 +222,7 @@ ebb_err bbd_op_setxattr(struct bbd_req *r)
 		goto out;
 	}
 	if ((rc = _usage(txn, r->inst->dbi_xattrs, ino, &bytes, &list)) != 0) {
-		_mdb_fail(r, rc, "cursor");
+		meta_fail(r, rc, "cursor");
 		goto out;
 	}
 	if (exists) {
@@ -270,13 +240,13 @@ ebb_err bbd_op_setxattr(struct bbd_req *r)
 	val.mv_size = vlen;
 	val.mv_data = (void *)value;
 	if ((rc = mdb_put(txn, r->inst->dbi_xattrs, &key, &val, 0)) != 0) {
-		_mdb_fail(r, rc, "put");
+		meta_fail(r, rc, "put");
 		goto out;
 	}
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc != 0) {
-		_mdb_fail(r, rc, "commit");
+		meta_fail(r, rc, "commit");
 		goto out;
 	}
 	r->status = EBB_OK;
@@ -328,7 +298,7 @@ ebb_err bbd_op_getxattr(struct bbd_req *r)
 	key.mv_data = k;
 	if ((rc = mdb_txn_begin(r->inst->env, NULL, MDB_RDONLY, &txn)) != 0) {
 		txn = NULL;
-		_mdb_fail(r, rc, "txn_begin");
+		meta_fail(r, rc, "txn_begin");
 		goto out;
 	}
 	rc = mdb_get(txn, r->inst->dbi_xattrs, &key, &val);
@@ -338,7 +308,7 @@ ebb_err bbd_op_getxattr(struct bbd_req *r)
 		goto out;
 	}
 	if (rc != 0) {
-		_mdb_fail(r, rc, "get");
+		meta_fail(r, rc, "get");
 		goto out;
 	}
 	_reply_sized(r, val.mv_data, val.mv_size, size);
@@ -371,7 +341,7 @@ ebb_err bbd_op_listxattr(struct bbd_req *r)
 	}
 	if ((rc = mdb_txn_begin(r->inst->env, NULL, MDB_RDONLY, &txn)) != 0 ||
 	    (rc = mdb_cursor_open(txn, r->inst->dbi_xattrs, &cur)) != 0) {
-		_mdb_fail(r, rc, "cursor");
+		meta_fail(r, rc, "cursor");
 		goto out;
 	}
 	_xkey(k, ino, "", 0);
@@ -394,7 +364,7 @@ ebb_err bbd_op_listxattr(struct bbd_req *r)
 		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		_mdb_fail(r, rc, "cursor_get");
+		meta_fail(r, rc, "cursor_get");
 		goto out;
 	}
 	_reply_sized(r, list, n, size);
@@ -424,7 +394,7 @@ ebb_err bbd_op_removexattr(struct bbd_req *r)
 		goto out;
 	key.mv_size = _xkey(k, ino, name, len);
 	key.mv_data = k;
-	if (_wtxn(r, &txn))
+	if (meta_txn(r, 0, &txn))
 		goto out;
 	rc = mdb_del(txn, r->inst->dbi_xattrs, &key, NULL);
 	if (rc == MDB_NOTFOUND) {
@@ -433,13 +403,13 @@ ebb_err bbd_op_removexattr(struct bbd_req *r)
 		goto out;
 	}
 	if (rc != 0) {
-		_mdb_fail(r, rc, "del");
+		meta_fail(r, rc, "del");
 		goto out;
 	}
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc != 0) {
-		_mdb_fail(r, rc, "commit");
+		meta_fail(r, rc, "commit");
 		goto out;
 	}
 	r->status = EBB_OK;
