@@ -1319,11 +1319,12 @@ ebb_err bbd_op_dir_touch(struct bbd_req *r)
 			     (int)len, name);
 		goto out;
 	}
-	if (t > d.a.mtime_ns || t > d.a.ctime_ns) {
-		if (t > d.a.mtime_ns)
-			d.a.mtime_ns = t;
-		if (t > d.a.ctime_ns)
-			d.a.ctime_ns = t;
+	/* A touch older than the directory's last change (its ctime: a
+	 * later touch, or a utimes that came after the change it reports,
+	 * as rsync sets a directory's times after deleting in it) changes
+	 * nothing: the explicit time stays, as on a local file system. */
+	if (t > d.a.ctime_ns) {
+		d.a.mtime_ns = d.a.ctime_ns = t;
 		if (meta_dent_put(r, txn, parent, name, len, &d.a) ||
 		    meta_commit(r, &txn))
 			goto out;

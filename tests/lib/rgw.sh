@@ -224,13 +224,15 @@ _rgw_guard() {
 	[ -n "$_rgw_guard_pid" ] || { diag "rgw: the guard did not start"; return 1; }
 }
 
-# _rgw_guard_leave: tell the guard to go, wait (2 s) until it has.
+# _rgw_guard_leave: tell the guard to go, wait (at least 10 s) until it
+# has.  2 s was once too short on a loaded 2-core CI machine (the guard
+# forks for every check of the test shell, and each of our checks forks ps).
 _rgw_guard_leave() {
 	local fifo=$EBB_TEST_DIR/.rgw-guard i
 	[ -n "$_rgw_guard_pid" ] || return 0
 	# <> never blocks, even when nobody reads any more
 	[ -p "$fifo" ] && echo leave 1<>"$fifo"
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 500; i++)); do
 		[ -e "/proc/$_rgw_guard_pid" ] || break
 		[[ $(ps -o stat= -p "$_rgw_guard_pid" 2>/dev/null) == Z* ]] && break
 		sleep 0.02
