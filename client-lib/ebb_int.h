@@ -348,6 +348,27 @@ bool inode_known_size(ebb_t *h, uint64_t ino, uint64_t *size);
 void inode_set_size(ebb_t *h, uint64_t ino, uint64_t size);
 void inode_moved(ebb_t *h, uint64_t ino, uint64_t parent, const char *name,
 		 size_t len);
+/* The table's entries (inode.c; the *_locked ones under h->ino_lock): find
+ * one; link in a new one (refs 1, not known; NULL: no memory); fill one
+ * just found at w's dentry with size; get one for w (a reference; found
+ * or new, filled); drop a reference (the last one frees it, and an
+ * orphan's data goes then); (parent, name) of its dentry as h last knew
+ * it. */
+struct ebb_inode *inode_find_locked(ebb_t *h, uint64_t ino);
+struct ebb_inode *inode_new_locked(ebb_t *h, uint64_t ino);
+void inode_fill_locked(struct ebb_inode *in, const struct ebb_walk *w,
+		       uint64_t size);
+struct ebb_inode *inode_get(ebb_t *h, const struct ebb_walk *w,
+			    uint64_t size);
+void inode_put(ebb_t *h, struct ebb_inode *in);
+void inode_key(ebb_t *h, struct ebb_inode *in, uint64_t *parent,
+	       char name[PROTO_MAX_NAME + 1]);
+/* SIZE_UPDATE of in's size (its writes drained first) to its dentry, or
+ * to its inode record if linked; sync: the node syncs it.  The name gone
+ * with no record left is not an error (nowhere to publish). */
+ebb_err inode_publish(ebb_t *h, struct ebb_inode *in, bool sync);
+/* Whether writes through h to in are not published yet. */
+bool inode_unpublished(ebb_t *h, struct ebb_inode *in);
 
 /* ---- stream.c --------------------------------------------------------------- */
 

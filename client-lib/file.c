@@ -13,10 +13,11 @@
  *
  * Sizes: close-to-open.  A handle remembers the size the file had at open;
  * the handles of one ebb_t that have the same inode open share a struct
- * ebb_inode whose size is the largest end written through any of them (or
- * exactly what ftruncate set), so reads through one see writes through
- * another at once.  The size reaches the dentry's node (SIZE_UPDATE, max
- * merge) at fsync and close, which is when other clients can see it.
+ * ebb_inode (inode.c: the table and the size's publication) whose size is
+ * the largest end written through any of them (or exactly what ftruncate
+ * set), so reads through one see writes through another at once.  The
+ * size reaches the dentry's node (SIZE_UPDATE, max merge) at fsync and
+ * close, which is when other clients can see it.
  *
  * Removal: an unlink or rename through this ebb_t that removes the name of
  * an inode open through it only marks it orphan; its data goes at the last
@@ -46,272 +47,6 @@ int64_t file_now_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* ---- the inode table ------------------------------------------------------ */
-
-static struct ebb_inode *_inode_find_locked(ebb_t *h, uint64_t ino);
-
-/* A new entry for ino (refs 1, not known), linked in; NULL: no memory. */
-static struct ebb_inode *_inode_new_locked(ebb_t *h, uint64_t ino)
-{
-	unsigned b = (unsigned)(ino % INO_BUCKETS);
-	struct ebb_inode *in = calloc(1, sizeof(*in) + (h->net.n + 7) / 8);
-
-	if (!in)
-		return NULL;
-	in->wrote_nodes = (uint8_t *)(in + 1);
-	in->ino = ino;
-	in->refs = 1;
-	wb_init(&in->wb);
-	in->next = h->inodes[b];
-	h->inodes[b] = in;
-	return in;
-}
-
-/* in has just been found at w's dentry, with size. */
-static void _inode_fill_locked(struct ebb_inode *in, const struct ebb_walk *w,
-			       uint64_t size)
-{
-	if (!in->known) {
-		in->known = true;
-		in->size = size;
-		in->parent = w->parent;
-		memcpy(in->name, w->name, w->namelen + 1);
-		in->attr0 = w->attr.a;
-		in->attr0.target = NULL; /* a regular file: none */
-		in->attr0.target_len = 0;
-	} else if (size > in->size || in->wgen == in->pubgen) {
-		/* Nothing unpublished here: the server's size is newer than
-		 * ours (another client may have truncated the file). */
-		in->size = size;
-	}
-}
-
-static struct ebb_inode *_inode_get(ebb_t *h, const struct ebb_walk *w,
-				    uint64_t size)
-{
-	struct ebb_inode *in;
-
-	pthread_mutex_lock(&h->ino_lock);
-	if ((in = _inode_find_locked(h, w->attr.a.ino)))
-		in->refs++;
-	else
-		in = _inode_new_locked(h, w->attr.a.ino);
-	if (in)
-		_inode_fill_locked(in, w, size);
-	pthread_mutex_unlock(&h->ino_lock);
-	return in;
-}
-
-static void _inode_put(ebb_t *h, struct ebb_inode *in)
-{
-	struct ebb_inode **pp = &h->inodes[in->ino % INO_BUCKETS];
-	uint64_t ino = in->ino, size = in->size;
-	bool orphan = false;
-
-	pthread_mutex_lock(&h->ino_lock);
-	if (--in->refs == 0) {
-		for (; *pp; pp = &(*pp)->next)
-			if (*pp == in) {
-				*pp = in->next;
-				break;
-			}
-		orphan = in->orphan;
-		size = in->size;
-		wb_fini(&in->wb); /* its last handle drained it at close */
-		free(in);
-	}
-	pthread_mutex_unlock(&h->ino_lock);
-	if (orphan)
-		/* Its name went while it was open: the data goes now. */
-		(void)data_remove(h, ino, size);
-}
-
-bool inode_unlink_begin(ebb_t *h, uint64_t *keep, unsigned max, unsigned *n)
-{
-	bool ok = true;
-
-	*n = 0;
-	pthread_mutex_lock(&h->ino_lock);
-	if (h->dpins)
-		ok = false;
-	for (unsigned b = 0; ok && b < INO_BUCKETS; b++)
-		for (struct ebb_inode *in = h->inodes[b]; ok && in;
-		     in = in->next) {
-			if (*n == max)
-				ok = false;
-			else
-				keep[(*n)++] = in->ino;
-		}
-	if (ok)
-		h->dunlinks++;
-	pthread_mutex_unlock(&h->ino_lock);
-	return ok;
-}
-
-void inode_unlink_done(ebb_t *h)
-{
-	pthread_mutex_lock(&h->ino_lock);
-	if (--h->dunlinks == 0)
-		pthread_cond_broadcast(&h->dunlink_cond);
-	pthread_mutex_unlock(&h->ino_lock);
-}
-
-bool inode_orphan(ebb_t *h, const struct proto_attr *a)
-{
-	struct ebb_inode *in;
-
-	pthread_mutex_lock(&h->ino_lock);
-	if ((in = _inode_find_locked(h, a->ino))) {
-		in->orphan = true;
-		if (!in->known) {
-			/* Pinned by ebb_open_ino, which will find another
-			 * inode (or none) at the name: these are the
-			 * attributes it will serve the open file from. */
-			in->known = true;
-			in->size = a->size;
-			in->attr0 = *a;
-			in->attr0.target = NULL;
-			in->attr0.target_len = 0;
-		}
-	}
-	pthread_mutex_unlock(&h->ino_lock);
-	return in != NULL;
-}
-
-static struct ebb_inode *_inode_find_locked(ebb_t *h, uint64_t ino)
-{
-	struct ebb_inode *in = h->inodes[ino % INO_BUCKETS];
-
-	while (in && in->ino != ino)
-		in = in->next;
-	return in;
-}
-
-bool inode_known_size(ebb_t *h, uint64_t ino, uint64_t *size)
-{
-	struct ebb_inode *in;
-
-	pthread_mutex_lock(&h->ino_lock);
-	if ((in = _inode_find_locked(h, ino)) && !in->known)
-		in = NULL; /* only pinned: knows nothing yet */
-	if (in)
-		*size = in->size;
-	pthread_mutex_unlock(&h->ino_lock);
-	return in != NULL;
-}
-
-void inode_set_size(ebb_t *h, uint64_t ino, uint64_t size)
-{
-	struct ebb_inode *in;
-
-	pthread_mutex_lock(&h->ino_lock);
-	if ((in = _inode_find_locked(h, ino))) {
-		in->size = size;
-		in->dgen++;
-	}
-	pthread_mutex_unlock(&h->ino_lock);
-}
-
-void inode_drain(ebb_t *h, uint64_t ino)
-{
-	struct ebb_inode *in;
-
-	pthread_mutex_lock(&h->ino_lock);
-	if ((in = _inode_find_locked(h, ino)))
-		in->refs++;
-	pthread_mutex_unlock(&h->ino_lock);
-	if (!in)
-		return;
-	wb_drain(h, in);
-	_inode_put(h, in);
-}
-
-void inode_moved(ebb_t *h, uint64_t ino, uint64_t parent, const char *name,
-		 size_t len)
-{
-	struct ebb_inode *in;
-
-	pthread_mutex_lock(&h->ino_lock);
-	if ((in = _inode_find_locked(h, ino))) {
-		in->parent = parent;
-		memcpy(in->name, name, len);
-		in->name[len] = '\0';
-	}
-	pthread_mutex_unlock(&h->ino_lock);
-}
-
-/* (parent, name) of the inode's dentry, as this handle last knew it. */
-static void _inode_key(ebb_t *h, struct ebb_inode *in, uint64_t *parent,
-		       char name[PROTO_MAX_NAME + 1]);
-
-void inode_refresh(ebb_t *h, uint64_t ino)
-{
-	char name[PROTO_MAX_NAME + 1];
-	struct ebb_inode *in;
-	struct ebb_attr at;
-	uint64_t parent;
-
-	pthread_mutex_lock(&h->ino_lock);
-	if ((in = _inode_find_locked(h, ino)) && in->known)
-		in->refs++;
-	else
-		in = NULL;
-	pthread_mutex_unlock(&h->ino_lock);
-	if (!in)
-		return;
-	_inode_key(h, in, &parent, name);
-	dcache_forget(h, parent, name, strlen(name));
-	if (path_lookup(h, parent, name, strlen(name), &at) == EBB_OK &&
-	    at.a.ino == ino) {
-		pthread_mutex_lock(&h->ino_lock);
-		if (at.a.size > in->size || in->wgen == in->pubgen)
-			in->size = at.a.size;
-		in->dgen++; /* read-ahead of before the lock goes */
-		pthread_mutex_unlock(&h->ino_lock);
-	}
-	_inode_put(h, in);
-}
-
-static void _inode_key(ebb_t *h, struct ebb_inode *in, uint64_t *parent,
-		       char name[PROTO_MAX_NAME + 1])
-{
-	pthread_mutex_lock(&h->ino_lock);
-	*parent = in->parent;
-	memcpy(name, in->name, strlen(in->name) + 1);
-	pthread_mutex_unlock(&h->ino_lock);
-}
-
-uint64_t inode_size(ebb_t *h, struct ebb_inode *in)
-{
-	uint64_t s;
-
-	pthread_mutex_lock(&h->ino_lock);
-	s = in->size;
-	pthread_mutex_unlock(&h->ino_lock);
-	return s;
-}
-
-uint64_t inode_dgen(ebb_t *h, struct ebb_inode *in)
-{
-	uint64_t g;
-
-	pthread_mutex_lock(&h->ino_lock);
-	g = in->dgen;
-	pthread_mutex_unlock(&h->ino_lock);
-	return g;
-}
-
-void inode_grow(ebb_t *h, struct ebb_inode *in, uint64_t end)
-{
-	pthread_mutex_lock(&h->ino_lock);
-	if (end > in->size)
-		in->size = end;
-	in->wgen++;
-	in->dgen++;
-	in->mtime_ns = file_now_ns();
-	pthread_mutex_unlock(&h->ino_lock);
 }
 
 /* ---- data on all nodes ---------------------------------------------------- */
@@ -857,10 +592,10 @@ static ebb_err _open_tail(ebb_t *h, struct ebb_walk *w, int flags,
 	if (pinned) {
 		/* Its reference becomes the handle's. */
 		pthread_mutex_lock(&h->ino_lock);
-		_inode_fill_locked(pinned, w, w->attr.a.size);
+		inode_fill_locked(pinned, w, w->attr.a.size);
 		pthread_mutex_unlock(&h->ino_lock);
 		f->in = pinned;
-	} else if (!(f->in = _inode_get(h, w, w->attr.a.size))) {
+	} else if (!(f->in = inode_get(h, w, w->attr.a.size))) {
 		ra_fini(f->h, &f->ra);
 		pthread_mutex_destroy(&f->lock);
 		free(f);
@@ -920,11 +655,11 @@ static ebb_err _inode_pin(ebb_t *h, uint64_t ino, const struct ebb_walk *key,
 			pthread_cond_wait(&h->dunlink_cond, &h->ino_lock);
 		h->dpins--;
 	}
-	if ((in = _inode_find_locked(h, ino))) {
+	if ((in = inode_find_locked(h, ino))) {
 		in->refs++;
 	} else if (!key) {
 		err = EBB_ESTALE;
-	} else if ((in = _inode_new_locked(h, ino))) {
+	} else if ((in = inode_new_locked(h, ino))) {
 		in->parent = key->parent;
 		memcpy(in->name, key->name, key->namelen + 1);
 	} else {
@@ -1033,7 +768,7 @@ ebb_file_t *ebb_open_ino(ebb_t *h, uint64_t ino, uint64_t dir,
 	}
 	if (err != EBB_OK) {
 		if (in)
-			_inode_put(h, in);
+			inode_put(h, in);
 		fail_errno(err);
 		return NULL;
 	}
@@ -1084,137 +819,6 @@ out:
 	return f;
 }
 
-/* SIZE_UPDATE of the inode's size to its dentry.  The mtime sent is the
- * last write's only while some write is unpublished: once published, a
- * later utimens() (or nothing) decides, and 0 leaves the node's alone
- * (SIZE_UPDATE merges by max). */
-static ebb_err _inode_publish(ebb_t *h, struct ebb_inode *in, bool sync)
-{
-	struct ebb_req r;
-	struct proto_enc *e;
-	struct proto_attr a;
-	char name[PROTO_MAX_NAME + 1];
-	uint64_t parent, size, gen;
-	int64_t mtime;
-	ebb_err err;
-	bool cut, linked;
-
-	/* The size published must be on the nodes: writes first. */
-	wb_drain(h, in);
-	pthread_mutex_lock(&h->ino_lock);
-	cut = in->wb.cut;
-	in->wb.cut = false;
-	size = in->size;
-	pthread_mutex_unlock(&h->ino_lock);
-	if (cut)
-		/* A failed write cut the size (stream.c): what later pieces
-		 * wrote past it must not show if the file grows again.  Best
-		 * effort: the write's error is what the caller hears. */
-		(void)data_truncate(h, in->ino, size);
-	_inode_key(h, in, &parent, name);
-	pthread_mutex_lock(&h->ino_lock);
-	size = in->size;
-	gen = in->wgen;
-	mtime = in->wgen != in->pubgen ? in->mtime_ns : 0;
-	/* Linked when opened: its record holds the size (and stays while
-	 * any name does), one RPC there instead of two via a name. */
-	linked = in->known && (in->attr0.mode & PROTO_MODE_LINKED);
-	pthread_mutex_unlock(&h->ino_lock);
-	if (linked) {
-		err = link_size_update(h, in->ino, size, mtime, sync);
-		goto published;
-	}
-	e = req_begin(&h->net, &r,
-		      placement_dentry_node(parent, name, strlen(name),
-					    h->net.n),
-		      PROTO_OP_SIZE_UPDATE, 7);
-	proto_put_cstr(e, h->id);
-	proto_put_u64(e, parent);
-	proto_put_cstr(e, name);
-	proto_put_u64(e, in->ino);
-	proto_put_u64(e, size);
-	proto_put_i64(e, mtime);
-	proto_put_u64(e, sync ? PROTO_SIZE_SYNC : 0);
-	err = net_run(&h->net, &r, 1);
-	if (err == EBB_OK && !proto_get_attr(&r.dec, &a))
-		err = EBB_EPROTO;
-	req_release(&r);
-	/* A pointer: the size goes to the record at the inode's home.  The
-	 * name gone or replaced: another name may still hold the inode (a
-	 * hard link), whose record is at its home, if it has one. */
-	if (err == EBB_OK && (a.mode & PROTO_MODE_LINKED))
-		err = link_size_update(h, in->ino, size, mtime, sync);
-	else if (err == EBB_ENOENT || err == EBB_ESTALE)
-		err = link_size_update(h, in->ino, size, mtime, sync);
-published:
-	if (err == EBB_OK) {
-		pthread_mutex_lock(&h->ino_lock);
-		if (gen > in->pubgen)
-			in->pubgen = gen;
-		pthread_mutex_unlock(&h->ino_lock);
-	}
-	/* Removed or replaced while open (and no record): the size has
-	 * nowhere to go, as with an unlinked file on a local disk. */
-	if (err == EBB_ENOENT || err == EBB_ESTALE || err == EBB_EINVAL)
-		err = EBB_OK;
-	return err;
-}
-
-static ebb_err _size_update(struct ebb_file *f, bool sync)
-{
-	return _inode_publish(f->h, f->in, sync);
-}
-
-static bool _unpublished(ebb_t *h, struct ebb_inode *in)
-{
-	bool u;
-
-	pthread_mutex_lock(&h->ino_lock);
-	u = in->wgen != in->pubgen;
-	pthread_mutex_unlock(&h->ino_lock);
-	return u;
-}
-
-ebb_err file_publish_dentry(ebb_t *h, uint64_t parent, const char *name,
-			    size_t len)
-{
-	struct ebb_inode *in = NULL;
-	ebb_err err;
-
-	pthread_mutex_lock(&h->ino_lock);
-	for (unsigned b = 0; b < INO_BUCKETS && !in; b++)
-		for (in = h->inodes[b]; in; in = in->next)
-			if (in->parent == parent && in->wgen != in->pubgen &&
-			    strlen(in->name) == len &&
-			    memcmp(in->name, name, len) == 0)
-				break;
-	if (in)
-		in->refs++;
-	pthread_mutex_unlock(&h->ino_lock);
-	if (!in)
-		return EBB_OK;
-	err = _inode_publish(h, in, false);
-	_inode_put(h, in);
-	return err;
-}
-
-void inode_publish_ino(ebb_t *h, uint64_t ino)
-{
-	struct ebb_inode *in;
-
-	pthread_mutex_lock(&h->ino_lock);
-	if ((in = _inode_find_locked(h, ino)) &&
-	    (!in->known || in->wgen == in->pubgen))
-		in = NULL;
-	if (in)
-		in->refs++;
-	pthread_mutex_unlock(&h->ino_lock);
-	if (!in)
-		return;
-	(void)_inode_publish(h, in, false);
-	_inode_put(h, in);
-}
-
 /* ebb_flush, and ebb_publish (keep = true: a pending write error stays
  * for the next ebb_flush or ebb_close). */
 static int _flush(ebb_file_t *f, bool keep)
@@ -1230,9 +834,9 @@ static int _flush(ebb_file_t *f, bool keep)
 	pthread_mutex_lock(&f->lock);
 	wrote = f->wrote;
 	pthread_mutex_unlock(&f->lock);
-	unpublished = _unpublished(f->h, f->in);
+	unpublished = inode_unpublished(f->h, f->in);
 	if (wrote && unpublished)
-		err = _size_update(f, false);
+		err = inode_publish(f->h, f->in, false);
 	if (err == EBB_OK && !keep) {
 		pthread_mutex_lock(&f->lock);
 		err = f->pending;
@@ -1264,10 +868,10 @@ int ebb_close(ebb_file_t *f)
 	wb_drain(f->h, f->in);
 	/* Nothing unpublished (an earlier flush, fsync or another handle
 	 * did it): no RPC, and no stale mtime over a later utimens(). */
-	if (f->wrote && _unpublished(f->h, f->in))
-		e2 = _size_update(f, false);
+	if (f->wrote && inode_unpublished(f->h, f->in))
+		e2 = inode_publish(f->h, f->in, false);
 	err = f->pending != EBB_OK ? f->pending : e2;
-	_inode_put(f->h, f->in);
+	inode_put(f->h, f->in);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 	return err == EBB_OK ? 0 : fail_errno(err);
@@ -1410,7 +1014,7 @@ int ebb_fsync(ebb_file_t *f)
 			break;
 		}
 	if (err == EBB_OK && (f->flags & O_ACCMODE) != O_RDONLY)
-		err = _size_update(f, true);
+		err = inode_publish(f->h, f->in, true);
 	free(nodes);
 	if (err == EBB_OK) {
 		pthread_mutex_lock(&f->lock);
@@ -1433,7 +1037,7 @@ int ebb_ftruncate(ebb_file_t *f, off_t length)
 		return fail_errno(EBB_EINVAL);
 	if ((uint64_t)length > (1ull << 44))
 		return fail_errno(EBB_EFBIG);
-	_inode_key(f->h, f->in, &parent, name);
+	inode_key(f->h, f->in, &parent, name);
 	err = file_truncate(f->h, parent, name, strlen(name), f->in->ino,
 			    (uint64_t)length, NULL);
 	return err == EBB_OK ? 0 : fail_errno(err);
@@ -1450,7 +1054,7 @@ static ebb_err _inode_stat(ebb_t *h, struct ebb_inode *in, int64_t mtime,
 	uint64_t parent, size;
 	ebb_err err;
 
-	_inode_key(h, in, &parent, name);
+	inode_key(h, in, &parent, name);
 	err = path_lookup(h, parent, name, strlen(name), &at);
 	if (err == EBB_OK && at.a.ino != in->ino)
 		err = EBB_ESTALE;
@@ -1500,7 +1104,7 @@ int ebb_fstat_ino(ebb_t *h, uint64_t ino, struct ebb_stat *st)
 	if (!h || !st)
 		return fail_errno(EBB_EINVAL);
 	pthread_mutex_lock(&h->ino_lock);
-	if ((in = _inode_find_locked(h, ino)) && !in->known)
+	if ((in = inode_find_locked(h, ino)) && !in->known)
 		in = NULL; /* only pinned by an open in progress */
 	if (in) {
 		in->refs++;
@@ -1511,6 +1115,6 @@ int ebb_fstat_ino(ebb_t *h, uint64_t ino, struct ebb_stat *st)
 	if (!in)
 		return fail_errno(EBB_ENOENT);
 	err = _inode_stat(h, in, mtime, st);
-	_inode_put(h, in);
+	inode_put(h, in);
 	return err == EBB_OK ? 0 : fail_errno(err);
 }
