@@ -735,7 +735,7 @@ ebb_err bbd_op_node_status(struct bbd_req *r)
 		if ((ops[i] = __atomic_load_n(&b->op_count[i],
 					      __ATOMIC_RELAXED)) != 0)
 			nops++;
-	proto_put_map(&r->res, 18);
+	proto_put_map(&r->res, 19);
 	proto_put_cstr(&r->res, "node");
 	proto_put_cstr(&r->res, b->conf.node_name);
 	proto_put_cstr(&r->res, "version");
@@ -770,6 +770,8 @@ ebb_err bbd_op_node_status(struct bbd_req *r)
 	proto_put_u64(&r->res, buf_reuses);
 	/* connections by state and the limits (bbd_limit.c) */
 	bbd_limit_status(b, &r->res);
+	/* locks this node holds as home (bbd_lock.c) */
+	bbd_lock_status(b, &r->res);
 	proto_put_cstr(&r->res, "ops");
 	proto_put_map(&r->res, nops);
 	for (unsigned i = 0; i < BBD_OP_SLOTS; i++)

@@ -589,6 +589,9 @@ void bbd_lock_fini(struct bbd *b);
 void bbd_lock_inst_gone(struct bbd_inst *inst);
 /* inst's last reference went: free its table.  Any thread. */
 void bbd_lock_inst_free(struct bbd_inst *inst);
+/* NODE_STATUS's "locks" map (1 key of the status map): what is held and
+ * parked now on this node, and counts since start. */
+void bbd_lock_status(struct bbd *b, struct proto_enc *res);
 /* LOCK may park r (r->parked): it is then answered later. */
 ebb_err bbd_op_lock(struct bbd_req *r);
 ebb_err bbd_op_getlk(struct bbd_req *r);

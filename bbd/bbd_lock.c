@@ -100,6 +100,11 @@ struct bbd_lockd {
 	struct bbd_locktab *tabs;  /* mu */
 	unsigned lease_ms;
 	unsigned park_ms;
+	/* since start, for NODE_STATUS (mu) */
+	uint64_t granted;          /* lock requests granted (not unlocks) */
+	uint64_t refused;          /* ... answered EAGAIN */
+	uint64_t expired;          /* clients whose lease ran out with locks */
+	uint64_t dropped;          /* ... the locks they lost then */
 };
 
 /* ---- replies ------------------------------------------------------------ */
@@ -414,6 +419,7 @@ static void _wake_locked(struct bbd_lockd *d, struct bbd_locktab *t,
 			continue;
 		_queue_del(w);
 		_client_touch_locked(d, t, w->client);
+		d->granted += rc == EBB_OK;
 		_wait_answer(d, w, 0, rc, "out of memory");
 	}
 	_inode_gc_locked(t, in);
@@ -504,6 +510,7 @@ ebb_err bbd_op_lock(struct bbd_req *r)
 	}
 	rc = _try(in, client, owner, pid, (uint8_t)type, flock, s, e);
 	if (rc == EBB_OK) {
+		d->granted += type != PROTO_LOCK_UNLCK;
 		_lock_ok(d, r, 0, 0);
 		if (type == PROTO_LOCK_UNLCK || !flock)
 			_wake_locked(d, t, in); /* an unlock or a downgrade */
@@ -512,6 +519,7 @@ ebb_err bbd_op_lock(struct bbd_req *r)
 		goto unlock;
 	}
 	if (rc != EBB_EAGAIN || !wait) {
+		d->refused += rc == EBB_EAGAIN;
 		bbd_req_fail(r, rc, rc == EBB_EAGAIN ?
 			     "conflicting lock held" : "out of memory");
 		_inode_gc_locked(t, in);
@@ -746,12 +754,70 @@ ebb_err bbd_op_lock_release(struct bbd_req *r)
 	return EBB_OK;
 }
 
+/* ---- NODE_STATUS ---------------------------------------------------------- */
+
+void bbd_lock_status(struct bbd *b, struct proto_enc *res)
+{
+	struct bbd_lockd *d = b->lockd;
+	uint64_t tabs = 0, inodes = 0, held = 0, waiting = 0, clients = 0;
+	uint64_t granted = 0, refused = 0, expired = 0, dropped = 0;
+
+	if (d) {
+		pthread_mutex_lock(&d->mu);
+		for (struct bbd_locktab *t = d->tabs; t; t = t->next) {
+			tabs++;
+			for (struct lk_client *c = t->clients; c; c = c->next)
+				clients++;
+			for (unsigned k = 0; k < LK_BUCKETS; k++)
+				for (struct lk_inode *in = t->tab[k]; in;
+				     in = in->next) {
+					inodes++;
+					for (struct lk_range *l = in->posix; l;
+					     l = l->next)
+						held++;
+					for (struct lk_range *l = in->flock; l;
+					     l = l->next)
+						held++;
+					for (struct lk_wait *w = in->wh; w;
+					     w = w->next)
+						waiting++;
+				}
+		}
+		granted = d->granted;
+		refused = d->refused;
+		expired = d->expired;
+		dropped = d->dropped;
+		pthread_mutex_unlock(&d->mu);
+	}
+	proto_put_cstr(res, "locks");
+	proto_put_map(res, 9);
+	proto_put_cstr(res, "instances");
+	proto_put_u64(res, tabs);
+	proto_put_cstr(res, "inodes");
+	proto_put_u64(res, inodes);
+	proto_put_cstr(res, "held");
+	proto_put_u64(res, held);
+	proto_put_cstr(res, "waiting");
+	proto_put_u64(res, waiting);
+	proto_put_cstr(res, "clients");
+	proto_put_u64(res, clients);
+	proto_put_cstr(res, "granted");
+	proto_put_u64(res, granted);
+	proto_put_cstr(res, "refused");
+	proto_put_u64(res, refused);
+	proto_put_cstr(res, "expired");
+	proto_put_u64(res, expired);
+	proto_put_cstr(res, "dropped");
+	proto_put_u64(res, dropped);
+}
+
 /* ---- the service thread: park deadlines and leases ----------------------- */
 
 static void _tick_locked(struct bbd_lockd *d, uint64_t now, bool all)
 {
 	for (struct bbd_locktab *t = d->tabs; t; t = t->next) {
 		struct lk_client **cp = &t->clients, *c;
+		uint64_t n;
 
 		for (unsigned b = 0; b < LK_BUCKETS; b++) {
 			struct lk_inode *in, *inext;
@@ -776,11 +842,16 @@ static void _tick_locked(struct bbd_lockd *d, uint64_t now, bool all)
 				continue;
 			}
 			*cp = c->next;
-			if (_release_locked(d, t, 0, c->client, true, 0, true))
+			if ((n = _release_locked(d, t, 0, c->client, true, 0,
+						 true))) {
+				d->expired++;
+				d->dropped += n;
 				log_info("instance %s: lease of lock client "
-					 "%016llx expired: its locks are "
+					 "%016llx expired: its %llu locks are "
 					 "dropped", t->inst->id,
-					 (unsigned long long)c->client);
+					 (unsigned long long)c->client,
+					 (unsigned long long)n);
+			}
 			free(c);
 		}
 	}

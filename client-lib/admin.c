@@ -314,6 +314,24 @@ static void _conns_from_map(const msgpack_object *map,
 	}
 }
 
+static void _locks_from_map(const msgpack_object *map,
+			    struct ebb_node_locks *nl)
+{
+	const msgpack_object *l = proto_map_get(map, "locks");
+
+	if (!l || l->type != MSGPACK_OBJECT_MAP)
+		return;
+	nl->instances = _u64(l, "instances");
+	nl->inodes = _u64(l, "inodes");
+	nl->held = _u64(l, "held");
+	nl->waiting = _u64(l, "waiting");
+	nl->clients = _u64(l, "clients");
+	nl->granted = _u64(l, "granted");
+	nl->refused = _u64(l, "refused");
+	nl->expired = _u64(l, "expired");
+	nl->dropped = _u64(l, "dropped");
+}
+
 int ebb_node_status(const char *addr, const struct ebb_options *opts,
 		    struct ebb_node_status *st)
 {
@@ -322,9 +340,10 @@ int ebb_node_status(const char *addr, const struct ebb_options *opts,
 	return ebb_node_status_conns(addr, opts, st, NULL);
 }
 
-int ebb_node_status_conns(const char *addr, const struct ebb_options *opts,
-			  struct ebb_node_status *st,
-			  struct ebb_node_conns *nc)
+/* NODE_STATUS of addr into whichever of st, nc, nl is not NULL. */
+static int _node_status(const char *addr, const struct ebb_options *opts,
+			struct ebb_node_status *st, struct ebb_node_conns *nc,
+			struct ebb_node_locks *nl)
 {
 	struct ebb_net net = {0};
 	struct ebb_req r;
@@ -337,11 +356,15 @@ int ebb_node_status_conns(const char *addr, const struct ebb_options *opts,
 	memset(st, 0, sizeof(*st));
 	if (nc)
 		memset(nc, 0, sizeof(*nc));
+	if (nl)
+		memset(nl, 0, sizeof(*nl));
 	err = _query(&net, &r, addr, opts, PROTO_OP_NODE_STATUS, NULL, &map);
 	if (err == EBB_OK && map->type != MSGPACK_OBJECT_MAP)
 		err = EBB_EPROTO;
 	if (err == EBB_OK && nc)
 		_conns_from_map(map, nc);
+	if (err == EBB_OK && nl)
+		_locks_from_map(map, nl);
 	if (err == EBB_OK) {
 		proto_map_str(map, "node", st->node, sizeof(st->node));
 		proto_map_str(map, "version", st->version, sizeof(st->version));
@@ -357,6 +380,21 @@ int ebb_node_status_conns(const char *addr, const struct ebb_options *opts,
 	req_release(&r);
 	net_fini(&net);
 	return err == EBB_OK ? 0 : fail_errno(err);
+}
+
+int ebb_node_status_conns(const char *addr, const struct ebb_options *opts,
+			  struct ebb_node_status *st,
+			  struct ebb_node_conns *nc)
+{
+	return _node_status(addr, opts, st, nc, NULL);
+}
+
+int ebb_node_status_locks(const char *addr, const struct ebb_options *opts,
+			  struct ebb_node_locks *nl)
+{
+	if (!nl)
+		return fail_errno(EBB_EINVAL);
+	return _node_status(addr, opts, NULL, NULL, nl);
 }
 
 void ebb_instance_info_free(struct ebb_instance_info *info)

@@ -103,6 +103,7 @@ struct _status_q {
 	char **nodes;
 	struct ebb_node_status *st;
 	struct ebb_node_conns *nc;
+	struct ebb_node_locks *nl;
 	int *err;
 };
 
@@ -112,8 +113,26 @@ static void _status_one(void *arg, unsigned i)
 
 	q->err[i] = 0;
 	if (ebb_node_status_conns(q->nodes[i], &q->c->opts, &q->st[i],
-				  &q->nc[i]) < 0)
+				  &q->nc[i]) < 0 ||
+	    ebb_node_status_locks(q->nodes[i], &q->c->opts, &q->nl[i]) < 0)
 		q->err[i] = errno ? errno : EIO;
+}
+
+/* "locks" object of status --json. */
+static void _json_locks(struct ctl_json *j, const struct ebb_node_locks *nl)
+{
+	ctl_json_key(j, "locks");
+	ctl_json_obj_begin(j);
+	ctl_json_ku64(j, "instances", nl->instances);
+	ctl_json_ku64(j, "inodes", nl->inodes);
+	ctl_json_ku64(j, "held", nl->held);
+	ctl_json_ku64(j, "waiting", nl->waiting);
+	ctl_json_ku64(j, "clients", nl->clients);
+	ctl_json_ku64(j, "granted", nl->granted);
+	ctl_json_ku64(j, "refused", nl->refused);
+	ctl_json_ku64(j, "expired", nl->expired);
+	ctl_json_ku64(j, "dropped", nl->dropped);
+	ctl_json_obj_end(j);
 }
 
 /* "conns" and "limits" objects of status --json. */
@@ -180,7 +199,8 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 	q.st = calloc(n, sizeof(*q.st));
 	q.err = calloc(n, sizeof(*q.err));
 	q.nc = calloc(n, sizeof(*q.nc));
-	if (!q.st || !q.err || !q.nc) {
+	q.nl = calloc(n, sizeof(*q.nl));
+	if (!q.st || !q.err || !q.nc || !q.nl) {
 		ctl_err(c, NULL, ENOMEM);
 		goto out;
 	}
@@ -214,6 +234,7 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 				ctl_json_ku64(&j, "mounts_failed",
 					      s->nmount_failed);
 				_json_conns(&j, &q.nc[i]);
+				_json_locks(&j, &q.nl[i]);
 			}
 			ctl_json_obj_end(&j);
 		}
@@ -265,6 +286,7 @@ out:
 	free(q.st);
 	free(q.err);
 	free(q.nc);
+	free(q.nl);
 	return status;
 }
 

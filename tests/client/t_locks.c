@@ -88,6 +88,26 @@ int main(void)
 	fl = _fl(F_WRLCK, 15, 5);
 	IS_ERRNO(ebb_lock_ino(h2, ino, 1, 222, &fl, 0, NULL), EAGAIN,
 		 "handle 2 (same owner number, another client): EAGAIN");
+	{
+		struct ebb_node_locks nl;
+		const char *home = c.members[ino >> 48];
+
+		is_int(ebb_node_status_locks(home, &c.opts, &nl), 0,
+		       "ebb_node_status_locks of the file's home node");
+		ok(nl.held == 1 && nl.inodes == 1 && nl.clients == 2 &&
+		   nl.granted == 1 && nl.refused == 1 && nl.waiting == 0,
+		   "... 1 lock held on 1 inode, 2 clients, 1 granted, 1 "
+		   "refused (held %llu inodes %llu clients %llu granted %llu "
+		   "refused %llu)", (unsigned long long)nl.held,
+		   (unsigned long long)nl.inodes,
+		   (unsigned long long)nl.clients,
+		   (unsigned long long)nl.granted,
+		   (unsigned long long)nl.refused);
+		IS_ERRNO(ebb_node_status_locks(home, &c.opts, NULL), EINVAL,
+			 "ebb_node_status_locks without a struct: EINVAL");
+		IS_ERRNO(ebb_node_status_locks("no-port", &c.opts, &nl),
+			 EINVAL, "... of a bad address: EINVAL");
+	}
 	fl = _fl(F_RDLCK, 12, 3);
 	is_int(ebb_lock_ino(c.h, ino, 1, 111, &fl, 0, NULL), 0,
 	       "the same owner never conflicts with itself (a downgrade "

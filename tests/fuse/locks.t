@@ -27,7 +27,10 @@
 #   cached) the old bytes: a lock drops cached pages, an unlock sends the
 #   writes (as NFS does);
 # - kill -9 of m0's ebb-fuse (a dead node): its lock goes at the lease's
-#   end and the waiter on m1 gets it.
+#   end and the waiter on m1 gets it;
+# - NODE_STATUS's "locks" counts (`ebbctl --json status`, summed over the
+#   nodes): a held lock and a parked waiter show, and go; the dead node's
+#   lease shows as expired with its lock dropped.
 . "$EBB_SRCDIR/tests/fuse/fuse.sh"
 
 fuse_setup 3 --lock-lease 2s
@@ -62,6 +65,30 @@ wait_bg() {
 	BG=()
 }
 # waitmark NAME: until $R/NAME exists (60 s at most)
+# lockstat KEY...: "KEY=N ..." from `ebbctl --json status`, summed over
+# the nodes; waitstat WANT KEY...: until lockstat KEY... prints WANT (the
+# lock service answers a parked request "still waiting" every second, and
+# the client sends it again: poll, never assume a moment)
+lockstat() {
+	fixture_ebbctl --json status 2>&1 | python3 -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)
+    print(" ".join("%s=%d" % (k, sum(n["locks"][k] for n in d)) for k in sys.argv[1:]))
+except Exception as e:
+    print("bad status: %s" % e)' "$@"
+}
+waitstat() {
+	local want=$1 got k
+	shift
+	for ((k = 0; k < 300; k++)); do
+		got=$(lockstat "$@")
+		[ "$got" = "$want" ] && return 0
+		sleep 0.1
+	done
+	diag "lock counts: $got, expected $want"
+	return 1
+}
 waitmark() {
 	local k
 	for ((k = 0; k < 600; k++)); do
@@ -146,10 +173,15 @@ bg d1 open "$M1/f" rw touch "$R/d.wready" setlkw w 0 0 touch "$R/d.got"
 waitmark d.wready
 sleep 0.3
 is "$(ls "$R" | grep -c d.got)" 0 "m1's F_SETLKW waits while the holder on m0 lives"
+ok "ebbctl --json status: 1 lock held, 1 request waiting, 2 lease holders" \
+	waitstat "held=1 waiting=1 clients=2" held waiting clients
 kill -9 "$(pidof_out d0)"
 wait_bg
 is "$(cat "$R/d1")" "open=ok
 setlkw=ok" "holder on m0 killed (-9): the waiter on m1 gets the lock (its close released it)"
+ok "... and then nothing is held or waiting" waitstat "held=0 waiting=0" held waiting
+like "$(lockstat granted refused expired)" '^granted=([1-9][0-9]+) refused=[1-9][0-9]* expired=0$' \
+	"granted and refused (EAGAIN) counted since start; no lease expired yet"
 
 # ---- read locks ------------------------------------------------------------------------------
 rm -f "$R"/*
@@ -297,6 +329,8 @@ for i in "${!_fixture_mnt_points[@]}"; do
 done
 kill -9 "$fpid"
 ok "m0's ebb-fuse killed (-9): m1's waiter gets the lock once the 2 s lease ends" waitmark j.got
+like "$(lockstat expired dropped)" '^expired=1 dropped=1$' \
+	"ebbctl --json status: m0's lease expired, its one lock dropped"
 kill -9 "$(pidof_out j0)" 2>/dev/null
 wait_bg
 umount -l "$M0"

@@ -168,6 +168,27 @@ int ebb_node_status_conns(const char *addr, const struct ebb_options *opts,
 			  struct ebb_node_status *st,
 			  struct ebb_node_conns *nc);
 
+/* One bbd's lock service (docs/internals/locks.md): the locks it holds
+ * now as the home node of inodes, and counts since it started; a bbd from
+ * before it reports zeros.  Since EBB_0.4. */
+struct ebb_node_locks {
+	uint64_t instances;        /* instances with lock state here */
+	uint64_t inodes;           /* inodes with locks or waiters */
+	uint64_t held;             /* lock ranges held (fcntl and flock) */
+	uint64_t waiting;          /* blocked requests parked here */
+	uint64_t clients;          /* clients holding a lease */
+	/* since bbd started */
+	uint64_t granted;          /* lock requests granted (not unlocks) */
+	uint64_t refused;          /* ... answered EAGAIN (conflict) */
+	uint64_t expired;          /* clients whose lease ran out holding locks */
+	uint64_t dropped;          /* ... the locks dropped with them */
+};
+
+/* Ask one bbd ("host:port") for its lock service's counts.  0 or
+ * -1/errno. */
+int ebb_node_status_locks(const char *addr, const struct ebb_options *opts,
+			  struct ebb_node_locks *nl);
+
 /* List the instances one bbd holds.  *list is malloc'd; free with
  * ebb_instance_list_free(*list, *n). */
 int ebb_instance_list(const char *addr, const struct ebb_options *opts,
