@@ -44,6 +44,9 @@ struct fz {
 				    * files of this node's bbd (--splice,
 				    * $EBB_FUSE_SPLICE=1; off by default);
 				    * cleared at INIT if the kernel cannot */
+	bool local_locks;          /* --local-locks: the kernel's per-node
+				    * locks, as before issue 10 (tests and
+				    * comparisons only) */
 	struct fuse_session *se;   /* for notifications (set before the loop) */
 	struct fz_locks locks;     /* locks.c */
 };

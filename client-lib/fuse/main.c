@@ -58,6 +58,7 @@ struct fz_args {
 	bool writeback;
 	bool sync_writes;
 	bool splice;
+	bool local_locks;
 };
 
 static void _usage(FILE *f)
@@ -69,7 +70,7 @@ static void _usage(FILE *f)
 		"[--threads N]\n"
 		"                [--cache none|writeback] [--sync-writes] "
 		"[--splice]\n"
-		"                MOUNTPOINT\n"
+		"                [--local-locks] MOUNTPOINT\n"
 		"MOUNTPOINT may be /dev/fd/N: an already mounted /dev/fuse "
 		"descriptor.\n");
 }
@@ -101,6 +102,8 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 		{"sync-writes", no_argument, NULL, 'S'},
 		{"splice", no_argument, NULL, 'P'},
 		{"no-splice", no_argument, NULL, 'N'},
+		/* for tests and comparisons only (man page) */
+		{"local-locks", no_argument, NULL, 'L'},
 		/* the default since 2026-12: kept for old command lines */
 		{"write-behind", no_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
@@ -110,6 +113,7 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 	const char *cache = getenv("EBB_FUSE_CACHE");
 	const char *sw = getenv("EBB_FUSE_SYNC_WRITES");
 	const char *sp = getenv("EBB_FUSE_SPLICE");
+	const char *ll = getenv("EBB_FUSE_LOCAL_LOCKS");
 	int c;
 	char *end;
 
@@ -117,6 +121,7 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 	a->threads = FZ_THREADS_DEFAULT;
 	a->sync_writes = sw && *sw && strcmp(sw, "0") != 0;
 	a->splice = sp && *sp && strcmp(sp, "0") != 0;
+	a->local_locks = ll && *ll && strcmp(ll, "0") != 0;
 	if (cache && !*cache)
 		cache = NULL;
 	while ((c = getopt_long(argc, argv, "fdo:h", longs, NULL)) != -1) {
@@ -172,6 +177,9 @@ static int _parse(int argc, char **argv, struct fz_args *a)
 			break;
 		case 'N':
 			a->splice = false;
+			break;
+		case 'L':
+			a->local_locks = true;
 			break;
 		case 'h':
 			_usage(stdout);
@@ -368,6 +376,7 @@ int main(int argc, char **argv)
 	/* Off by default: measured 2-4x slower than the copy here
 	 * (bench/RESULTS.md 2026-12-04 evening). */
 	fz.splice = a.splice;
+	fz.local_locks = a.local_locks;
 	/* No read-ahead in libebb under the kernel's: the kernel already
 	 * reads ahead (8 MiB) with many READs in flight on several FUSE
 	 * threads, which libebb's per-handle stream then serialises

@@ -323,11 +323,16 @@ static void _init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	else
 		fz->splice = false;
-	/* Locks go to the inodes' home nodes (locks.c). */
+	/* Locks go to the inodes' home nodes (locks.c).  With --local-locks
+	 * the kernel keeps them, per node, as before issue 10: libfuse asks
+	 * for both by default once the lock ops exist, so clear them. */
 	if (conn->capable & FUSE_CAP_POSIX_LOCKS)
 		conn->want |= FUSE_CAP_POSIX_LOCKS;
 	if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
 		conn->want |= FUSE_CAP_FLOCK_LOCKS;
+	if (fz->local_locks)
+		conn->want &= ~(unsigned)(FUSE_CAP_POSIX_LOCKS |
+					  FUSE_CAP_FLOCK_LOCKS);
 	/* Many reads in flight: every node serves its stripes at once. */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;

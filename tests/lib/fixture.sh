@@ -721,6 +721,10 @@ fixture_mount() {
 	# EBB_FUSE_SPLICE=1: READ replies spliced where they can be
 	[ -n "${EBB_FUSE_SPLICE:-}" ] && [ "$EBB_FUSE_SPLICE" != 0 ] &&
 		args+=(--splice)
+	# EBB_FUSE_LOCAL_LOCKS=1: locks per node, as before the lock service
+	# (sqlite-nodes.t shows what that breaks)
+	[ -n "${EBB_FUSE_LOCAL_LOCKS:-}" ] && [ "$EBB_FUSE_LOCAL_LOCKS" != 0 ] &&
+		args+=(--local-locks)
 	_fixture_as_cmd "$user" || { exec {fd}>&-; return 1; }
 	"${_fixture_as[@]}" "$EBB_FUSE" "${args[@]}" "/dev/fd/$fd" </dev/null >>"$log" 2>&1 &
 	pid=$!
