@@ -41,5 +41,19 @@ for mode in indep coll; do
 		"MPI-IO $mode: every byte right, read on m0" || diag "$out"
 done
 
-fuse_teardown "$I" "${M[2]}" "${M[1]}" "${M[0]}"
+# The same independent writes with --local-locks (each node's kernel keeps
+# its own locks, as before the lock service): ROMIO's read-modify-write
+# cycles of different nodes may then overwrite each other.  How many bytes
+# go wrong depends on how the cycles interleave, so this is a diagnostic,
+# not a check (sqlite-nodes.t shows the same failure deterministically).
+LM=("$EBB_TEST_DIR/l0" "$EBB_TEST_DIR/l1" "$EBB_TEST_DIR/l2")
+for i in 0 1 2; do
+	EBB_FUSE_LOCAL_LOCKS=1 fixture_mount -n "$i" "$I" "${LM[i]}" || bail "mount l$i (--local-locks) failed"
+done
+M=("${LM[@]}")
+out=$(mpi indep local)
+diag "with --local-locks: $(printf '%s\n' "$out" | grep -E '^indep=') $(check local | grep -E '^bytes=') (bad: bytes that are not what their rank wrote)"
+M=("$EBB_TEST_DIR/m0" "$EBB_TEST_DIR/m1" "$EBB_TEST_DIR/m2")
+
+fuse_teardown "$I" "${LM[2]}" "${LM[1]}" "${LM[0]}" "${M[2]}" "${M[1]}" "${M[0]}"
 done_testing
