@@ -993,6 +993,7 @@ ebb_err net_run(struct ebb_net *net, struct ebb_req *reqs, unsigned n)
 	unsigned left = n;
 	bool to = false;
 
+	__atomic_add_fetch(&net->runs, 1, __ATOMIC_RELAXED);
 	waiter_init(&w);
 	if (n > 1) {
 		/* Connect to all the nodes involved in parallel first. */

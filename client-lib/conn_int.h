@@ -155,6 +155,7 @@ struct ebb_net {
 	int local_all;             /* atomic: 0 not known yet, 1 every member
 				    * serves local reads, 2 not all (local.c) */
 	/* counters (atomic), for tests and debugging: */
+	uint64_t runs;             /* net_run() calls: round trips waited */
 	uint64_t local_bytes;      /* bytes read from passed fds */
 	uint64_t local_opens;      /* object fds received */
 	uint64_t local_wbytes;     /* bytes written to passed fds */
