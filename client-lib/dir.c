@@ -16,10 +16,11 @@
  * record on its home node.  As soon as a batch arrives its pointers' records
  * are fetched all together (_links_fetch: the INODE_GETs of up to
  * LINK_WINDOW entries sent before any reply is awaited, to all the home
- * nodes at once), so a batch of linked entries costs about one round trip,
+ * nodes at once), so linked entries cost about one round trip per window,
  * not one per entry; ebb_readdir then hands them out in order.  A record
  * that is gone (ENOENT: the name is going away) leaves the entry with its
- * type only, as before; any other failure of the batched request (EBUSY,
+ * type only, as before, and so does a window that timed out (one timeout,
+ * not one per entry); any other failure of the batched request (EBUSY,
  * say) is asked again alone when the entry is handed out.  Memory: one
  * struct dir_rec per linked entry of the batch held.
  */
@@ -182,7 +183,10 @@ static void _links_fetch(struct ebb_dir *d)
 				rec->a.target = NULL;
 				rec->state = REC_OK;
 			} else if (reqs[q].status == EBB_ENOENT ||
-				   reqs[q].status == EBB_ESTALE) {
+				   reqs[q].status == EBB_ESTALE ||
+				   reqs[q].status == EBB_ETIMEDOUT) {
+				/* Gone; or a window timed out: the type
+				 * only, rather than a timeout per entry. */
 				rec->state = REC_GONE;
 			}
 			req_release(&reqs[q]);
