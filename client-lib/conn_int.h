@@ -232,9 +232,11 @@ void waiter_cancel(struct ebb_waiter *w, struct ebb_req *reqs, unsigned n);
 void req_withdraw(struct ebb_waiter *w, struct ebb_req *r);
 void waiter_cancel_wait(struct ebb_waiter *w);
 
-/* Issue reqs[0..n) (all begun) and wait for all of them.  Returns EBB_OK,
- * the first request's error in index order, or ETIMEDOUT.  Each request's
- * status tells its own result; the caller releases them. */
+/* Issue reqs[0..n) (all begun) and wait for all of them.  Consecutive
+ * requests to one node have their frames sent together (sort them by node
+ * to get that).  Returns EBB_OK, the first request's error in index order,
+ * or ETIMEDOUT.  Each request's status tells its own result; the caller
+ * releases them. */
 ebb_err net_run(struct ebb_net *net, struct ebb_req *reqs, unsigned n);
 
 /* ---- local reads (local.c) ----------------------------------------------- */

@@ -16,8 +16,9 @@
  * record on its home node.  As soon as a batch arrives its pointers' records
  * are fetched all together (_links_fetch: the INODE_GETs of up to
  * LINK_WINDOW entries sent before any reply is awaited, to all the home
- * nodes at once), so linked entries cost about one round trip per window,
- * not one per entry; ebb_readdir then hands them out in order.  A record
+ * nodes at once, each node's frames in one sendmsg), so linked entries
+ * cost about one round trip per window, not one per entry; ebb_readdir
+ * then hands them out in order.  A record
  * that is gone (ENOENT: the name is going away) leaves the entry with its
  * type only, as before, and so does a window that timed out (one timeout,
  * not one per entry); any other failure of the batched request (EBUSY,
@@ -117,6 +118,13 @@ static bool _item(struct ebb_dir *d, uint32_t i, const char **name,
 	return proto_dec_end(&sub) == EBB_OK && *len != 0;
 }
 
+static int _cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
 /* The records of the linked entries of the batch just fetched, LINK_WINDOW
  * INODE_GETs at a time, all of a window in flight together.  Whatever
  * cannot be fetched here stays REC_ASK. */
@@ -124,6 +132,7 @@ static void _links_fetch(struct ebb_dir *d)
 {
 	ebb_t *h = d->h;
 	struct ebb_req *reqs;
+	uint64_t *keys;
 	struct proto_attr a;
 	const char *name;
 	uint32_t len, n = 0;
@@ -150,23 +159,32 @@ static void _links_fetch(struct ebb_dir *d)
 			d->recs[d->nrecs++] = (struct dir_rec){
 				.pos = i, .state = REC_ASK, .a = a};
 	}
-	if (!(reqs = calloc(n < LINK_WINDOW ? n : LINK_WINDOW,
-			    sizeof(*reqs))))
-		return;
+	reqs = calloc(n < LINK_WINDOW ? n : LINK_WINDOW, sizeof(*reqs));
+	keys = calloc(n < LINK_WINDOW ? n : LINK_WINDOW, sizeof(*keys));
+	if (!reqs || !keys)
+		goto out;
 	for (uint32_t base = 0; base < d->nrecs; base += LINK_WINDOW) {
 		uint32_t end = d->nrecs - base < LINK_WINDOW ?
 				       d->nrecs : base + LINK_WINDOW;
-		unsigned k = 0;
+		unsigned k = 0, nk = 0;
 
+		/* Sorted by home node: net_run sends each node's frames
+		 * together. */
 		for (uint32_t j = base; j < end; j++) {
-			struct proto_enc *e;
 			unsigned node;
 
-			if (inode_home(h, d->recs[j].a.ino, &node) != EBB_OK) {
+			if (inode_home(h, d->recs[j].a.ino, &node) != EBB_OK)
 				d->recs[j].state = REC_GONE;
-				continue;
-			}
-			e = req_begin(&h->net, &reqs[k], node,
+			else
+				keys[nk++] = (uint64_t)node << 32 | j;
+		}
+		qsort(keys, nk, sizeof(*keys), _cmp_u64);
+		for (unsigned q = 0; q < nk; q++) {
+			uint32_t j = (uint32_t)keys[q];
+			struct proto_enc *e;
+
+			e = req_begin(&h->net, &reqs[k],
+				      (unsigned)(keys[q] >> 32),
 				      PROTO_OP_INODE_GET, 2);
 			reqs[k++].tag = j;
 			proto_put_cstr(e, h->id);
@@ -192,6 +210,8 @@ static void _links_fetch(struct ebb_dir *d)
 			req_release(&reqs[q]);
 		}
 	}
+out:
+	free(keys);
 	free(reqs);
 }
 
