@@ -10,7 +10,11 @@
  *
  * posix (this program only: it measures POSIX calls that libebb has no
  * bench loop for) times, in directory PATH with --files N:
- *   link      link(2) of N existing files to a second name each
+ *   link      link(2) of N existing files to a second name each, in a
+ *             subdirectory PATH/posix.PID/l
+ *   lsl       what `ls -l` does with that directory of N second names:
+ *             opendir + readdir of all, lstat(2) of each entry
+ *             (lsl_ops: entries per second, lsl_us: microseconds each)
  *   unlink2   unlink(2) of those second names (the inodes stay linked
  *             to their first names until then)
  *   lockpair  N pairs fcntl(F_SETLK, F_WRLCK 0..4095) + fcntl(F_SETLK,
@@ -27,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -142,16 +147,62 @@ static int _flockpairs(int fd, unsigned long n)
 	return 0;
 }
 
+/* `ls -l` of ldir, which must hold n entries: 0 or an errno. */
+static int _lsl(const char *ldir, unsigned long n)
+{
+	char p[4200 + 1 + 256];
+	struct dirent *e;
+	struct stat st;
+	unsigned long k = 0;
+	double t0 = _now();
+	DIR *d = opendir(ldir);
+	int err = 0;
+
+	if (!d)
+		return errno;
+	for (;;) {
+		errno = 0;
+		if (!(e = readdir(d))) {
+			err = errno;
+			break;
+		}
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", ldir, e->d_name);
+		if (lstat(p, &st) != 0) {
+			err = errno;
+			break;
+		}
+		k++;
+	}
+	closedir(d);
+	if (err)
+		return err;
+	if (k != n) {
+		fprintf(stderr, "posix: lsl: %lu entries listed, %lu expected\n",
+			k, n);
+		return EIO;
+	}
+	_phase_out("lsl", n, t0);
+	return 0;
+}
+
 static int _posix(const struct bench_args *a)
 {
 	unsigned long n = a->files, i;
-	char dir[4096], p[4200], q[4200];
+	char dir[4096], ldir[4200], p[4200], q[4300];
 	int fd, err, rc = 0;
 	double t0;
 
 	snprintf(dir, sizeof(dir), "%s/posix.%ld", a->path, (long)getpid());
 	if (mkdir(dir, 0755) != 0) {
 		fprintf(stderr, "posix: mkdir %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	snprintf(ldir, sizeof(ldir), "%s/l", dir);
+	if (mkdir(ldir, 0755) != 0) {
+		fprintf(stderr, "posix: mkdir %s: %s\n", ldir, strerror(errno));
+		rmdir(dir);
 		return 1;
 	}
 	printf("fs=local\nmode=posix\nfiles=%lu\n", n);
@@ -169,7 +220,7 @@ static int _posix(const struct bench_args *a)
 	t0 = _now();
 	for (i = 0; i < n && !err; i++) {
 		snprintf(p, sizeof(p), "%s/f%lu", dir, i);
-		snprintf(q, sizeof(q), "%s/l%lu", dir, i);
+		snprintf(q, sizeof(q), "%s/l%lu", ldir, i);
 		if (link(p, q) != 0)
 			err = errno;
 	}
@@ -177,9 +228,12 @@ static int _posix(const struct bench_args *a)
 		_phase_err("link", "link", err);
 	} else {
 		_phase_out("link", n, t0);
+		if ((err = _lsl(ldir, n)))
+			_phase_err("lsl", "ls -l", err);
+		err = 0;
 		t0 = _now();
 		for (i = 0; i < n && !err; i++) {
-			snprintf(q, sizeof(q), "%s/l%lu", dir, i);
+			snprintf(q, sizeof(q), "%s/l%lu", ldir, i);
 			if (unlink(q) != 0)
 				err = errno;
 		}
@@ -202,11 +256,11 @@ static int _posix(const struct bench_args *a)
 out:
 	for (i = 0; i < n; i++) { /* untimed clean-up */
 		snprintf(p, sizeof(p), "%s/f%lu", dir, i);
-		snprintf(q, sizeof(q), "%s/l%lu", dir, i);
+		snprintf(q, sizeof(q), "%s/l%lu", ldir, i);
 		unlink(p);
 		unlink(q);
 	}
-	if (rmdir(dir) != 0 && !rc) {
+	if ((rmdir(ldir) != 0 || rmdir(dir) != 0) && !rc) {
 		fprintf(stderr, "posix: rmdir %s: %s\n", dir, strerror(errno));
 		rc = 1;
 	}

@@ -155,6 +155,7 @@ struct ebb_net {
 	int local_all;             /* atomic: 0 not known yet, 1 every member
 				    * serves local reads, 2 not all (local.c) */
 	/* counters (atomic), for tests and debugging: */
+	uint64_t runs;             /* net_run() calls: round trips waited */
 	uint64_t local_bytes;      /* bytes read from passed fds */
 	uint64_t local_opens;      /* object fds received */
 	uint64_t local_wbytes;     /* bytes written to passed fds */
@@ -231,9 +232,11 @@ void waiter_cancel(struct ebb_waiter *w, struct ebb_req *reqs, unsigned n);
 void req_withdraw(struct ebb_waiter *w, struct ebb_req *r);
 void waiter_cancel_wait(struct ebb_waiter *w);
 
-/* Issue reqs[0..n) (all begun) and wait for all of them.  Returns EBB_OK,
- * the first request's error in index order, or ETIMEDOUT.  Each request's
- * status tells its own result; the caller releases them. */
+/* Issue reqs[0..n) (all begun) and wait for all of them.  Consecutive
+ * requests to one node have their frames sent together (sort them by node
+ * to get that).  Returns EBB_OK, the first request's error in index order,
+ * or ETIMEDOUT.  Each request's status tells its own result; the caller
+ * releases them. */
 ebb_err net_run(struct ebb_net *net, struct ebb_req *reqs, unsigned n);
 
 /* ---- local reads (local.c) ----------------------------------------------- */

@@ -5,8 +5,9 @@
  * data for the others and of the last removing it (statfs used), rename
  * between two links of one inode (a no-op, on one node and across two),
  * rename over a linked name, an open file losing all its names, symlinks,
- * the by-number calls, concurrent links of one file, and xattrs kept until
- * the last name goes.
+ * the by-number calls, concurrent links of one file, xattrs kept until
+ * the last name goes, and listings of linked entries (their records
+ * fetched together, a missing one giving the type only).
  *
  * Run by links.t (4 bbd).  Names are chosen with the placement function so
  * that each case lands on the node layout it is about.
@@ -23,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "ctest.h"
+#include "ebb_int.h"
 #include "placement.h"
 #include "tap.h"
 
@@ -410,6 +412,188 @@ static void test_xattrs(void)
 		 ENODATA, "... its xattrs went with its record");
 }
 
+/* A listing of a directory of many hard-linked entries (their dentries
+ * pointers, their records on all 4 home nodes) gives every entry once with
+ * its record's attributes, and waits for a few round trips per READDIR
+ * batch, not one INODE_GET per entry (dir.c: the records of a batch are
+ * fetched together).  The names in /ls are picked on one node, so that its
+ * READDIR batch holds more than one window (256) of linked entries; their
+ * records are where /lm's names are, on all nodes. */
+#define NLS 300
+#define NPLAIN 10
+
+static const mode_t _modes[] = {0600, 0640, 0644, 0755};
+
+static void test_listing(void)
+{
+	static uint64_t ino[NLS];
+	static unsigned gname[NLS];
+	static unsigned seen[NLS], pseen[NPLAIN];
+	unsigned homes[NODES] = {0}, nhomes = 0, dup = 0, badattr = 0;
+	unsigned other = 0, n = 0;
+	uint64_t runs;
+	char p[64], q[64];
+	struct ebb_dirent e;
+	struct ebb_stat st;
+	ebb_dir_t *d;
+	int r;
+
+	if (ebb_mkdir(_h, "/lm", 0755) != 0 || ebb_mkdir(_h, "/ls", 0755) != 0)
+		bail("mkdir /lm /ls: %s", strerror(errno));
+	if (ebb_stat(_h, "/ls", &st) != 0)
+		bail("stat /ls: %s", strerror(errno));
+	for (unsigned i = 0, k = 0; i < NLS; k++) {
+		snprintf(q, sizeof(q), "g%u", k);
+		if (placement_dentry_node(st.ino, q, strlen(q), NODES) == 0)
+			gname[i++] = k;
+	}
+	for (unsigned i = 0; i < NLS; i++) {
+		snprintf(p, sizeof(p), "/lm/f%u", i);
+		snprintf(q, sizeof(q), "/ls/g%u", gname[i]);
+		if (ct_write_file(_h, p, i % 97, i, 4096, 0) != 0 ||
+		    ebb_chmod(_h, p, _modes[i % 4]) != 0 ||
+		    ebb_link(_h, p, q) != 0)
+			bail("make %s and %s: %s", p, q, strerror(errno));
+		if (i % 10 == 0) {
+			snprintf(q, sizeof(q), "/lm/h%u", i);
+			if (ebb_link(_h, p, q) != 0)
+				bail("link %s %s: %s", p, q, strerror(errno));
+		}
+		ino[i] = _ino(p);
+		if (homes[(ino[i] >> PROTO_INO_RANK_SHIFT) % NODES]++ == 0)
+			nhomes++;
+	}
+	for (unsigned i = 0; i < NPLAIN; i++) {
+		snprintf(p, sizeof(p), "/ls/p%u", i);
+		if (ct_write_file(_h, p, 7, i, 4096, 0) != 0)
+			bail("write %s", p);
+	}
+	is_int(nhomes, NODES, "listing: %u linked names in /ls (on node 0), "
+	       "their records on all %u nodes", NLS, NODES);
+
+	runs = __atomic_load_n(&_h->net.runs, __ATOMIC_RELAXED);
+	if (!(d = ebb_opendir(_h, "/ls")))
+		bail("opendir /ls: %s", strerror(errno));
+	while ((r = ebb_readdir(d, &e)) == 1) {
+		unsigned i;
+		char c;
+
+		n++;
+		if (sscanf(e.name, "g%u%c", &i, &c) == 1) {
+			unsigned k = i;
+
+			for (i = 0; i < NLS && gname[i] != k; i++)
+				;
+			if (i == NLS) {
+				other++;
+				continue;
+			}
+			if (seen[i]++)
+				dup++;
+			if (e.ino != ino[i] || e.st.ino != ino[i] ||
+			    !S_ISREG(e.st.mode) ||
+			    (e.st.mode & 07777) != _modes[i % 4] ||
+			    e.st.size != i % 97 ||
+			    e.st.nlink != (i % 10 == 0 ? 3u : 2u) ||
+			    e.mode != e.st.mode) {
+				if (badattr++ < 5)
+					diag("%s: ino %llu mode 0%o/0%o size "
+					     "%llu nlink %u", e.name,
+					     (unsigned long long)e.st.ino,
+					     (unsigned)e.st.mode,
+					     (unsigned)e.mode,
+					     (unsigned long long)e.st.size,
+					     (unsigned)e.st.nlink);
+			}
+		} else if (sscanf(e.name, "p%u%c", &i, &c) == 1 &&
+			   i < NPLAIN) {
+			if (pseen[i]++)
+				dup++;
+			if (e.st.nlink != 1 || e.st.size != 7)
+				badattr++;
+		} else {
+			other++;
+		}
+	}
+	runs = __atomic_load_n(&_h->net.runs, __ATOMIC_RELAXED) - runs;
+	ebb_closedir(d);
+	is_int(r, 0, "... readdir of /ls ends without error");
+	is_int(n, NLS + NPLAIN, "... %u entries listed (%u linked, %u not)",
+	       NLS + NPLAIN, NLS, NPLAIN);
+	is_int(dup + other, 0, "... each once, none unknown");
+	is_int(badattr, 0, "... each with its record's attributes (ino, "
+	       "type, mode, size, nlink 2 or 3)");
+	diag("listing %u linked entries took %llu round trips", NLS,
+	     (unsigned long long)runs);
+	ok(runs <= 12, "... in a few round trips per READDIR batch (%llu), "
+	   "not one INODE_GET after another (> %u)", (unsigned long long)runs,
+	   NLS);
+
+	/* A record gone while its names still point at it (what a listing
+	 * racing the last unlink sees between READDIR and INODE_GET): the
+	 * entry is listed with its type only, the listing does not fail. */
+	if (ebb_mkdir(_h, "/lq", 0755) != 0)
+		bail("mkdir /lq: %s", strerror(errno));
+	for (unsigned i = 0; i < 6; i++) {
+		snprintf(p, sizeof(p), "/lq/k%u", i);
+		snprintf(q, sizeof(q), "/lm/k%u", i);
+		if (ct_write_file(_h, p, 5, i, 4096, 0) != 0 ||
+		    ebb_link(_h, p, q) != 0)
+			bail("make %s and %s: %s", p, q, strerror(errno));
+	}
+	ino[0] = _ino("/lq/k3");
+	ok(link_drop(_h, ino[0]) == EBB_OK && link_drop(_h, ino[0]) == EBB_OK &&
+		   ebb_stat_ino(_h, ino[0], &st) == -1 && errno == ENOENT,
+	   "the record of /lq/k3 dropped by hand (INODE_UNLINK x 2), its "
+	   "names left");
+	n = badattr = 0;
+	if (!(d = ebb_opendir(_h, "/lq")))
+		bail("opendir /lq: %s", strerror(errno));
+	while ((r = ebb_readdir(d, &e)) == 1) {
+		n++;
+		if (!strcmp(e.name, "k3")) {
+			ok(e.ino == ino[0] && S_ISREG(e.st.mode) &&
+				   e.mode == S_IFREG &&
+				   (e.st.mode & 07777) == 0 && e.st.size == 0,
+			   "... listing /lq gives k3 with its type only "
+			   "(mode 0%o, size %llu)", (unsigned)e.st.mode,
+			   (unsigned long long)e.st.size);
+		} else if (e.st.nlink != 2 || e.st.size != 5) {
+			badattr++;
+		}
+	}
+	ebb_closedir(d);
+	is_int(r, 0, "... and ends without error");
+	is_int(n, 6, "... all 6 entries listed");
+	is_int(badattr, 0, "... the other 5 with their records' attributes");
+
+	/* Clean up (k3's unlinks answer ENOENT for the record: ignored). */
+	for (unsigned i = 0; i < 6; i++) {
+		snprintf(p, sizeof(p), "/lq/k%u", i);
+		snprintf(q, sizeof(q), "/lm/k%u", i);
+		(void)ebb_unlink(_h, p);
+		(void)ebb_unlink(_h, q);
+	}
+	for (unsigned i = 0; i < NLS; i++) {
+		snprintf(p, sizeof(p), "/lm/f%u", i);
+		snprintf(q, sizeof(q), "/ls/g%u", gname[i]);
+		if (ebb_unlink(_h, p) != 0 || ebb_unlink(_h, q) != 0)
+			bail("unlink %s %s: %s", p, q, strerror(errno));
+		if (i % 10 == 0) {
+			snprintf(q, sizeof(q), "/lm/h%u", i);
+			if (ebb_unlink(_h, q) != 0)
+				bail("unlink %s: %s", q, strerror(errno));
+		}
+	}
+	for (unsigned i = 0; i < NPLAIN; i++) {
+		snprintf(p, sizeof(p), "/ls/p%u", i);
+		(void)ebb_unlink(_h, p);
+	}
+	ok(ebb_rmdir(_h, "/lq") == 0 && ebb_rmdir(_h, "/ls") == 0 &&
+		   ebb_rmdir(_h, "/lm") == 0,
+	   "... everything removed");
+}
+
 int main(void)
 {
 	struct ctest c;
@@ -427,6 +611,7 @@ int main(void)
 	test_symlink_linkat();
 	test_race();
 	test_xattrs();
+	test_listing();
 	is_int((long)(_used() - base), 0, "nothing left behind (statfs used)");
 	is_int(ct_teardown(&c), 0, "detach and destroy the instance");
 	return tap_exit();
