@@ -705,6 +705,33 @@ static void _lead(struct ebb_conn *c, struct ebb_waiter *w, uint64_t deadline)
  * itself, so the receiver must if nobody does.  EIO if c is not up; a send
  * that fails midway returns OK: it kills the connection, whose reader then
  * fails r. */
+/* The start of a send on c: its send lock taken (the caller sends, then
+ * releases it), reqs[0..n) in the pending table, a reader made sure of if
+ * need_rx; *fd the socket.  EBB_EIO (nothing held) if c died between
+ * connect and now. */
+static ebb_err _send_begin(struct ebb_conn *c, struct ebb_req *reqs,
+			   unsigned n, bool need_rx, int *fd)
+{
+	pthread_mutex_lock(&c->send_lock);
+	pthread_mutex_lock(&c->lock);
+	if (c->state != CONN_READY) {
+		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_unlock(&c->send_lock);
+		return EBB_EIO;
+	}
+	*fd = c->fd;
+	c->last_ms = conn_now_ms();
+	for (unsigned i = 0; i < n; i++)
+		_pend_add_locked(c, &reqs[i]);
+	if (need_rx && c->reader == RD_NONE) {
+		/* Its caller will not read: someone must. */
+		c->reader = RD_RX;
+		_kick_locked(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return EBB_OK;
+}
+
 static ebb_err _send_req(struct ebb_conn *c, struct ebb_req *r,
 			 const void *payload, size_t plen, bool track,
 			 bool need_rx)
@@ -714,25 +741,8 @@ static ebb_err _send_req(struct ebb_conn *c, struct ebb_req *r,
 	ebb_err err;
 	int fd;
 
-	pthread_mutex_lock(&c->send_lock);
-	pthread_mutex_lock(&c->lock);
-	if (c->state != CONN_READY) {
-		/* Died between connect and now. */
-		pthread_mutex_unlock(&c->lock);
-		pthread_mutex_unlock(&c->send_lock);
+	if (_send_begin(c, r, track ? 1 : 0, need_rx, &fd) != EBB_OK)
 		return EBB_EIO;
-	}
-	fd = c->fd;
-	c->last_ms = conn_now_ms();
-	if (track)
-		_pend_add_locked(c, r);
-	if (need_rx && c->reader == RD_NONE) {
-		/* Its caller will not read: someone must. */
-		c->reader = RD_RX;
-		_kick_locked(c);
-	}
-	pthread_mutex_unlock(&c->lock);
-
 	proto_prefix_write(pre, (uint32_t)r->enc.sb.size, (uint32_t)plen);
 	iov[0] = (struct iovec){pre, sizeof(pre)};
 	iov[1] = (struct iovec){r->enc.sb.data, r->enc.sb.size};
@@ -837,23 +847,8 @@ static ebb_err _send_run(struct ebb_conn *c, struct ebb_req *reqs,
 	ebb_err err = EBB_OK;
 	int fd;
 
-	pthread_mutex_lock(&c->send_lock);
-	pthread_mutex_lock(&c->lock);
-	if (c->state != CONN_READY) {
-		pthread_mutex_unlock(&c->lock);
-		pthread_mutex_unlock(&c->send_lock);
+	if (_send_begin(c, reqs, n, need_rx, &fd) != EBB_OK)
 		return EBB_EIO;
-	}
-	fd = c->fd;
-	c->last_ms = conn_now_ms();
-	for (unsigned i = 0; i < n; i++)
-		_pend_add_locked(c, &reqs[i]);
-	if (need_rx && c->reader == RD_NONE) {
-		c->reader = RD_RX;
-		_kick_locked(c);
-	}
-	pthread_mutex_unlock(&c->lock);
-
 	for (unsigned i = 0, k; i < n && err == EBB_OK; i += k) {
 		k = n - i < per_call ? n - i : per_call;
 		for (unsigned j = 0; j < k; j++) {
