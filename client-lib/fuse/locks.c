@@ -302,11 +302,20 @@ static void _setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	pthread_t t;
 	pid_t pid = lock->l_pid > 0 ? lock->l_pid : c->pid;
 
-	if (lock->l_type != F_UNLCK)
+	if (lock->l_type != F_UNLCK) {
 		_note(&fz->locks, ino, fi->lock_owner, fi->fh);
-	else if (fi->fh)
+	} else if (fi->fh) {
+		/* Writeback mode: what was written under the lock may still
+		 * be dirty pages in the kernel, which would send them only at
+		 * FLUSH.  Invalidating the file's pages makes the kernel
+		 * write dirty ones back first (launder: WRITEs that other
+		 * threads of ours serve) before this returns; then they are
+		 * published with the rest. */
+		if (fz->wb && fz->se)
+			fuse_lowlevel_notify_inval_inode(fz->se, ino, 0, 0);
 		ebb_publish((ebb_file_t *)(uintptr_t)fi->fh); /* see DESIGN;
 					* a write error stays for close */
+	}
 	if (ebb_lock_ino(fz->h, ino, fi->lock_owner, pid, lock, flags,
 			 NULL) == 0) {
 		_granted(fz, ino, lock);
