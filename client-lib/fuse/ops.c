@@ -725,6 +725,10 @@ static void _link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		fuse_reply_err(req, rc);
 		return;
 	}
+	/* The kernel takes the new count from the reply and sets its own
+	 * ctime: no renewal for this change of nlink (itable.c). */
+	if (_fz(req)->wb)
+		itab_knlink(&_fz(req)->itab, ino, st.nlink);
 	_touch(req, newparent);
 	_reply_entry(req, newparent, newname, &st);
 }
