@@ -89,6 +89,8 @@ for f in l1 s; do
 		is "$(line "locked_$f$i" "$got")" "locked_$f$i=ok" \
 			"fcntl lock: overwrite $i under a write lock on m0, the file kept open there (dirty pages), read under a read lock on m1, kept open too: every byte ($d)"
 	done
+	is "$(line "locked_${f}_append" "$got")" "locked_${f}_append=ok" \
+		"fcntl lock: 3,000 bytes appended under a write lock on m0, read under a read lock on m1 by the descriptor open since before: every byte up to the new end ($d)"
 done
 
 fuse_teardown "$I" "$M0" "$M1"

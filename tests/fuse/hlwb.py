@@ -363,6 +363,16 @@ def lock(w, r):
             data = os.pread(rfd, 20000, 0)
             fcntl.lockf(rfd, fcntl.LOCK_UN, 0, 0)
             out.append("locked_%s%d=%s" % (wn, i, same(data, bytes(want))))
+        # an append under the lock: the reader's descriptor, open since
+        # before, reads up to the new end
+        fcntl.lockf(wfd, fcntl.LOCK_EX, 0, 0)
+        os.pwrite(wfd, rnd(3000, 40), 20000)
+        fcntl.lockf(wfd, fcntl.LOCK_UN, 0, 0)
+        want += rnd(3000, 40)
+        fcntl.lockf(rfd, fcntl.LOCK_SH, 0, 0)
+        data = os.pread(rfd, 30000, 0)
+        fcntl.lockf(rfd, fcntl.LOCK_UN, 0, 0)
+        out.append("locked_%s_append=%s" % (wn, same(data, bytes(want))))
         os.close(wfd)
         os.close(rfd)
     print("\n".join(out))
