@@ -91,6 +91,9 @@ for f in l1 s; do
 	done
 	is "$(line "locked_${f}_append" "$got")" "locked_${f}_append=ok" \
 		"fcntl lock: 3,000 bytes appended under a write lock on m0, read under a read lock on m1 by the descriptor open since before: every byte up to the new end ($d)"
+	# the departure (docs/semantics.md, Locks): ext4 reads 10000 bytes
+	is "$(line "locked_${f}_cut" "$got")" "locked_${f}_cut=23000,ok,zeros" \
+		"departure: cut to 10,000 bytes under a lock on m0; m1's descriptor open since before keeps its size: 23,000 bytes read, the first 10,000 right, zeros after ($d)"
 done
 
 fuse_teardown "$I" "$M0" "$M1"

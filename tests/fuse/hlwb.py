@@ -373,6 +373,16 @@ def lock(w, r):
         data = os.pread(rfd, 30000, 0)
         fcntl.lockf(rfd, fcntl.LOCK_UN, 0, 0)
         out.append("locked_%s_append=%s" % (wn, same(data, bytes(want))))
+        # cut under the lock: the reader's descriptor
+        fcntl.lockf(wfd, fcntl.LOCK_EX, 0, 0)
+        os.ftruncate(wfd, 10000)
+        fcntl.lockf(wfd, fcntl.LOCK_UN, 0, 0)
+        fcntl.lockf(rfd, fcntl.LOCK_SH, 0, 0)
+        data = os.pread(rfd, 30000, 0)
+        fcntl.lockf(rfd, fcntl.LOCK_UN, 0, 0)
+        out.append("locked_%s_cut=%d,%s,%s" % (
+            wn, len(data), same(data[:10000], bytes(want[:10000])),
+            "zeros" if data[10000:] == bytes(len(data) - 10000) else "data"))
         os.close(wfd)
         os.close(rfd)
     print("\n".join(out))
