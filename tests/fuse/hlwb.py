@@ -256,6 +256,13 @@ def two(w, r):
     want = rnd(200000, 22) + rnd(3333, 23)
     out.append("link_dirty=%s,%s" % (same(get(R("d")), want),
                                      same(get(R("c")), want)))
+    # the same, closed right after the link (no write after it)
+    fd = os.open(W("c2"), os.O_CREAT | os.O_RDWR, 0o644)
+    os.write(fd, rnd(99999, 29))
+    os.link(W("c2"), W("d2"))
+    os.close(fd)
+    out.append("link_dirty_close=%d,%s" % (os.stat(R("d2")).st_size,
+                                           same(get(R("d2")), rnd(99999, 29))))
 
     # fsync through one name on W: R reads it through the other, W's
     # descriptor still open
@@ -274,6 +281,7 @@ def two(w, r):
                                               os.stat(W("c")).st_size))
 
     # one name unlinked on R while W writes through the other: nothing lost
+    c0 = os.stat(W("d")).st_ctime_ns
     fd = os.open(W("d"), os.O_RDWR)
     os.pwrite(fd, rnd(40000, 25), 12345)
     os.unlink(R("c"))
@@ -281,9 +289,10 @@ def two(w, r):
     os.close(fd)
     want += rnd(40000, 25) + rnd(1000, 26)
     time.sleep(1.1)  # R's attribute timeout: nlink asked again
-    out.append("unlink_other_node=%s,%d,%d,%s" % (
+    out.append("unlink_other_node=%s,%d,%d,%s,%s" % (
         same(get(R("d")), want), os.stat(R("d")).st_nlink,
-        os.stat(W("d")).st_nlink, os.path.exists(W("c"))))
+        os.stat(W("d")).st_nlink, os.path.exists(W("c")),
+        os.stat(W("d")).st_ctime_ns > c0))
 
     # nlink on the other node after a link (the inode held there)
     c0 = os.stat(R("d")).st_ctime_ns
