@@ -6,7 +6,10 @@
 # mounts at once, a link made on one node seen on the other, data written
 # through one name read through another on the other node, and `cp -a` /
 # `rsync -aH` of a tree with hard links into the mount and back (and a tar
-# extraction), compared by inode groups; the RPCs a stat and a link cost.  Two mounts stand for two nodes (m0 via bbd0, m1 via
+# extraction), compared by inode groups; hlwb.py's two-node steps (dirty
+# writes, link, fsync, truncate, unlink, utimes, xattrs, rename between
+# links, through different names on two nodes) as on ext4; the RPCs a
+# stat and a link cost.  Two mounts stand for two nodes (m0 via bbd0, m1 via
 # bbd1; 3 bbd).
 . "$EBB_SRCDIR/tests/fuse/fuse.sh"
 
@@ -83,6 +86,17 @@ print(st.st_nlink, st2.st_nlink, oct(st2.st_mode & 0o777), open(d + "/k1").read(
 ' "$M0" 2>&1)
 is "$out" "1 1 0o640 abcdefgh" \
 	"unlink of the name m0's kernel knew while open: fstat, fchmod and the data through the handle reach the other name"
+
+# ---- hlwb.py's two-node steps without the writeback cache (hardlinks-wb.t runs
+# them with it): each line as the same steps on ext4 (one directory twice)
+W=$EBB_SRCDIR/tests/fuse/hlwb.py
+as_u mkdir "$M0/two" "$L/two"
+want=$(as_u timeout -k 5 180 python3 "$W" two "$L/two" "$L/two" 2>&1)
+got=$(as_u timeout -k 5 180 python3 "$W" two "$M0/two" "$M1/two" 2>&1)
+for k in $(sed 's/=.*//' <<<"$want"); do
+	is "$(grep "^$k=" <<<"$got")" "$(grep "^$k=" <<<"$want")" \
+		"two nodes, hlwb.py step $k: as ext4 (tests/fuse/hardlinks-wb.t says what each step is)"
+done
 
 # ---- a lock file taken with link(), two nodes at once -------------------------------
 as_u sh -c 'printf %08d 0 >"$1/counter"' sh "$M0"
