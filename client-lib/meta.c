@@ -657,10 +657,19 @@ ebb_err meta_setattr(ebb_t *h, const struct ebb_walk *w, uint32_t mask,
 	proto_put_i64(e, atime);
 	proto_put_i64(e, mtime);
 	if ((err = _attr_call(h, &r, &at)) == EBB_OK &&
-	    (at.a.mode & PROTO_MODE_LINKED))
-		/* A pointer: the attributes are the record's at its home. */
+	    (at.a.mode & PROTO_MODE_LINKED)) {
+		/* A pointer: the attributes are the record's at its home.
+		 * The file may be open and written here under another of its
+		 * names, which file_publish_dentry did not match: those
+		 * writes are published first, by number, else the close
+		 * after this would put the write time back over a time set
+		 * here (the record's size update merges by max). */
+		if (mask & (PROTO_SET_ATIME | PROTO_SET_MTIME |
+			    PROTO_SET_ATIME_NOW | PROTO_SET_MTIME_NOW))
+			inode_publish_ino(h, at.a.ino);
 		err = link_setattr(h, at.a.ino, mask, mode, uid, gid, 0, atime,
 				   mtime, &at);
+	}
 	if (err == EBB_OK && out)
 		attr_own(out, &at.a);
 	return err;

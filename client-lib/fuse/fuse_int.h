@@ -36,6 +36,11 @@ struct fz_inode {
 	uint64_t gen;
 	uint64_t ksize;
 	int64_t kmtime_ns;
+	/* Writeback mode: the link count the kernel's inode has (it takes
+	 * it from every reply, and changes it itself at a link or unlink
+	 * here).  Another node's link/unlink changes it, and the inode's
+	 * ctime, which the kernel keeps as its own: see _stale_locked. */
+	uint32_t knlink;
 	struct ebb_stat kst;       /* the last attributes replied for it */
 	/* A directory's mode and group as last replied (entries, getattr,
 	 * setattr): the setgid rule of a create in it (ops.c _new_owner). */
@@ -122,6 +127,9 @@ int itab_dirattr(struct fz_itab *t, uint64_t ino, uint32_t *mode,
 		 uint32_t *gid);
 /* RELEASE: one open less. */
 void itab_release(struct fz_itab *t, uint64_t ino);
+/* Writeback mode: the kernel's inode ino now has nlink links (a LINK
+ * made here: the kernel sets its own ctime then). */
+void itab_knlink(struct fz_itab *t, uint64_t ino, uint32_t nlink);
 /* The kernel's size of ino is now size (a truncate), or at least size
  * (grow: a WRITE up to there): what this node did to it itself. */
 void itab_sized(struct fz_itab *t, uint64_t ino, uint64_t size, bool grow);

@@ -215,16 +215,24 @@ static int64_t _mtime_ns(const struct ebb_stat *st)
 	return (int64_t)st->mtime.tv_sec * 1000000000 + st->mtime.tv_nsec;
 }
 
-/* Does the kernel's idea of ino differ from st?  The size only: the
+/* Does the kernel's idea of ino differ from st?  The size: the
  * kernel's own mtime of a file written here (set at each write, sent back
  * in a SETATTR before the FLUSH) and the one bbd keeps differ by design,
  * so comparing mtimes would renew every file this node wrote, once, and a
  * renewal races with an open in flight on this node (docs/semantics.md).
  * A file another node rewrote in place keeps its size: its data are still
- * read anew at open (keep_cache = 0); only its mtime can show old here. */
+ * read anew at open (keep_cache = 0); only its mtime can show old here.
+ * And the link count of a hard-linked file (one of the counts above 1):
+ * a link or unlink on another node changes it and the inode's ctime,
+ * which the kernel keeps as its own in this mode and would show old for
+ * as long as it holds the inode (tests/fuse/hardlinks-wb.t "a link made
+ * on m0: nlink 2 and a newer ctime on m1").  A file with one name never
+ * compares here: its count stays 1. */
 static bool _stale_locked(const struct fz_inode *in, const struct ebb_stat *st)
 {
-	return in->kvalid && in->ksize != st->size;
+	return in->kvalid &&
+	       (in->ksize != st->size ||
+		(in->knlink != st->nlink && (in->knlink > 1 || st->nlink > 1)));
 }
 
 static void _attr_locked(struct fz_inode *in, const struct ebb_stat *st)
@@ -291,6 +299,7 @@ int itab_entry(struct fz_itab *t, uint64_t parent, const char *name,
 				in->ksize = st->size;
 				in->kmtime_ns = _mtime_ns(st);
 			}
+			in->knlink = st->nlink; /* the kernel takes it */
 			in->kst = *st;
 		} else if (S_ISREG(st->mode)) {
 			/* The kernel takes the size of an entry. */
@@ -368,6 +377,24 @@ void itab_ksize(struct fz_itab *t, uint64_t ino, uint64_t size)
 	pthread_mutex_unlock(&t->lock);
 }
 
+void itab_knlink(struct fz_itab *t, uint64_t ino, uint32_t nlink)
+{
+	struct fz_inode *in;
+
+	pthread_mutex_lock(&t->lock);
+	if ((in = _find_locked(t, ino)))
+		in->knlink = nlink;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* A name of in went here: the kernel drops its link count by itself
+ * (writeback mode's knlink). */
+static void _kunlinked_locked(struct fz_inode *in)
+{
+	if (in->knlink > 0)
+		in->knlink--;
+}
+
 void itab_sized(struct fz_itab *t, uint64_t ino, uint64_t size, bool grow)
 {
 	struct fz_inode *in;
@@ -424,8 +451,10 @@ void itab_unlinked(struct fz_itab *t, uint64_t parent, const char *name)
 
 	pthread_mutex_lock(&t->lock);
 	pp = _key_slot_locked(t, parent, name);
-	if (*pp)
+	if (*pp) {
+		_kunlinked_locked(*pp);
 		_gone_locked(t, *pp);
+	}
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -437,8 +466,10 @@ void itab_renamed(struct fz_itab *t, uint64_t op, const char *on,
 
 	pthread_mutex_lock(&t->lock);
 	pp = _key_slot_locked(t, np, nn);
-	if (*pp)
+	if (*pp) {
+		_kunlinked_locked(*pp); /* replaced */
 		_gone_locked(t, *pp);
+	}
 	pp = _key_slot_locked(t, op, on);
 	if ((in = *pp)) {
 		_key_unlink_locked(t, in);

@@ -217,6 +217,7 @@ struct fz_lkwait {
 	fuse_req_t req;
 	struct fz *fz;
 	uint64_t ino, owner;
+	uint64_t fh;               /* the requester's ebb_file_t, or 0 */
 	pid_t pid;
 	struct flock fl;
 	int flags;
@@ -256,11 +257,44 @@ static void _interrupt(fuse_req_t req, void *data)
 	ebb_lock_cancel_ino(w->fz->h, w->ino, w->owner);
 }
 
-/* A lock was granted on ino: the next reads ask the nodes. */
-static void _granted(struct fz *fz, uint64_t ino, const struct flock *fl)
+/* Writeback mode: the kernel keeps its own size of a regular file and
+ * takes none from us, so a descriptor open here since before another
+ * node grew the file under the lock would read only to the old end (the
+ * renewal of itable.c needs no descriptor open).  A store of the file's
+ * last byte (FUSE_NOTIFY_STORE) is what raises the kernel's size: it
+ * extends it to the end of what is stored.  fh's size is bbd's, asked
+ * again by libebb when the lock was granted (inode_refresh).  The
+ * invalidation just before wrote this node's dirty pages back, so the
+ * byte stored lands in no dirty page.  Growth only: a file another node
+ * cut keeps the kernel's size here until closed (docs/semantics.md). */
+static void _wb_grown(struct fz *fz, uint64_t ino, uint64_t fh)
 {
-	if (fl->l_type != F_UNLCK && fz->se)
-		fuse_lowlevel_notify_inval_inode(fz->se, ino, 0, 0);
+	ebb_file_t *f = (ebb_file_t *)(uintptr_t)fh;
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(1);
+	struct ebb_stat st, kst;
+	char c;
+
+	if (!f || ebb_fstat(f, &st) != 0 || !S_ISREG(st.mode) ||
+	    st.size == 0 || itab_kstat(&fz->itab, ino, &kst) != 0 ||
+	    st.size <= kst.size ||
+	    ebb_pread(f, &c, 1, (off_t)st.size - 1) != 1)
+		return;
+	bv.buf[0].mem = &c;
+	if (fuse_lowlevel_notify_store(fz->se, ino, (off_t)st.size - 1, &bv,
+				       0) == 0)
+		itab_sized(&fz->itab, ino, st.size, true);
+}
+
+/* A lock was granted on ino (through the open file fh): the next reads
+ * ask the nodes. */
+static void _granted(struct fz *fz, uint64_t ino, uint64_t fh,
+		     const struct flock *fl)
+{
+	if (fl->l_type == F_UNLCK || !fz->se)
+		return;
+	fuse_lowlevel_notify_inval_inode(fz->se, ino, 0, 0);
+	if (fz->wb)
+		_wb_grown(fz, ino, fh);
 }
 
 static void *_wait_main(void *arg)
@@ -272,7 +306,7 @@ static void *_wait_main(void *arg)
 			 w->flags | EBB_LOCK_WAIT, &w->cancel) != 0)
 		rc = errno;
 	else
-		_granted(w->fz, w->ino, &w->fl);
+		_granted(w->fz, w->ino, w->fh, &w->fl);
 	/* No interrupt callback may run once we reply (it uses w): this
 	 * waits for one in progress. */
 	fuse_req_interrupt_func(w->req, NULL, NULL);
@@ -302,14 +336,23 @@ static void _setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	pthread_t t;
 	pid_t pid = lock->l_pid > 0 ? lock->l_pid : c->pid;
 
-	if (lock->l_type != F_UNLCK)
+	if (lock->l_type != F_UNLCK) {
 		_note(&fz->locks, ino, fi->lock_owner, fi->fh);
-	else if (fi->fh)
+	} else if (fi->fh) {
+		/* Writeback mode: what was written under the lock may still
+		 * be dirty pages in the kernel, which would send them only at
+		 * FLUSH.  Invalidating the file's pages makes the kernel
+		 * write dirty ones back first (launder: WRITEs that other
+		 * threads of ours serve) before this returns; then they are
+		 * published with the rest. */
+		if (fz->wb && fz->se)
+			fuse_lowlevel_notify_inval_inode(fz->se, ino, 0, 0);
 		ebb_publish((ebb_file_t *)(uintptr_t)fi->fh); /* see DESIGN;
 					* a write error stays for close */
+	}
 	if (ebb_lock_ino(fz->h, ino, fi->lock_owner, pid, lock, flags,
 			 NULL) == 0) {
-		_granted(fz, ino, lock);
+		_granted(fz, ino, fi->fh, lock);
 		fuse_reply_err(req, 0);
 		return;
 	}
@@ -321,6 +364,7 @@ static void _setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	w->fz = fz;
 	w->ino = ino;
 	w->owner = fi->lock_owner;
+	w->fh = fi->fh;
 	w->pid = pid;
 	w->fl = *lock;
 	w->flags = flags;

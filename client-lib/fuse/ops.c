@@ -54,7 +54,11 @@
  *     writes itself.  Pages are written back whole: two nodes writing
  *     one file at once can overwrite each other's bytes (docs/
  *     semantics.md), hence opt-in.  noflush is not used there: FLUSH is
- *     when the kernel writes dirty pages back.
+ *     when the kernel writes dirty pages back.  A hard-linked file is
+ *     also renewed when another node changed its link count (the kernel
+ *     keeps its ctime too).  Locks: an unlock makes the kernel write the
+ *     file's dirty pages back first, a granted lock raises the kernel's
+ *     size of a file another node grew (locks.c).
  *   - Read-only descriptors reply noflush: their close sends no FLUSH.
  *   - Unlink (or rename over) a file that is open on this node: the name
  *     goes at once, the data stays until the last close here (libebb
@@ -730,6 +734,10 @@ static void _link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		fuse_reply_err(req, rc);
 		return;
 	}
+	/* The kernel takes the new count from the reply and sets its own
+	 * ctime: no renewal for this change of nlink (itable.c). */
+	if (_fz(req)->wb)
+		itab_knlink(&_fz(req)->itab, ino, st.nlink);
 	_touch(req, newparent);
 	_reply_entry(req, newparent, newname, &st);
 }

@@ -8,7 +8,10 @@
 # `rsync -aH` of a tree with hard links into the mount and back (and a tar
 # extraction), compared by inode groups; `ls -l` and `find -printf` of a
 # directory of hard links (each entry's nlink, size, mode, owner, as ext4);
-# the RPCs a stat and a link cost.  Two mounts stand for two nodes (m0 via bbd0, m1 via
+# hlwb.py's two-node steps (dirty writes, link, fsync, truncate, unlink,
+# utimes, xattrs, rename between links, through different names on two
+# nodes) as on ext4; the RPCs a stat and a link cost.  Two mounts stand
+# for two nodes (m0 via bbd0, m1 via
 # bbd1; 3 bbd).
 . "$EBB_SRCDIR/tests/fuse/fuse.sh"
 
@@ -86,6 +89,17 @@ print(st.st_nlink, st2.st_nlink, oct(st2.st_mode & 0o777), open(d + "/k1").read(
 is "$out" "1 1 0o640 abcdefgh" \
 	"unlink of the name m0's kernel knew while open: fstat, fchmod and the data through the handle reach the other name"
 
+# ---- hlwb.py's two-node steps without the writeback cache (hardlinks-wb.t runs
+# them with it): each line as the same steps on ext4 (one directory twice)
+W=$EBB_SRCDIR/tests/fuse/hlwb.py
+as_u mkdir "$M0/two" "$L/two"
+want=$(as_u timeout -k 5 180 python3 "$W" two "$L/two" "$L/two" 2>&1)
+got=$(as_u timeout -k 5 180 python3 "$W" two "$M0/two" "$M1/two" 2>&1)
+for k in $(sed 's/=.*//' <<<"$want"); do
+	is "$(grep "^$k=" <<<"$got")" "$(grep "^$k=" <<<"$want")" \
+		"two nodes, hlwb.py step $k: as ext4 (tests/fuse/hardlinks-wb.t says what each step is)"
+done
+
 # ---- a lock file taken with link(), two nodes at once -------------------------------
 as_u sh -c 'printf %08d 0 >"$1/counter"' sh "$M0"
 hl lock "$M0" m0 40 >"$EBB_TEST_DIR/lock0" &
@@ -109,6 +123,10 @@ ln "$1/a/f3" "$1/a/f3x"; ln "$1/a/f3" "$1/a/b/f3y"; ln "$1/a/f3" "$1/c/f3z"
 echo single >"$1/c/single"
 ln -s ../a/f1 "$1/c/sym"; ln "$1/c/sym" "$1/c/sym2"
 ' sh "$S"
+# An old time of their own: rsync sets a directory's or symlink's time only
+# when it differs in whole seconds from the copy's (new) one, so a tree made
+# in the same second as the copy would keep the copy's times.
+as_u find "$S" -exec touch -h -d "2001-02-03 04:05:06.123456789" {} +
 g_src=$(hl groups "$S")
 ok "cp -a of the tree into the mount" as_u cp -a "$S" "$M0/cpa"
 is "$(hl groups "$M0/cpa")" "$g_src" "cp -a into the mount: the same inode groups and link counts"

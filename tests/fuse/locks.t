@@ -273,9 +273,8 @@ is "$(printf '%s\n' "$got" | sed '/^getlk/d')" "$(printf '%s\n' "$ref" | sed '/^
 	"the same as two processes on ext4"
 
 # ---- data under a lock ----------------------------------------------------------------------------
-# (not in writeback mode: the kernel keeps the writes in its pages until
-# FLUSH, docs/semantics.md)
-if [ "${EBB_FUSE_CACHE:-}" != writeback ]; then
+# (also in writeback mode: an unlock writes the kernel's dirty pages back,
+# a granted lock raises the kernel's size: docs/internals/locks.md)
 rm -f "$R"/*
 as_u sh -c 'printf xxxxxxxx >"$1/d"' sh "$M0"
 bg k1 open "$M1/d" rw pread 0 8 touch "$R/k.read" waitfor "$R/k.written" \
@@ -305,7 +304,6 @@ pread=xxAAAAxx
 setlkw=ok
 pread=xxAAAAxxBBBB
 setlk=ok" "m1, holding the lock, reads the bytes m0 appended (the new size)"
-fi
 
 # ---- bench/ebb-bench lockpair (what bench/ runs), a short run -------------------------------------
 B=$EBB_BUILDDIR/bench/ebb-bench
