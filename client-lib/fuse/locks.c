@@ -188,24 +188,11 @@ void fz_locks_release(struct fz *fz, uint64_t ino, uint64_t fh,
 
 /* ---- the operations ----------------------------------------------------------- */
 
-static bool _denied(fuse_req_t req)
-{
-	const struct fuse_ctx *c = fuse_req_ctx(req);
-	struct fz *fz = fuse_req_userdata(req);
-
-	if (c->uid == 0 || c->uid == fz->owner || c->uid == fz->self)
-		return false;
-	fuse_reply_err(req, EACCES);
-	return true;
-}
-
 void fz_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	      struct flock *lock)
 {
 	struct fz *fz = fuse_req_userdata(req);
 
-	if (_denied(req))
-		return;
 	if (ebb_getlk_ino(fz->h, ino, fi->lock_owner, lock, 0) != 0)
 		fuse_reply_err(req, errno);
 	else
@@ -389,8 +376,9 @@ static void _setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 void fz_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	      struct flock *lock, int sleep)
 {
-	if (_denied(req))
-		return;
+	/* Who may: the kernel checked the descriptor (a write lock needs it
+	 * open for writing), and opening it took permission (as on ext4,
+	 * any user who may open the file may lock it). */
 	_setlk(req, ino, fi, lock, 0, sleep);
 }
 
@@ -399,8 +387,6 @@ void fz_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 {
 	struct flock fl = {0};
 
-	if (_denied(req))
-		return;
 	switch (op & ~LOCK_NB) {
 	case LOCK_SH: fl.l_type = F_RDLCK; break;
 	case LOCK_EX: fl.l_type = F_WRLCK; break;

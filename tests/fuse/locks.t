@@ -26,6 +26,9 @@
 #   m1 once it takes the lock, through a descriptor that had read (and
 #   cached) the old bytes: a lock drops cached pages, an unlock sends the
 #   writes (as NFS does);
+# - another local user who may open a file may lock it (a conflict with
+#   the owner's lock on the other node, EBADF for a write lock through a
+#   read-only descriptor, flock), as on ext4;
 # - kill -9 of m0's ebb-fuse (a dead node): its lock goes at the lease's
 #   end and the waiter on m1 gets it;
 # - NODE_STATUS's "locks" counts (`ebbctl --json status`, summed over the
@@ -312,6 +315,30 @@ if [ -x "$B" ]; then
 		--munge-socket "$EBB_MUNGE_SOCKET" --files 200 lockpair /lp 2>&1)
 	like "$out" "lock_pair=[0-9.]+ us" "ebb-bench lockpair prints the cost of an uncontended lock/unlock pair"
 fi
+
+# ---- another local user ----------------------------------------------------------------------
+# POSIX permissions for every local user: a user who may open the file may
+# lock it, as on ext4 (the kernel checks the descriptor's mode: a write
+# lock needs it open for writing, EBADF otherwise).
+rm -f "$R"/*
+as_u chmod 755 "$M0"
+as_u sh -c ': >"$1/shared"; chmod 666 "$1/shared"' sh "$M0"
+to() { as_other timeout -k 5 120 "$T" "$@" 2>&1; }
+is "$(to open "$M1/shared" rw setlk w 0 10 setlk u 0 10)" "open=ok
+setlk=ok
+setlk=ok" "$OTHER (not the owner) locks and unlocks a file it may write, on m1"
+bg o0 open "$M0/shared" rw setlk w 0 10 touch "$R/o.ready" waitfor "$R/o.go"
+waitmark o.ready
+is "$(to open "$M1/shared" rw setlk w 5 1 getlk w 0 0)" "open=ok
+setlk=EAGAIN
+getlk=w 0 10 0" "... gets EAGAIN while $U holds it on m0, and F_GETLK shows that lock"
+is "$(to open "$M1/shared" ro setlk w 20 1)" "open=ok
+setlk=EBADF" "... a write lock through a read-only descriptor: EBADF, as on ext4"
+touch "$R/o.go"
+wait_bg
+is "$(to open "$M1/shared" rw flock exnb)" "open=ok
+flock=ok" "... and flock(2) once $U's lock is gone"
+as_u chmod 700 "$M0"
 
 # ---- a dead node: kill -9 of m0's ebb-fuse ---------------------------------------------------------
 rm -f "$R"/*
