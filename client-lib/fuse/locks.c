@@ -208,6 +208,8 @@ struct fz_lkwait {
 	pid_t pid;
 	struct flock fl;
 	int flags;
+	bool sleep;                /* may wait (SETLKW, flock without NB) */
+	bool tried;                /* the first, non-waiting try failed */
 	volatile int cancel;
 	struct fz_lkwait *next;    /* fz->locks.waits */
 };
@@ -284,16 +286,43 @@ static void _granted(struct fz *fz, uint64_t ino, uint64_t fh,
 		_wb_grown(fz, ino, fh);
 }
 
+/* A lock request's work (flags may hold EBB_LOCK_WAIT; cancel: for a
+ * waiting one): an unlock first sends what was written under the lock
+ * (see DESIGN; a write error stays for close), a granted lock drops the
+ * node's cached data.  0 or an errno (EAGAIN: a conflict, not waiting). */
+static int _lk_do(struct fz *fz, uint64_t ino, uint64_t fh, uint64_t owner,
+		  pid_t pid, const struct flock *fl, int flags,
+		  volatile int *cancel)
+{
+	if (fl->l_type == F_UNLCK && fh) {
+		/* Writeback mode: what was written under the lock may still
+		 * be dirty pages in the kernel, which would send them only at
+		 * FLUSH.  Invalidating the file's pages makes the kernel
+		 * write dirty ones back first (launder: WRITEs that the
+		 * worker threads serve; this never runs on one, see
+		 * _setlk) before it returns; then they are published with
+		 * the rest. */
+		if (fz->wb && fz->se)
+			fuse_lowlevel_notify_inval_inode(fz->se, ino, 0, 0);
+		ebb_publish((ebb_file_t *)(uintptr_t)fh);
+	}
+	if (ebb_lock_ino(fz->h, ino, owner, pid, fl, flags, cancel) != 0)
+		return errno;
+	_granted(fz, ino, fh, fl);
+	return 0;
+}
+
 static void *_wait_main(void *arg)
 {
 	struct fz_lkwait *w = arg;
-	int rc = 0;
+	int rc = EAGAIN;
 
-	if (ebb_lock_ino(w->fz->h, w->ino, w->owner, w->pid, &w->fl,
-			 w->flags | EBB_LOCK_WAIT, &w->cancel) != 0)
-		rc = errno;
-	else
-		_granted(w->fz, w->ino, w->fh, &w->fl);
+	if (!w->tried)
+		rc = _lk_do(w->fz, w->ino, w->fh, w->owner, w->pid, &w->fl,
+			    w->flags, NULL);
+	if (rc == EAGAIN && w->sleep)
+		rc = _lk_do(w->fz, w->ino, w->fh, w->owner, w->pid, &w->fl,
+			    w->flags | EBB_LOCK_WAIT, &w->cancel);
 	/* No interrupt callback may run once we reply (it uses w): this
 	 * waits for one in progress. */
 	fuse_req_interrupt_func(w->req, NULL, NULL);
@@ -312,7 +341,15 @@ static void *_wait_main(void *arg)
 	return NULL;
 }
 
-/* Set a lock (flags: EBB_LOCK_FLOCK or 0); sleep: wait for it. */
+/* Set a lock (flags: EBB_LOCK_FLOCK or 0); sleep: wait for it.
+ *
+ * Threads: a waiting request never holds one of libfuse's worker
+ * threads (after a first try fails it moves to a thread of its own).
+ * In writeback mode no lock request runs on a worker at all: an unlock
+ * or a grant there invalidates the file's pages, and the kernel writes
+ * dirty ones back (WRITE requests) before that returns; were every
+ * worker in such a call (16 MPI ranks of a node unlocking at once),
+ * none would be left to serve those WRITEs. */
 static void _setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		   const struct flock *lock, int flags, bool sleep)
 {
@@ -322,29 +359,20 @@ static void _setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	pthread_attr_t attr;
 	pthread_t t;
 	pid_t pid = lock->l_pid > 0 ? lock->l_pid : c->pid;
+	int rc;
 
-	if (lock->l_type != F_UNLCK) {
+	if (lock->l_type != F_UNLCK)
 		_note(&fz->locks, ino, fi->lock_owner, fi->fh);
-	} else if (fi->fh) {
-		/* Writeback mode: what was written under the lock may still
-		 * be dirty pages in the kernel, which would send them only at
-		 * FLUSH.  Invalidating the file's pages makes the kernel
-		 * write dirty ones back first (launder: WRITEs that other
-		 * threads of ours serve) before this returns; then they are
-		 * published with the rest. */
-		if (fz->wb && fz->se)
-			fuse_lowlevel_notify_inval_inode(fz->se, ino, 0, 0);
-		ebb_publish((ebb_file_t *)(uintptr_t)fi->fh); /* see DESIGN;
-					* a write error stays for close */
+	if (!fz->wb) {
+		rc = _lk_do(fz, ino, fi->fh, fi->lock_owner, pid, lock, flags,
+			    NULL);
+		if (rc != EAGAIN || !sleep) {
+			fuse_reply_err(req, rc);
+			return;
+		}
 	}
-	if (ebb_lock_ino(fz->h, ino, fi->lock_owner, pid, lock, flags,
-			 NULL) == 0) {
-		_granted(fz, ino, fi->fh, lock);
-		fuse_reply_err(req, 0);
-		return;
-	}
-	if (errno != EAGAIN || !sleep || !(w = calloc(1, sizeof(*w)))) {
-		fuse_reply_err(req, errno);
+	if (!(w = calloc(1, sizeof(*w)))) {
+		fuse_reply_err(req, fz->wb ? ENOMEM : EAGAIN);
 		return;
 	}
 	w->req = req;
@@ -355,6 +383,8 @@ static void _setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	w->pid = pid;
 	w->fl = *lock;
 	w->flags = flags;
+	w->sleep = sleep;
+	w->tried = !fz->wb;
 	/* Before the thread starts: it may reply at once.  A signal that
 	 * came already calls _interrupt now. */
 	fuse_req_interrupt_func(req, _interrupt, w);
@@ -368,7 +398,7 @@ static void _setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	if (pthread_create(&t, &attr, _wait_main, w) != 0) {
 		w->cancel = 1;
-		_wait_main(w); /* EINTR at once, and the bookkeeping */
+		_wait_main(w); /* here: a wait ends EINTR at once */
 	}
 	pthread_attr_destroy(&attr);
 }
