@@ -10,6 +10,10 @@
  *                             rank to kill go to DIR/fault.sums, DIR/victim
  *   t_fault down   DIR        with the victim dead or stopped: failures
  *   t_fault verify DIR        every file equals its sum; new writes work
+ *   t_fault links  DIR        hard links whose records live on rank
+ *                             LINK_VICTIM, listed from lower ranks
+ *   t_fault linksdown DIR     with LINK_VICTIM dead or stopped: a listing
+ *                             gives those entries (their type), then fails
  *   t_fault destroy
  *
  * Each phase prints its own TAP stream (fault.t counts each as one check).
@@ -23,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ctest.h"
 #include "placement.h"
@@ -290,6 +295,95 @@ static int phase_verify(struct ctest *c, const char *dir)
 	return 0;
 }
 
+/* ---- a listing whose hard links' records are on a dead node ------------
+ * Listing a directory fetches the records of its linked entries from
+ * their home nodes, all of a batch at once (client-lib/dir.c).  Here all
+ * the records are on LINK_VICTIM, all the entries' dentries on lower
+ * ranks (a listing asks the nodes in rank order), and the directory's own
+ * dentry elsewhere too: with LINK_VICTIM down the listing hands out every
+ * entry (its type only: the record does not answer) and then fails at
+ * LINK_VICTIM's own READDIR with EIO/ETIMEDOUT, never hangs. */
+#define LINK_VICTIM 2u
+#define NLINKED 8
+
+/* "/lkd-K": the first such name whose dentry is not on LINK_VICTIM. */
+static void _lkd(struct ctest *c, char *out, size_t len)
+{
+	struct ebb_stat root;
+
+	if (ebb_stat(c->h, "/", &root) != 0)
+		sysbail("stat /");
+	for (int k = 0;; k++) {
+		snprintf(out, len, "lkd-%d", k);
+		if (placement_dentry_node(root.ino, out, strlen(out),
+					  c->nmembers) != LINK_VICTIM)
+			break;
+	}
+	memmove(out + 1, out, strlen(out) + 1);
+	out[0] = '/';
+}
+
+static int phase_links(struct ctest *c)
+{
+	struct ebb_stat lk, lkd;
+	unsigned made = 0;
+	char d[32];
+
+	_lkd(c, d, sizeof(d) - 1);
+	if (ebb_mkdir(c->h, "/lk", 0755) != 0 || ebb_mkdir(c->h, d, 0755) ||
+	    ebb_stat(c->h, "/lk", &lk) != 0 || ebb_stat(c->h, d, &lkd) != 0)
+		sysbail("mkdir /lk, %s", d);
+	for (int i = 0; made < NLINKED && i < 100000; i++) {
+		char name[32], p[48], q[48];
+
+		snprintf(name, sizeof(name), "h%d", i);
+		/* home LINK_VICTIM; the second name's dentry below it */
+		if (placement_dentry_node(lk.ino, name, strlen(name),
+					  c->nmembers) != LINK_VICTIM ||
+		    placement_dentry_node(lkd.ino, name, strlen(name),
+					  c->nmembers) >= LINK_VICTIM)
+			continue;
+		snprintf(p, sizeof(p), "/lk/%s", name);
+		snprintf(q, sizeof(q), "%s/%s", d, name);
+		if (ct_write_file(c->h, p, 100, 3, 100, 1) != 0 ||
+		    ebb_link(c->h, p, q) != 0)
+			sysbail("linked file %s", q);
+		made++;
+	}
+	is_int(made, NLINKED, "%u files whose records are on rank %u, with "
+	       "second names in %s on lower ranks", NLINKED, LINK_VICTIM, d);
+	return 0;
+}
+
+static int phase_linksdown(struct ctest *c)
+{
+	struct ebb_dirent de;
+	char d[32];
+	ebb_dir_t *dir;
+	unsigned n = 0, bad = 0;
+	int r, e;
+
+	_lkd(c, d, sizeof(d) - 1);
+	if (!(dir = ebb_opendir(c->h, d)))
+		sysbail("opendir %s (its dentry is on a live node)", d);
+	errno = 0;
+	while ((r = ebb_readdir(dir, &de)) == 1) {
+		n++;
+		bad += de.name[0] != 'h' || !S_ISREG(de.mode);
+		errno = 0;
+	}
+	e = errno;
+	ebb_closedir(dir);
+	is_int(n, NLINKED, "listing %s with rank %u down: every entry on the "
+	       "live ranks is given, though its record does not answer",
+	       d, LINK_VICTIM);
+	is_int(bad, 0, "... each with its name and type (a regular file)");
+	ok(r == -1 && _is_down_err(e), "... then the listing fails at rank "
+	   "%u's own entries with EIO/ETIMEDOUT, not a hang: %s", LINK_VICTIM,
+	   r == 0 ? "it ended" : strerror(e));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *phase = argc > 1 ? argv[1] : "";
@@ -328,6 +422,10 @@ int main(int argc, char **argv)
 		phase_down(&c, dir);
 	else if (strcmp(phase, "verify") == 0)
 		phase_verify(&c, dir);
+	else if (strcmp(phase, "links") == 0)
+		phase_links(&c);
+	else if (strcmp(phase, "linksdown") == 0)
+		phase_linksdown(&c);
 	else
 		bail("unknown phase '%s'", phase);
 	ct_teardown(&c);
