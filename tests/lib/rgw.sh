@@ -224,22 +224,42 @@ _rgw_guard() {
 	[ -n "$_rgw_guard_pid" ] || { diag "rgw: the guard did not start"; return 1; }
 }
 
+# _rgw_guard_alive: whether the guard still runs (a zombie does not)
+_rgw_guard_alive() {
+	[ -e "/proc/$_rgw_guard_pid" ] &&
+		! [[ $(ps -o stat= -p "$_rgw_guard_pid" 2>/dev/null) =~ ^(Z|$) ]]
+}
+
 # _rgw_guard_leave: tell the guard to go, wait (at least 10 s) until it
 # has.  2 s was once too short on a loaded 2-core CI machine (the guard
-# forks for every check of the test shell, and each of our checks forks ps).
+# forks for every check of the test shell, and each of our checks forks
+# ps).  The message is sent again every half second: bash's `read -t`
+# drops a line it was reading when its timeout fires, which under load
+# lost a single "leave" once (CI, stage.t).  A guard still there after
+# that is ours (its fd 3 is our fifo): TERM it, so nothing outlives the
+# test either way.
 _rgw_guard_leave() {
 	local fifo=$EBB_TEST_DIR/.rgw-guard i
 	[ -n "$_rgw_guard_pid" ] || return 0
-	# <> never blocks, even when nobody reads any more
-	[ -p "$fifo" ] && echo leave 1<>"$fifo"
 	for ((i = 0; i < 500; i++)); do
-		[ -e "/proc/$_rgw_guard_pid" ] || break
-		[[ $(ps -o stat= -p "$_rgw_guard_pid" 2>/dev/null) == Z* ]] && break
+		# <> never blocks, even when nobody reads any more
+		((i % 25 == 0)) && [ -p "$fifo" ] && echo leave 1<>"$fifo"
+		_rgw_guard_alive || break
 		sleep 0.02
 	done
-	if [ -e "/proc/$_rgw_guard_pid" ] && ! [[ $(ps -o stat= -p "$_rgw_guard_pid" 2>/dev/null) =~ ^(Z|$) ]]; then
-		diag "rgw: the guard (pid $_rgw_guard_pid) did not leave"
-		return 1
+	if _rgw_guard_alive; then
+		if [ "$(readlink "/proc/$_rgw_guard_pid/fd/3" 2>/dev/null)" = "$fifo" ]; then
+			diag "rgw: the guard (pid $_rgw_guard_pid) did not leave when told: TERM"
+			kill -TERM "$_rgw_guard_pid" 2>/dev/null
+			for ((i = 0; i < 100; i++)); do
+				_rgw_guard_alive || break
+				sleep 0.05
+			done
+		fi
+		if _rgw_guard_alive; then
+			diag "rgw: the guard (pid $_rgw_guard_pid) did not leave"
+			return 1
+		fi
 	fi
 	_rgw_guard_pid=
 	rm -f "$fifo" "$fifo.pid"
